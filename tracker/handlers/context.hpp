@@ -1,0 +1,42 @@
+// What a request handler sees: the caller's session (if logged in), the store, who is online,
+// and the time. Built by the Dispatcher on the reactor thread for each request.
+#pragma once
+
+#include "shared/proto/bencode.hpp"
+#include "shared/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace gs::tracker {
+
+class Store;
+
+// A logged-in caller. `listen_addr` is the "IP:PORT" its client serves pieces on.
+struct Session {
+    std::int64_t user_pk = 0;
+    std::string user_id;
+    std::string listen_addr;
+};
+
+// Who is connected and logged in right now, kept in memory by the Dispatcher: user id ->
+// the listen addresses of that user's live clients. A seeder counts as online when its
+// (user, address) pair is here.
+using Presence = std::map<std::string, std::multiset<std::string>, std::less<>>;
+
+struct Context {
+    const Session* session = nullptr;  // null when not logged in
+    Store& store;
+    const Presence& presence;
+    std::chrono::system_clock::time_point now;
+};
+
+// A handler's answer: the fields of a successful reply (docs/protocol.md), or an Error whose
+// message is shown to the user after "error: ".
+using Reply = Result<proto::Dict>;
+
+}  // namespace gs::tracker
