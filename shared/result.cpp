@@ -19,4 +19,13 @@ const char* errc_name(Errc code) {
     return "internal";
 }
 
+Errc errc_from_name(std::string_view name) {
+    for (Errc code : {Errc::BadInput, Errc::NotFound, Errc::AlreadyExists, Errc::Denied,
+                      Errc::NotLoggedIn, Errc::AuthFailed, Errc::Throttled, Errc::Limit, Errc::Io,
+                      Errc::Protocol, Errc::Internal}) {
+        if (name == errc_name(code)) return code;
+    }
+    return Errc::Internal;
+}
+
 }  // namespace gs

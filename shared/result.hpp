@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -24,6 +25,7 @@ enum class Errc {
 };
 
 const char* errc_name(Errc code);
+Errc errc_from_name(std::string_view name);  // unknown names map to Internal
 
 struct Error {
     Errc code;

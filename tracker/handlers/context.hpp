@@ -21,6 +21,7 @@ struct Session {
     std::int64_t user_pk = 0;
     std::string user_id;
     std::string listen_addr;
+    std::string token_hash;  // hex hash of the session token (never the token itself)
 };
 
 // Who is connected and logged in right now, kept in memory by the Dispatcher: user id ->

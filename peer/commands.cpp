@@ -1,0 +1,264 @@
+#include "peer/commands.hpp"
+
+#include "shared/ids.hpp"
+
+#include <fmt/format.h>
+
+namespace gs::peer {
+
+namespace {
+
+std::vector<std::string> split_words(std::string_view line) {
+    std::vector<std::string> words;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        std::size_t start = i;
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+        if (i > start) words.emplace_back(line.substr(start, i - start));
+    }
+    return words;
+}
+
+// Checks an id the user typed; the message names what it should have been.
+bool check_id(Commands& c, std::string_view what, std::string_view id) {
+    if (is_valid_id(id)) return true;
+    c.fail(fmt::format("invalid {} '{}': use 1-64 letters, digits, '.', '_' or '-'", what,
+                       printable(id)));
+    return false;
+}
+
+}  // namespace
+
+Commands::Commands(TrackerClient& tracker, Prompt& prompt, std::string listen_addr)
+    : tracker_(tracker), prompt_(prompt), listen_addr_(std::move(listen_addr)) {
+    register_account_commands();
+    register_group_commands();
+}
+
+void Commands::add(std::string name, Command command) {
+    order_.push_back(name);
+    commands_.emplace(std::move(name), std::move(command));
+}
+
+void Commands::fail(std::string_view message) { prompt_.print(fmt::format("error: {}", message)); }
+
+void Commands::ask(proto::Dict request, std::function<void(const proto::Value&)> on_ok, Done done) {
+    tracker_.request(std::move(request),
+                     [this, on_ok = std::move(on_ok), done = std::move(done)](
+                         Result<proto::Value> reply) {
+                         if (reply) {
+                             on_ok(*reply);
+                         } else {
+                             if (reply.error().code == Errc::NotLoggedIn && !user_.empty()) {
+                                 on_session_lost();
+                             }
+                             fail(reply.error().message);
+                         }
+                         done();
+                     });
+}
+
+void Commands::on_session_lost() {
+    if (user_.empty()) return;
+    prompt_.print(fmt::format("error: the tracker no longer knows your session as {}; please "
+                              "login again",
+                              user_));
+    user_.clear();
+    tracker_.clear_session();
+    if (hooks_.on_logout) hooks_.on_logout();
+}
+
+void Commands::run(std::string_view line, Done done) {
+    auto words = split_words(line);
+    if (words.empty()) {
+        done();  // an empty line is not a command
+        return;
+    }
+    const std::string& name = words[0];
+    Args args(words.begin() + 1, words.end());
+    if (name == "help") {
+        help(std::move(done));
+        return;
+    }
+    if (name == "quit" || name == "exit") {
+        quit_requested_ = true;
+        say("bye");
+        done();
+        return;
+    }
+    auto it = commands_.find(name);
+    if (it == commands_.end()) {
+        fail(fmt::format("unknown command '{}'; type help for the list", printable(name)));
+        done();
+        return;
+    }
+    const Command& cmd = it->second;
+    if (args.size() != cmd.arg_count) {
+        fail(fmt::format("usage: {}", cmd.usage));
+        done();
+        return;
+    }
+    if (cmd.needs_login && user_.empty()) {
+        fail("you are not logged in; use login <user_id> <passwd> first");
+        done();
+        return;
+    }
+    cmd.run(args, std::move(done));
+}
+
+void Commands::help(Done done) {
+    say("commands:");
+    for (const auto& name : order_) {
+        const auto& c = commands_.at(name);
+        say(fmt::format("  {:<52} {}", c.usage, c.summary));
+    }
+    say(fmt::format("  {:<52} {}", "help", "show this list"));
+    say(fmt::format("  {:<52} {}", "quit", "leave the client"));
+    done();
+}
+
+void Commands::register_account_commands() {
+    add("create_user", {"create_user <user_id> <passwd>", "create an account", 2, false,
+                        [this](const Args& a, Done done) {
+                            if (!check_id(*this, "user id", a[0])) return done();
+                            ask({{"op", "create_user"}, {"user", a[0]}, {"password", a[1]}},
+                                [this, user = a[0]](const proto::Value&) {
+                                    say(fmt::format("user {} created", user));
+                                },
+                                std::move(done));
+                        }});
+    add("login", {"login <user_id> <passwd>", "log in (and resume your shares)", 2, false,
+                  [this](const Args& a, Done done) {
+                      if (!user_.empty()) {
+                          fail(fmt::format("already logged in as {}; logout first", user_));
+                          return done();
+                      }
+                      if (!check_id(*this, "user id", a[0])) return done();
+                      ask({{"op", "login"}, {"user", a[0]}, {"password", a[1]},
+                           {"listen", listen_addr_}},
+                          [this](const proto::Value& reply) {
+                              user_ = std::string(reply.get_string("user").value_or(""));
+                              tracker_.set_session(
+                                  std::string(reply.get_string("token").value_or("")),
+                                  listen_addr_);
+                              say(fmt::format("logged in as {}", user_));
+                              if (hooks_.on_login) hooks_.on_login(user_);
+                          },
+                          std::move(done));
+                  }});
+    add("logout", {"logout", "log out (stops sharing, pauses downloads)", 0, true,
+                   [this](const Args&, Done done) {
+                       ask({{"op", "logout"}},
+                           [this](const proto::Value&) {
+                               say(fmt::format("logged out {}", user_));
+                               user_.clear();
+                               tracker_.clear_session();
+                               if (hooks_.on_logout) hooks_.on_logout();
+                           },
+                           std::move(done));
+                   }});
+}
+
+void Commands::register_group_commands() {
+    add("create_group", {"create_group <group_id>", "create a group you own", 1, true,
+                         [this](const Args& a, Done done) {
+                             if (!check_id(*this, "group id", a[0])) return done();
+                             ask({{"op", "create_group"}, {"group", a[0]}},
+                                 [this, g = a[0]](const proto::Value&) {
+                                     say(fmt::format("group {} created; you are its owner", g));
+                                 },
+                                 std::move(done));
+                         }});
+    add("join_group", {"join_group <group_id>", "ask the owner to let you in", 1, true,
+                       [this](const Args& a, Done done) {
+                           if (!check_id(*this, "group id", a[0])) return done();
+                           ask({{"op", "join_group"}, {"group", a[0]}},
+                               [this, g = a[0]](const proto::Value&) {
+                                   say(fmt::format("join request sent to the owner of group {}", g));
+                               },
+                               std::move(done));
+                       }});
+    add("leave_group", {"leave_group <group_id>", "leave a group (stops your shares in it)", 1, true,
+                        [this](const Args& a, Done done) {
+                            if (!check_id(*this, "group id", a[0])) return done();
+                            ask({{"op", "leave_group"}, {"group", a[0]}},
+                                [this, g = a[0]](const proto::Value& reply) {
+                                    std::string line = fmt::format("left group {}", g);
+                                    if (auto owner = reply.get_string("new_owner")) {
+                                        line += fmt::format("; {} is its new owner", *owner);
+                                    }
+                                    if (reply.get_int("deleted").value_or(0) == 1) {
+                                        line += "; it had no other members and was deleted";
+                                    }
+                                    say(line);
+                                },
+                                std::move(done));
+                        }});
+    add("list_requests", {"list_requests <group_id>", "pending join requests (owner only)", 1, true,
+                          [this](const Args& a, Done done) {
+                              if (!check_id(*this, "group id", a[0])) return done();
+                              ask({{"op", "list_requests"}, {"group", a[0]}},
+                                  [this, g = a[0]](const proto::Value& reply) {
+                                      const proto::List* items = reply.get_list("requests");
+                                      if (items == nullptr || items->empty()) {
+                                          say(fmt::format("(no pending requests for group {})", g));
+                                          return;
+                                      }
+                                      for (const auto& r : *items) {
+                                          say(fmt::format("{}  requested {}",
+                                                          r.get_string("user").value_or("?"),
+                                                          r.get_string("requested_at").value_or("?")));
+                                      }
+                                  },
+                                  std::move(done));
+                          }});
+    add("accept_request", {"accept_request <group_id> <user_id>", "let a user into your group", 2,
+                           true, [this](const Args& a, Done done) {
+                               if (!check_id(*this, "group id", a[0]) ||
+                                   !check_id(*this, "user id", a[1])) {
+                                   return done();
+                               }
+                               ask({{"op", "accept_request"}, {"group", a[0]}, {"user", a[1]}},
+                                   [this, g = a[0], u = a[1]](const proto::Value&) {
+                                       say(fmt::format("{} is now a member of group {}", u, g));
+                                   },
+                                   std::move(done));
+                           }});
+    add("reject_request", {"reject_request <group_id> <user_id>", "turn down a join request", 2,
+                           true, [this](const Args& a, Done done) {
+                               if (!check_id(*this, "group id", a[0]) ||
+                                   !check_id(*this, "user id", a[1])) {
+                                   return done();
+                               }
+                               ask({{"op", "reject_request"}, {"group", a[0]}, {"user", a[1]}},
+                                   [this, g = a[0], u = a[1]](const proto::Value&) {
+                                       say(fmt::format("request from {} to join group {} rejected",
+                                                       u, g));
+                                   },
+                                   std::move(done));
+                           }});
+    add("list_groups", {"list_groups", "every group in the network", 0, true,
+                        [this](const Args&, Done done) {
+                            ask({{"op", "list_groups"}},
+                                [this](const proto::Value& reply) {
+                                    const proto::List* items = reply.get_list("groups");
+                                    if (items == nullptr || items->empty()) {
+                                        say("(no groups yet)");
+                                        return;
+                                    }
+                                    for (const auto& g : *items) {
+                                        say(fmt::format(
+                                            "{}  owner={}  members={}{}",
+                                            g.get_string("group").value_or("?"),
+                                            g.get_string("owner").value_or("?"),
+                                            g.get_int("members").value_or(0),
+                                            g.get_int("member").value_or(0) == 1 ? "  (you are a member)"
+                                                                                 : ""));
+                                    }
+                                },
+                                std::move(done));
+                        }});
+}
+
+}  // namespace gs::peer

@@ -1,0 +1,71 @@
+// Commands: turns one line typed at the prompt into tracker requests and local actions, and
+// prints the answer (docs/protocol.md; output rules in README "Using the client"). Owned by
+// main, reactor thread only. One command runs at a time: run() calls `done` once the command
+// has printed its last line.
+#pragma once
+
+#include "peer/prompt.hpp"
+#include "peer/tracker_client.hpp"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gs::peer {
+
+class Commands {
+public:
+    using Done = std::function<void()>;
+    using Args = std::vector<std::string>;
+
+    // Hooks for the file-sharing side (issue #3), called on login and logout.
+    struct SessionHooks {
+        std::function<void(const std::string& user)> on_login;
+        std::function<void()> on_logout;
+    };
+
+    Commands(TrackerClient& tracker, Prompt& prompt, std::string listen_addr);
+
+    void run(std::string_view line, Done done);
+    bool quit_requested() const { return quit_requested_; }
+    bool is_logged_in() const { return !user_.empty(); }
+    const std::string& user() const { return user_; }
+
+    // A file-sharing command set registers its commands here.
+    struct Command {
+        std::string usage;    // "join_group <group_id>"
+        std::string summary;  // one line for help
+        std::size_t arg_count;
+        bool needs_login;
+        std::function<void(const Args&, Done)> run;
+    };
+    void add(std::string name, Command command);
+    void set_session_hooks(SessionHooks hooks) { hooks_ = std::move(hooks); }
+
+    // Output helpers shared with other command sets.
+    void say(std::string_view line) { prompt_.print(line); }
+    void fail(std::string_view message);
+    // Sends a request and prints either `on_ok(reply)` or "error: ...".
+    void ask(proto::Dict request, std::function<void(const proto::Value&)> on_ok, Done done);
+
+    // The session was lost for good (token refused after a reconnect).
+    void on_session_lost();
+
+private:
+    void register_account_commands();
+    void register_group_commands();
+    void help(Done done);
+
+    TrackerClient& tracker_;
+    Prompt& prompt_;
+    std::string listen_addr_;
+    std::string user_;
+    std::map<std::string, Command, std::less<>> commands_;
+    std::vector<std::string> order_;  // for help
+    SessionHooks hooks_;
+    bool quit_requested_ = false;
+};
+
+}  // namespace gs::peer

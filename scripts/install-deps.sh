@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages groupshare needs to build, test and demo — only those missing.
+# Usage: scripts/install-deps.sh [--test]   (--test adds what the test suite needs)
+set -euo pipefail
+
+packages=(g++ meson ninja-build pkg-config python3 sqlite3 libsqlite3-dev libssl-dev
+          libsodium-dev libfmt-dev libreadline-dev libgtest-dev libgmock-dev)
+if [[ "${1:-}" == "--test" ]]; then
+    packages+=(python3-libtorrent)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "installing: ${missing[*]}"
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,24 @@
+// Rules for the names people type: user and group ids, file names (docs/protocol.md §1.2).
+// Shared by the tracker's handlers and the client's prompt. Pure, any thread.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace gs {
+
+inline constexpr std::size_t kMaxIdBytes = 64;         // docs/protocol.md §1.2
+inline constexpr std::size_t kMaxFileNameBytes = 255;  // docs/protocol.md §1.2
+
+// 1-64 characters of A-Z a-z 0-9 . _ -
+bool is_valid_id(std::string_view id);
+
+// 1-255 bytes, no '/', no NUL, not "." or "..".
+bool is_valid_file_name(std::string_view name);
+
+// `text` made safe to quote inside a one-line message: control bytes and bytes >= 0x7f become
+// \xNN, and anything past `max_bytes` is cut and marked with "...".
+std::string printable(std::string_view text, std::size_t max_bytes = 80);
+
+}  // namespace gs

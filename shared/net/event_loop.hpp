@@ -1,0 +1,96 @@
+// EventLoop: one epoll fd, watched fds by never-reused ids, a deadline-ordered timer queue, and
+// a task queue woken by an eventfd. Owned and run by one thread (the reactor); only post() may
+// be called from other threads. Level-triggered. The loop owns no watched fd: the owner of an
+// fd registers it and unwatches it before closing it.
+#pragma once
+
+#include "shared/net/fd.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace gs::net {
+
+enum class Interest : std::uint8_t { None = 0, Read = 1, Write = 2, ReadWrite = 3 };
+
+inline bool wants_read(Interest i) { return (static_cast<int>(i) & 1) != 0; }
+inline bool wants_write(Interest i) { return (static_cast<int>(i) & 2) != 0; }
+
+struct Ready {
+    bool readable = false;
+    bool writable = false;
+    bool hangup = false;  // EPOLLHUP or EPOLLERR: the next read/write reports the cause
+};
+
+using WatchId = std::uint64_t;
+using TimerId = std::uint64_t;
+using Clock = std::chrono::steady_clock;
+
+class EventLoop {
+public:
+    using Handler = std::function<void(Ready)>;
+    using Task = std::function<void()>;
+
+    EventLoop();
+    ~EventLoop();
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    WatchId watch(int fd, Interest interest, Handler handler);
+    // As watch(), but returns 0 for an fd epoll cannot watch (a regular file, /dev/null).
+    WatchId try_watch(int fd, Interest interest, Handler handler);
+    void set_interest(WatchId id, Interest interest);
+    // Safe to call from inside any handler, including the watched fd's own: a handler removed
+    // earlier in a batch is skipped, and its storage lives until the batch ends.
+    void unwatch(WatchId id);
+
+    TimerId after(Clock::duration delay, Task task);
+    void cancel(TimerId id);
+
+    // Runs `task` on the loop thread soon. The only thread-safe member.
+    void post(Task task);
+    // Runs `task` after the current event batch: used to destroy connections that decided to
+    // close inside their own callback.
+    void defer(Task task);
+
+    void run();   // until stop()
+    void stop();  // from the loop thread
+    Clock::time_point now() const { return now_; }
+
+private:
+    struct Watch {
+        int fd;
+        Interest interest;
+        Handler handler;
+    };
+
+    void update_epoll(int op, int fd, WatchId id, Interest interest);
+    void run_timers();
+    void run_posted();
+    int timeout_ms() const;
+
+    Fd epoll_;
+    Fd wake_;  // eventfd for post()
+    WatchId next_watch_ = 1;
+    std::unordered_map<WatchId, std::unique_ptr<Watch>> watches_;
+    std::vector<std::unique_ptr<Watch>> graveyard_;  // unwatched during the current batch
+
+    TimerId next_timer_ = 1;
+    std::map<std::pair<Clock::time_point, TimerId>, Task> timers_;
+    std::unordered_map<TimerId, Clock::time_point> timer_deadlines_;
+
+    std::mutex posted_mutex_;
+    std::vector<Task> posted_;
+    std::vector<Task> deferred_;
+
+    Clock::time_point now_ = Clock::now();
+    bool running_ = false;
+};
+
+}  // namespace gs::net

@@ -1,0 +1,245 @@
+#include "tracker/dispatcher.hpp"
+
+#include "shared/ids.hpp"
+#include "shared/log.hpp"
+#include "shared/worker_pool.hpp"
+#include "tracker/handlers/handlers.hpp"
+#include "tracker/store.hpp"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <chrono>
+
+namespace gs::tracker {
+
+namespace {
+
+// Request bodies are small dictionaries; the info dict of a huge file is one string in them.
+constexpr proto::DecodeLimits kRequestLimits{8, 4096};
+
+std::string hash_password(const std::string& password) {
+    char out[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        return {};  // out of memory
+    }
+    return out;
+}
+
+bool verify_password(const std::string& hash, const std::string& password) {
+    return crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+}
+
+std::string error_body(std::int64_t seq, const Error& e) {
+    proto::Dict d{{"seq", seq}, {"ok", 0}, {"code", errc_name(e.code)}, {"error", e.message}};
+    return proto::encode(proto::Value(std::move(d)));
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers)
+    : loop_(loop), server_(server), store_(store), workers_(workers) {
+    // A hash of a random password, checked when a login names an unknown user.
+    unsigned char random[16];
+    randombytes_buf(random, sizeof random);
+    dummy_hash_ = hash_password(std::string(reinterpret_cast<char*>(random), sizeof random));
+}
+
+void Dispatcher::on_connect(ConnId id, const std::string& peer) {
+    conns_[id] = ConnState{peer, std::nullopt};
+}
+
+void Dispatcher::on_disconnect(ConnId id, std::string_view reason) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    log::info("conn {} {} closed: {}", id, it->second.peer, reason);
+    unbind_session(it->second);
+    conns_.erase(it);
+}
+
+void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
+    auto it = conns_.find(id);
+    std::string peer = it == conns_.end() ? "?" : it->second.peer;
+    log::warn("conn {} {}: frame of {} bytes is over the {} byte limit; closing", id, peer,
+              declared_bytes, proto::kMaxFrameBytes);
+    server_.send(id, error_body(0, make_error(Errc::Limit,
+                                              fmt::format("message of {} bytes is over the limit "
+                                                          "of {} bytes",
+                                                          declared_bytes, proto::kMaxFrameBytes))));
+}
+
+Context Dispatcher::context(const ConnState& conn) {
+    return Context{conn.session ? &*conn.session : nullptr, store_, presence_,
+                   std::chrono::system_clock::now()};
+}
+
+void Dispatcher::on_frame(ConnId id, std::string_view body) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    ConnState& conn = it->second;
+    auto msg = proto::decode(body, kRequestLimits);
+    std::optional<std::int64_t> seq;
+    std::optional<std::string_view> op;
+    if (msg) {
+        seq = msg->get_int("seq");
+        op = msg->get_string("op");
+    }
+    if (!msg || !seq || !op) {
+        std::string why = !msg ? msg.error().message : "a request needs 'op' and 'seq'";
+        log::warn("conn {} {}: bad request ({}); closing", id, conn.peer, why);
+        server_.send(id, error_body(seq.value_or(0), make_error(Errc::BadInput,
+                                                                "unreadable request: " + why)));
+        server_.close_after_flush(id, "bad request");
+        return;
+    }
+    Request req{id, *seq, std::string(*op), conn.session ? conn.session->user_id : "",
+                net::Clock::now()};
+    if (req.op == "create_user") return create_user(std::move(req), *msg);
+    if (req.op == "login") return login(std::move(req), *msg);
+    if (req.op == "resume") return resume(std::move(req), *msg);
+    route(std::move(req), conn, *msg);
+}
+
+void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
+    const auto& table = handler_table();
+    auto h = table.find(req.op);
+    if (h == table.end()) {
+        reply(req, make_error(Errc::BadInput, fmt::format("unknown operation '{}'",
+                                                          printable(req.op))));
+        return;
+    }
+    if (h->second.needs_login && !conn.session) {
+        reply(req, make_error(Errc::NotLoggedIn,
+                              "you are not logged in; use login <user_id> <passwd> first"));
+        return;
+    }
+    Reply result = h->second.fn(context(conn), msg);
+    if (req.op == "logout" && result) unbind_session(conn);
+    reply(req, result);
+}
+
+void Dispatcher::reply(const Request& req, const Reply& result) {
+    auto elapsed = std::chrono::duration<double, std::milli>(net::Clock::now() - req.started);
+    if (result) {
+        proto::Dict d = *result;
+        d["seq"] = req.seq;
+        d["ok"] = 1;
+        server_.send(req.conn, proto::encode(proto::Value(std::move(d))));
+        log::info("conn {} user={} op={} -> ok ({:.1f} ms)", req.conn,
+                  req.user.empty() ? "-" : req.user, printable(req.op), elapsed.count());
+    } else {
+        server_.send(req.conn, error_body(req.seq, result.error()));
+        log::info("conn {} user={} op={} -> {} ({:.1f} ms)", req.conn,
+                  req.user.empty() ? "-" : req.user, printable(req.op),
+                  errc_name(result.error().code), elapsed.count());
+    }
+}
+
+void Dispatcher::create_user(Request req, const proto::Value& msg) {
+    auto user = msg.get_string("user");
+    auto password = msg.get_string("password");
+    if (!user || !password) {
+        return reply(req, make_error(Errc::BadInput, "create_user needs a user id and a password"));
+    }
+    req.user = printable(*user);
+    Status ok = check_new_user(store_, *user, *password);
+    if (!ok) return reply(req, ok.error());
+    workers_.submit([pw = std::string(*password)] { return hash_password(pw); },
+                    [this, req, user = std::string(*user)](std::string hash) {
+                        if (conns_.find(req.conn) == conns_.end()) return;  // caller left
+                        if (hash.empty()) {
+                            return reply(req, make_error(Errc::Internal,
+                                                         "the tracker could not hash the password"));
+                        }
+                        auto created = store_.create_user(user, hash,
+                                                          std::chrono::system_clock::now());
+                        if (!created) return reply(req, created.error());
+                        if (!*created) {
+                            return reply(req, make_error(Errc::AlreadyExists,
+                                                         fmt::format("user '{}' already exists",
+                                                                     user)));
+                        }
+                        reply(req, proto::Dict{});
+                    });
+}
+
+void Dispatcher::login(Request req, const proto::Value& msg) {
+    auto user = msg.get_string("user");
+    auto password = msg.get_string("password");
+    auto listen = msg.get_string("listen");
+    if (!user || !password || !listen) {
+        return reply(req, make_error(Errc::BadInput, "login needs a user id, a password and the "
+                                                     "client's listen address"));
+    }
+    req.user = printable(*user);
+    auto conn_it = conns_.find(req.conn);
+    if (conn_it->second.session) {
+        return reply(req, make_error(Errc::BadInput,
+                                     fmt::format("already logged in as {}; logout first",
+                                                 conn_it->second.session->user_id)));
+    }
+    std::string user_id(*user);
+    auto wait = throttle_.wait_before_attempt(user_id, net::Clock::now());
+    if (wait > net::Clock::duration::zero()) {
+        auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+        return reply(req, make_error(Errc::Throttled,
+                                     fmt::format("too many failed logins for '{}'; try again in "
+                                                 "{} s",
+                                                 printable(user_id), secs)));
+    }
+    auto creds = store_.password_hash_of(user_id);
+    if (!creds) return reply(req, creds.error());
+    std::optional<Credentials> found = *creds;
+    std::string hash = found ? found->password_hash : dummy_hash_;
+    workers_.submit(
+        [hash, pw = std::string(*password)] { return verify_password(hash, pw); },
+        [this, req, found, listen = std::string(*listen)](bool verified) {
+            auto it = conns_.find(req.conn);
+            if (it == conns_.end()) return;  // caller left while we hashed
+            if (!verified || !found) {
+                throttle_.on_failure(req.user, net::Clock::now());
+                return reply(req, make_error(Errc::AuthFailed, "wrong user id or password"));
+            }
+            throttle_.on_success(req.user);
+            Session session{found->user_pk, found->user_id, listen};
+            auto token = open_session(store_, session, std::chrono::system_clock::now());
+            if (!token) return reply(req, token.error());
+            bind_session(req.conn, session);
+            reply(req, proto::Dict{{"token", *token}, {"user", session.user_id}});
+        });
+}
+
+void Dispatcher::resume(Request req, const proto::Value& msg) {
+    auto token = msg.get_string("token");
+    auto listen = msg.get_string("listen");
+    if (!token || !listen) {
+        return reply(req, make_error(Errc::BadInput, "resume needs a token and a listen address"));
+    }
+    auto session = resume_session(store_, *token, *listen, std::chrono::system_clock::now());
+    if (!session) return reply(req, session.error());
+    req.user = session->user_id;
+    auto& conn = conns_.at(req.conn);
+    if (conn.session) unbind_session(conn);
+    bind_session(req.conn, *session);
+    reply(req, proto::Dict{{"user", session->user_id}});
+}
+
+void Dispatcher::bind_session(ConnId id, Session session) {
+    auto& conn = conns_.at(id);
+    presence_[session.user_id].insert(session.listen_addr);
+    conn.session = std::move(session);
+}
+
+void Dispatcher::unbind_session(ConnState& conn) {
+    if (!conn.session) return;
+    auto it = presence_.find(conn.session->user_id);
+    if (it != presence_.end()) {
+        auto addr = it->second.find(conn.session->listen_addr);
+        if (addr != it->second.end()) it->second.erase(addr);
+        if (it->second.empty()) presence_.erase(it);
+    }
+    conn.session.reset();
+}
+
+}  // namespace gs::tracker

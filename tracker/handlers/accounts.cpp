@@ -1,0 +1,124 @@
+// Accounts and sessions: the rules around create_user, login, resume and logout.
+#include "shared/ids.hpp"
+#include "tracker/handlers/args.hpp"
+#include "tracker/handlers/handlers.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <charconv>
+
+namespace gs::tracker {
+namespace {
+
+constexpr std::size_t kTokenBytes = 32;
+constexpr std::size_t kTokenHashBytes = 32;  // BLAKE2b-256 (crypto_generichash)
+
+constexpr std::string_view kUnknownSessionMessage =
+    "your session has expired or is not known; use login <user_id> <passwd>";
+
+std::string to_hex(const unsigned char* bytes, std::size_t size) {
+    std::string out(size * 2 + 1, '\0');
+    sodium_bin2hex(out.data(), out.size(), bytes, size);
+    out.pop_back();  // the terminating NUL
+    return out;
+}
+
+std::string token_hash_hex(const unsigned char* token) {
+    unsigned char hash[kTokenHashBytes];
+    crypto_generichash(hash, sizeof hash, token, kTokenBytes, nullptr, 0);
+    return to_hex(hash, sizeof hash);
+}
+
+Status check_listen_addr(std::string_view addr) {
+    if (is_valid_listen_addr(addr)) return {};
+    return make_error(Errc::BadInput,
+                      fmt::format("invalid listen address '{}': use IP:PORT", printable(addr)));
+}
+
+}  // namespace
+
+Error already_exists_user_error(std::string_view user_id) {
+    return make_error(Errc::AlreadyExists, fmt::format("user '{}' already exists", user_id));
+}
+
+Status check_new_user(Store& store, std::string_view user_id, std::string_view password) {
+    if (!is_valid_id(user_id)) return invalid_id_error("user id", user_id);
+    if (password.empty()) return make_error(Errc::BadInput, "the password must not be empty");
+    if (password.size() > kMaxPasswordBytes) {
+        return make_error(Errc::BadInput, fmt::format("the password is longer than {} bytes",
+                                                      kMaxPasswordBytes));
+    }
+    auto exists = store.user_exists(user_id);
+    if (!exists) return exists.error();
+    if (*exists) return already_exists_user_error(user_id);
+    return {};
+}
+
+bool is_valid_listen_addr(std::string_view addr) {
+    auto colon = addr.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view host = addr.substr(0, colon);
+    std::string_view port_text = addr.substr(colon + 1);
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || port_text[0] == '0' || ec != std::errc() ||
+        end != port_text.data() + port_text.size() || port > 65535) {
+        return false;
+    }
+    unsigned char buf[sizeof(in6_addr)];
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        std::string inner(host.substr(1, host.size() - 2));
+        return inet_pton(AF_INET6, inner.c_str(), buf) == 1;
+    }
+    std::string v4(host);
+    return inet_pton(AF_INET, v4.c_str(), buf) == 1;
+}
+
+Result<std::string> open_session(Store& store, Session& session, TimePoint now) {
+    if (auto s = check_listen_addr(session.listen_addr); !s) return s.error();
+    if (sodium_init() < 0) return make_error(Errc::Internal, "the tracker cannot make tokens");
+    if (auto s = store.delete_expired_sessions(now); !s) return s.error();
+    unsigned char token[kTokenBytes];
+    randombytes_buf(token, sizeof token);
+    std::string hash = token_hash_hex(token);
+    if (auto s = store.create_session(hash, session.user_pk, now, now + kSessionLifetime); !s) {
+        return s.error();
+    }
+    session.token_hash = std::move(hash);
+    std::string hex = to_hex(token, sizeof token);
+    sodium_memzero(token, sizeof token);
+    return hex;
+}
+
+Result<Session> resume_session(Store& store, std::string_view token_hex,
+                               std::string_view listen_addr, TimePoint now) {
+    if (auto s = check_listen_addr(listen_addr); !s) return s.error();
+    unsigned char token[kTokenBytes];
+    std::size_t decoded = 0;
+    const char* hex_end = nullptr;
+    if (token_hex.size() != kTokenBytes * 2 ||
+        sodium_hex2bin(token, sizeof token, token_hex.data(), token_hex.size(), nullptr, &decoded,
+                       &hex_end) != 0 ||
+        decoded != kTokenBytes) {
+        return make_error(Errc::AuthFailed, std::string(kUnknownSessionMessage));
+    }
+    std::string hash = token_hash_hex(token);
+    sodium_memzero(token, sizeof token);
+    auto user = store.user_of_session(hash, now);
+    if (!user) return user.error();
+    if (!*user) return make_error(Errc::AuthFailed, std::string(kUnknownSessionMessage));
+    return Session{(*user)->pk, (*user)->user_id, std::string(listen_addr), std::move(hash)};
+}
+
+Reply handle_logout(const Context& ctx, const proto::Value& /*request*/) {
+    auto session = require_session(ctx);
+    if (!session) return session.error();
+    if (!(*session)->token_hash.empty()) {
+        if (auto s = ctx.store.delete_session((*session)->token_hash); !s) return s.error();
+    }
+    return proto::Dict{};
+}
+
+}  // namespace gs::tracker

@@ -1,0 +1,79 @@
+// Request handlers: the tracker's rules (who may do what to groups, requests and files), as plain
+// functions of (Context, request) -> Reply. The Dispatcher routes to them through
+// handler_table(); they talk only to the Store. Reactor thread; unit-tested without a network.
+//
+// create_user, login and resume need the password-hash worker, so the Dispatcher runs them and
+// calls the helpers below (check_new_user, open_session, resume_session) for the rules.
+#pragma once
+
+#include "shared/proto/bencode.hpp"
+#include "shared/result.hpp"
+#include "tracker/handlers/context.hpp"
+#include "tracker/store.hpp"
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace gs::tracker {
+
+// How long a login token stays valid (docs/protocol.md §1.3, resume).
+inline constexpr std::chrono::hours kSessionLifetime{24 * 7};
+inline constexpr std::size_t kMaxPasswordBytes = 1024;
+// Private BitTorrent v1 piece sizes we accept (BEP 3): powers of two in this range.
+inline constexpr std::int64_t kMinPieceLength = 16 * 1024;
+inline constexpr std::int64_t kMaxPieceLength = 16 * 1024 * 1024;
+
+inline constexpr std::string_view kNotLoggedInMessage =
+    "you are not logged in; use login <user_id> <passwd> first";
+
+using HandlerFn = Reply (*)(const Context& ctx, const proto::Value& request);
+
+struct Handler {
+    HandlerFn fn = nullptr;
+    bool needs_login = true;
+};
+
+// Every op the Dispatcher routes to a handler, by name. create_user, login and resume are not
+// here: the Dispatcher runs those itself (see above).
+const std::map<std::string_view, Handler>& handler_table();
+
+// docs/protocol.md §1.3. Each checks login itself too, so it is safe to call directly.
+Reply handle_logout(const Context& ctx, const proto::Value& request);
+Reply handle_create_group(const Context& ctx, const proto::Value& request);
+Reply handle_join_group(const Context& ctx, const proto::Value& request);
+Reply handle_leave_group(const Context& ctx, const proto::Value& request);
+Reply handle_list_requests(const Context& ctx, const proto::Value& request);
+Reply handle_accept_request(const Context& ctx, const proto::Value& request);
+Reply handle_reject_request(const Context& ctx, const proto::Value& request);
+Reply handle_list_groups(const Context& ctx, const proto::Value& request);
+Reply handle_upload_file(const Context& ctx, const proto::Value& request);
+Reply handle_list_files(const Context& ctx, const proto::Value& request);
+Reply handle_stop_share(const Context& ctx, const proto::Value& request);
+Reply handle_get_file(const Context& ctx, const proto::Value& request);
+Reply handle_add_seeder(const Context& ctx, const proto::Value& request);
+
+// ---- Accounts (run by the Dispatcher around the hash worker) ----
+
+// Before hashing: the id is valid, the password is 1..kMaxPasswordBytes, and the user does not
+// exist yet. The Dispatcher must still handle Store::create_user returning false (another
+// create_user for the same id may finish while this one hashes): reply
+// already_exists_user_error(user_id).
+Status check_new_user(Store& store, std::string_view user_id, std::string_view password);
+Error already_exists_user_error(std::string_view user_id);
+
+// "IP:PORT" with an IPv4 address or a bracketed IPv6 one, port 1-65535.
+bool is_valid_listen_addr(std::string_view addr);
+
+// After a verified login: makes a random 32-byte token, stores only its hash (expiring after
+// kSessionLifetime), sets `session.token_hash`, and returns the token as 64 hex digits for the
+// reply. Also drops expired sessions. Checks `session.listen_addr`.
+Result<std::string> open_session(Store& store, Session& session, TimePoint now);
+
+// The session a `resume` token names, with `listen_addr` as its new address. An unknown,
+// expired or malformed token gives Errc::AuthFailed.
+Result<Session> resume_session(Store& store, std::string_view token_hex,
+                               std::string_view listen_addr, TimePoint now);
+
+}  // namespace gs::tracker

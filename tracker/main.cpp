@@ -1,0 +1,141 @@
+// tracker tracker_info.txt N [--db PATH]
+// The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
+// epoll reactor thread (STYLE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly; the end
+// of stdin does not.
+#include "shared/config.hpp"
+#include "shared/log.hpp"
+#include "shared/net/event_loop.hpp"
+#include "shared/net/signals.hpp"
+#include "shared/net/socket.hpp"
+#include "shared/worker_pool.hpp"
+#include "tracker/dispatcher.hpp"
+#include "tracker/server.hpp"
+#include "tracker/sqlite_store.hpp"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr const char* kUsage = "usage: tracker tracker_info.txt N [--db PATH]";
+constexpr unsigned kHashThreads = 2;  // argon2id jobs in parallel; each takes 64 MiB briefly
+
+struct Options {
+    std::string tracker_info;
+    int number = 0;
+    std::string db_path;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "error: %s\n%s\n", message.c_str(), kUsage);
+    std::exit(2);
+}
+
+Options parse_args(int argc, char** argv) {
+    Options o;
+    std::vector<std::string> positional;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--db") {
+            if (i + 1 >= argc) usage_error("--db needs a path");
+            o.db_path = argv[++i];
+        } else if (a == "-h" || a == "--help") {
+            std::puts(kUsage);
+            std::exit(0);
+        } else if (a.rfind("--", 0) == 0) {
+            usage_error(fmt::format("unknown option '{}'", a));
+        } else {
+            positional.push_back(a);
+        }
+    }
+    if (positional.size() != 2) usage_error("expected tracker_info.txt and the tracker number");
+    o.tracker_info = positional[0];
+    const std::string& n = positional[1];
+    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), o.number);
+    if (ec != std::errc() || p != n.data() + n.size() || o.number < 1) {
+        usage_error(fmt::format("tracker number '{}' must be 1 or more", n));
+    }
+    if (o.db_path.empty()) o.db_path = fmt::format("groupshare-tracker-{}.db", o.number);
+    return o;
+}
+
+int run(const Options& options) {
+    auto trackers = gs::read_tracker_info(options.tracker_info);
+    if (!trackers) throw std::runtime_error(trackers.error().message);
+    if (static_cast<std::size_t>(options.number) > trackers->size()) {
+        throw std::runtime_error(fmt::format("{} lists {} tracker(s); there is no number {}",
+                                             options.tracker_info, trackers->size(),
+                                             options.number));
+    }
+    const gs::net::Endpoint& at = (*trackers)[options.number - 1].endpoint;
+
+    gs::net::EventLoop loop;
+    gs::net::SignalWatcher signals(loop, {SIGTERM, SIGINT}, [&](int signo) {
+        gs::log::info("received {}; stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        loop.stop();
+    });
+
+    gs::tracker::SqliteStore store(options.db_path);  // opens and migrates; throws on failure
+    auto listener = gs::net::listen_tcp(at);
+    if (!listener) throw std::runtime_error(listener.error().message);
+    auto bound = gs::net::local_endpoint(listener->get());
+    if (!bound) throw std::runtime_error(bound.error().message);
+
+    gs::WorkerPool workers(loop, kHashThreads);
+    gs::tracker::Server server(loop, std::move(listener).value());
+    gs::tracker::Dispatcher dispatcher(loop, server, store, workers);
+    server.set_dispatcher(&dispatcher);
+
+    gs::net::LineReader::Callbacks input;
+    input.on_line = [&](std::string_view line) {
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        if (line == "quit") {
+            gs::log::info("quit on stdin; stopping");
+            loop.stop();
+        } else if (!line.empty()) {
+            std::printf("error: unknown command; type quit to stop the tracker\n");
+            std::fflush(stdout);
+        }
+    };
+    input.on_eof = [] {};  // started in the background: keep serving
+    gs::net::LineReader stdin_reader(loop, STDIN_FILENO, std::move(input));
+
+    std::printf("tracker %d listening on %s (database %s)\n", options.number,
+                bound->to_string().c_str(), options.db_path.c_str());
+    std::fflush(stdout);
+    gs::log::info("tracker {} listening on {}, database {}", options.number, bound->to_string(),
+                  options.db_path);
+    loop.run();
+
+    server.set_dispatcher(nullptr);
+    server.stop_accepting();
+    gs::log::info("stopped; {} connection(s) closed, database closed", server.connection_count());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    gs::log::set_program("tracker");
+    std::signal(SIGPIPE, SIG_IGN);
+    Options options = parse_args(argc, argv);
+    if (sodium_init() < 0) {
+        std::fprintf(stderr, "error: libsodium failed to initialise\n");
+        return 1;
+    }
+    try {
+        return run(options);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}

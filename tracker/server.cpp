@@ -1,0 +1,80 @@
+#include "tracker/server.hpp"
+
+#include "shared/log.hpp"
+#include "tracker/dispatcher.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+namespace gs::tracker {
+
+Server::Server(net::EventLoop& loop, net::Fd listener, ServerLimits limits)
+    : loop_(loop), listener_(std::move(listener)), limits_(limits) {
+    listen_watch_ = loop_.watch(listener_.get(), net::Interest::Read,
+                                [this](net::Ready) { on_acceptable(); });
+}
+
+Server::~Server() {
+    stop_accepting();
+    connections_.clear();
+}
+
+void Server::stop_accepting() {
+    if (listen_watch_ != 0) {
+        loop_.unwatch(listen_watch_);
+        listen_watch_ = 0;
+    }
+    listener_.reset();
+}
+
+void Server::on_acceptable() {
+    // Bounded per event so a connection flood cannot starve the requests already in.
+    for (int i = 0; i < 128; ++i) {
+        net::Endpoint peer;
+        net::Fd fd = net::accept_tcp(listener_.get(), &peer);
+        if (!fd.valid()) {
+            if (errno == EMFILE || errno == ENFILE) {
+                log::warn("accept: {} (connections: {})", std::strerror(errno), connections_.size());
+            }
+            return;
+        }
+        if (connections_.size() >= limits_.max_connections) {
+            log::warn("refusing {}: connection limit {} reached", peer.to_string(),
+                      limits_.max_connections);
+            continue;  // fd closes here
+        }
+        ConnId id = next_id_++;
+        std::string name = peer.to_string();
+        net::Connection::Callbacks callbacks;
+        callbacks.on_frame = [this, id](std::string_view body) {
+            if (dispatcher_ != nullptr) dispatcher_->on_frame(id, body);
+        };
+        callbacks.on_oversized = [this, id](std::uint32_t declared) {
+            if (dispatcher_ != nullptr) dispatcher_->on_oversized_frame(id, declared);
+        };
+        callbacks.on_closed = [this, id](std::string_view reason) { on_closed(id, reason); };
+        net::ConnectionLimits conn_limits;
+        conn_limits.idle_timeout = limits_.idle_timeout;
+        connections_.emplace(id, std::make_unique<net::Connection>(loop_, std::move(fd), name,
+                                                                   std::move(callbacks), conn_limits));
+        if (dispatcher_ != nullptr) dispatcher_->on_connect(id, name);
+    }
+}
+
+void Server::send(ConnId id, std::string_view body) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) it->second->send_frame(body);
+}
+
+void Server::close_after_flush(ConnId id, std::string_view reason) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) it->second->close_after_flush(reason);
+}
+
+void Server::on_closed(ConnId id, std::string_view reason) {
+    if (dispatcher_ != nullptr) dispatcher_->on_disconnect(id, reason);
+    // Never destroy a connection inside its own callback (STYLE.md habit 2).
+    loop_.defer([this, id] { connections_.erase(id); });
+}
+
+}  // namespace gs::tracker

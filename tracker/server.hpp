@@ -1,0 +1,53 @@
+// Server: the tracker's listening socket and every client Connection, on the reactor thread.
+// Frames go to the Dispatcher; replies come back through send(). Connections that close are
+// destroyed after the event batch.
+#pragma once
+
+#include "shared/net/connection.hpp"
+#include "shared/net/event_loop.hpp"
+#include "shared/net/socket.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace gs::tracker {
+
+class Dispatcher;
+using ConnId = std::uint64_t;
+
+struct ServerLimits {
+    std::size_t max_connections = 20000;
+    std::chrono::seconds idle_timeout{600};
+};
+
+class Server {
+public:
+    Server(net::EventLoop& loop, net::Fd listener, ServerLimits limits = {});
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    void set_dispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
+
+    // Queues one reply frame on a connection; a connection that is gone is ignored.
+    void send(ConnId id, std::string_view body);
+    void close_after_flush(ConnId id, std::string_view reason);
+    void stop_accepting();
+    std::size_t connection_count() const { return connections_.size(); }
+
+private:
+    void on_acceptable();
+    void on_closed(ConnId id, std::string_view reason);
+
+    net::EventLoop& loop_;
+    net::Fd listener_;
+    net::WatchId listen_watch_ = 0;
+    ServerLimits limits_;
+    Dispatcher* dispatcher_ = nullptr;
+    ConnId next_id_ = 1;
+    std::unordered_map<ConnId, std::unique_ptr<net::Connection>> connections_;
+};
+
+}  // namespace gs::tracker

@@ -1,0 +1,104 @@
+#include "tracker/sqlite_store.hpp"
+
+#include "tracker/sqlite_store_sql.hpp"
+
+#include <fmt/format.h>
+
+namespace gs::tracker {
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       const std::vector<Migration>& migrations) {
+    auto db = Db::open(path);
+    if (!db) return db.error();
+    auto version = migrate(*db, migrations);
+    if (!version) {
+        return make_error(Errc::Internal, fmt::format("database '{}': {}", path,
+                                                      version.error().message));
+    }
+    auto statements = std::make_unique<Statements>();
+    if (auto s = prepare_statements(*db, *statements); !s) {
+        return make_error(Errc::Internal,
+                          fmt::format("database '{}': {}", path, s.error().message));
+    }
+    return std::unique_ptr<SqliteStore>(
+        new SqliteStore(std::move(db).value(), std::move(statements)));
+}
+
+SqliteStore::SqliteStore(Db db, std::unique_ptr<Statements> statements)
+    : db_(std::move(db)), st_(std::move(statements)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+// ---- Accounts ----
+
+Result<bool> SqliteStore::create_user(std::string_view user_id, std::string_view password_hash,
+                                      TimePoint now) {
+    auto& q = st_->insert_user;
+    auto use = q.use();
+    q.bind_all(user_id, password_hash, utc_text(now));
+    if (auto s = q.run(); !s) {
+        if (s.error().code == Errc::AlreadyExists) return false;
+        return storage_error("create_user", s.error());
+    }
+    return true;
+}
+
+Result<bool> SqliteStore::user_exists(std::string_view user_id) {
+    auto& q = st_->user_exists;
+    auto use = q.use();
+    q.bind_all(user_id);
+    auto row = q.step();
+    if (!row) return storage_error("user_exists", row.error());
+    return *row;
+}
+
+Result<std::optional<Credentials>> SqliteStore::password_hash_of(std::string_view user_id) {
+    auto& q = st_->credentials;
+    auto use = q.use();
+    q.bind_all(user_id);
+    auto row = q.step();
+    if (!row) return storage_error("password_hash_of", row.error());
+    if (!*row) return std::optional<Credentials>();
+    return std::optional<Credentials>(Credentials{q.column_int(0), q.column_text(1),
+                                                  q.column_text(2)});
+}
+
+// ---- Sessions ----
+
+Status SqliteStore::create_session(std::string_view token_hash, std::int64_t user_pk,
+                                   TimePoint now, TimePoint expires_at) {
+    auto& q = st_->insert_session;
+    auto use = q.use();
+    q.bind_all(token_hash, user_pk, utc_text(now), utc_text(expires_at));
+    if (auto s = q.run(); !s) return storage_error("create_session", s.error());
+    return {};
+}
+
+Result<std::optional<User>> SqliteStore::user_of_session(std::string_view token_hash,
+                                                         TimePoint now) {
+    auto& q = st_->session_user;
+    auto use = q.use();
+    q.bind_all(token_hash, utc_text(now));
+    auto row = q.step();
+    if (!row) return storage_error("user_of_session", row.error());
+    if (!*row) return std::optional<User>();
+    return std::optional<User>(User{q.column_int(0), q.column_text(1)});
+}
+
+Status SqliteStore::delete_session(std::string_view token_hash) {
+    auto& q = st_->delete_session;
+    auto use = q.use();
+    q.bind_all(token_hash);
+    if (auto s = q.run(); !s) return storage_error("delete_session", s.error());
+    return {};
+}
+
+Status SqliteStore::delete_expired_sessions(TimePoint now) {
+    auto& q = st_->delete_expired_sessions;
+    auto use = q.use();
+    q.bind_all(utc_text(now));
+    if (auto s = q.run(); !s) return storage_error("delete_expired_sessions", s.error());
+    return {};
+}
+
+}  // namespace gs::tracker

@@ -1,0 +1,76 @@
+// SqliteStore: Store on one SQLite database file. Opening migrates the schema and prepares
+// every statement once; each call binds its parameters, runs, and resets. Multi-step changes run
+// in one Transaction, committed before the call returns. Reactor thread only.
+#pragma once
+
+#include "tracker/migrate.hpp"
+#include "tracker/sqlite/db.hpp"
+#include "tracker/sqlite/statement.hpp"
+#include "tracker/store.hpp"
+
+#include <memory>
+#include <string>
+
+namespace gs::tracker {
+
+class SqliteStore final : public Store {
+public:
+    // Opens or creates the database at `path` and brings its schema up to date. Errors (cannot
+    // open, a migration failed) are for the operator and name the file.
+    static Result<std::unique_ptr<SqliteStore>> open(
+        const std::string& path, const std::vector<Migration>& migrations = embedded_migrations());
+
+    ~SqliteStore() override;
+
+    Result<bool> create_user(std::string_view user_id, std::string_view password_hash,
+                             TimePoint now) override;
+    Result<bool> user_exists(std::string_view user_id) override;
+    Result<std::optional<Credentials>> password_hash_of(std::string_view user_id) override;
+
+    Status create_session(std::string_view token_hash, std::int64_t user_pk, TimePoint now,
+                          TimePoint expires_at) override;
+    Result<std::optional<User>> user_of_session(std::string_view token_hash,
+                                                TimePoint now) override;
+    Status delete_session(std::string_view token_hash) override;
+    Status delete_expired_sessions(TimePoint now) override;
+
+    Result<bool> create_group(std::string_view group_id, std::int64_t owner_pk,
+                              TimePoint now) override;
+    Result<std::optional<Group>> find_group(std::string_view group_id) override;
+    Result<bool> is_member(std::int64_t group_pk, std::int64_t user_pk) override;
+    Result<std::vector<Member>> list_members(std::int64_t group_pk) override;
+    Result<std::vector<GroupSummary>> list_groups(std::int64_t user_pk) override;
+    Result<JoinOutcome> add_join_request(std::int64_t group_pk, std::int64_t user_pk,
+                                         TimePoint now) override;
+    Result<std::vector<JoinRequest>> list_requests(std::int64_t group_pk) override;
+    Result<bool> accept_request(std::int64_t group_pk, std::string_view user_id,
+                                TimePoint now) override;
+    Result<bool> reject_request(std::int64_t group_pk, std::string_view user_id) override;
+    Result<LeaveOutcome> leave_group(std::int64_t group_pk, std::int64_t user_pk) override;
+
+    Result<bool> add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
+                          std::string_view listen_addr, TimePoint now) override;
+    Result<bool> add_seeder(std::int64_t file_pk, std::int64_t user_pk,
+                            std::string_view listen_addr, TimePoint now) override;
+    Result<std::optional<FileRecord>> file_by_name(std::int64_t group_pk,
+                                                   std::string_view name) override;
+    Result<std::optional<FileRecord>> file_by_hash(std::int64_t group_pk,
+                                                   std::string_view info_hash) override;
+    Result<std::vector<FileListing>> list_files(std::int64_t group_pk) override;
+    Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) override;
+    Result<int> remove_seeder(std::int64_t file_pk, std::int64_t user_pk) override;
+    Result<int> remove_user_shares_in_group(std::int64_t group_pk, std::int64_t user_pk) override;
+
+    struct Statements;  // tracker/sqlite_store_sql.hpp
+
+private:
+    SqliteStore(Db db, std::unique_ptr<Statements> statements);
+
+    // Steps shared by several operations; they expect the caller's open transaction.
+    Result<int> drop_user_seeders_in_group(std::int64_t group_pk, std::int64_t user_pk);
+
+    Db db_;
+    std::unique_ptr<Statements> st_;  // declared after db_: finalized before it closes
+};
+
+}  // namespace gs::tracker

@@ -1,0 +1,141 @@
+// SqliteStore: files and seeders.
+#include "tracker/sqlite/transaction.hpp"
+#include "tracker/sqlite_store.hpp"
+#include "tracker/sqlite_store_sql.hpp"
+
+namespace gs::tracker {
+namespace {
+
+// Runs file_by_name or file_by_hash, whose columns come in FileRecord's order.
+template <class Key>
+Result<std::optional<FileRecord>> read_file(Statement& q, std::int64_t group_pk, const Key& key) {
+    auto use = q.use();
+    q.bind_all(group_pk, key);
+    auto row = q.step();
+    if (!row) return row.error();
+    if (!*row) return std::optional<FileRecord>();
+    return std::optional<FileRecord>(FileRecord{q.column_int(0), q.column_text(1),
+                                                q.column_text(2), q.column_blob(3),
+                                                q.column_int(4), q.column_int(5),
+                                                q.column_text(6), q.column_text(7)});
+}
+
+}  // namespace
+
+Result<bool> SqliteStore::add_file(std::int64_t group_pk, const NewFile& file,
+                                   std::int64_t user_pk, std::string_view listen_addr,
+                                   TimePoint now) {
+    constexpr std::string_view kOp = "add_file";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    std::string when = utc_text(now);
+    if (auto s = run_once(st_->insert_file, group_pk, file.name, file.info_hash, Blob{file.info},
+                          file.length, file.piece_length, user_pk, when);
+        !s) {
+        if (s.error().code == Errc::AlreadyExists) return false;
+        return storage_error(kOp, s.error());
+    }
+    std::int64_t file_pk = st_->insert_file.last_insert_rowid();
+    if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, when); !s) {
+        return storage_error(kOp, s.error());
+    }
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return true;
+}
+
+Result<bool> SqliteStore::add_seeder(std::int64_t file_pk, std::int64_t user_pk,
+                                     std::string_view listen_addr, TimePoint now) {
+    auto added = count_changes(st_->insert_seeder, file_pk, user_pk, listen_addr, utc_text(now));
+    if (!added) return storage_error("add_seeder", added.error());
+    return *added > 0;
+}
+
+Result<std::optional<FileRecord>> SqliteStore::file_by_name(std::int64_t group_pk,
+                                                            std::string_view name) {
+    auto r = read_file(st_->file_by_name, group_pk, name);
+    if (!r) return storage_error("file_by_name", r.error());
+    return r;
+}
+
+Result<std::optional<FileRecord>> SqliteStore::file_by_hash(std::int64_t group_pk,
+                                                            std::string_view info_hash) {
+    auto r = read_file(st_->file_by_hash, group_pk, info_hash);
+    if (!r) return storage_error("file_by_hash", r.error());
+    return r;
+}
+
+Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk) {
+    auto& q = st_->list_files;
+    auto use = q.use();
+    q.bind_all(group_pk);
+    std::vector<FileListing> out;
+    std::int64_t current_pk = -1;
+    while (true) {
+        auto row = q.step();
+        if (!row) return storage_error("list_files", row.error());
+        if (!*row) return out;
+        // One row per (file, seeder), files in name order; a file without seeders (none should
+        // exist) comes once with NULL seeder columns.
+        std::int64_t file_pk = q.column_int(0);
+        if (file_pk != current_pk) {
+            current_pk = file_pk;
+            out.push_back(FileListing{q.column_text(1), q.column_int(2), q.column_text(3), {}});
+        }
+        if (!q.column_is_null(5)) {
+            out.back().seeders.push_back(Seeder{q.column_text(4), q.column_text(5)});
+        }
+    }
+}
+
+Result<std::vector<Seeder>> SqliteStore::seeders_of(std::int64_t file_pk) {
+    auto& q = st_->seeders_of;
+    auto use = q.use();
+    q.bind_all(file_pk);
+    std::vector<Seeder> out;
+    while (true) {
+        auto row = q.step();
+        if (!row) return storage_error("seeders_of", row.error());
+        if (!*row) return out;
+        out.push_back(Seeder{q.column_text(0), q.column_text(1)});
+    }
+}
+
+Result<int> SqliteStore::remove_seeder(std::int64_t file_pk, std::int64_t user_pk) {
+    constexpr std::string_view kOp = "remove_seeder";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    auto removed = count_changes(st_->delete_user_seeders_of_file, file_pk, user_pk);
+    if (!removed) return storage_error(kOp, removed.error());
+    if (*removed == 0) return 0;
+    // A file nobody seeds cannot be downloaded, so it leaves the listing.
+    if (auto s = run_once(st_->delete_file_if_unseeded, file_pk); !s) {
+        return storage_error(kOp, s.error());
+    }
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return *removed;
+}
+
+Result<int> SqliteStore::remove_user_shares_in_group(std::int64_t group_pk,
+                                                     std::int64_t user_pk) {
+    constexpr std::string_view kOp = "remove_user_shares_in_group";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    auto removed = drop_user_seeders_in_group(group_pk, user_pk);
+    if (!removed) return storage_error(kOp, removed.error());
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return *removed;
+}
+
+Result<int> SqliteStore::drop_user_seeders_in_group(std::int64_t group_pk,
+                                                    std::int64_t user_pk) {
+    auto removed = count_changes(st_->delete_user_seeders_in_group, group_pk, user_pk);
+    if (!removed) return removed.error();
+    if (*removed > 0) {
+        if (auto s = run_once(st_->delete_unseeded_files_in_group, group_pk); !s) {
+            return s.error();
+        }
+    }
+    return *removed;
+}
+
+}  // namespace gs::tracker

@@ -1,0 +1,193 @@
+// SqliteStore: groups, memberships and join requests.
+#include "tracker/sqlite/transaction.hpp"
+#include "tracker/sqlite_store.hpp"
+#include "tracker/sqlite_store_sql.hpp"
+
+namespace gs::tracker {
+
+Result<bool> SqliteStore::create_group(std::string_view group_id, std::int64_t owner_pk,
+                                       TimePoint now) {
+    constexpr std::string_view kOp = "create_group";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    std::string when = utc_text(now);
+    if (auto s = run_once(st_->insert_group, group_id, owner_pk, when); !s) {
+        if (s.error().code == Errc::AlreadyExists) return false;
+        return storage_error(kOp, s.error());
+    }
+    std::int64_t group_pk = st_->insert_group.last_insert_rowid();
+    if (auto s = run_once(st_->insert_membership, group_pk, owner_pk, when); !s) {
+        return storage_error(kOp, s.error());
+    }
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return true;
+}
+
+Result<std::optional<Group>> SqliteStore::find_group(std::string_view group_id) {
+    auto& q = st_->find_group;
+    auto use = q.use();
+    q.bind_all(group_id);
+    auto row = q.step();
+    if (!row) return storage_error("find_group", row.error());
+    if (!*row) return std::optional<Group>();
+    return std::optional<Group>(
+        Group{q.column_int(0), q.column_text(1), q.column_int(2), q.column_text(3)});
+}
+
+Result<bool> SqliteStore::is_member(std::int64_t group_pk, std::int64_t user_pk) {
+    auto r = has_row(st_->is_member, group_pk, user_pk);
+    if (!r) return storage_error("is_member", r.error());
+    return *r;
+}
+
+Result<std::vector<Member>> SqliteStore::list_members(std::int64_t group_pk) {
+    auto& q = st_->list_members;
+    auto use = q.use();
+    q.bind_all(group_pk);
+    std::vector<Member> out;
+    while (true) {
+        auto row = q.step();
+        if (!row) return storage_error("list_members", row.error());
+        if (!*row) return out;
+        out.push_back(Member{q.column_text(0), q.column_text(1)});
+    }
+}
+
+Result<std::vector<GroupSummary>> SqliteStore::list_groups(std::int64_t user_pk) {
+    auto& q = st_->list_groups;
+    auto use = q.use();
+    q.bind_all(user_pk);
+    std::vector<GroupSummary> out;
+    while (true) {
+        auto row = q.step();
+        if (!row) return storage_error("list_groups", row.error());
+        if (!*row) return out;
+        out.push_back(GroupSummary{q.column_text(0), q.column_text(1), q.column_int(2),
+                                   q.column_int(3) != 0});
+    }
+}
+
+Result<JoinOutcome> SqliteStore::add_join_request(std::int64_t group_pk, std::int64_t user_pk,
+                                                  TimePoint now) {
+    constexpr std::string_view kOp = "add_join_request";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    auto member = has_row(st_->is_member, group_pk, user_pk);
+    if (!member) return storage_error(kOp, member.error());
+    if (*member) return JoinOutcome::AlreadyMember;
+    auto asked = has_row(st_->has_request, group_pk, user_pk);
+    if (!asked) return storage_error(kOp, asked.error());
+    if (*asked) return JoinOutcome::AlreadyRequested;
+    if (auto s = run_once(st_->insert_request, group_pk, user_pk, utc_text(now)); !s) {
+        return storage_error(kOp, s.error());
+    }
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return JoinOutcome::Requested;
+}
+
+Result<std::vector<JoinRequest>> SqliteStore::list_requests(std::int64_t group_pk) {
+    auto& q = st_->list_requests;
+    auto use = q.use();
+    q.bind_all(group_pk);
+    std::vector<JoinRequest> out;
+    while (true) {
+        auto row = q.step();
+        if (!row) return storage_error("list_requests", row.error());
+        if (!*row) return out;
+        out.push_back(JoinRequest{q.column_text(0), q.column_text(1)});
+    }
+}
+
+namespace {
+
+struct PendingRequest {
+    std::int64_t seq = 0;
+    std::int64_t user_pk = 0;
+};
+
+Result<std::optional<PendingRequest>> find_request(Statement& q, std::int64_t group_pk,
+                                                   std::string_view user_id) {
+    auto use = q.use();
+    q.bind_all(group_pk, user_id);
+    auto row = q.step();
+    if (!row) return row.error();
+    if (!*row) return std::optional<PendingRequest>();
+    return std::optional<PendingRequest>(PendingRequest{q.column_int(0), q.column_int(1)});
+}
+
+// The longest-standing member: the lowest membership seq.
+Result<std::optional<User>> earliest_member(Statement& q, std::int64_t group_pk) {
+    auto use = q.use();
+    q.bind_all(group_pk);
+    auto row = q.step();
+    if (!row) return row.error();
+    if (!*row) return std::optional<User>();
+    return std::optional<User>(User{q.column_int(0), q.column_text(1)});
+}
+
+}  // namespace
+
+Result<bool> SqliteStore::accept_request(std::int64_t group_pk, std::string_view user_id,
+                                         TimePoint now) {
+    constexpr std::string_view kOp = "accept_request";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    auto request = find_request(st_->find_request, group_pk, user_id);
+    if (!request) return storage_error(kOp, request.error());
+    if (!*request) return false;
+    if (auto s = run_once(st_->delete_request, (*request)->seq); !s) {
+        return storage_error(kOp, s.error());
+    }
+    if (auto s = run_once(st_->insert_membership, group_pk, (*request)->user_pk, utc_text(now));
+        !s) {
+        return storage_error(kOp, s.error());
+    }
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return true;
+}
+
+Result<bool> SqliteStore::reject_request(std::int64_t group_pk, std::string_view user_id) {
+    constexpr std::string_view kOp = "reject_request";
+    auto request = find_request(st_->find_request, group_pk, user_id);
+    if (!request) return storage_error(kOp, request.error());
+    if (!*request) return false;
+    if (auto s = run_once(st_->delete_request, (*request)->seq); !s) {
+        return storage_error(kOp, s.error());
+    }
+    return true;
+}
+
+Result<LeaveOutcome> SqliteStore::leave_group(std::int64_t group_pk, std::int64_t user_pk) {
+    constexpr std::string_view kOp = "leave_group";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    LeaveOutcome out;
+    auto left = count_changes(st_->delete_membership, group_pk, user_pk);
+    if (!left) return storage_error(kOp, left.error());
+    if (*left == 0) return out;  // not a member; the transaction rolls back (nothing changed)
+    out.was_member = true;
+
+    if (auto r = drop_user_seeders_in_group(group_pk, user_pk); !r) {
+        return storage_error(kOp, r.error());
+    }
+
+    auto successor = earliest_member(st_->earliest_member, group_pk);
+    if (!successor) return storage_error(kOp, successor.error());
+    if (!*successor) {
+        // Nobody is left: the group goes, and with it (ON DELETE CASCADE) its requests and
+        // files.
+        if (auto s = run_once(st_->delete_group, group_pk); !s) {
+            return storage_error(kOp, s.error());
+        }
+        out.group_deleted = true;
+    } else {
+        // Only an owner who leaves passes ownership on; otherwise the UPDATE matches nothing.
+        auto passed = count_changes(st_->set_owner, group_pk, (*successor)->pk, user_pk);
+        if (!passed) return storage_error(kOp, passed.error());
+        if (*passed > 0) out.new_owner = (*successor)->user_id;
+    }
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return out;
+}
+
+}  // namespace gs::tracker

@@ -1,0 +1,167 @@
+// Store: the tracker's persistent state in domain words. Handlers (tracker/handlers/) call it
+// on the reactor thread; SqliteStore is the implementation. Every write is committed before the
+// call returns.
+//
+// Errors: a failed read or write of the storage itself is Errc::Internal with a message safe to
+// show (details go to the log). Expected outcomes ("already a member", "no such request") are
+// part of the returned value, so the handlers can word them.
+#pragma once
+
+#include "shared/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gs::tracker {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+struct User {
+    std::int64_t pk = 0;
+    std::string user_id;
+};
+
+struct Credentials {
+    std::int64_t user_pk = 0;
+    std::string user_id;
+    std::string password_hash;  // argon2id encoded string
+};
+
+struct Group {
+    std::int64_t pk = 0;
+    std::string group_id;
+    std::int64_t owner_pk = 0;
+    std::string owner_id;
+};
+
+struct GroupSummary {
+    std::string group_id;
+    std::string owner_id;
+    std::int64_t members = 0;
+    bool is_member = false;  // whether the asking user is a member
+};
+
+struct Member {
+    std::string user_id;
+    std::string joined_at;  // "YYYY-MM-DDTHH:MM:SSZ"
+};
+
+struct JoinRequest {
+    std::string user_id;
+    std::string requested_at;  // "YYYY-MM-DDTHH:MM:SSZ"
+};
+
+enum class JoinOutcome { Requested, AlreadyMember, AlreadyRequested };
+
+struct LeaveOutcome {
+    bool was_member = false;                // false: nothing changed
+    std::optional<std::string> new_owner;   // set when the owner left and others remain
+    bool group_deleted = false;             // the last member left
+};
+
+// A file as uploaded: the checked info dictionary and what was read from it.
+struct NewFile {
+    std::string name;
+    std::string info_hash;  // 40 lower-case hex digits
+    std::string info;       // bencoded info dictionary, exactly as received
+    std::int64_t length = 0;
+    std::int64_t piece_length = 0;
+};
+
+struct FileRecord {
+    std::int64_t pk = 0;
+    std::string name;
+    std::string info_hash;
+    std::string info;
+    std::int64_t length = 0;
+    std::int64_t piece_length = 0;
+    std::string uploaded_by;
+    std::string created_at;
+};
+
+struct Seeder {
+    std::string user_id;
+    std::string listen_addr;  // "IP:PORT"
+    bool operator==(const Seeder&) const = default;
+};
+
+struct FileListing {
+    std::string name;
+    std::int64_t length = 0;
+    std::string info_hash;
+    std::vector<Seeder> seeders;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // Accounts. create_user gives false when the user id is taken.
+    virtual Result<bool> create_user(std::string_view user_id, std::string_view password_hash,
+                                     TimePoint now) = 0;
+    virtual Result<bool> user_exists(std::string_view user_id) = 0;
+    virtual Result<std::optional<Credentials>> password_hash_of(std::string_view user_id) = 0;
+
+    // Sessions, keyed by a hash of the token (never the token).
+    virtual Status create_session(std::string_view token_hash, std::int64_t user_pk,
+                                  TimePoint now, TimePoint expires_at) = 0;
+    // The session's user, unless the session is unknown or expired at `now`.
+    virtual Result<std::optional<User>> user_of_session(std::string_view token_hash,
+                                                        TimePoint now) = 0;
+    virtual Status delete_session(std::string_view token_hash) = 0;
+    virtual Status delete_expired_sessions(TimePoint now) = 0;
+
+    // Groups. create_group makes `owner_pk` the owner and first member; false when the id is
+    // taken.
+    virtual Result<bool> create_group(std::string_view group_id, std::int64_t owner_pk,
+                                      TimePoint now) = 0;
+    virtual Result<std::optional<Group>> find_group(std::string_view group_id) = 0;
+    virtual Result<bool> is_member(std::int64_t group_pk, std::int64_t user_pk) = 0;
+    // Members in join order (the owner hand-over order).
+    virtual Result<std::vector<Member>> list_members(std::int64_t group_pk) = 0;
+    // Every group, by id, with whether `user_pk` is a member.
+    virtual Result<std::vector<GroupSummary>> list_groups(std::int64_t user_pk) = 0;
+
+    // Join requests: pending until the owner accepts (membership) or rejects (gone).
+    virtual Result<JoinOutcome> add_join_request(std::int64_t group_pk, std::int64_t user_pk,
+                                                 TimePoint now) = 0;
+    // Oldest first.
+    virtual Result<std::vector<JoinRequest>> list_requests(std::int64_t group_pk) = 0;
+    // False when `user_id` has no pending request for the group.
+    virtual Result<bool> accept_request(std::int64_t group_pk, std::string_view user_id,
+                                        TimePoint now) = 0;
+    virtual Result<bool> reject_request(std::int64_t group_pk, std::string_view user_id) = 0;
+
+    // Removes the membership and the user's seeders in the group (files left without seeders
+    // go). If the owner left, the longest-standing member becomes owner; if nobody is left, the
+    // group goes with its requests and files.
+    virtual Result<LeaveOutcome> leave_group(std::int64_t group_pk, std::int64_t user_pk) = 0;
+
+    // Files. add_file stores a new file with `user_pk` at `listen_addr` as its first seeder;
+    // false when the group already has a file with that name or info hash.
+    virtual Result<bool> add_file(std::int64_t group_pk, const NewFile& file,
+                                  std::int64_t user_pk, std::string_view listen_addr,
+                                  TimePoint now) = 0;
+    // True when the (user, address) pair was not a seeder yet; adding twice changes nothing.
+    virtual Result<bool> add_seeder(std::int64_t file_pk, std::int64_t user_pk,
+                                    std::string_view listen_addr, TimePoint now) = 0;
+    virtual Result<std::optional<FileRecord>> file_by_name(std::int64_t group_pk,
+                                                           std::string_view name) = 0;
+    virtual Result<std::optional<FileRecord>> file_by_hash(std::int64_t group_pk,
+                                                           std::string_view info_hash) = 0;
+    // By name (byte order), each with its seeders in the order they started.
+    virtual Result<std::vector<FileListing>> list_files(std::int64_t group_pk) = 0;
+    virtual Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) = 0;
+    // Removes every seeder row of `user_pk` for the file (all its addresses) and deletes the
+    // file when no seeder is left. Returns how many rows went; 0 means the user was not seeding.
+    virtual Result<int> remove_seeder(std::int64_t file_pk, std::int64_t user_pk) = 0;
+    // The same for every file of the group; used when a member leaves.
+    virtual Result<int> remove_user_shares_in_group(std::int64_t group_pk,
+                                                    std::int64_t user_pk) = 0;
+};
+
+}  // namespace gs::tracker
