@@ -4,10 +4,17 @@
 
 #include <fmt/format.h>
 
+#include <stdexcept>
+
 namespace gs::tracker {
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
-                                                       const std::vector<Migration>& migrations) {
+struct SqliteStore::Parts {
+    Db db;
+    std::unique_ptr<Statements> statements;
+};
+
+Result<SqliteStore::Parts> SqliteStore::open_parts(const std::string& path,
+                                                   const std::vector<Migration>& migrations) {
     auto db = Db::open(path);
     if (!db) return db.error();
     auto version = migrate(*db, migrations);
@@ -20,12 +27,31 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
         return make_error(Errc::Internal,
                           fmt::format("database '{}': {}", path, s.error().message));
     }
-    return std::unique_ptr<SqliteStore>(
-        new SqliteStore(std::move(db).value(), std::move(statements)));
+    return Parts{std::move(db).value(), std::move(statements)};
 }
 
-SqliteStore::SqliteStore(Db db, std::unique_ptr<Statements> statements)
-    : db_(std::move(db)), st_(std::move(statements)) {}
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       const std::vector<Migration>& migrations) {
+    auto parts = open_parts(path, migrations);
+    if (!parts) return parts.error();
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(parts).value()));
+}
+
+namespace {
+
+template <class T>
+T value_or_throw(Result<T> r) {
+    if (!r) throw std::runtime_error(r.error().message);
+    return std::move(r).value();
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::string& path, const std::vector<Migration>& migrations)
+    : SqliteStore(value_or_throw(open_parts(path, migrations))) {}
+
+SqliteStore::SqliteStore(Parts parts)
+    : db_(std::move(parts.db)), st_(std::move(parts.statements)) {}
 
 SqliteStore::~SqliteStore() = default;
 

@@ -19,6 +19,9 @@ public:
     // open, a migration failed) are for the operator and name the file.
     static Result<std::unique_ptr<SqliteStore>> open(
         const std::string& path, const std::vector<Migration>& migrations = embedded_migrations());
+    // The same for start-up code: throws std::runtime_error with that message (STYLE.md, Errors).
+    explicit SqliteStore(const std::string& path,
+                         const std::vector<Migration>& migrations = embedded_migrations());
 
     ~SqliteStore() override;
 
@@ -64,7 +67,10 @@ public:
     struct Statements;  // tracker/sqlite_store_sql.hpp
 
 private:
-    SqliteStore(Db db, std::unique_ptr<Statements> statements);
+    struct Parts;
+    static Result<Parts> open_parts(const std::string& path,
+                                    const std::vector<Migration>& migrations);
+    explicit SqliteStore(Parts parts);
 
     // Steps shared by several operations; they expect the caller's open transaction.
     Result<int> drop_user_seeders_in_group(std::int64_t group_pk, std::int64_t user_pk);

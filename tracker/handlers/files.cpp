@@ -1,0 +1,172 @@
+// Files: upload (share), list, get (with online peers), stop sharing, add a seeder. Members
+// only. docs/protocol.md §1.3.
+#include "shared/ids.hpp"
+#include "tracker/handlers/args.hpp"
+#include "tracker/handlers/handlers.hpp"
+#include "tracker/handlers/info_dict.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace gs::tracker {
+namespace {
+
+struct MemberCall {
+    const Session* session = nullptr;
+    Group group;
+};
+
+// Logged in, a valid "group" argument naming an existing group, and a member of it.
+Result<MemberCall> member_call(const Context& ctx, const proto::Value& request) {
+    auto session = require_session(ctx);
+    if (!session) return session.error();
+    auto group_id = require_id(request, "group", "group id");
+    if (!group_id) return group_id.error();
+    auto group = require_group(ctx.store, *group_id);
+    if (!group) return group.error();
+    if (auto s = require_member(ctx.store, *group, (*session)->user_pk); !s) return s.error();
+    return MemberCall{*session, std::move(group).value()};
+}
+
+bool is_online(const Presence& presence, const Seeder& seeder) {
+    auto it = presence.find(seeder.user_id);
+    return it != presence.end() && it->second.count(seeder.listen_addr) > 0;
+}
+
+Error no_such_file_error(std::string_view group_id, std::string_view name) {
+    return make_error(Errc::NotFound, fmt::format("group '{}' has no file named '{}'", group_id,
+                                                  printable(name)));
+}
+
+// The file named by the "name" argument in the caller's group.
+Result<FileRecord> file_arg(const Context& ctx, const proto::Value& request,
+                            const MemberCall& call) {
+    auto name = require_file_name(request, "name");
+    if (!name) return name.error();
+    auto file = ctx.store.file_by_name(call.group.pk, *name);
+    if (!file) return file.error();
+    if (!*file) return no_such_file_error(call.group.group_id, *name);
+    return std::move(**file);
+}
+
+}  // namespace
+
+Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto bytes = require_bytes(request, "info", "info dictionary");
+    if (!bytes) return bytes.error();
+    auto info = check_info_dict(*bytes);
+    if (!info) return info.error();
+    const Session& me = *call->session;
+    proto::Dict reply{{"info_hash", info->info_hash}, {"name", info->name},
+                      {"length", info->length}, {"new", 0}};
+
+    auto existing = ctx.store.file_by_name(call->group.pk, info->name);
+    if (!existing) return existing.error();
+    if (*existing) {
+        if ((*existing)->info_hash != info->info_hash) {
+            return make_error(Errc::AlreadyExists,
+                              fmt::format("group '{}' already has a different file named '{}'",
+                                          call->group.group_id, printable(info->name)));
+        }
+        // The same content again: the caller becomes (or stays) one of its seeders.
+        auto added = ctx.store.add_seeder((*existing)->pk, me.user_pk, me.listen_addr, ctx.now);
+        if (!added) return added.error();
+        return reply;
+    }
+    NewFile file{info->name, info->info_hash, *bytes, info->length, info->piece_length};
+    auto added = ctx.store.add_file(call->group.pk, file, me.user_pk, me.listen_addr, ctx.now);
+    if (!added) return added.error();
+    if (!*added) {
+        // The name was free just above, and the same info hash would mean the same name; only
+        // another writer between the two calls could get here.
+        return make_error(Errc::AlreadyExists,
+                          fmt::format("group '{}' already has this file", call->group.group_id));
+    }
+    reply["new"] = 1;
+    return reply;
+}
+
+Reply handle_list_files(const Context& ctx, const proto::Value& request) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto files = ctx.store.list_files(call->group.pk);
+    if (!files) return files.error();
+    proto::List list;
+    for (auto& f : *files) {
+        auto online = std::count_if(f.seeders.begin(), f.seeders.end(),
+                                    [&](const Seeder& s) { return is_online(ctx.presence, s); });
+        list.push_back(proto::Dict{{"name", std::move(f.name)},
+                                   {"length", f.length},
+                                   {"info_hash", std::move(f.info_hash)},
+                                   {"seeders", static_cast<std::int64_t>(f.seeders.size())},
+                                   {"online", static_cast<std::int64_t>(online)}});
+    }
+    return proto::Dict{{"files", std::move(list)}};
+}
+
+Reply handle_stop_share(const Context& ctx, const proto::Value& request) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto file = file_arg(ctx, request, *call);
+    if (!file) return file.error();
+    auto removed = ctx.store.remove_seeder(file->pk, call->session->user_pk);
+    if (!removed) return removed.error();
+    if (*removed == 0) {
+        return make_error(Errc::NotFound, fmt::format("you are not sharing '{}' in group '{}'",
+                                                      printable(file->name),
+                                                      call->group.group_id));
+    }
+    return proto::Dict{};
+}
+
+Reply handle_get_file(const Context& ctx, const proto::Value& request) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto file = file_arg(ctx, request, *call);
+    if (!file) return file.error();
+    auto seeders = ctx.store.seeders_of(file->pk);
+    if (!seeders) return seeders.error();
+    const Session& me = *call->session;
+    proto::List peers;
+    for (auto& s : *seeders) {
+        if (!is_online(ctx.presence, s)) continue;
+        if (s.user_id == me.user_id && s.listen_addr == me.listen_addr) continue;  // ourselves
+        peers.push_back(proto::Dict{{"user", std::move(s.user_id)},
+                                    {"addr", std::move(s.listen_addr)}});
+    }
+    return proto::Dict{{"info", std::move(file->info)},
+                       {"info_hash", std::move(file->info_hash)},
+                       {"name", std::move(file->name)},
+                       {"length", file->length},
+                       {"peers", std::move(peers)}};
+}
+
+Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto hash = require_bytes(request, "info_hash", "info hash");
+    if (!hash) return hash.error();
+    if (!is_info_hash_hex(*hash)) {
+        return make_error(Errc::BadInput, fmt::format("invalid info hash '{}': use 40 hex digits",
+                                                      printable(*hash)));
+    }
+    std::string info_hash = *hash;
+    std::transform(info_hash.begin(), info_hash.end(), info_hash.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto file = ctx.store.file_by_hash(call->group.pk, info_hash);
+    if (!file) return file.error();
+    if (!*file) {
+        return make_error(Errc::NotFound, fmt::format("group '{}' has no file with info hash {}",
+                                                      call->group.group_id, info_hash));
+    }
+    const Session& me = *call->session;
+    auto added = ctx.store.add_seeder((*file)->pk, me.user_pk, me.listen_addr, ctx.now);
+    if (!added) return added.error();
+    return proto::Dict{};
+}
+
+}  // namespace gs::tracker
