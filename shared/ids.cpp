@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+
 namespace gs {
 namespace {
 
 bool is_id_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 }  // namespace
@@ -26,18 +28,43 @@ bool is_valid_file_name(std::string_view name) {
     return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence for a printable code point (U+00A0 and up, so no C1
+// controls) starting at text[i]; 0 when there is none.
+std::size_t printable_utf8_length(std::string_view text, std::size_t i) {
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    unsigned char lead = byte(i);
+    std::size_t n = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0;
+    if (n == 0 || lead > 0xf4 || i + n > text.size()) return 0;
+    std::uint32_t cp = lead & (0x7f >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (byte(i + k) & 0x3f);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return cp >= 0xa0 ? n : 0;
+}
+
+}  // namespace
+
 std::string printable(std::string_view text, std::size_t max_bytes) {
     std::string out;
-    std::string_view shown = text.substr(0, max_bytes);
-    for (char c : shown) {
-        auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte >= 0x7f || c == '\\') {
-            fmt::format_to(std::back_inserter(out), "\\x{:02x}", byte);
+    std::size_t i = 0;
+    while (i < text.size() && i < max_bytes) {
+        auto byte = static_cast<unsigned char>(text[i]);
+        if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+            out.push_back(text[i++]);
+        } else if (std::size_t n = byte >= 0x80 ? printable_utf8_length(text, i) : 0; n > 0) {
+            out.append(text.substr(i, n));
+            i += n;
         } else {
-            out.push_back(c);
+            fmt::format_to(std::back_inserter(out), "\\x{:02x}", byte);
+            ++i;
         }
     }
-    if (shown.size() < text.size()) out += "...";
+    if (i < text.size()) out += "...";
     return out;
 }
 

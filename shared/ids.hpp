@@ -17,8 +17,9 @@ bool is_valid_id(std::string_view id);
 // 1-255 bytes, no '/', no NUL, not "." or "..".
 bool is_valid_file_name(std::string_view name);
 
-// `text` made safe to quote inside a one-line message: control bytes and bytes >= 0x7f become
-// \xNN, and anything past `max_bytes` is cut and marked with "...".
+// `text` made safe to quote inside a one-line message: printable ASCII and printable UTF-8 stay,
+// other bytes (controls, invalid UTF-8, '\') become \xNN, and text past `max_bytes` is cut
+// and marked with "...".
 std::string printable(std::string_view text, std::size_t max_bytes = 80);
 
 }  // namespace gs

@@ -59,8 +59,8 @@ Status check_numbering(const std::vector<Migration>& migrations) {
     int expected = 1;
     for (const auto& m : migrations) {
         if (!seen.insert(m.version).second) {
-            return make_error(Errc::Internal,
-                              fmt::format("duplicate migration number {:04}: {}", m.version, m.name));
+            return make_error(Errc::Internal, fmt::format("duplicate migration number {:04}: {}",
+                                                          m.version, m.name));
         }
         if (m.version != expected) {
             return make_error(Errc::Internal,

@@ -19,8 +19,8 @@ Result<SqliteStore::Parts> SqliteStore::open_parts(const std::string& path,
     if (!db) return db.error();
     auto version = migrate(*db, migrations);
     if (!version) {
-        return make_error(Errc::Internal, fmt::format("database '{}': {}", path,
-                                                      version.error().message));
+        return make_error(Errc::Internal,
+                          fmt::format("database '{}': {}", path, version.error().message));
     }
     auto statements = std::make_unique<Statements>();
     if (auto s = prepare_statements(*db, *statements); !s) {
@@ -85,14 +85,14 @@ Result<std::optional<Credentials>> SqliteStore::password_hash_of(std::string_vie
     auto row = q.step();
     if (!row) return storage_error("password_hash_of", row.error());
     if (!*row) return std::optional<Credentials>();
-    return std::optional<Credentials>(Credentials{q.column_int(0), q.column_text(1),
-                                                  q.column_text(2)});
+    return std::optional<Credentials>(
+        Credentials{q.column_int(0), q.column_text(1), q.column_text(2)});
 }
 
 // ---- Sessions ----
 
-Status SqliteStore::create_session(std::string_view token_hash, std::int64_t user_pk,
-                                   TimePoint now, TimePoint expires_at) {
+Status SqliteStore::create_session(std::string_view token_hash, std::int64_t user_pk, TimePoint now,
+                                   TimePoint expires_at) {
     auto& q = st_->insert_session;
     auto use = q.use();
     q.bind_all(token_hash, user_pk, utc_text(now), utc_text(expires_at));

@@ -14,17 +14,15 @@ Result<std::optional<FileRecord>> read_file(Statement& q, std::int64_t group_pk,
     auto row = q.step();
     if (!row) return row.error();
     if (!*row) return std::optional<FileRecord>();
-    return std::optional<FileRecord>(FileRecord{q.column_int(0), q.column_text(1),
-                                                q.column_text(2), q.column_blob(3),
-                                                q.column_int(4), q.column_int(5),
+    return std::optional<FileRecord>(FileRecord{q.column_int(0), q.column_text(1), q.column_text(2),
+                                                q.column_blob(3), q.column_int(4), q.column_int(5),
                                                 q.column_text(6), q.column_text(7)});
 }
 
 }  // namespace
 
-Result<bool> SqliteStore::add_file(std::int64_t group_pk, const NewFile& file,
-                                   std::int64_t user_pk, std::string_view listen_addr,
-                                   TimePoint now) {
+Result<bool> SqliteStore::add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
+                                   std::string_view listen_addr, TimePoint now) {
     constexpr std::string_view kOp = "add_file";
     auto tx = Transaction::begin(db_);
     if (!tx) return storage_error(kOp, tx.error());
@@ -115,8 +113,7 @@ Result<int> SqliteStore::remove_seeder(std::int64_t file_pk, std::int64_t user_p
     return *removed;
 }
 
-Result<int> SqliteStore::remove_user_shares_in_group(std::int64_t group_pk,
-                                                     std::int64_t user_pk) {
+Result<int> SqliteStore::remove_user_shares_in_group(std::int64_t group_pk, std::int64_t user_pk) {
     constexpr std::string_view kOp = "remove_user_shares_in_group";
     auto tx = Transaction::begin(db_);
     if (!tx) return storage_error(kOp, tx.error());
@@ -126,8 +123,7 @@ Result<int> SqliteStore::remove_user_shares_in_group(std::int64_t group_pk,
     return *removed;
 }
 
-Result<int> SqliteStore::drop_user_seeders_in_group(std::int64_t group_pk,
-                                                    std::int64_t user_pk) {
+Result<int> SqliteStore::drop_user_seeders_in_group(std::int64_t group_pk, std::int64_t user_pk) {
     auto removed = count_changes(st_->delete_user_seeders_in_group, group_pk, user_pk);
     if (!removed) return removed.error();
     if (*removed > 0) {

@@ -58,9 +58,9 @@ struct JoinRequest {
 enum class JoinOutcome { Requested, AlreadyMember, AlreadyRequested };
 
 struct LeaveOutcome {
-    bool was_member = false;                // false: nothing changed
-    std::optional<std::string> new_owner;   // set when the owner left and others remain
-    bool group_deleted = false;             // the last member left
+    bool was_member = false;               // false: nothing changed
+    std::optional<std::string> new_owner;  // set when the owner left and others remain
+    bool group_deleted = false;            // the last member left
 };
 
 // A file as uploaded: the checked info dictionary and what was read from it.
@@ -107,8 +107,8 @@ public:
     virtual Result<std::optional<Credentials>> password_hash_of(std::string_view user_id) = 0;
 
     // Sessions, keyed by a hash of the token (never the token).
-    virtual Status create_session(std::string_view token_hash, std::int64_t user_pk,
-                                  TimePoint now, TimePoint expires_at) = 0;
+    virtual Status create_session(std::string_view token_hash, std::int64_t user_pk, TimePoint now,
+                                  TimePoint expires_at) = 0;
     // The session's user, unless the session is unknown or expired at `now`.
     virtual Result<std::optional<User>> user_of_session(std::string_view token_hash,
                                                         TimePoint now) = 0;
@@ -143,9 +143,8 @@ public:
 
     // Files. add_file stores a new file with `user_pk` at `listen_addr` as its first seeder;
     // false when the group already has a file with that name or info hash.
-    virtual Result<bool> add_file(std::int64_t group_pk, const NewFile& file,
-                                  std::int64_t user_pk, std::string_view listen_addr,
-                                  TimePoint now) = 0;
+    virtual Result<bool> add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
+                                  std::string_view listen_addr, TimePoint now) = 0;
     // True when the (user, address) pair was not a seeder yet; adding twice changes nothing.
     virtual Result<bool> add_seeder(std::int64_t file_pk, std::int64_t user_pk,
                                     std::string_view listen_addr, TimePoint now) = 0;

@@ -32,7 +32,8 @@ protected:
     }
 
     static std::vector<std::pair<int, std::string>> recorded(Db& db) {
-        auto q = Statement::prepare(db, "SELECT version, name FROM schema_version ORDER BY version");
+        auto q =
+            Statement::prepare(db, "SELECT version, name FROM schema_version ORDER BY version");
         EXPECT_TRUE(q.ok());
         std::vector<std::pair<int, std::string>> rows;
         while (*q->step()) rows.emplace_back(static_cast<int>(q->column_int(0)), q->column_text(1));

@@ -47,8 +47,8 @@ Status check_new_user(Store& store, std::string_view user_id, std::string_view p
     if (!is_valid_id(user_id)) return invalid_id_error("user id", user_id);
     if (password.empty()) return make_error(Errc::BadInput, "the password must not be empty");
     if (password.size() > kMaxPasswordBytes) {
-        return make_error(Errc::BadInput, fmt::format("the password is longer than {} bytes",
-                                                      kMaxPasswordBytes));
+        return make_error(Errc::BadInput,
+                          fmt::format("the password is longer than {} bytes", kMaxPasswordBytes));
     }
     auto exists = store.user_exists(user_id);
     if (!exists) return exists.error();

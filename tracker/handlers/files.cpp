@@ -36,8 +36,8 @@ bool is_online(const Presence& presence, const Seeder& seeder) {
 }
 
 Error no_such_file_error(std::string_view group_id, std::string_view name) {
-    return make_error(Errc::NotFound, fmt::format("group '{}' has no file named '{}'", group_id,
-                                                  printable(name)));
+    return make_error(Errc::NotFound,
+                      fmt::format("group '{}' has no file named '{}'", group_id, printable(name)));
 }
 
 // The file named by the "name" argument in the caller's group.
@@ -61,8 +61,8 @@ Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
     auto info = check_info_dict(*bytes);
     if (!info) return info.error();
     const Session& me = *call->session;
-    proto::Dict reply{{"info_hash", info->info_hash}, {"name", info->name},
-                      {"length", info->length}, {"new", 0}};
+    proto::Dict reply{
+        {"info_hash", info->info_hash}, {"name", info->name}, {"length", info->length}, {"new", 0}};
 
     auto existing = ctx.store.file_by_name(call->group.pk, info->name);
     if (!existing) return existing.error();
@@ -117,8 +117,7 @@ Reply handle_stop_share(const Context& ctx, const proto::Value& request) {
     if (!removed) return removed.error();
     if (*removed == 0) {
         return make_error(Errc::NotFound, fmt::format("you are not sharing '{}' in group '{}'",
-                                                      printable(file->name),
-                                                      call->group.group_id));
+                                                      printable(file->name), call->group.group_id));
     }
     return proto::Dict{};
 }
@@ -135,8 +134,8 @@ Reply handle_get_file(const Context& ctx, const proto::Value& request) {
     for (auto& s : *seeders) {
         if (!is_online(ctx.presence, s)) continue;
         if (s.user_id == me.user_id && s.listen_addr == me.listen_addr) continue;  // ourselves
-        peers.push_back(proto::Dict{{"user", std::move(s.user_id)},
-                                    {"addr", std::move(s.listen_addr)}});
+        peers.push_back(
+            proto::Dict{{"user", std::move(s.user_id)}, {"addr", std::move(s.listen_addr)}});
     }
     return proto::Dict{{"info", std::move(file->info)},
                        {"info_hash", std::move(file->info_hash)},

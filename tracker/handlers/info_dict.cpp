@@ -24,7 +24,9 @@ Error bad_info(std::string what) {
     return make_error(Errc::BadInput, "bad info dictionary: " + std::move(what));
 }
 
-bool is_power_of_two(std::int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+bool is_power_of_two(std::int64_t n) {
+    return n > 0 && (n & (n - 1)) == 0;
+}
 
 }  // namespace
 
@@ -36,7 +38,8 @@ std::string sha1_hex(std::string_view bytes) {
         std::abort();
     }
     std::string hex;
-    for (unsigned int i = 0; i < size; ++i) fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
+    for (unsigned int i = 0; i < size; ++i)
+        fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
     return hex;
 }
 
@@ -58,9 +61,10 @@ Result<CheckedInfo> check_info_dict(std::string_view bytes) {
         bool known = false;
         for (auto k : kKeys) known = known || key == k;
         if (!known) {
-            return bad_info(fmt::format("unexpected key '{}' (only single-file torrents with "
-                                        "length, name, piece length, pieces and private)",
-                                        printable(key)));
+            return bad_info(
+                fmt::format("unexpected key '{}' (only single-file torrents with "
+                            "length, name, piece length, pieces and private)",
+                            printable(key)));
         }
     }
     auto name = info.get_string("name");
@@ -74,9 +78,10 @@ Result<CheckedInfo> check_info_dict(std::string_view bytes) {
     if (!pieces) return bad_info("'pieces' is missing or not a string");
     if (!is_private || *is_private != 1) return bad_info("it must be marked private (private: 1)");
     if (!is_valid_file_name(*name)) {
-        return bad_info(fmt::format("invalid file name '{}': use 1-255 bytes with no '/' or NUL, "
-                                    "and not '.' or '..'",
-                                    printable(*name)));
+        return bad_info(
+            fmt::format("invalid file name '{}': use 1-255 bytes with no '/' or NUL, "
+                        "and not '.' or '..'",
+                        printable(*name)));
     }
     if (*length < 0) return bad_info("'length' is negative");
     if (!is_power_of_two(*piece_length) || *piece_length < kMinPieceLength ||

@@ -44,9 +44,9 @@ Status configure(Db& db) {
 
 Result<Db> Db::open(const std::string& path) {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     Db db(raw, path);  // owns `raw` even when opening failed, so it is closed
     if (rc != SQLITE_OK) {
         std::string why = raw != nullptr ? db.last_error() : sqlite3_errstr(rc);

@@ -41,7 +41,9 @@ Statement& Statement::operator=(Statement&& other) noexcept {
     return *this;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+    sqlite3_finalize(stmt_);
+}
 
 void Statement::check_bind(int rc, int index) const {
     if (rc == SQLITE_OK) return;
@@ -57,17 +59,16 @@ void Statement::bind(int index, std::int64_t value) {
 
 void Statement::bind(int index, std::string_view text) {
     assert(stmt_ != nullptr);
-    check_bind(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                                   SQLITE_UTF8),
-               index);
+    check_bind(
+        sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+        index);
 }
 
 void Statement::bind(int index, Blob blob) {
     assert(stmt_ != nullptr);
     // A zero-length blob with a null pointer would bind NULL; keep it an empty blob.
     const char* data = blob.bytes.data() != nullptr ? blob.bytes.data() : "";
-    check_bind(sqlite3_bind_blob64(stmt_, index, data, blob.bytes.size(), SQLITE_TRANSIENT),
-               index);
+    check_bind(sqlite3_bind_blob64(stmt_, index, data, blob.bytes.size(), SQLITE_TRANSIENT), index);
 }
 
 void Statement::bind(int index, std::nullopt_t) {

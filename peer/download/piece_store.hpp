@@ -1,0 +1,95 @@
+// PieceStore: the on-disk side of one download. Owns `<dest>.part` (preallocated), one assembly
+// buffer per piece in flight, and `<dest>.part.state` (info hash + verified-piece bitfield) for
+// resume. A piece is checked with SHA1 before it touches disk; finish() fsyncs and gives the file
+// its final name without ever overwriting an existing file. Owned by a Downloader on the reactor
+// thread; only verify() may be called from a worker.
+#pragma once
+
+#include "peer/download/indexes.hpp"
+#include "shared/bitfield.hpp"
+#include "shared/net/fd.hpp"
+#include "shared/proto/metainfo.hpp"
+#include "shared/result.hpp"
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gs::peer {
+
+class PieceStore {
+public:
+    // The state file is rewritten after this many newly verified pieces (and by save_state()).
+    static constexpr std::uint32_t kSaveEveryPieces = 16;
+
+    // Opens or creates `<destination>.part`, sized to the file, and loads `<destination>.part.state`
+    // if it belongs to the same info hash and the partial file survived; otherwise nothing counts
+    // as verified. AlreadyExists when `destination` is already there; Io when the disk says no.
+    static Result<PieceStore> open(const std::string& destination, const proto::InfoDict& info);
+
+    PieceStore(PieceStore&&) = default;
+    PieceStore& operator=(PieceStore&&) = default;
+
+    // Copies one block (BEP 3 block: begin a multiple of 16 KiB, 16 KiB or the short tail) into
+    // its piece's buffer. Returns true once every block of the piece is in. Protocol error for a
+    // block that does not fit the piece or a piece already verified.
+    Result<bool> write_block(PieceIndex piece, std::uint32_t begin, std::string_view data);
+    // Hands over the bytes of a piece that write_block reported complete.
+    std::string take_completed_piece(PieceIndex piece);
+    // Whether `data` is piece `piece` (its SHA1 matches). Pure: safe on a worker thread as long
+    // as the store outlives the call.
+    bool verify(PieceIndex piece, std::string_view data) const;
+    // Writes a verified piece into the partial file and records it; every kSaveEveryPieces
+    // pieces the state file is rewritten too.
+    Status commit_piece(PieceIndex piece, std::string_view data);
+    // Forgets a partly assembled piece (its blocks will be fetched again).
+    void drop_piece(PieceIndex piece) { assembling_.erase(piece.value); }
+
+    // Makes the verified bitfield durable: data first (fdatasync), then the state written to a
+    // temporary file, fsynced and renamed over the old one. Call on pause and shutdown.
+    Status save_state();
+
+    // Reads bytes of a verified piece (to serve other peers). NotFound for a piece we do not
+    // have, BadInput for a range outside the piece.
+    Status read_block(PieceIndex piece, std::uint32_t begin, std::span<char> out) const;
+
+    // Every piece verified: fsync, rename the partial file to the destination unless something
+    // appeared there meanwhile (AlreadyExists; the data stays in the partial file), remove the
+    // state file. The fd stays open on the finished file.
+    Status finish();
+
+    const proto::InfoDict& info() const { return info_; }
+    const Bitfield& verified() const { return verified_; }
+    bool is_complete() const { return verified_.all(); }
+    bool is_finished() const { return finished_; }
+    const std::string& destination() const { return destination_; }
+    const std::string& part_path() const { return part_path_; }
+    const std::string& state_path() const { return state_path_; }
+    int fd() const { return fd_.get(); }
+    std::size_t pieces_in_memory() const { return assembling_.size(); }
+
+private:
+    struct Assembly {
+        std::string data;         // piece_size bytes
+        std::vector<bool> got;    // per block
+        std::uint32_t got_count = 0;
+    };
+
+    PieceStore() = default;
+    Status load_state();
+
+    proto::InfoDict info_;
+    std::string destination_;
+    std::string part_path_;
+    std::string state_path_;
+    net::Fd fd_;
+    Bitfield verified_;
+    std::map<std::uint32_t, Assembly> assembling_;
+    std::uint32_t unsaved_pieces_ = 0;
+    bool finished_ = false;
+};
+
+}  // namespace gs::peer

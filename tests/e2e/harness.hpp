@@ -1,0 +1,297 @@
+// End-to-end harness: starts the real `tracker` and `client` binaries (paths from the GS_TRACKER
+// and GS_CLIENT environment variables, set by tests/e2e/meson.build) in a fresh temp dir, drives
+// them through stdin and reads them through stdout (STYLE.md, Tests). Used from the test thread;
+// each Process also runs one reader thread that only appends to its line buffers.
+//
+// Every wait is on an event with a deadline. A wait that times out records a GoogleTest failure
+// holding every live process's captured stdout and stderr, then throws TestAborted so the test
+// stops there (GoogleTest reports the exception as a second, short failure).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <source_location>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace gs::e2e {
+
+using Clock = std::chrono::steady_clock;
+using Duration = std::chrono::milliseconds;
+
+// Generous: a create_user or login costs one argon2id hash (~0.1-0.3 s of tracker CPU), and
+// a loaded CI machine may run several of them back to back.
+inline constexpr Duration kDefaultTimeout{10000};
+
+// Thrown after a harness wait has already recorded its failure; it only unwinds the test.
+struct TestAborted : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Records a failure at `where` with `what` and every process's captured output, then throws.
+[[noreturn]] void fail_with_dump(const std::string& what, std::source_location where);
+
+// Every live Process's command line, exit status and captured output, for failure messages.
+std::string dump_all_processes();
+
+// A path from the environment (GS_TRACKER, GS_CLIENT); aborts the test when it is not set.
+std::string binary_from_env(const char* name);
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
+// Set GS_E2E_KEEP_TMP=1 to keep it for a look after a failure.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
+
+private:
+    std::filesystem::path path_;
+};
+
+struct ExitStatus {
+    bool exited = false;  // true: `code` is valid; false: killed by `signal`
+    int code = 0;
+    int signal = 0;
+    std::string to_string() const;
+    bool is_clean() const { return exited && code == 0; }
+};
+
+// One child process in its own process group, with stdin a pipe and stdout and stderr captured
+// line by line. The destructor kills the whole group and reaps the child.
+class Process {
+public:
+    Process(std::string name, std::string binary, std::vector<std::string> args,
+            std::filesystem::path cwd = {});
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    const std::string& name() const { return name_; }
+    pid_t pid() const { return pid_; }
+
+    void send_line(std::string_view line);
+    void close_stdin();
+
+    // Waits for the next stdout line (after the read position) that `pattern` finds
+    // (regex_search), moves the read position past it and returns it. Lines skipped on the way
+    // are consumed too. Fails the test with every process's output on timeout.
+    std::string wait_for_line(const std::string& pattern, Duration timeout = kDefaultTimeout,
+                              std::source_location where = std::source_location::current());
+    // Like wait_for_line, but returns the lines before the match (the match is consumed and
+    // left out).
+    std::vector<std::string> read_until(const std::string& pattern,
+                                        Duration timeout = kDefaultTimeout,
+                                        std::source_location where =
+                                            std::source_location::current());
+    // The same for stderr (logs), with its own read position.
+    std::string wait_for_stderr_line(const std::string& pattern,
+                                     Duration timeout = kDefaultTimeout,
+                                     std::source_location where =
+                                         std::source_location::current());
+
+    // Snapshots of everything captured so far.
+    std::vector<std::string> stdout_lines() const;
+    std::vector<std::string> stderr_lines() const;
+
+    void signal(int signo);
+    // Waits for the child to end (it is reaped here). Fails the test on timeout.
+    ExitStatus wait_exit(Duration timeout = kDefaultTimeout,
+                         std::source_location where = std::source_location::current());
+    // The exit status if the child has ended by now, without waiting.
+    std::optional<ExitStatus> poll_exit();
+
+    // For failure messages.
+    std::string describe() const;
+
+private:
+    struct Stream {
+        std::vector<std::string> lines;
+        std::string partial;
+        std::size_t cursor = 0;  // next line a wait looks at
+        bool closed = false;
+    };
+
+    void reader_main(int out_fd, int err_fd);
+    void take_bytes(Stream& s, const char* data, std::size_t n);
+    std::optional<std::size_t> wait_in(Stream Process::*stream, const std::regex& re,
+                                       Duration timeout);
+    std::string wait_error(Stream Process::*stream, const std::string& pattern,
+                           Duration timeout) const;
+
+    std::string name_;
+    std::string command_line_;
+    pid_t pid_ = -1;
+    int pidfd_ = -1;
+    int stdin_fd_ = -1;
+    std::optional<ExitStatus> exit_;
+
+    mutable std::mutex mu_;
+    std::condition_variable changed_;
+    Stream out_;
+    Stream err_;
+    std::thread reader_;
+    int wake_fd_ = -1;  // eventfd: tells the reader to stop
+};
+
+// The tracker, started on 127.0.0.1:0 with its database in the temp dir. Once it prints its
+// bound port, the clients' tracker_info.txt is written with that port.
+class Tracker {
+public:
+    explicit Tracker(const TempDir& dir);
+
+    void start();
+    // Starts it again on the same port and database; the previous process must have ended
+    // (after quit, SIGTERM or SIGKILL).
+    void restart();
+    // SIGKILL and reap.
+    void kill();
+    // `quit` on stdin; expects exit status 0.
+    void quit();
+
+    Process& process() { return *current_; }
+    std::uint16_t port() const { return port_; }
+    std::string address() const;
+    const std::filesystem::path& client_info_path() const { return client_info_; }
+    const std::filesystem::path& db_path() const { return db_; }
+
+private:
+    void launch(const std::filesystem::path& info);
+
+    const TempDir& dir_;
+    std::filesystem::path own_info_;
+    std::filesystem::path client_info_;
+    std::filesystem::path db_;
+    std::uint16_t port_ = 0;
+    int generation_ = 0;
+    std::unique_ptr<Process> current_;
+    std::vector<std::unique_ptr<Process>> ended_;  // kept so their output stays in dumps
+};
+
+// A command sent to a client whose output has not been collected yet.
+struct PendingCommand {
+    std::string command;
+    std::string marker;
+};
+
+// A client on 127.0.0.1:0 with its own data dir, already serving (it printed its address).
+//
+// How run() knows a command's output is complete: the client runs commands strictly one at a
+// time and prints at least one line each, so run() sends the command followed by a made-up
+// command `__sync_N__`. Everything printed before the client complains about that unknown
+// command belongs to the real one.
+class Client {
+public:
+    Client(const TempDir& dir, const Tracker& tracker, std::string name);
+
+    // Sends `command` and returns every line it printed.
+    std::vector<std::string> run(std::string_view command, Duration timeout = kDefaultTimeout,
+                                 std::source_location where = std::source_location::current());
+    // The same in two halves, so many clients can be kept busy at once.
+    PendingCommand send(std::string_view command);
+    std::vector<std::string> collect(const PendingCommand& pending,
+                                     Duration timeout = kDefaultTimeout,
+                                     std::source_location where =
+                                         std::source_location::current());
+
+    // Convenience for the common single-line answers: the one line, or a failure naming all.
+    std::string run_one(std::string_view command, Duration timeout = kDefaultTimeout,
+                        std::source_location where = std::source_location::current());
+
+    // A setup step: runs `command` and aborts the test unless it printed exactly `expected`.
+    void must(std::string_view command, std::string_view expected,
+              std::source_location where = std::source_location::current());
+
+    // `quit`, then waits for "bye" and a clean exit.
+    void quit();
+
+    Process& process() { return *process_; }
+    const std::string& name() const { return name_; }
+    const std::string& listen_address() const { return listen_; }
+
+private:
+    std::string name_;
+    std::unique_ptr<Process> process_;
+    std::string listen_;
+    std::uint64_t next_marker_ = 1;
+};
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes; false then.
+bool eventually(const std::function<bool()>& condition, Duration timeout = kDefaultTimeout);
+
+// Number of sockets a process holds open (from /proc/PID/fd).
+int count_open_sockets(pid_t pid);
+
+// A plain blocking TCP connection to the tracker for sending raw bytes (docs/protocol.md §1.1).
+class RawConnection {
+public:
+    RawConnection(const std::string& host, std::uint16_t port,
+                  std::source_location where = std::source_location::current());
+    ~RawConnection();
+    RawConnection(const RawConnection&) = delete;
+    RawConnection& operator=(const RawConnection&) = delete;
+
+    void send_bytes(std::string_view bytes);
+    // A 4-byte big-endian length, then `body`.
+    void send_frame(std::string_view body);
+    // The next whole frame's body, or nullopt if the connection ended first (EOF or reset).
+    // Fails the test on timeout.
+    std::optional<std::string> read_frame(Duration timeout = kDefaultTimeout,
+                                          std::source_location where =
+                                              std::source_location::current());
+    // True once the peer has closed (EOF or reset) with no more frames; fails on timeout.
+    // Bytes that arrive before the close are an error.
+    bool wait_closed(Duration timeout = kDefaultTimeout,
+                     std::source_location where = std::source_location::current());
+
+private:
+    // Appends what arrives to buffer_; false on EOF/reset. Fails the test at `deadline`.
+    bool read_more(Clock::time_point deadline, std::source_location where);
+
+    int fd_ = -1;
+    std::string buffer_;
+};
+
+// A minimal bencode writer for raw requests, independent of the product's codec.
+class Bencode {
+public:
+    static std::string str(std::string_view s);
+    static std::string integer(std::int64_t i);
+    // A dictionary from (key, already-encoded value) pairs; keys are sorted here.
+    static std::string dict(std::vector<std::pair<std::string, std::string>> entries);
+};
+
+// The usual fixture: a fresh temp dir and a running tracker; clients are made on demand and
+// named client1, client2, ... On any failure the output of every process is printed once.
+class E2eTest : public ::testing::Test {
+protected:
+    void SetUp() override;
+    void TearDown() override;
+
+    Client& new_client();
+    // A new client on which `user` has been created and logged in.
+    Client& logged_in(const std::string& user, const std::string& password = "secret");
+
+    TempDir dir_;
+    Tracker tracker_{dir_};
+    std::vector<std::unique_ptr<Client>> clients_;
+};
+
+}  // namespace gs::e2e

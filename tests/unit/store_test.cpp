@@ -1,0 +1,496 @@
+#include "tracker/sqlite_store.hpp"
+
+#include "tracker/sqlite/statement.hpp"
+
+#include "tests/unit/temp_dir.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace gs::tracker {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+const TimePoint kNow = std::chrono::sys_days{std::chrono::year{2026} / 11 / 25} + 10h;
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override { reopen(); }
+
+    void reopen() {
+        store_.reset();
+        auto opened = SqliteStore::open(path_);
+        ASSERT_TRUE(opened.ok()) << opened.error().message;
+        store_ = std::move(opened).value();
+    }
+
+    std::int64_t user(const std::string& id) {
+        auto created = store_->create_user(id, "$argon2id$v=19$fake", kNow);
+        EXPECT_TRUE(created.ok() && *created) << id;
+        auto creds = store_->password_hash_of(id);
+        EXPECT_TRUE(creds.ok() && creds->has_value());
+        return (*creds)->user_pk;
+    }
+
+    Group group(const std::string& id, std::int64_t owner) {
+        auto created = store_->create_group(id, owner, kNow);
+        EXPECT_TRUE(created.ok() && *created) << id;
+        auto found = store_->find_group(id);
+        EXPECT_TRUE(found.ok() && found->has_value());
+        return **found;
+    }
+
+    // Makes `member` a member of `g` through a request the owner accepts.
+    void admit(const Group& g, std::int64_t member, const std::string& member_id) {
+        ASSERT_EQ(*store_->add_join_request(g.pk, member, kNow), JoinOutcome::Requested);
+        ASSERT_TRUE(*store_->accept_request(g.pk, member_id, kNow));
+    }
+
+    std::vector<std::string> members(const Group& g) {
+        std::vector<std::string> ids;
+        auto listed = store_->list_members(g.pk);
+        EXPECT_TRUE(listed.ok());
+        for (const auto& m : *listed) ids.push_back(m.user_id);
+        return ids;
+    }
+
+    static NewFile file(const std::string& name, char fill) {
+        return NewFile{name, std::string(40, fill),
+                       "d4:name" + std::to_string(name.size()) + ":" + name + "e", 100, 16384};
+    }
+
+    // Rows in `table`, counted through a second connection as a person with sqlite3 would.
+    std::int64_t rows_in(const std::string& table) {
+        auto db = Db::open(path_);
+        EXPECT_TRUE(db.ok());
+        auto q = Statement::prepare(*db, "SELECT count(*) FROM " + table);
+        EXPECT_TRUE(q.ok());
+        EXPECT_TRUE(*q->step());
+        return q->column_int(0);
+    }
+
+    test::TempDir dir_;
+    std::string path_ = dir_.file("tracker.db");
+    std::unique_ptr<SqliteStore> store_;
+};
+
+// ---- Accounts and sessions ----
+
+TEST_F(StoreTest, CreatesUsersAndRefusesATakenId) {
+    auto first = store_->create_user("alice", "$argon2id$one", kNow);
+    ASSERT_TRUE(first.ok());
+    EXPECT_TRUE(*first);
+    auto again = store_->create_user("alice", "$argon2id$two", kNow);
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(*again);
+    EXPECT_TRUE(*store_->user_exists("alice"));
+    EXPECT_FALSE(*store_->user_exists("bob"));
+    auto creds = store_->password_hash_of("alice");
+    ASSERT_TRUE(creds.ok() && creds->has_value());
+    EXPECT_EQ((*creds)->password_hash, "$argon2id$one");
+    EXPECT_EQ((*creds)->user_id, "alice");
+}
+
+TEST_F(StoreTest, UnknownUserHasNoPasswordHash) {
+    auto creds = store_->password_hash_of("nobody");
+    ASSERT_TRUE(creds.ok());
+    EXPECT_FALSE(creds->has_value());
+}
+
+TEST_F(StoreTest, SessionNamesItsUserUntilItExpires) {
+    auto alice = user("alice");
+    ASSERT_TRUE(store_->create_session("hash1", alice, kNow, kNow + 1h).ok());
+    auto found = store_->user_of_session("hash1", kNow + 59min);
+    ASSERT_TRUE(found.ok() && found->has_value());
+    EXPECT_EQ((*found)->user_id, "alice");
+    EXPECT_EQ((*found)->pk, alice);
+    EXPECT_FALSE(store_->user_of_session("hash1", kNow + 1h)->has_value());
+    EXPECT_FALSE(store_->user_of_session("other", kNow)->has_value());
+}
+
+TEST_F(StoreTest, DeletedSessionIsGone) {
+    auto alice = user("alice");
+    ASSERT_TRUE(store_->create_session("hash1", alice, kNow, kNow + 1h).ok());
+    ASSERT_TRUE(store_->create_session("hash2", alice, kNow, kNow + 1h).ok());
+    ASSERT_TRUE(store_->delete_session("hash1").ok());
+    EXPECT_FALSE(store_->user_of_session("hash1", kNow)->has_value());
+    EXPECT_TRUE(store_->user_of_session("hash2", kNow)->has_value());
+}
+
+TEST_F(StoreTest, ExpiredSessionsAreDeleted) {
+    auto alice = user("alice");
+    ASSERT_TRUE(store_->create_session("old", alice, kNow, kNow + 1h).ok());
+    ASSERT_TRUE(store_->create_session("new", alice, kNow, kNow + 3h).ok());
+    ASSERT_TRUE(store_->delete_expired_sessions(kNow + 2h).ok());
+    EXPECT_EQ(rows_in("sessions"), 1);
+}
+
+// ---- Groups and requests ----
+
+TEST_F(StoreTest, CreatorIsOwnerAndOnlyMember) {
+    auto alice = user("alice");
+    Group g = group("g", alice);
+    EXPECT_EQ(g.group_id, "g");
+    EXPECT_EQ(g.owner_pk, alice);
+    EXPECT_EQ(g.owner_id, "alice");
+    EXPECT_TRUE(*store_->is_member(g.pk, alice));
+    EXPECT_THAT(members(g), ElementsAre("alice"));
+}
+
+TEST_F(StoreTest, GroupIdIsTakenOnlyOnce) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    group("g", alice);
+    auto again = store_->create_group("g", bob, kNow);
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(*again);
+    EXPECT_EQ((*store_->find_group("g"))->owner_id, "alice");
+    EXPECT_FALSE(store_->find_group("h")->has_value());
+}
+
+TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
+    EXPECT_FALSE(*store_->is_member(g.pk, bob));
+    EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyRequested);
+    auto pending = store_->list_requests(g.pk);
+    ASSERT_TRUE(pending.ok());
+    ASSERT_EQ(pending->size(), 1u);
+    EXPECT_EQ((*pending)[0].user_id, "bob");
+    EXPECT_EQ((*pending)[0].requested_at, "2026-11-25T10:00:00Z");
+
+    EXPECT_TRUE(*store_->accept_request(g.pk, "bob", kNow));
+    EXPECT_TRUE(*store_->is_member(g.pk, bob));
+    EXPECT_THAT(*store_->list_requests(g.pk), IsEmpty());
+    EXPECT_FALSE(*store_->accept_request(g.pk, "bob", kNow)) << "accepted twice";
+    EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyMember);
+}
+
+TEST_F(StoreTest, OwnerCannotRequestToJoinOwnGroup) {
+    auto alice = user("alice");
+    Group g = group("g", alice);
+    EXPECT_EQ(*store_->add_join_request(g.pk, alice, kNow), JoinOutcome::AlreadyMember);
+}
+
+TEST_F(StoreTest, RequestsAreListedOldestFirst) {
+    auto alice = user("alice");
+    Group g = group("g", alice);
+    for (const char* id : {"zed", "bob", "carol"}) {
+        ASSERT_EQ(*store_->add_join_request(g.pk, user(id), kNow), JoinOutcome::Requested);
+    }
+    std::vector<std::string> ids;
+    auto pending = store_->list_requests(g.pk);
+    ASSERT_TRUE(pending.ok());
+    for (const auto& r : *pending) ids.push_back(r.user_id);
+    EXPECT_THAT(ids, ElementsAre("zed", "bob", "carol"));
+}
+
+TEST_F(StoreTest, RejectedRequestIsGoneAndTheUserMayAskAgain) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
+    EXPECT_TRUE(*store_->reject_request(g.pk, "bob"));
+    EXPECT_FALSE(*store_->is_member(g.pk, bob));
+    EXPECT_THAT(*store_->list_requests(g.pk), IsEmpty());
+    EXPECT_FALSE(*store_->reject_request(g.pk, "bob"));
+    EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
+}
+
+TEST_F(StoreTest, DecidingARequestThatDoesNotExistChangesNothing) {
+    auto alice = user("alice");
+    user("bob");
+    Group g = group("g", alice);
+    EXPECT_FALSE(*store_->accept_request(g.pk, "bob", kNow));
+    EXPECT_FALSE(*store_->accept_request(g.pk, "nobody", kNow));
+    EXPECT_FALSE(*store_->reject_request(g.pk, "bob"));
+    EXPECT_THAT(members(g), ElementsAre("alice"));
+}
+
+TEST_F(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    Group h = group("h", alice);
+    ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
+    EXPECT_FALSE(*store_->accept_request(h.pk, "bob", kNow));
+    EXPECT_THAT(*store_->list_requests(h.pk), IsEmpty());
+}
+
+TEST_F(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    auto carol = user("carol");
+    Group g = group("g", alice);
+    ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
+    ASSERT_EQ(*store_->add_join_request(g.pk, carol, kNow), JoinOutcome::Requested);
+    ASSERT_TRUE(*store_->accept_request(g.pk, "carol", kNow));  // same second as bob's
+    ASSERT_TRUE(*store_->accept_request(g.pk, "bob", kNow));
+    EXPECT_THAT(members(g), ElementsAre("alice", "carol", "bob"));
+}
+
+TEST_F(StoreTest, OwnerLeavingPassesOwnershipToTheLongestStandingMember) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    auto carol = user("carol");
+    Group g = group("g", alice);
+    admit(g, carol, "carol");  // carol joins before bob, in the same second
+    admit(g, bob, "bob");
+
+    auto left = store_->leave_group(g.pk, alice);
+    ASSERT_TRUE(left.ok());
+    EXPECT_TRUE(left->was_member);
+    EXPECT_EQ(left->new_owner, "carol");
+    EXPECT_FALSE(left->group_deleted);
+    EXPECT_EQ((*store_->find_group("g"))->owner_id, "carol");
+
+    left = store_->leave_group(g.pk, carol);
+    ASSERT_TRUE(left.ok());
+    EXPECT_EQ(left->new_owner, "bob");
+    EXPECT_EQ((*store_->find_group("g"))->owner_id, "bob");
+}
+
+TEST_F(StoreTest, MemberLeavingKeepsTheOwner) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    admit(g, bob, "bob");
+    auto left = store_->leave_group(g.pk, bob);
+    ASSERT_TRUE(left.ok());
+    EXPECT_TRUE(left->was_member);
+    EXPECT_FALSE(left->new_owner.has_value());
+    EXPECT_FALSE(left->group_deleted);
+    EXPECT_EQ((*store_->find_group("g"))->owner_id, "alice");
+    EXPECT_THAT(members(g), ElementsAre("alice"));
+}
+
+TEST_F(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    auto carol = user("carol");
+    Group g = group("g", alice);
+    admit(g, bob, "bob");
+    admit(g, carol, "carol");
+    ASSERT_TRUE(store_->leave_group(g.pk, bob).ok());
+    admit(g, bob, "bob");
+    auto left = store_->leave_group(g.pk, alice);
+    EXPECT_EQ(left->new_owner, "carol");
+}
+
+TEST_F(StoreTest, NonMemberLeavingChangesNothing) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    auto left = store_->leave_group(g.pk, bob);
+    ASSERT_TRUE(left.ok());
+    EXPECT_FALSE(left->was_member);
+    EXPECT_THAT(members(g), ElementsAre("alice"));
+}
+
+TEST_F(StoreTest, LastMemberLeavingDeletesTheGroupWithItsRequestsAndFiles) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
+
+    auto left = store_->leave_group(g.pk, alice);
+    ASSERT_TRUE(left.ok());
+    EXPECT_TRUE(left->group_deleted);
+    EXPECT_FALSE(left->new_owner.has_value());
+    EXPECT_FALSE(store_->find_group("g")->has_value());
+    for (const char* table : {"groups", "memberships", "join_requests", "files", "seeders"}) {
+        EXPECT_EQ(rows_in(table), 0) << table;
+    }
+    // The id is free again, with nothing left over.
+    Group again = group("g", bob);
+    EXPECT_THAT(*store_->list_requests(again.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_files(again.pk), IsEmpty());
+}
+
+TEST_F(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    group("zeta", bob);
+    Group a = group("alpha", alice);
+    admit(a, bob, "bob");
+    group("mid", alice);
+    auto groups = store_->list_groups(bob);
+    ASSERT_TRUE(groups.ok());
+    ASSERT_EQ(groups->size(), 3u);
+    EXPECT_EQ((*groups)[0].group_id, "alpha");
+    EXPECT_EQ((*groups)[0].owner_id, "alice");
+    EXPECT_EQ((*groups)[0].members, 2);
+    EXPECT_TRUE((*groups)[0].is_member);
+    EXPECT_EQ((*groups)[1].group_id, "mid");
+    EXPECT_FALSE((*groups)[1].is_member);
+    EXPECT_EQ((*groups)[1].members, 1);
+    EXPECT_EQ((*groups)[2].group_id, "zeta");
+    EXPECT_TRUE((*groups)[2].is_member);
+}
+
+// ---- Files and seeders ----
+
+TEST_F(StoreTest, AddedFileHasItsUploaderAsFirstSeeder) {
+    auto alice = user("alice");
+    Group g = group("g", alice);
+    NewFile f = file("a.txt", 'a');
+    f.info = std::string("d\0\xff", 3);  // the blob keeps every byte
+    ASSERT_TRUE(*store_->add_file(g.pk, f, alice, "127.0.0.1:7001", kNow));
+    auto found = store_->file_by_name(g.pk, "a.txt");
+    ASSERT_TRUE(found.ok() && found->has_value());
+    EXPECT_EQ((*found)->info_hash, f.info_hash);
+    EXPECT_EQ((*found)->info, f.info);
+    EXPECT_EQ((*found)->length, 100);
+    EXPECT_EQ((*found)->piece_length, 16384);
+    EXPECT_EQ((*found)->uploaded_by, "alice");
+    EXPECT_EQ((*found)->created_at, "2026-11-25T10:00:00Z");
+    auto by_hash = store_->file_by_hash(g.pk, f.info_hash);
+    ASSERT_TRUE(by_hash.ok() && by_hash->has_value());
+    EXPECT_EQ((*by_hash)->name, "a.txt");
+    EXPECT_THAT(*store_->seeders_of((*found)->pk), ElementsAre(Seeder{"alice", "127.0.0.1:7001"}));
+}
+
+TEST_F(StoreTest, FileNameAndInfoHashAreUniqueWithinAGroupOnly) {
+    auto alice = user("alice");
+    Group g = group("g", alice);
+    Group h = group("h", alice);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
+    EXPECT_FALSE(*store_->add_file(g.pk, file("a.txt", 'b'), alice, "127.0.0.1:7001", kNow));
+    EXPECT_FALSE(*store_->add_file(g.pk, file("b.txt", 'a'), alice, "127.0.0.1:7001", kNow));
+    EXPECT_TRUE(*store_->add_file(h.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
+    EXPECT_FALSE(store_->file_by_name(g.pk, "b.txt")->has_value());
+}
+
+TEST_F(StoreTest, AddingASeederTwiceChangesNothing) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
+    auto pk = (*store_->file_by_name(g.pk, "a.txt"))->pk;
+    EXPECT_FALSE(*store_->add_seeder(pk, alice, "127.0.0.1:7001", kNow));
+    EXPECT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow));
+    EXPECT_FALSE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow));
+    EXPECT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7003", kNow));
+    EXPECT_THAT(*store_->seeders_of(pk),
+                ElementsAre(Seeder{"alice", "127.0.0.1:7001"}, Seeder{"bob", "127.0.0.1:7002"},
+                            Seeder{"bob", "127.0.0.1:7003"}));
+}
+
+TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), alice, "127.0.0.1:7001", kNow));
+    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), bob, "127.0.0.1:7002", kNow));
+    ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "b.txt"))->pk, bob,
+                                    "127.0.0.1:7002", kNow));
+    auto files = store_->list_files(g.pk);
+    ASSERT_TRUE(files.ok());
+    ASSERT_EQ(files->size(), 2u);
+    EXPECT_EQ((*files)[0].name, "a.txt");
+    EXPECT_EQ((*files)[0].info_hash, std::string(40, 'a'));
+    EXPECT_EQ((*files)[0].length, 100);
+    EXPECT_THAT((*files)[0].seeders, ElementsAre(Seeder{"bob", "127.0.0.1:7002"}));
+    EXPECT_EQ((*files)[1].name, "b.txt");
+    EXPECT_THAT((*files)[1].seeders,
+                ElementsAre(Seeder{"alice", "127.0.0.1:7001"}, Seeder{"bob", "127.0.0.1:7002"}));
+}
+
+TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
+    auto pk = (*store_->file_by_name(g.pk, "a.txt"))->pk;
+    ASSERT_TRUE(*store_->add_seeder(pk, alice, "127.0.0.1:7009", kNow));
+    ASSERT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow));
+
+    EXPECT_EQ(*store_->remove_seeder(pk, alice), 2) << "every address of the user goes";
+    EXPECT_TRUE(store_->file_by_name(g.pk, "a.txt")->has_value());
+    EXPECT_EQ(*store_->remove_seeder(pk, alice), 0);
+    EXPECT_EQ(*store_->remove_seeder(pk, bob), 1);
+    EXPECT_FALSE(store_->file_by_name(g.pk, "a.txt")->has_value());
+    EXPECT_THAT(*store_->list_files(g.pk), IsEmpty());
+    EXPECT_EQ(rows_in("seeders"), 0);
+}
+
+TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    Group h = group("h", bob);
+    admit(g, bob, "bob");
+    ASSERT_TRUE(*store_->add_file(g.pk, file("mine.txt", 'a'), bob, "127.0.0.1:7002", kNow));
+    ASSERT_TRUE(*store_->add_file(g.pk, file("both.txt", 'b'), alice, "127.0.0.1:7001", kNow));
+    ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "both.txt"))->pk, bob,
+                                    "127.0.0.1:7002", kNow));
+    ASSERT_TRUE(*store_->add_file(h.pk, file("other.txt", 'c'), bob, "127.0.0.1:7002", kNow));
+
+    ASSERT_TRUE(store_->leave_group(g.pk, bob)->was_member);
+    auto files = *store_->list_files(g.pk);
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(files[0].name, "both.txt");
+    EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"alice", "127.0.0.1:7001"}));
+    EXPECT_EQ(store_->list_files(h.pk)->size(), 1u);
+}
+
+TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    Group g = group("g", alice);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
+    ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), bob, "127.0.0.1:7002", kNow));
+    EXPECT_EQ(*store_->remove_user_shares_in_group(g.pk, alice), 1);
+    auto files = *store_->list_files(g.pk);
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(files[0].name, "b.txt");
+    EXPECT_EQ(*store_->remove_user_shares_in_group(g.pk, alice), 0);
+}
+
+// ---- Durability ----
+
+TEST_F(StoreTest, EverythingSurvivesReopening) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    auto carol = user("carol");
+    Group g = group("g", alice);
+    admit(g, bob, "bob");
+    ASSERT_EQ(*store_->add_join_request(g.pk, carol, kNow), JoinOutcome::Requested);
+    ASSERT_TRUE(store_->create_session("tok", alice, kNow, kNow + 1h).ok());
+    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), bob, "127.0.0.1:7002", kNow));
+
+    reopen();
+
+    EXPECT_TRUE(*store_->user_exists("alice"));
+    EXPECT_EQ((*store_->user_of_session("tok", kNow))->user_id, "alice");
+    auto again = store_->find_group("g");
+    ASSERT_TRUE(again.ok() && again->has_value());
+    EXPECT_EQ((*again)->owner_id, "alice");
+    EXPECT_THAT(members(**again), ElementsAre("alice", "bob"));
+    EXPECT_EQ((*store_->list_requests(g.pk))[0].user_id, "carol");
+    auto files = *store_->list_files(g.pk);
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"bob", "127.0.0.1:7002"}));
+}
+
+TEST_F(StoreTest, TimestampsAreReadableUtcText) {
+    auto alice = user("alice");
+    group("g", alice);
+    auto db = Db::open(path_);
+    ASSERT_TRUE(db.ok());
+    auto q =
+        Statement::prepare(*db, "SELECT u.created_at, m.joined_at FROM users u, memberships m");
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE(*q->step());
+    EXPECT_EQ(q->column_text(0), "2026-11-25T10:00:00Z");
+    EXPECT_EQ(q->column_text(1), "2026-11-25T10:00:00Z");
+}
+
+}  // namespace
+}  // namespace gs::tracker
