@@ -85,6 +85,13 @@ Result<PieceStore> PieceStore::open(const std::string& destination, const proto:
         fresh = true;  // not the partial file the state describes
         if (::ftruncate(s.fd_.get(), info.length) != 0) return io_error("resize", s.part_path_);
     }
+    if (fresh) {
+        // Whatever state file is there describes some other partial file: forget it, so a later
+        // open cannot pair it with this one.
+        if (::unlink(s.state_path_.c_str()) != 0 && errno != ENOENT) {
+            return io_error("remove", s.state_path_);
+        }
+    }
     if (fresh && info.length > 0) {
         // Reserve the space now, so a full disk shows up at the start and not mid-download.
         int err = ::posix_fallocate(s.fd_.get(), 0, info.length);

@@ -40,7 +40,7 @@ const bool kSigpipeIgnored = [] {
 
 std::atomic<bool> g_dumped{false};  // this test's failure message already holds the dump
 std::mutex g_registry_mu;
-std::vector<const Process*> g_registry;  // live processes, in start order
+std::vector<Process*> g_registry;  // live processes, in start order
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -85,18 +85,27 @@ std::uint16_t parse_port(const std::string& addr) {
 
 // ---- failures ----
 
-void fail_with_dump(const std::string& what, std::source_location where) {
+void fail_with_dump(const std::string& what, std::source_location where, Process* focus) {
     g_dumped = true;
     ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
-        << what << "\n\n" << dump_all_processes();
+        << what << "\n\n" << dump_all_processes(focus);
     throw TestAborted(what + " (at " + location(where) + "; output of every process above)");
 }
 
-std::string dump_all_processes() {
+std::string dump_all_processes(Process* focus) {
     std::lock_guard lock(g_registry_mu);
     std::string out = "==== captured output of " + std::to_string(g_registry.size()) +
                       " process(es) ====\n";
-    for (const Process* p : g_registry) out += p->describe();
+    std::string summaries;
+    for (std::size_t i = 0; i < g_registry.size(); ++i) {
+        Process* p = g_registry[i];
+        if (i < kDumpFullProcesses || p == focus) {
+            out += p->describe();
+        } else {
+            summaries += p->summarize();
+        }
+    }
+    if (!summaries.empty()) out += "---- the other processes, in short:\n" + summaries;
     return out;
 }
 
@@ -275,7 +284,7 @@ void Process::send_line(std::string_view line) {
         if (n < 0) {
             fail_with_dump("cannot write '" + std::string(line) + "' to " + name_ +
                                "'s stdin: " + errno_text(),
-                           std::source_location::current());
+                           std::source_location::current(), this);
         }
         done += static_cast<std::size_t>(n);
     }
@@ -319,7 +328,7 @@ std::string Process::wait_error(Stream Process::*stream, const std::string& patt
 std::string Process::wait_for_line(const std::string& pattern, Duration timeout,
                                    std::source_location where) {
     auto index = wait_in(&Process::out_, std::regex(pattern), timeout);
-    if (!index) fail_with_dump(wait_error(&Process::out_, pattern, timeout), where);
+    if (!index) fail_with_dump(wait_error(&Process::out_, pattern, timeout), where, this);
     std::lock_guard lock(mu_);
     return out_.lines[*index];
 }
@@ -332,7 +341,7 @@ std::vector<std::string> Process::read_until(const std::string& pattern, Duratio
         from = out_.cursor;
     }
     auto index = wait_in(&Process::out_, std::regex(pattern), timeout);
-    if (!index) fail_with_dump(wait_error(&Process::out_, pattern, timeout), where);
+    if (!index) fail_with_dump(wait_error(&Process::out_, pattern, timeout), where, this);
     std::lock_guard lock(mu_);
     return {out_.lines.begin() + static_cast<std::ptrdiff_t>(from),
             out_.lines.begin() + static_cast<std::ptrdiff_t>(*index)};
@@ -341,7 +350,7 @@ std::vector<std::string> Process::read_until(const std::string& pattern, Duratio
 std::string Process::wait_for_stderr_line(const std::string& pattern, Duration timeout,
                                           std::source_location where) {
     auto index = wait_in(&Process::err_, std::regex(pattern), timeout);
-    if (!index) fail_with_dump(wait_error(&Process::err_, pattern, timeout), where);
+    if (!index) fail_with_dump(wait_error(&Process::err_, pattern, timeout), where, this);
     std::lock_guard lock(mu_);
     return err_.lines[*index];
 }
@@ -391,10 +400,11 @@ ExitStatus Process::wait_exit(Duration timeout, std::source_location where) {
         }
     }
     fail_with_dump(name_ + " did not exit within " + std::to_string(timeout.count()) + " ms",
-                   where);
+                   where, this);
 }
 
-std::string Process::describe() const {
+std::string Process::describe() {
+    poll_exit();
     std::lock_guard lock(mu_);
     std::string out = "---- " + name_ + " (pid " + std::to_string(pid_) + ", " +
                       (exit_ ? exit_->to_string() : std::string("running")) + "): " +
@@ -407,6 +417,17 @@ std::string Process::describe() const {
     out += "  stderr:\n" + tail(err_.lines, "    ");
     if (!err_.partial.empty()) out += "    " + err_.partial + "  (no newline yet)\n";
     return out;
+}
+
+std::string Process::summarize() {
+    poll_exit();
+    std::lock_guard lock(mu_);
+    std::string out = "  " + name_ + " (pid " + std::to_string(pid_) + ", " +
+                      (exit_ ? exit_->to_string() : std::string("running")) + "): " +
+                      std::to_string(out_.lines.size()) + " stdout lines, " +
+                      std::to_string(err_.lines.size()) + " stderr lines";
+    if (!out_.lines.empty()) out += "; last: " + out_.lines.back();
+    return out + "\n";
 }
 
 // ---- Tracker ----
@@ -504,7 +525,7 @@ std::string Client::run_one(std::string_view command, Duration timeout,
         for (auto& l : lines) all += "\n  " + l;
         fail_with_dump(name_ + ": '" + std::string(command) + "' printed " +
                            std::to_string(lines.size()) + " lines, expected one:" + all,
-                       where);
+                       where, process_.get());
     }
     return lines.front();
 }
@@ -517,7 +538,7 @@ void Client::must(std::string_view command, std::string_view expected,
     for (auto& l : lines) all += "\n  " + l;
     fail_with_dump(name_ + ": '" + std::string(command) + "' should print '" +
                        std::string(expected) + "' but printed:" + all,
-                   where);
+                   where, process_.get());
 }
 
 void Client::quit() {
@@ -544,10 +565,11 @@ Client& E2eTest::new_client() {
     return *clients_.back();
 }
 
-Client& E2eTest::logged_in(const std::string& user, const std::string& password) {
+Client& E2eTest::logged_in(const std::string& user, const std::string& password,
+                           std::source_location where) {
     Client& c = new_client();
-    c.must("create_user " + user + " " + password, "user " + user + " created");
-    c.must("login " + user + " " + password, "logged in as " + user);
+    c.must("create_user " + user + " " + password, "user " + user + " created", where);
+    c.must("login " + user + " " + password, "logged in as " + user, where);
     return c;
 }
 

@@ -41,11 +41,18 @@ struct TestAborted : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+class Process;
+
 // Records a failure at `where` with `what` and every process's captured output, then throws.
-[[noreturn]] void fail_with_dump(const std::string& what, std::source_location where);
+// `focus`, the process the failure is about, is always shown in full.
+[[noreturn]] void fail_with_dump(const std::string& what, std::source_location where,
+                                 Process* focus = nullptr);
 
 // Every live Process's command line, exit status and captured output, for failure messages.
-std::string dump_all_processes();
+// Past the first kDumpFullProcesses (and `focus`), a process gets a one-line summary, so a
+// test with hundreds of clients still gives a readable message.
+inline constexpr std::size_t kDumpFullProcesses = 16;
+std::string dump_all_processes(Process* focus = nullptr);
 
 // A path from the environment (GS_TRACKER, GS_CLIENT); aborts the test when it is not set.
 std::string binary_from_env(const char* name);
@@ -118,8 +125,9 @@ public:
     // The exit status if the child has ended by now, without waiting.
     std::optional<ExitStatus> poll_exit();
 
-    // For failure messages.
-    std::string describe() const;
+    // For failure messages (reaps the child if it has ended, to show its status).
+    std::string describe();
+    std::string summarize();
 
 private:
     struct Stream {
@@ -287,7 +295,8 @@ protected:
 
     Client& new_client();
     // A new client on which `user` has been created and logged in.
-    Client& logged_in(const std::string& user, const std::string& password = "secret");
+    Client& logged_in(const std::string& user, const std::string& password = "secret",
+                      std::source_location where = std::source_location::current());
 
     TempDir dir_;
     Tracker tracker_{dir_};

@@ -89,6 +89,7 @@ protected:
     TimePoint now_ = kNow;
     Session alice_, bob_, carol_;
 };
+
 }  // namespace gs::tracker::test_support
 
 // Expects `reply` to fail with exactly this code and user-facing message.

@@ -1,0 +1,261 @@
+#include "peer/download/piece_store.hpp"
+
+#include "shared/proto/bencode.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace gs::peer {
+namespace {
+
+constexpr std::uint32_t kBlock = 16 * 1024;
+constexpr std::uint32_t kPiece = 2 * kBlock;
+
+std::string random_bytes(std::size_t n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::string out(n, '\0');
+    for (auto& c : out) c = static_cast<char>(rng());
+    return out;
+}
+
+// The info dictionary for `content` cut into `piece_length` pieces.
+proto::InfoDict info_for(const std::string& content, std::int64_t piece_length = kPiece) {
+    std::string pieces;
+    for (std::size_t at = 0; at < content.size(); at += piece_length) {
+        pieces += digest_bytes(sha1(std::string_view(content).substr(at, piece_length)));
+    }
+    proto::Dict d{{"length", static_cast<std::int64_t>(content.size())},
+                  {"name", "file"},
+                  {"piece length", piece_length},
+                  {"pieces", pieces},
+                  {"private", 1}};
+    auto info = proto::parse_info(proto::encode(proto::Value(d)));
+    EXPECT_TRUE(info.ok());
+    return *info;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+bool exists(const std::string& path) { return std::filesystem::exists(path); }
+
+class PieceStoreTest : public ::testing::Test {
+protected:
+    // Two whole pieces (two blocks each), then a short last piece of one block and 100 bytes.
+    std::string content_ = random_bytes(2 * kPiece + kBlock + 100, 42);
+    proto::InfoDict info_ = info_for(content_);
+    test::TempDir dir_;
+    std::string dest_ = dir_.file("file");
+
+    std::string_view piece_bytes(std::uint32_t i) const {
+        return std::string_view(content_).substr(std::size_t{i} * kPiece, info_.piece_size(i));
+    }
+
+    // Writes every block of piece i (from `source`), verifies and commits it.
+    void fetch_piece(PieceStore& store, std::uint32_t i, const std::string& source) {
+        std::string_view bytes = std::string_view(source).substr(std::size_t{i} * kPiece,
+                                                                 info_.piece_size(i));
+        bool complete = false;
+        for (std::uint32_t begin = 0; begin < bytes.size(); begin += kBlock) {
+            auto r = store.write_block(PieceIndex{i}, begin, bytes.substr(begin, kBlock));
+            ASSERT_TRUE(r.ok()) << r.error().message;
+            complete = *r;
+        }
+        ASSERT_TRUE(complete);
+        std::string data = store.take_completed_piece(PieceIndex{i});
+        ASSERT_TRUE(store.verify(PieceIndex{i}, data));
+        ASSERT_TRUE(store.commit_piece(PieceIndex{i}, data).ok());
+    }
+
+    PieceStore open_store() {
+        auto store = PieceStore::open(dest_, info_);
+        EXPECT_TRUE(store.ok()) << store.error().message;
+        return std::move(store).value();
+    }
+};
+
+TEST_F(PieceStoreTest, PreallocatesThePartialFileBesideTheDestination) {
+    PieceStore store = open_store();
+    EXPECT_EQ(store.part_path(), dest_ + ".part");
+    EXPECT_EQ(std::filesystem::file_size(dest_ + ".part"), content_.size());
+    EXPECT_TRUE(store.verified().none());
+    EXPECT_FALSE(exists(dest_));
+}
+
+TEST_F(PieceStoreTest, AssemblesBlocksInAnyOrderIntoAVerifiedPiece) {
+    PieceStore store = open_store();
+    auto second = store.write_block(PieceIndex{1}, kBlock, piece_bytes(1).substr(kBlock));
+    ASSERT_TRUE(second.ok());
+    EXPECT_FALSE(*second);
+    EXPECT_EQ(store.pieces_in_memory(), 1u);
+    auto first = store.write_block(PieceIndex{1}, 0, piece_bytes(1).substr(0, kBlock));
+    ASSERT_TRUE(first.ok());
+    EXPECT_TRUE(*first);
+    std::string data = store.take_completed_piece(PieceIndex{1});
+    EXPECT_EQ(data, piece_bytes(1));
+    EXPECT_EQ(store.pieces_in_memory(), 0u);
+    EXPECT_TRUE(store.verify(PieceIndex{1}, data));
+    ASSERT_TRUE(store.commit_piece(PieceIndex{1}, data).ok());
+    EXPECT_TRUE(store.verified().has(1));
+    std::string block(100, '\0');
+    ASSERT_TRUE(store.read_block(PieceIndex{1}, 5, block).ok());
+    EXPECT_EQ(block, piece_bytes(1).substr(5, 100));
+}
+
+TEST_F(PieceStoreTest, HandlesTheShortLastPiece) {
+    PieceStore store = open_store();
+    EXPECT_EQ(info_.piece_size(2), kBlock + 100);
+    fetch_piece(store, 2, content_);
+    std::string tail(100, '\0');
+    ASSERT_TRUE(store.read_block(PieceIndex{2}, kBlock, tail).ok());
+    EXPECT_EQ(tail, content_.substr(content_.size() - 100));
+}
+
+TEST_F(PieceStoreTest, RejectsACorruptPieceBeforeItTouchesDisk) {
+    PieceStore store = open_store();
+    std::string bad(piece_bytes(0).substr(0, kBlock));
+    bad[7] ^= 1;
+    ASSERT_TRUE(store.write_block(PieceIndex{0}, 0, bad).ok());
+    ASSERT_TRUE(*store.write_block(PieceIndex{0}, kBlock, piece_bytes(0).substr(kBlock)));
+    std::string data = store.take_completed_piece(PieceIndex{0});
+    EXPECT_FALSE(store.verify(PieceIndex{0}, data));
+    EXPECT_FALSE(store.verify(PieceIndex{0}, data.substr(1)));
+    EXPECT_TRUE(store.verified().none());
+    std::string out(10, '\0');
+    EXPECT_EQ(store.read_block(PieceIndex{0}, 0, out).error().code, Errc::NotFound);
+    fetch_piece(store, 0, content_);  // fetched again, correctly
+    EXPECT_TRUE(store.verified().has(0));
+}
+
+TEST_F(PieceStoreTest, RejectsBlocksThatDoNotFit) {
+    PieceStore store = open_store();
+    std::string block(kBlock, 'x');
+    EXPECT_FALSE(store.write_block(PieceIndex{3}, 0, block).ok()) << "no such piece";
+    EXPECT_FALSE(store.write_block(PieceIndex{0}, 1, block).ok()) << "not block aligned";
+    EXPECT_FALSE(store.write_block(PieceIndex{0}, 2 * kBlock, block).ok()) << "past the piece";
+    EXPECT_FALSE(store.write_block(PieceIndex{0}, 0, block.substr(1)).ok()) << "short block";
+    EXPECT_FALSE(store.write_block(PieceIndex{2}, kBlock, block).ok()) << "tail is 100 bytes";
+    fetch_piece(store, 0, content_);
+    auto again = store.write_block(PieceIndex{0}, 0, block);
+    ASSERT_FALSE(again.ok()) << "already verified";
+    EXPECT_EQ(again.error().code, Errc::Protocol);
+    std::string out(kBlock, '\0');
+    EXPECT_EQ(store.read_block(PieceIndex{0}, kBlock + 1, out).error().code, Errc::BadInput);
+}
+
+TEST_F(PieceStoreTest, ResumesVerifiedPiecesAfterReopening) {
+    {
+        PieceStore store = open_store();
+        fetch_piece(store, 0, content_);
+        fetch_piece(store, 2, content_);
+        ASSERT_TRUE(store.save_state().ok());
+        EXPECT_TRUE(exists(dest_ + ".part.state"));
+    }
+    PieceStore store = open_store();
+    EXPECT_TRUE(store.verified().has(0));
+    EXPECT_FALSE(store.verified().has(1));
+    EXPECT_TRUE(store.verified().has(2));
+    std::string out(kBlock, '\0');
+    ASSERT_TRUE(store.read_block(PieceIndex{0}, 0, out).ok());
+    EXPECT_EQ(out, piece_bytes(0).substr(0, kBlock));
+}
+
+TEST_F(PieceStoreTest, SavesStateOnItsOwnEveryFewPieces) {
+    content_ = random_bytes(std::size_t{PieceStore::kSaveEveryPieces + 1} * kPiece, 5);
+    info_ = info_for(content_);
+    {
+        PieceStore store = open_store();
+        for (std::uint32_t i = 0; i < PieceStore::kSaveEveryPieces; ++i) fetch_piece(store, i, content_);
+        fetch_piece(store, PieceStore::kSaveEveryPieces, content_);  // not saved yet
+    }
+    PieceStore store = open_store();
+    EXPECT_EQ(store.verified().count(), PieceStore::kSaveEveryPieces);
+}
+
+TEST_F(PieceStoreTest, StartsOverWhenTheStateBelongsToAnotherFile) {
+    {
+        PieceStore store = open_store();
+        fetch_piece(store, 0, content_);
+        ASSERT_TRUE(store.save_state().ok());
+    }
+    std::string other = content_;
+    other[0] ^= 1;  // same size, another info hash
+    info_ = info_for(other);
+    PieceStore store = open_store();
+    EXPECT_TRUE(store.verified().none());
+}
+
+TEST_F(PieceStoreTest, StartsOverWhenThePartialFileOrStateIsDamaged) {
+    {
+        PieceStore store = open_store();
+        fetch_piece(store, 0, content_);
+        ASSERT_TRUE(store.save_state().ok());
+    }
+    ASSERT_EQ(::truncate((dest_ + ".part").c_str(), 10), 0);
+    EXPECT_TRUE(open_store().verified().none()) << "partial file of the wrong size";
+    {
+        PieceStore store = open_store();
+        fetch_piece(store, 0, content_);
+        ASSERT_TRUE(store.save_state().ok());
+    }
+    std::ofstream(dest_ + ".part.state", std::ios::trunc) << "d4:junk";
+    EXPECT_TRUE(open_store().verified().none()) << "unreadable state";
+}
+
+TEST_F(PieceStoreTest, FinishMovesTheFileIntoPlaceAndRemovesTheState) {
+    PieceStore store = open_store();
+    for (std::uint32_t i = 0; i < 3; ++i) fetch_piece(store, i, content_);
+    ASSERT_TRUE(store.save_state().ok());
+    EXPECT_TRUE(store.is_complete());
+    ASSERT_TRUE(store.finish().ok());
+    EXPECT_TRUE(store.is_finished());
+    EXPECT_EQ(read_file(dest_), content_);
+    EXPECT_FALSE(exists(dest_ + ".part"));
+    EXPECT_FALSE(exists(dest_ + ".part.state"));
+}
+
+TEST_F(PieceStoreTest, FinishNeverOverwritesAnExistingDestination) {
+    PieceStore store = open_store();
+    for (std::uint32_t i = 0; i < 3; ++i) fetch_piece(store, i, content_);
+    std::ofstream(dest_) << "precious";
+    auto finished = store.finish();
+    ASSERT_FALSE(finished.ok());
+    EXPECT_EQ(finished.error().code, Errc::AlreadyExists);
+    EXPECT_EQ(read_file(dest_), "precious");
+    EXPECT_EQ(read_file(dest_ + ".part"), content_) << "the download is kept";
+}
+
+TEST_F(PieceStoreTest, OpenRefusesAnExistingDestination) {
+    std::ofstream(dest_) << "precious";
+    auto store = PieceStore::open(dest_, info_);
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.error().code, Errc::AlreadyExists);
+    EXPECT_FALSE(exists(dest_ + ".part"));
+}
+
+TEST_F(PieceStoreTest, AZeroLengthFileIsCompleteAndFinishes) {
+    content_.clear();
+    info_ = info_for(content_);
+    PieceStore store = open_store();
+    EXPECT_TRUE(store.is_complete());
+    ASSERT_TRUE(store.save_state().ok());
+    ASSERT_TRUE(store.finish().ok());
+    EXPECT_TRUE(exists(dest_));
+    EXPECT_EQ(std::filesystem::file_size(dest_), 0u);
+    EXPECT_FALSE(exists(dest_ + ".part.state"));
+}
+
+}  // namespace
+}  // namespace gs::peer
