@@ -21,14 +21,14 @@ std::vector<std::string> split_words(std::string_view line) {
 }
 
 // Checks an id the user typed; the message names what it should have been.
-bool check_id(Commands& c, std::string_view what, std::string_view id) {
+}  // namespace
+
+bool Commands::check_id(std::string_view what, std::string_view id) {
     if (is_valid_id(id)) return true;
-    c.fail(fmt::format("invalid {} '{}': use 1-64 letters, digits, '.', '_' or '-'", what,
+    fail(fmt::format("invalid {} '{}': use 1-64 letters, digits, '.', '_' or '-'", what,
                        printable(id)));
     return false;
 }
-
-}  // namespace
 
 Commands::Commands(TrackerClient& tracker, Prompt& prompt, std::string listen_addr)
     : tracker_(tracker), prompt_(prompt), listen_addr_(std::move(listen_addr)) {
@@ -121,7 +121,7 @@ void Commands::help(Done done) {
 void Commands::register_account_commands() {
     add("create_user", {"create_user <user_id> <passwd>", "create an account", 2, false,
                         [this](const Args& a, Done done) {
-                            if (!check_id(*this, "user id", a[0])) return done();
+                            if (!check_id("user id", a[0])) return done();
                             ask({{"op", "create_user"}, {"user", a[0]}, {"password", a[1]}},
                                 [this, user = a[0]](const proto::Value&) {
                                     say(fmt::format("user {} created", user));
@@ -134,7 +134,7 @@ void Commands::register_account_commands() {
                           fail(fmt::format("already logged in as {}; logout first", user_));
                           return done();
                       }
-                      if (!check_id(*this, "user id", a[0])) return done();
+                      if (!check_id("user id", a[0])) return done();
                       ask({{"op", "login"}, {"user", a[0]}, {"password", a[1]},
                            {"listen", listen_addr_}},
                           [this](const proto::Value& reply) {
@@ -163,7 +163,7 @@ void Commands::register_account_commands() {
 void Commands::register_group_commands() {
     add("create_group", {"create_group <group_id>", "create a group you own", 1, true,
                          [this](const Args& a, Done done) {
-                             if (!check_id(*this, "group id", a[0])) return done();
+                             if (!check_id("group id", a[0])) return done();
                              ask({{"op", "create_group"}, {"group", a[0]}},
                                  [this, g = a[0]](const proto::Value&) {
                                      say(fmt::format("group {} created; you are its owner", g));
@@ -172,7 +172,7 @@ void Commands::register_group_commands() {
                          }});
     add("join_group", {"join_group <group_id>", "ask the owner to let you in", 1, true,
                        [this](const Args& a, Done done) {
-                           if (!check_id(*this, "group id", a[0])) return done();
+                           if (!check_id("group id", a[0])) return done();
                            ask({{"op", "join_group"}, {"group", a[0]}},
                                [this, g = a[0]](const proto::Value&) {
                                    say(fmt::format("join request sent to the owner of group {}", g));
@@ -181,7 +181,7 @@ void Commands::register_group_commands() {
                        }});
     add("leave_group", {"leave_group <group_id>", "leave a group (stops your shares in it)", 1, true,
                         [this](const Args& a, Done done) {
-                            if (!check_id(*this, "group id", a[0])) return done();
+                            if (!check_id("group id", a[0])) return done();
                             ask({{"op", "leave_group"}, {"group", a[0]}},
                                 [this, g = a[0]](const proto::Value& reply) {
                                     std::string line = fmt::format("left group {}", g);
@@ -192,12 +192,13 @@ void Commands::register_group_commands() {
                                         line += "; it had no other members and was deleted";
                                     }
                                     say(line);
+                                    if (hooks_.on_left_group) hooks_.on_left_group(g);
                                 },
                                 std::move(done));
                         }});
     add("list_requests", {"list_requests <group_id>", "pending join requests (owner only)", 1, true,
                           [this](const Args& a, Done done) {
-                              if (!check_id(*this, "group id", a[0])) return done();
+                              if (!check_id("group id", a[0])) return done();
                               ask({{"op", "list_requests"}, {"group", a[0]}},
                                   [this, g = a[0]](const proto::Value& reply) {
                                       const proto::List* items = reply.get_list("requests");
@@ -215,8 +216,8 @@ void Commands::register_group_commands() {
                           }});
     add("accept_request", {"accept_request <group_id> <user_id>", "let a user into your group", 2,
                            true, [this](const Args& a, Done done) {
-                               if (!check_id(*this, "group id", a[0]) ||
-                                   !check_id(*this, "user id", a[1])) {
+                               if (!check_id("group id", a[0]) ||
+                                   !check_id("user id", a[1])) {
                                    return done();
                                }
                                ask({{"op", "accept_request"}, {"group", a[0]}, {"user", a[1]}},
@@ -227,8 +228,8 @@ void Commands::register_group_commands() {
                            }});
     add("reject_request", {"reject_request <group_id> <user_id>", "turn down a join request", 2,
                            true, [this](const Args& a, Done done) {
-                               if (!check_id(*this, "group id", a[0]) ||
-                                   !check_id(*this, "user id", a[1])) {
+                               if (!check_id("group id", a[0]) ||
+                                   !check_id("user id", a[1])) {
                                    return done();
                                }
                                ask({{"op", "reject_request"}, {"group", a[0]}, {"user", a[1]}},

@@ -24,6 +24,7 @@ public:
     struct SessionHooks {
         std::function<void(const std::string& user)> on_login;
         std::function<void()> on_logout;
+        std::function<void(const std::string& group)> on_left_group;
     };
 
     Commands(TrackerClient& tracker, Prompt& prompt, std::string listen_addr);
@@ -47,6 +48,8 @@ public:
     // Output helpers shared with other command sets.
     void say(std::string_view line) { prompt_.print(line); }
     void fail(std::string_view message);
+    // True for a valid id; otherwise prints "error: invalid <what> ..." and returns false.
+    bool check_id(std::string_view what, std::string_view id);
     // Sends a request and prints either `on_ok(reply)` or "error: ...".
     void ask(proto::Dict request, std::function<void(const proto::Value&)> on_ok, Done done);
 

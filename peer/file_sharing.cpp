@@ -3,104 +3,31 @@
 #include "shared/ids.hpp"
 #include "shared/log.hpp"
 #include "shared/net/socket.hpp"
+#include "shared/proto/bencode.hpp"
 #include "shared/sha1.hpp"
 
-#include <sodium.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <thread>
 
 namespace gs::peer {
 
 namespace fs = std::filesystem;
 
 namespace {
-constexpr auto kPeerRefreshInterval = std::chrono::seconds(5);
-
-std::string make_peer_id() {
-    std::string id = "-GS0001-";  // Azureus-style client prefix
-    unsigned char random[12];
-    randombytes_buf(random, sizeof random);
-    id.append(reinterpret_cast<char*>(random), sizeof random);
-    return id;
-}
 
 std::string human_bytes(std::int64_t n) {
-    if (n >= (1 << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(n) / (1 << 30));
+    if (n >= (std::int64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(n) / (1 << 30));
     if (n >= (1 << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
     if (n >= (1 << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(n) / (1 << 10));
     return fmt::format("{} B", n);
 }
-}  // namespace
 
-FileSharing::FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands& commands,
-                         WorkerPool& workers, net::Fd listener, fs::path data_dir)
-    : loop_(loop),
-      tracker_(tracker),
-      commands_(commands),
-      workers_(workers),
-      data_dir_(std::move(data_dir)),
-      peer_id_(make_peer_id()),
-      uploader_(loop, std::move(listener), shares_, peer_id_) {
-    register_commands();
-    commands_.set_session_hooks({[this](const std::string& u) { on_login(u); }, [this] { on_logout(); }});
-    refresh_timer_ = loop_.after(kPeerRefreshInterval, [this] { refresh_peers(); });
-}
-
-FileSharing::~FileSharing() {
-    loop_.cancel(refresh_timer_);
-    downloads_.clear();
-}
-
-bool FileSharing::is_busy() const {
-    if (user_.empty()) return false;
-    if (shares_.size() > 0) return true;
-    for (const auto& d : downloads_) {
-        if (d->state() == Downloader::State::Downloading) return true;
-    }
-    return false;
-}
-
-void FileSharing::save_shares() {
-    if (user_.empty()) return;
-    auto st = shares_.save((data_dir_ / (user_ + ".shares")).string());
-    if (!st) log::warn("{}", st.error().message);
-}
-
-void FileSharing::on_login(const std::string& user) {
-    user_ = user;
-    std::vector<std::string> dropped;
-    auto st = shares_.load((data_dir_ / (user_ + ".shares")).string(), dropped);
-    if (!st) commands_.say(fmt::format("error: {}", st.error().message));
-    for (const auto& d : dropped) {
-        commands_.say(fmt::format("stopped sharing {}: the file changed or went away since it was "
-                                  "shared",
-                                  d));
-    }
-    if (!dropped.empty()) save_shares();
-    for (auto& d : downloads_) {
-        if (d->state() == Downloader::State::Paused) {
-            d->resume();
-            shares_.add(d->group(), d->info(), d->store().part_path(), &d->store().verified());
-        }
-    }
-    uploader_.set_serving(true);
-    refresh_peers();
-}
-
-void FileSharing::on_logout() {
-    uploader_.set_serving(false);
-    for (auto& d : downloads_) d->pause();
-    shares_.clear();
-    user_.clear();
-}
-
-std::vector<net::Endpoint> FileSharing::peers_from(const proto::Value& reply) const {
+std::vector<net::Endpoint> peers_from(const proto::Value& reply) {
     std::vector<net::Endpoint> out;
     if (const proto::List* peers = reply.get_list("peers")) {
         for (const auto& p : *peers) {
@@ -112,74 +39,222 @@ std::vector<net::Endpoint> FileSharing::peers_from(const proto::Value& reply) co
     return out;
 }
 
-void FileSharing::refresh_peers() {
-    loop_.cancel(refresh_timer_);
+}  // namespace
+
+FileSharing::FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands& commands,
+                         WorkerPool& workers, net::Fd listener, fs::path data_dir)
+    : loop_(loop),
+      tracker_(tracker),
+      commands_(commands),
+      workers_(workers),
+      data_dir_(std::move(data_dir)),
+      peer_id_(wire::random_peer_id()),
+      uploader_(loop, std::move(listener), shares_, peer_id_) {
+    register_commands();
+    commands_.set_session_hooks({
+        .on_login = [this](const std::string& u) { on_login(u); },
+        .on_logout = [this] { on_logout(); },
+        .on_left_group = [this](const std::string& g) { on_left_group(g); },
+    });
     refresh_timer_ = loop_.after(kPeerRefreshInterval, [this] { refresh_peers(); });
+}
+
+FileSharing::~FileSharing() {
+    loop_.cancel(refresh_timer_);
+    for (auto& d : downloads_) d->pause();  // makes resume state durable
+    downloads_.clear();
+}
+
+bool FileSharing::is_busy() const {
+    if (user_.empty()) return false;
+    if (shares_.size() > 0) return true;
+    return std::any_of(downloads_.begin(), downloads_.end(), [](const auto& d) {
+        return d->state() == Downloader::State::Downloading;
+    });
+}
+
+std::string FileSharing::user_file(std::string_view suffix) const {
+    return (data_dir_ / fmt::format("{}.{}", user_, suffix)).string();
+}
+
+void FileSharing::save_shares() {
     if (user_.empty()) return;
-    for (auto& d : downloads_) {
-        if (d->state() != Downloader::State::Downloading) continue;
-        Downloader* raw = d.get();
-        tracker_.request({{"op", "get_file"}, {"group", d->group()}, {"name", d->info().name}},
-                         [this, raw](Result<proto::Value> reply) {
-                             for (auto& live : downloads_) {
-                                 if (live.get() == raw && reply) raw->add_peers(peers_from(*reply));
-                             }
-                         });
+    if (auto st = shares_.save(user_file("shares")); !st) {
+        commands_.say(fmt::format("error: {}", st.error().message));
     }
 }
 
+void FileSharing::save_downloads() {
+    if (user_.empty()) return;
+    proto::List items;
+    for (const auto& d : downloads_) {
+        if (d->state() == Downloader::State::Complete || d->state() == Downloader::State::Failed) {
+            continue;
+        }
+        items.push_back(proto::Dict{{"group", d->group()},
+                                    {"info", d->info().bencoded},
+                                    {"destination", d->store().destination()}});
+    }
+    auto st = write_file_atomically(user_file("downloads"),
+                                    proto::encode(proto::Value(std::move(items))));
+    if (!st) commands_.say(fmt::format("error: {}", st.error().message));
+}
+
+// --- session
+
+void FileSharing::on_login(const std::string& user) {
+    user_ = user;
+    std::vector<std::string> dropped;
+    if (auto st = shares_.load(user_file("shares"), dropped); !st) {
+        commands_.say(fmt::format("error: {}", st.error().message));
+    }
+    for (const auto& d : dropped) {
+        commands_.say(fmt::format("stopped sharing {}: the file changed or went away since it was "
+                                  "shared",
+                                  d));
+    }
+    if (!dropped.empty()) save_shares();
+    for (auto& d : downloads_) {
+        if (d->state() != Downloader::State::Paused) continue;
+        d->resume();
+        (void)shares_.add(d->group(), d->info(), d->store().part_path(), &d->store().verified());
+    }
+    restore_downloads();
+    uploader_.set_serving(true);
+    announce_shares();
+    refresh_peers();
+}
+
+void FileSharing::on_logout() {
+    uploader_.set_serving(false);
+    for (auto& d : downloads_) d->pause();
+    save_downloads();
+    shares_.clear();
+    user_.clear();
+}
+
+void FileSharing::on_left_group(const std::string& group) {
+    for (const Sha1Digest& hash : shares_.remove_group(group)) uploader_.drop_share(hash);
+    std::erase_if(downloads_, [&](const auto& d) {
+        if (d->group() != group || d->state() == Downloader::State::Complete) return false;
+        d->pause();
+        commands_.say(fmt::format("stopped downloading {}: you left group {} (the partial file "
+                                  "stays at {})",
+                                  d->info().name, group, d->store().part_path()));
+        return true;
+    });
+    save_shares();
+    save_downloads();
+}
+
+// Tells the tracker, at login, that we seed our shares again at this client's address.
+void FileSharing::announce_shares() {
+    for (const auto& [hash, share] : shares_.all()) {
+        if (share.partial != nullptr) continue;
+        tracker_.request(
+            {{"op", "upload_file"}, {"group", share.group}, {"info", share.info.bencoded}},
+            [this, alive = std::weak_ptr<int>(alive_), group = share.group,
+             name = share.info.name](Result<proto::Value> reply) {
+                if (alive.expired() || reply) return;
+                const Errc code = reply.error().code;
+                if (code != Errc::Denied && code != Errc::NotFound && code != Errc::AlreadyExists) {
+                    return;  // the link is down, not the share: it is announced at the next login
+                }
+                if (auto h = shares_.remove(group, name)) uploader_.drop_share(*h);
+                save_shares();
+                commands_.say(fmt::format("stopped sharing {} in group {}: {}", name, group,
+                                          reply.error().message));
+            });
+    }
+}
+
+// After a crash, downloads of the last session are found in <user>.downloads.
+void FileSharing::restore_downloads() {
+    auto text = read_small_file(user_file("downloads"));
+    if (!text) return;
+    auto v = proto::decode(*text);
+    if (!v || !v->is_list()) return;
+    for (const auto& item : v->as_list()) {
+        auto group = item.get_string("group");
+        auto info_bytes = item.get_string("info");
+        auto dest = item.get_string("destination");
+        if (!group || !info_bytes || !dest) continue;
+        auto info = proto::parse_info(*info_bytes);
+        if (!info) continue;
+        bool running = std::any_of(downloads_.begin(), downloads_.end(), [&](const auto& d) {
+            return d->store().destination() == *dest;
+        });
+        if (running) continue;
+        start_download(std::string(*group), std::move(info).value(), std::string(*dest), {},
+                       /*resumed=*/true);
+    }
+}
+
+// --- commands
+
 void FileSharing::register_commands() {
-    commands_.add("upload_file", {"upload_file <file_path> <group_id>", "share a file with a group", 2,
-                                  true, [this](const Commands::Args& a, Commands::Done d) { upload(a, std::move(d)); }});
+    commands_.add("upload_file",
+                  {"upload_file <file_path> <group_id>", "share a file with a group", 2, true,
+                   [this](const Commands::Args& a, Commands::Done d) { upload(a, std::move(d)); }});
     commands_.add("list_files", {"list_files <group_id>", "files shared in a group", 1, true,
-                                 [this](const Commands::Args& a, Commands::Done done) {
-                                     if (!is_valid_id(a[0])) {
-                                         commands_.fail(fmt::format("invalid group id '{}': use 1-64 letters, digits, '.', '_' or '-'", printable(a[0])));
-                                         return done();
-                                     }
-                                     commands_.ask({{"op", "list_files"}, {"group", a[0]}},
-                                                   [this, g = a[0]](const proto::Value& reply) {
-                                                       const proto::List* files = reply.get_list("files");
-                                                       if (files == nullptr || files->empty()) {
-                                                           commands_.say(fmt::format("(no files shared in group {})", g));
-                                                           return;
-                                                       }
-                                                       for (const auto& f : *files) {
-                                                           commands_.say(fmt::format(
-                                                               "{}  {}  seeders={}  online={}",
-                                                               f.get_string("name").value_or("?"),
-                                                               human_bytes(f.get_int("length").value_or(0)),
-                                                               f.get_int("seeders").value_or(0),
-                                                               f.get_int("online").value_or(0)));
-                                                       }
-                                                   },
-                                                   std::move(done));
+                                 [this](const Commands::Args& a, Commands::Done d) {
+                                     list_files(a, std::move(d));
                                  }});
-    commands_.add("stop_share", {"stop_share <group_id> <file_name>", "stop sharing a file", 2, true,
-                                 [this](const Commands::Args& a, Commands::Done done) {
-                                     commands_.ask({{"op", "stop_share"}, {"group", a[0]}, {"name", a[1]}},
-                                                   [this, g = a[0], n = a[1]](const proto::Value&) {
-                                                       shares_.remove(g, n);
-                                                       save_shares();
-                                                       commands_.say(fmt::format("stopped sharing {} in group {}", n, g));
-                                                   },
-                                                   std::move(done));
+    commands_.add("stop_share", {"stop_share <group_id> <file_name>", "stop sharing a file", 2,
+                                 true, [this](const Commands::Args& a, Commands::Done d) {
+                                     stop_share(a, std::move(d));
                                  }});
-    commands_.add("download_file", {"download_file <group_id> <file_name> <destination_path>",
-                                    "download a file in the background", 3, true,
-                                    [this](const Commands::Args& a, Commands::Done d) { download(a, std::move(d)); }});
-    commands_.add("show_downloads", {"show_downloads", "downloads of this session: [D] running, [C] complete", 0,
-                                     false, [this](const Commands::Args&, Commands::Done d) { show_downloads(std::move(d)); }});
+    commands_.add("download_file",
+                  {"download_file <group_id> <file_name> <destination_path>",
+                   "download a file in the background", 3, true,
+                   [this](const Commands::Args& a, Commands::Done d) { download(a, std::move(d)); }});
+    commands_.add("show_downloads",
+                  {"show_downloads", "this session's downloads: [D] running, [C] complete", 0,
+                   false,
+                   [this](const Commands::Args&, Commands::Done d) { show_downloads(std::move(d)); }});
+}
+
+void FileSharing::list_files(const Commands::Args& a, Commands::Done done) {
+    if (!commands_.check_id("group id", a[0])) return done();
+    commands_.ask(
+        {{"op", "list_files"}, {"group", a[0]}},
+        [this, group = a[0]](const proto::Value& reply) {
+            const proto::List* files = reply.get_list("files");
+            if (files == nullptr || files->empty()) {
+                commands_.say(fmt::format("(no files shared in group {})", group));
+                return;
+            }
+            for (const auto& f : *files) {
+                commands_.say(fmt::format("{}  {}  seeders={}  online={}",
+                                          printable(f.get_string("name").value_or("?"), 255),
+                                          human_bytes(f.get_int("length").value_or(0)),
+                                          f.get_int("seeders").value_or(0),
+                                          f.get_int("online").value_or(0)));
+            }
+        },
+        std::move(done));
+}
+
+void FileSharing::stop_share(const Commands::Args& a, Commands::Done done) {
+    if (!commands_.check_id("group id", a[0])) return done();
+    if (!is_valid_file_name(a[1])) {
+        commands_.fail(fmt::format("invalid file name '{}'", printable(a[1])));
+        return done();
+    }
+    commands_.ask({{"op", "stop_share"}, {"group", a[0]}, {"name", a[1]}},
+                  [this, group = a[0], name = a[1]](const proto::Value&) {
+                      if (auto h = shares_.remove(group, name)) uploader_.drop_share(*h);
+                      save_shares();
+                      commands_.say(fmt::format("stopped sharing {} in group {}", name, group));
+                  },
+                  std::move(done));
 }
 
 void FileSharing::upload(const Commands::Args& a, Commands::Done done) {
+    const std::string& group = a[1];
+    if (!commands_.check_id("group id", group)) return done();
     std::error_code ec;
     fs::path path = fs::absolute(a[0], ec);
-    const std::string& group = a[1];
-    if (!is_valid_id(group)) {
-        commands_.fail(fmt::format("invalid group id '{}': use 1-64 letters, digits, '.', '_' or '-'", printable(group)));
-        return done();
-    }
     auto status = fs::status(path, ec);
     if (ec || !fs::exists(status)) {
         commands_.fail(fmt::format("cannot share '{}': no such file", printable(a[0])));
@@ -193,50 +268,82 @@ void FileSharing::upload(const Commands::Args& a, Commands::Done done) {
         commands_.fail(fmt::format("cannot share '{}': {}", printable(a[0]), std::strerror(errno)));
         return done();
     }
-    std::string name = path.filename().string();
-    if (!is_valid_file_name(name)) {
-        commands_.fail(fmt::format("cannot share '{}': the file name is not usable", printable(a[0])));
+    if (!is_valid_file_name(path.filename().string())) {
+        commands_.fail(fmt::format("cannot share '{}': unusable file name", printable(a[0])));
         return done();
     }
-    // Check membership before spending time on hashing.
-    tracker_.request({{"op", "list_files"}, {"group", group}}, [this, path, name, group, done](Result<proto::Value> reply) mutable {
-        if (!reply) {
-            commands_.fail(reply.error().message);
-            return done();
-        }
-        unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-        workers_.submit([path, name, threads] { return proto::build_info(path.string(), name, threads); },
-                        [this, path, group, done](Result<proto::InfoDict> info) mutable {
-                            if (!info) {
-                                commands_.fail(info.error().message);
-                                return done();
-                            }
-                            proto::InfoDict dict = std::move(info).value();
-                            std::string bencoded = dict.bencoded;
-                            commands_.ask({{"op", "upload_file"}, {"group", group}, {"info", bencoded}},
-                                          [this, path, group, dict](const proto::Value&) {
-                                              auto st = shares_.add(group, dict, path.string());
-                                              if (!st) {
-                                                  commands_.fail(st.error().message);
-                                                  return;
-                                              }
-                                              save_shares();
-                                              commands_.say(fmt::format("shared {} in group {}  ({}, {} pieces, info hash {})",
-                                                                        dict.name, group, human_bytes(dict.length),
-                                                                        dict.piece_count(), to_hex(dict.info_hash)));
-                                          },
-                                          std::move(done));
-                        });
-    });
+    // Membership first: a non-member should not wait for a gigabyte to be hashed.
+    tracker_.request({{"op", "list_files"}, {"group", group}},
+                     [this, alive = std::weak_ptr<int>(alive_), path, group,
+                      done = std::move(done)](Result<proto::Value> reply) mutable {
+                         if (alive.expired()) return;
+                         if (!reply) {
+                             commands_.fail(reply.error().message);
+                             return done();
+                         }
+                         hash_and_upload(std::move(path), std::move(group), std::move(done));
+                     });
+}
+
+void FileSharing::hash_and_upload(fs::path path, std::string group, Commands::Done done) {
+    std::error_code ec;
+    const auto size = static_cast<std::int64_t>(fs::file_size(path, ec));
+    const std::string name = path.filename().string();
+    // Progress lines come from the hashing threads; they are printed by the loop, one per 10%.
+    auto last_tenth = std::make_shared<std::atomic<int>>(0);
+    HashProgress progress;
+    if (!ec && size >= kProgressFromBytes) {
+        progress = [this, last_tenth, name, alive = std::weak_ptr<int>(alive_)](
+                       std::int64_t done_bytes, std::int64_t total) {
+            int tenth = total > 0 ? static_cast<int>(done_bytes * 10 / total) : 10;
+            if (tenth >= 10 || tenth <= last_tenth->load()) return;
+            last_tenth->store(tenth);
+            loop_.post([this, alive, name, tenth, done_bytes, total] {
+                if (alive.expired()) return;
+                commands_.say(fmt::format("hashing {}: {}%  ({} of {})", name, tenth * 10,
+                                          human_bytes(done_bytes), human_bytes(total)));
+            });
+        };
+    }
+    const auto started = net::Clock::now();
+    workers_.submit(
+        [path, name, progress]() -> Result<proto::InfoDict> {
+            auto bencoded = proto::build_info(path.string(), name, 0, progress);
+            if (!bencoded) return bencoded.error();
+            return proto::parse_info(*bencoded);
+        },
+        [this, alive = std::weak_ptr<int>(alive_), path, group, started,
+         done = std::move(done)](Result<proto::InfoDict> info) mutable {
+            if (alive.expired()) return;
+            if (!info) {
+                commands_.fail(fmt::format("cannot share '{}': {}", path.string(),
+                                           info.error().message));
+                return done();
+            }
+            const double secs = std::chrono::duration<double>(net::Clock::now() - started).count();
+            proto::InfoDict dict = std::move(info).value();
+            std::string bencoded = dict.bencoded;
+            commands_.ask(
+                {{"op", "upload_file"}, {"group", group}, {"info", std::move(bencoded)}},
+                [this, path, group, dict, secs](const proto::Value&) {
+                    if (auto st = shares_.add(group, dict, path.string()); !st) {
+                        commands_.fail(st.error().message);
+                        return;
+                    }
+                    save_shares();
+                    commands_.say(fmt::format(
+                        "shared {} in group {}  ({}, {} pieces, hashed in {:.2f} s, info hash {})",
+                        dict.name, group, human_bytes(dict.length), dict.piece_count(), secs,
+                        to_hex(dict.info_hash)));
+                },
+                std::move(done));
+        });
 }
 
 void FileSharing::download(const Commands::Args& a, Commands::Done done) {
     const std::string& group = a[0];
     const std::string& name = a[1];
-    if (!is_valid_id(group)) {
-        commands_.fail(fmt::format("invalid group id '{}': use 1-64 letters, digits, '.', '_' or '-'", printable(group)));
-        return done();
-    }
+    if (!commands_.check_id("group id", group)) return done();
     if (!is_valid_file_name(name)) {
         commands_.fail(fmt::format("invalid file name '{}'", printable(name)));
         return done();
@@ -246,62 +353,111 @@ void FileSharing::download(const Commands::Args& a, Commands::Done done) {
     if (fs::is_directory(dest, ec)) {
         dest /= name;
     } else if (!fs::is_directory(dest.parent_path(), ec)) {
-        commands_.fail(fmt::format("cannot download to '{}': {} is not a directory", printable(a[2]),
-                                   dest.parent_path().string()));
+        commands_.fail(fmt::format("cannot download to '{}': {} is not a directory",
+                                   printable(a[2]), printable(dest.parent_path().string())));
         return done();
     }
     if (fs::exists(fs::symlink_status(dest, ec))) {
-        commands_.fail(fmt::format("{} already exists; choose another destination", dest.string()));
+        commands_.fail(fmt::format("{} already exists; choose another destination",
+                                   printable(dest.string())));
         return done();
     }
     for (const auto& d : downloads_) {
-        if (d->destination() == dest.string() && d->state() != Downloader::State::Complete) {
-            commands_.fail(fmt::format("{} is already being downloaded", dest.string()));
+        if (d->store().destination() == dest.string() &&
+            d->state() != Downloader::State::Complete) {
+            commands_.fail(fmt::format("{} is already being downloaded", printable(dest.string())));
             return done();
         }
     }
-    commands_.ask({{"op", "get_file"}, {"group", group}, {"name", name}},
-                  [this, group, name, dest](const proto::Value& reply) {
-                      auto info = proto::parse_info(reply.get_string("info").value_or(""));
-                      if (!info || info->name != name) {
-                          commands_.fail("the tracker sent an unusable description of the file");
-                          return;
-                      }
-                      auto store = PieceStore::open(dest.string(), *info);
-                      if (!store) {
-                          commands_.fail(store.error().message);
-                          return;
-                      }
-                      auto peers = peers_from(reply);
-                      Downloader* raw = nullptr;
-                      Downloader::Callbacks cb;
-                      std::string raw_hash = digest_bytes(info->info_hash);
-                      cb.on_piece_verified = [this, raw_hash](std::uint32_t piece) {
-                          uploader_.announce_have(raw_hash, piece);
-                      };
-                      cb.on_finished = [this, group, name, dest, raw_hash, info = *info](Status result) {
-                          if (!result) {
-                              commands_.say(fmt::format("error: download of {} from group {} failed: {}", name, group,
-                                                        result.error().message));
-                              shares_.remove(group, name);
-                              return;
-                          }
-                          commands_.say(fmt::format("[C] [{}] {}  -> {}", group, name, dest.string()));
-                          shares_.add(group, info, dest.string());
-                          save_shares();
-                          tracker_.request({{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(info.info_hash)}},
-                                           [](Result<proto::Value>) {});
-                      };
-                      auto d = std::make_unique<Downloader>(loop_, group, *info, dest.string(),
-                                                            std::move(store).value(), peer_id_, std::move(cb));
-                      raw = d.get();
-                      shares_.add(group, *info, raw->store().part_path(), &raw->store().verified());
-                      downloads_.push_back(std::move(d));
-                      commands_.say(fmt::format("downloading {} from group {} to {}  ({}, {} peer(s))", name,
-                                                group, dest.string(), human_bytes(info->length), peers.size()));
-                      raw->add_peers(peers);
-                  },
-                  std::move(done));
+    commands_.ask(
+        {{"op", "get_file"}, {"group", group}, {"name", name}},
+        [this, group, name, dest](const proto::Value& reply) {
+            auto info = proto::parse_info(reply.get_string("info").value_or(""));
+            if (!info || info->name != name) {
+                commands_.fail(fmt::format("the tracker's description of {} is unusable{}", name,
+                                           info ? "" : ": " + info.error().message));
+                return;
+            }
+            start_download(group, std::move(info).value(), dest.string(), peers_from(reply),
+                           /*resumed=*/false);
+        },
+        std::move(done));
+}
+
+void FileSharing::start_download(const std::string& group, proto::InfoDict info,
+                                 const std::string& dest, const std::vector<net::Endpoint>& peers,
+                                 bool resumed) {
+    const std::string name = info.name;
+    auto store = PieceStore::open(dest, info);
+    if (!store) {
+        commands_.fail(fmt::format("cannot download {}: {}", name, store.error().message));
+        return;
+    }
+    const Sha1Digest hash = info.info_hash;
+    Downloader::Callbacks cb;
+    cb.on_piece_verified = [this, hash](PieceIndex piece) {
+        uploader_.announce_have(hash, piece.value);
+    };
+    auto owned = std::make_unique<Downloader>(loop_, group, std::move(store).value(), peer_id_,
+                                              Downloader::Callbacks{});
+    Downloader* d = owned.get();
+    cb.on_complete = [this, d] { on_download_complete(*d); };
+    cb.on_error = [this, d](const Error& e) {
+        commands_.say(fmt::format("error: download of {} from group {} stopped: {}",
+                                  d->info().name, d->group(), e.message));
+        save_downloads();
+    };
+    d->set_callbacks(std::move(cb));
+    downloads_.push_back(std::move(owned));
+    // Verified pieces are served at once, from the partial file.
+    if (auto st = shares_.add(group, d->info(), d->store().part_path(), &d->store().verified());
+        !st) {
+        log::warn("cannot serve the partial {}: {}", name, st.error().message);
+    }
+    save_downloads();
+    if (resumed) {
+        commands_.say(fmt::format("resuming download of {} from group {} to {}  ({:.1f}% verified)",
+                                  name, group, dest, d->percent_done()));
+    } else {
+        commands_.say(fmt::format("downloading {} from group {} to {}  ({}, {} peer(s) online)",
+                                  name, group, dest, human_bytes(d->info().length), peers.size()));
+    }
+    d->add_peers(peers);
+}
+
+void FileSharing::on_download_complete(Downloader& d) {
+    const std::string& group = d.group();
+    const proto::InfoDict& info = d.info();
+    commands_.say(fmt::format("[C] [{}] {}  -> {}", group, info.name, d.store().destination()));
+    // From now on the finished file is shared in the group.
+    if (auto st = shares_.add(group, info, d.store().destination()); !st) {
+        commands_.say(fmt::format("error: cannot share the downloaded {}: {}", info.name,
+                                  st.error().message));
+        shares_.remove(group, info.name);
+    } else {
+        tracker_.request({{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(info.info_hash)}},
+                         [](Result<proto::Value>) {});
+    }
+    save_shares();
+    save_downloads();
+}
+
+void FileSharing::refresh_peers() {
+    loop_.cancel(refresh_timer_);
+    refresh_timer_ = loop_.after(kPeerRefreshInterval, [this] { refresh_peers(); });
+    if (user_.empty() || !tracker_.is_ready()) return;
+    for (auto& owned : downloads_) {
+        Downloader* d = owned.get();
+        if (d->state() != Downloader::State::Downloading) continue;
+        tracker_.request(
+            {{"op", "get_file"}, {"group", d->group()}, {"name", d->info().name}},
+            [this, d, alive = std::weak_ptr<int>(alive_)](Result<proto::Value> reply) {
+                if (alive.expired() || !reply) return;
+                for (auto& live : downloads_) {
+                    if (live.get() == d) d->add_peers(peers_from(*reply));
+                }
+            });
+    }
 }
 
 void FileSharing::show_downloads(Commands::Done done) {
@@ -311,7 +467,8 @@ void FileSharing::show_downloads(Commands::Done done) {
     }
     for (const auto& d : downloads_) {
         char tag = d->state() == Downloader::State::Complete ? 'C' : 'D';
-        commands_.say(fmt::format("[{}] [{}] {}  {}", tag, d->group(), d->info().name, d->progress_text()));
+        commands_.say(fmt::format("[{}] [{}] {}  {}", tag, d->group(), d->info().name,
+                                  d->progress_text()));
     }
     done();
 }

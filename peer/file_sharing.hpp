@@ -1,6 +1,8 @@
 // FileSharing: the client's file commands (upload_file, list_files, stop_share, download_file,
-// show_downloads) and what they drive — the Shares served by the Uploader and the Downloaders.
-// Registers its commands with Commands; follows login and logout. Reactor thread only.
+// show_downloads) and what they drive — the Shares served by the Uploader and the Downloaders,
+// all on the reactor thread next to each other. Registers its commands with Commands and follows
+// login, logout and leaving a group. Downloads in progress are remembered per user on disk, so a
+// client killed mid-download continues after the next login. Reactor thread only.
 #pragma once
 
 #include "peer/commands.hpp"
@@ -8,44 +10,67 @@
 #include "peer/shares.hpp"
 #include "peer/tracker_client.hpp"
 #include "peer/upload/uploader.hpp"
+#include "shared/net/event_loop.hpp"
 #include "shared/worker_pool.hpp"
 
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace gs::peer {
 
 class FileSharing {
 public:
+    // Peers of running downloads are asked for again this often (new seeders, renewed addresses).
+    static constexpr auto kPeerRefreshInterval = std::chrono::seconds(3);
+    // upload_file reports hashing progress for files at least this large.
+    static constexpr std::int64_t kProgressFromBytes = 64 << 20;
+
     FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands& commands,
                 WorkerPool& workers, net::Fd listener, std::filesystem::path data_dir);
     ~FileSharing();
+    FileSharing(const FileSharing&) = delete;
+    FileSharing& operator=(const FileSharing&) = delete;
 
-    bool is_busy() const;  // sharing or downloading: the client keeps running after stdin ends
+    // Sharing or downloading: the client keeps running after its input ends.
+    bool is_busy() const;
 
 private:
     void register_commands();
     void on_login(const std::string& user);
     void on_logout();
+    void on_left_group(const std::string& group);
+
     void upload(const Commands::Args& a, Commands::Done done);
+    void hash_and_upload(std::filesystem::path path, std::string group, Commands::Done done);
+    void list_files(const Commands::Args& a, Commands::Done done);
+    void stop_share(const Commands::Args& a, Commands::Done done);
     void download(const Commands::Args& a, Commands::Done done);
+    void start_download(const std::string& group, proto::InfoDict info, const std::string& dest,
+                        const std::vector<net::Endpoint>& peers, bool resumed);
     void show_downloads(Commands::Done done);
+
+    void on_download_complete(Downloader& d);
     void refresh_peers();
+    void announce_shares();
+    void restore_downloads();
     void save_shares();
-    std::vector<net::Endpoint> peers_from(const proto::Value& reply) const;
+    void save_downloads();
+    std::string user_file(std::string_view suffix) const;
 
     net::EventLoop& loop_;
     TrackerClient& tracker_;
     Commands& commands_;
     WorkerPool& workers_;
     std::filesystem::path data_dir_;
-    std::string peer_id_;
+    wire::PeerIdBytes peer_id_;
     Shares shares_;
     Uploader uploader_;
-    std::vector<std::unique_ptr<Downloader>> downloads_;
+    std::vector<std::unique_ptr<Downloader>> downloads_;  // this session's, in start order
     net::TimerId refresh_timer_ = 0;
     std::string user_;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for tracker replies
 };
 
 }  // namespace gs::peer

@@ -2,6 +2,7 @@
 // The interactive groupshare client: a prompt for accounts, groups and files, and a server of
 // pieces to other peers on IP:PORT. One reactor thread runs everything (STYLE.md).
 #include "peer/commands.hpp"
+#include "peer/file_sharing.hpp"
 #include "peer/prompt.hpp"
 #include "peer/tracker_client.hpp"
 #include "shared/config.hpp"
@@ -9,6 +10,7 @@
 #include "shared/net/event_loop.hpp"
 #include "shared/net/signals.hpp"
 #include "shared/net/socket.hpp"
+#include "shared/worker_pool.hpp"
 
 #include <fmt/format.h>
 
@@ -95,13 +97,18 @@ int run(const Options& options) {
     std::string listen_addr = bound->to_string();
 
     gs::peer::TrackerClient tracker(loop, std::move(trackers).value(), {});
+    gs::WorkerPool workers(loop, 1);  // file hashing (it spreads over every core itself)
     std::unique_ptr<gs::peer::Prompt> prompt;
     std::unique_ptr<gs::peer::Commands> commands;
+    std::unique_ptr<gs::peer::FileSharing> sharing;
     bool busy = false;
     bool input_ended = false;
 
     auto maybe_finish = [&] {
-        if (commands->quit_requested() || (input_ended && !busy)) loop.stop();
+        // Without input the client still serves its shares and finishes its downloads.
+        if (commands->quit_requested() || (input_ended && !busy && !sharing->is_busy())) {
+            loop.stop();
+        }
     };
     gs::peer::Prompt::Callbacks pc;
     pc.on_line = [&](std::string_view line) {
@@ -123,6 +130,8 @@ int run(const Options& options) {
     };
     prompt = std::make_unique<gs::peer::Prompt>(loop, std::move(pc));
     commands = std::make_unique<gs::peer::Commands>(tracker, *prompt, listen_addr);
+    sharing = std::make_unique<gs::peer::FileSharing>(loop, tracker, *commands, workers,
+                                                      std::move(listener).value(), data_dir);
 
     prompt->print(fmt::format("serving pieces on {}", listen_addr));
     tracker.start();

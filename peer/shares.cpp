@@ -1,100 +1,157 @@
 #include "peer/shares.hpp"
 
 #include "shared/proto/bencode.hpp"
-#include "shared/sha1.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <filesystem>
 
 namespace gs::peer {
 
 namespace {
-std::int64_t mtime_ns_of(int fd, std::int64_t* size) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return -1;
-    if (size != nullptr) *size = st.st_size;
-    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+
+Error io_error(std::string_view what, const std::string& path, int err = errno) {
+    return make_error(Errc::Io, fmt::format("cannot {} {}: {}", what, path, std::strerror(err)));
 }
+
+struct FileStamp {
+    std::int64_t size = -1;
+    std::int64_t mtime_ns = -1;
+};
+
+FileStamp stamp_of(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return {};
+    return {st.st_size,
+            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
 }  // namespace
+
+Status write_file_atomically(const std::string& path, std::string_view bytes) {
+    const std::string tmp = path + ".tmp";
+    {
+        net::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (!fd.valid()) return io_error("create", tmp);
+        std::size_t done = 0;
+        while (done < bytes.size()) {
+            ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return io_error("write", tmp);
+            done += static_cast<std::size_t>(n);
+        }
+        if (::fsync(fd.get()) != 0) return io_error("sync", tmp);
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return io_error("rename", tmp);
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    net::Fd dfd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dfd.valid()) ::fsync(dfd.get());
+    return {};
+}
+
+Result<std::string> read_small_file(const std::string& path, std::size_t max_bytes) {
+    net::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        if (errno == ENOENT) return make_error(Errc::NotFound, fmt::format("{} does not exist", path));
+        return io_error("read", path);
+    }
+    std::string text;
+    char buf[64 * 1024];
+    while (true) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return io_error("read", path);
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > max_bytes) {
+            return make_error(Errc::Io, fmt::format("{} is larger than expected", path));
+        }
+    }
+    return text;
+}
 
 Status Shares::add(std::string group, proto::InfoDict info, std::string path,
                    const Bitfield* partial) {
     net::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return make_error(Errc::Io, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+    if (!fd.valid()) return io_error("open", path);
+    FileStamp stamp = stamp_of(fd.get());
+    if (partial == nullptr && stamp.size != info.length) {
+        return make_error(Errc::Io, fmt::format("{} is {} bytes, not the {} it was shared with", path,
+                                                stamp.size, info.length));
     }
     Share s;
     s.group = std::move(group);
-    s.mtime_ns = mtime_ns_of(fd.get(), nullptr);
+    s.mtime_ns = stamp.mtime_ns;
     s.fd = std::move(fd);
     s.path = std::move(path);
     s.partial = partial;
-    std::string key = digest_bytes(info.info_hash);
+    const Sha1Digest key = info.info_hash;
     s.info = std::move(info);
-    shares_.insert_or_assign(std::move(key), std::move(s));
+    shares_.insert_or_assign(key, std::move(s));
     return {};
 }
 
-Share* Shares::find(std::string_view raw_info_hash) {
-    auto it = shares_.find(raw_info_hash);
+const Share* Shares::find(const Sha1Digest& info_hash) const {
+    auto it = shares_.find(info_hash);
     return it == shares_.end() ? nullptr : &it->second;
 }
 
 const Share* Shares::find_by_name(std::string_view group, std::string_view name) const {
-    for (const auto& [k, s] : shares_) {
+    for (const auto& [hash, s] : shares_) {
         if (s.group == group && s.info.name == name) return &s;
     }
     return nullptr;
 }
 
-bool Shares::remove(std::string_view group, std::string_view name) {
+std::optional<Sha1Digest> Shares::remove(std::string_view group, std::string_view name) {
     for (auto it = shares_.begin(); it != shares_.end(); ++it) {
         if (it->second.group == group && it->second.info.name == name) {
+            Sha1Digest hash = it->first;
             shares_.erase(it);
-            return true;
+            return hash;
         }
     }
-    return false;
+    return std::nullopt;
 }
 
-int Shares::remove_group(std::string_view group) {
-    return static_cast<int>(std::erase_if(shares_, [&](const auto& kv) { return kv.second.group == group; }));
+std::vector<Sha1Digest> Shares::remove_group(std::string_view group) {
+    std::vector<Sha1Digest> removed;
+    for (auto it = shares_.begin(); it != shares_.end();) {
+        if (it->second.group == group) {
+            removed.push_back(it->first);
+            it = shares_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return removed;
 }
 
 Status Shares::save(const std::string& path) const {
     proto::List items;
-    for (const auto& [k, s] : shares_) {
+    for (const auto& [hash, s] : shares_) {
         if (s.partial != nullptr) continue;  // downloads resume from their own state
-        items.push_back(proto::Dict{{"group", s.group}, {"info", s.info.bencoded}, {"path", s.path},
+        items.push_back(proto::Dict{{"group", s.group},
+                                    {"info", s.info.bencoded},
+                                    {"path", s.path},
                                     {"mtime_ns", s.mtime_ns}});
     }
-    std::string body = proto::encode(proto::Value(std::move(items)));
-    std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(body.data(), static_cast<std::streamsize>(body.size()));
-        if (!out) return make_error(Errc::Io, fmt::format("cannot write {}", tmp));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        return make_error(Errc::Io, fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-    }
-    return {};
+    return write_file_atomically(path, proto::encode(proto::Value(std::move(items))));
 }
 
 Status Shares::load(const std::string& path, std::vector<std::string>& dropped) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return {};  // nothing shared yet
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto v = proto::decode(ss.str());
-    if (!v || !v->is_list()) return make_error(Errc::Io, fmt::format("{} is unreadable", path));
+    auto text = read_small_file(path);
+    if (!text) return text.error().code == Errc::NotFound ? Status{} : Status(text.error());
+    auto v = proto::decode(*text);
+    if (!v || !v->is_list()) {
+        return make_error(Errc::Io, fmt::format("{} is damaged; shares were not restored", path));
+    }
     for (const auto& item : v->as_list()) {
         auto group = item.get_string("group");
         auto info_bytes = item.get_string("info");
@@ -103,15 +160,16 @@ Status Shares::load(const std::string& path, std::vector<std::string>& dropped) 
         if (!group || !info_bytes || !file || !mtime) continue;
         auto info = proto::parse_info(*info_bytes);
         if (!info) continue;
-        std::string name = info->name;
-        auto added = add(std::string(*group), std::move(info).value(), std::string(*file));
-        Share* s = nullptr;
-        if (added) s = find_by_name(*group, name) ? const_cast<Share*>(find_by_name(*group, name)) : nullptr;
-        std::int64_t size = -1;
-        if (!added || s == nullptr || mtime_ns_of(s->fd.get(), &size) != *mtime ||
-            size != s->info.length) {
-            if (s != nullptr) remove(*group, name);
-            dropped.push_back(fmt::format("[{}] {} ({})", *group, name, *file));
+        const std::string label = fmt::format("[{}] {} ({})", *group, info->name, *file);
+        const Sha1Digest hash = info->info_hash;
+        if (auto added = add(std::string(*group), std::move(info).value(), std::string(*file));
+            !added) {
+            dropped.push_back(label);
+            continue;
+        }
+        if (shares_.at(hash).mtime_ns != *mtime) {
+            shares_.erase(hash);
+            dropped.push_back(label);
         }
     }
     return {};

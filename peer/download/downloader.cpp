@@ -9,140 +9,210 @@
 
 namespace gs::peer {
 
-Downloader::Downloader(net::EventLoop& loop, std::string group, proto::InfoDict info,
-                       std::string destination, PieceStore store, std::string peer_id,
-                       Callbacks callbacks)
+Downloader::Downloader(net::EventLoop& loop, std::string group, PieceStore store,
+                       wire::PeerIdBytes our_id, Callbacks callbacks)
     : loop_(loop),
       group_(std::move(group)),
-      info_(std::move(info)),
-      destination_(std::move(destination)),
       store_(std::move(store)),
-      picker_(info_.piece_count(), info_.piece_length, info_.length, std::random_device{}()),
-      peer_id_(std::move(peer_id)),
+      picker_(store_.info().piece_count(), store_.info().piece_length, store_.info().length,
+              std::random_device{}()),
       callbacks_(std::move(callbacks)),
       started_(net::Clock::now()) {
-    for (std::uint32_t i = 0; i < info_.piece_count(); ++i) {
+    handshake_.info_hash = store_.info().info_hash;
+    handshake_.peer_id = our_id;
+    for (std::uint32_t i = 0; i < store_.info().piece_count(); ++i) {
         if (store_.verified().has(i)) picker_.set_have(PieceIndex{i});
     }
-    if (picker_.is_complete()) loop_.defer([this] { finish(); });
+    if (picker_.is_complete()) {
+        loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
+            if (!alive.expired()) finish();
+        });
+    }
 }
 
-Downloader::~Downloader() = default;  // sessions unwatch and close their sockets
+Downloader::~Downloader() {
+    // Sessions must not call back into a half-destroyed owner.
+    state_ = State::Failed;
+    sessions_.clear();
+}
 
 void Downloader::add_peers(const std::vector<net::Endpoint>& peers) {
     if (state_ != State::Downloading) return;
+    const auto now = loop_.now();
     for (const auto& ep : peers) {
         if (sessions_.size() >= kMaxPeers) break;
-        std::string addr = ep.to_string();
+        const std::string addr = ep.to_string();
         if (banned_.count(addr) != 0) continue;
-        bool connected = false;
-        for (const auto& [k, s] : sessions_) connected |= s->address().to_string() == addr;
+        if (auto it = retry_after_.find(addr); it != retry_after_.end()) {
+            if (now < it->second) continue;
+            retry_after_.erase(it);
+        }
+        bool connected = std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& kv) {
+            return kv.second->address().to_string() == addr;
+        });
         if (connected) continue;
-        PeerKey key = next_key_++;
-        auto session = std::make_unique<PeerSession>(*this, key, ep);
-        PeerSession* raw = session.get();
-        sessions_.emplace(key, std::move(session));
-        raw->start();
+        PeerId id{next_peer_++};
+        auto [it, inserted] = sessions_.emplace(id, std::make_unique<PeerSession>(*this, id, ep));
+        it->second->start();
     }
+}
+
+void Downloader::stop_sessions(std::string_view why) {
+    // close() defers each erase; copy the pointers first since closing touches the map's users.
+    std::vector<PeerSession*> live;
+    for (auto& [id, s] : sessions_) live.push_back(s.get());
+    for (PeerSession* s : live) s->close(why, /*quiet=*/true);
 }
 
 void Downloader::pause() {
     if (state_ != State::Downloading) return;
     state_ = State::Paused;
-    for (auto& [k, s] : sessions_) s->close("stop", "paused");
-    (void)store_.save_state();
+    stop_sessions("paused");
+    if (auto saved = store_.save_state(); !saved) log::warn("{}", saved.error().message);
 }
 
 void Downloader::resume() {
-    if (state_ == State::Paused) state_ = State::Downloading;
+    if (state_ != State::Paused) return;
+    state_ = State::Downloading;
+    last_error_.clear();
+    retry_after_.clear();
 }
 
-void Downloader::on_peer_bitfield(PeerSession& s) {
-    picker_.on_bitfield(s.has());
-    s.request_more();
+void Downloader::pause_with_error(Error error) {
+    last_error_ = error.message;
+    pause();
+    if (callbacks_.on_error) callbacks_.on_error(error);
 }
 
-void Downloader::on_peer_have(PeerSession& s, std::uint32_t piece) {
-    picker_.on_have(PieceIndex{piece});
-    s.request_more();
+void Downloader::top_up_all() {
+    for (auto& [id, s] : sessions_) s->request_more();
 }
 
-void Downloader::on_block(PeerSession& s, std::uint32_t piece, std::uint32_t begin,
+void Downloader::on_peer_bitfield(PeerSession& s, const Bitfield& has) {
+    picker_.on_bitfield(s.id(), has);
+}
+
+void Downloader::on_peer_have(PeerSession& s, PieceIndex piece) { picker_.on_have(s.id(), piece); }
+
+void Downloader::on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin,
                           std::string_view data) {
-    auto outcome = picker_.on_block(s.key(), PieceIndex{piece}, begin);
+    if (state_ != State::Downloading) return;
+    auto outcome = picker_.on_block(s.id(), piece, begin);
     if (!outcome.accepted) return;
-    downloaded_bytes_ += data.size();
-    store_.write_block(piece, begin, data);
-    for (PeerKey other : outcome.cancel) {
-        auto it = sessions_.find(other);
-        if (it != sessions_.end()) {
-            it->second->cancel(BlockRequest{PieceIndex{piece}, begin, static_cast<std::uint32_t>(data.size())});
-        }
+    const BlockRequest block{piece, begin, static_cast<std::uint32_t>(data.size())};
+    for (PeerId other : outcome.cancels) {
+        if (auto it = sessions_.find(other); it != sessions_.end()) it->second->cancel(block);
     }
-    if (!outcome.piece_complete) return;
-    auto passed = store_.verify_and_commit(piece);
-    if (!passed) return fail(passed.error());
-    if (*passed) {
-        picker_.on_piece_passed(PieceIndex{piece});
-        if (callbacks_.on_piece_verified) callbacks_.on_piece_verified(piece);
-        if (picker_.is_complete()) loop_.defer([this] { finish(); });
+    auto complete = store_.write_block(piece, begin, data);
+    if (!complete) {
+        // The picker accepted it, so it fits our request; the store disagreeing is our bug.
+        log::error("block {}+{} of {}: {}", piece.value, begin, info().name,
+                   complete.error().message);
         return;
     }
-    auto liars = picker_.on_piece_failed(PieceIndex{piece});
-    log::warn("piece {} of {} failed its SHA1 check; fetching it again", piece, info_.name);
-    for (PeerKey liar : liars) {
-        auto it = sessions_.find(liar);
-        if (it == sessions_.end()) continue;
-        if (++strikes_[liar] >= kMaxBadPieces) {
+    if (outcome.piece_complete != *complete) {
+        log::error("picker and store disagree about piece {} of {}", piece.value, info().name);
+    }
+    if (outcome.piece_complete) verify_piece(piece);
+}
+
+void Downloader::verify_piece(PieceIndex piece) {
+    std::string data = store_.take_completed_piece(piece);
+    if (!store_.verify(piece, data)) {
+        auto contributors = picker_.contributors(piece);
+        picker_.on_piece_failed(piece, contributors);
+        log::warn("piece {} of {} failed its SHA1 check ({} peer(s) sent it); fetching it again",
+                  piece.value, info().name, contributors.size());
+        for (PeerId peer : contributors) {
+            if (picker_.strikes(peer) < kMaxStrikes) continue;
+            auto it = sessions_.find(peer);
+            if (it == sessions_.end()) continue;
             banned_.insert(it->second->address().to_string());
-            it->second->close("bad piece", "kept sending data that fails SHA1");
+            it->second->close("kept sending pieces that fail their SHA1 check");
         }
+        top_up_all();
+        return;
+    }
+    if (auto st = store_.commit_piece(piece, data); !st) {
+        picker_.on_piece_failed(piece, {});  // not on disk: it has to come again after a resume
+        return pause_with_error(st.error());
+    }
+    picker_.on_piece_passed(piece);
+    verified_bytes_ += data.size();
+    for (auto& [id, s] : sessions_) s->send_have(piece);
+    if (callbacks_.on_piece_verified) callbacks_.on_piece_verified(piece);
+    if (picker_.is_complete()) {
+        loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
+            if (!alive.expired()) finish();
+        });
     }
 }
 
 void Downloader::on_session_closed(PeerSession& s) {
-    picker_.on_peer_gone(s.key(), s.has());
-    PeerKey key = s.key();
-    // The session is inside its own callback: destroy it after this batch.
-    loop_.defer([this, key] {
-        sessions_.erase(key);
-        strikes_.erase(key);
+    picker_.on_peer_gone(s.id());
+    if (s.failed()) retry_after_[s.address().to_string()] = loop_.now() + kRetryDelay;
+    const PeerId id = s.id();
+    // The session is inside its own callback: destroy it once this event batch is over.
+    loop_.defer([this, id, alive = std::weak_ptr<int>(alive_)] {
+        if (!alive.expired()) sessions_.erase(id);
     });
-    for (auto& [k, other] : sessions_) {
-        if (k != key) other->request_more();
+    if (state_ != State::Downloading) return;
+    for (auto& [other_id, other] : sessions_) {
+        if (other_id != id) other->request_more();
     }
 }
 
 void Downloader::finish() {
-    if (state_ == State::Complete || state_ == State::Failed) return;
-    auto done = store_.finish();
-    if (!done) return fail(done.error());
+    if (state_ == State::Complete || state_ == State::Failed || !picker_.is_complete()) return;
+    stop_sessions("complete");
+    if (auto done = store_.finish(); !done) {
+        state_ = State::Failed;
+        last_error_ = done.error().message;
+        if (callbacks_.on_error) callbacks_.on_error(done.error());
+        return;
+    }
     state_ = State::Complete;
-    for (auto& [k, s] : sessions_) s->close("stop", "complete");
-    if (callbacks_.on_finished) callbacks_.on_finished({});
+    finished_at_ = net::Clock::now();
+    if (callbacks_.on_complete) callbacks_.on_complete();
 }
 
-void Downloader::fail(Error error) {
-    if (state_ == State::Failed) return;
-    state_ = State::Failed;
-    last_error_ = error.message;
-    (void)store_.save_state();
-    for (auto& [k, s] : sessions_) s->close("stop", "failed");
-    if (callbacks_.on_finished) callbacks_.on_finished(std::move(error));
+double Downloader::rate_bytes_per_second() const {
+    double rate = 0;
+    for (const auto& [id, s] : sessions_) rate += s->rate_bytes_per_second();
+    return rate;
+}
+
+double Downloader::percent_done() const {
+    const auto& info = store_.info();
+    if (info.length == 0) return 100.0;
+    std::int64_t have = 0;
+    for (std::uint32_t i = 0; i < info.piece_count(); ++i) {
+        if (store_.verified().has(i)) have += info.piece_size(i);
+    }
+    return 100.0 * static_cast<double>(have) / static_cast<double>(info.length);
+}
+
+double Downloader::seconds_elapsed() const {
+    auto end = state_ == State::Complete ? finished_at_ : net::Clock::now();
+    return std::chrono::duration<double>(end - started_).count();
 }
 
 std::string Downloader::progress_text() const {
-    double percent = info_.piece_count() == 0 ? 100.0
-                                              : 100.0 * static_cast<double>(picker_.have_count()) /
-                                                    info_.piece_count();
-    double secs = std::chrono::duration<double>(net::Clock::now() - started_).count();
-    double mbps = secs > 0 ? static_cast<double>(downloaded_bytes_) / secs / 1e6 : 0;
     switch (state_) {
         case State::Downloading:
-            return fmt::format("{:.1f}%  {:.1f} MB/s  {} peer(s)", percent, mbps, sessions_.size());
-        case State::Paused: return fmt::format("{:.1f}%  paused (log in to resume)", percent);
-        case State::Complete: return fmt::format("-> {}", destination_);
-        case State::Failed: return fmt::format("{:.1f}%  failed: {}", percent, last_error_);
+            return fmt::format("{:.1f}%  {:.1f} MB/s  {} peer(s)", percent_done(),
+                               rate_bytes_per_second() / 1e6, sessions_.size());
+        case State::Paused:
+            return last_error_.empty()
+                       ? fmt::format("{:.1f}%  paused (log in to resume)", percent_done())
+                       : fmt::format("{:.1f}%  paused: {}", percent_done(), last_error_);
+        case State::Complete: {
+            double secs = seconds_elapsed();
+            return fmt::format("-> {}  ({:.1f} s, {:.1f} MB/s)", store_.destination(), secs,
+                               secs > 0 ? static_cast<double>(verified_bytes_) / secs / 1e6 : 0.0);
+        }
+        case State::Failed:
+            return fmt::format("failed: {}", last_error_);
     }
     return {};
 }

@@ -1,12 +1,15 @@
-// Downloader: one file being downloaded. Owns its PeerSessions, one PiecePicker and one
-// PieceStore; learns peers from the tracker (FileSharing asks again from time to time), checks
-// every piece with SHA1 and announces it, and finishes by giving the file its final name.
-// Owned by FileSharing, reactor thread only.
+// Downloader: one file being downloaded. Owns a PeerSession per peer (up to kMaxPeers, all on the
+// reactor thread), one PiecePicker and one PieceStore. Checks every piece with SHA1 before it is
+// written, announces verified pieces to its peers and (through on_piece_verified) to the serving
+// side, keeps peers that send bad data away from the pieces they spoiled and drops those that
+// keep doing it, and finishes by giving the file its final name. Owned by FileSharing, reactor
+// thread only.
 #pragma once
 
 #include "peer/download/peer_session.hpp"
 #include "peer/download/piece_picker.hpp"
 #include "peer/download/piece_store.hpp"
+#include "peer/wire/handshake.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/proto/metainfo.hpp"
 
@@ -15,70 +18,81 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace gs::peer {
 
 class Downloader {
 public:
     static constexpr std::size_t kMaxPeers = 32;
-    static constexpr int kMaxBadPieces = 3;  // a peer that sends this many bad pieces is dropped
+    // A peer that was the only source of this many pieces that failed SHA1 is dropped for good.
+    static constexpr std::uint32_t kMaxStrikes = 2;
+    // A peer whose connection failed is not tried again before this long.
+    static constexpr auto kRetryDelay = std::chrono::seconds(10);
 
     enum class State { Downloading, Paused, Complete, Failed };
 
     struct Callbacks {
-        std::function<void(std::uint32_t piece)> on_piece_verified;
-        std::function<void(Status result)> on_finished;  // complete, or failed for good
+        std::function<void(PieceIndex piece)> on_piece_verified;
+        std::function<void()> on_complete;      // the destination file is in place
+        std::function<void(const Error&)> on_error;  // paused (disk trouble) or failed for good
     };
 
-    Downloader(net::EventLoop& loop, std::string group, proto::InfoDict info,
-               std::string destination, PieceStore store, std::string peer_id,
+    Downloader(net::EventLoop& loop, std::string group, PieceStore store, wire::PeerIdBytes our_id,
                Callbacks callbacks);
     ~Downloader();
     Downloader(const Downloader&) = delete;
     Downloader& operator=(const Downloader&) = delete;
 
-    // Connects to addresses it is not connected to yet (up to kMaxPeers).
+    void set_callbacks(Callbacks callbacks) { callbacks_ = std::move(callbacks); }
+    // Connects to the addresses it has no session with yet (up to kMaxPeers); `self` is skipped.
     void add_peers(const std::vector<net::Endpoint>& peers);
-    void pause();
-    void resume();
+    void pause();   // closes every session and makes the resume state durable
+    void resume();  // back to Downloading; peers come with the next add_peers
 
     State state() const { return state_; }
     const std::string& group() const { return group_; }
-    const proto::InfoDict& info() const { return info_; }
-    const std::string& destination() const { return destination_; }
+    const proto::InfoDict& info() const { return store_.info(); }
     const PieceStore& store() const { return store_; }
-    std::string progress_text() const;
+    const std::string& last_error() const { return last_error_; }
     std::size_t peer_count() const { return sessions_.size(); }
+    double rate_bytes_per_second() const;
+    double percent_done() const;
+    double seconds_elapsed() const;
+    std::string progress_text() const;
 
-    // Called by PeerSession.
+    // --- for PeerSession
     net::EventLoop& loop() { return loop_; }
-    const std::string& peer_id() const { return peer_id_; }
+    const wire::Handshake& handshake() const { return handshake_; }
     PiecePicker& picker() { return picker_; }
-    void on_peer_bitfield(PeerSession& s);
-    void on_peer_have(PeerSession& s, std::uint32_t piece);
-    void on_block(PeerSession& s, std::uint32_t piece, std::uint32_t begin, std::string_view data);
+    void on_peer_bitfield(PeerSession& s, const Bitfield& has);
+    void on_peer_have(PeerSession& s, PieceIndex piece);
+    void on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin, std::string_view data);
     void on_session_closed(PeerSession& s);
 
 private:
+    void verify_piece(PieceIndex piece);
     void finish();
-    void fail(Error error);
+    void stop_sessions(std::string_view why);
+    void pause_with_error(Error error);
+    void top_up_all();
 
     net::EventLoop& loop_;
     std::string group_;
-    proto::InfoDict info_;
-    std::string destination_;
     PieceStore store_;
     PiecePicker picker_;
-    std::string peer_id_;
+    wire::Handshake handshake_;
     Callbacks callbacks_;
     State state_ = State::Downloading;
-    PeerKey next_key_ = 1;
-    std::map<PeerKey, std::unique_ptr<PeerSession>> sessions_;
-    std::map<PeerKey, int> strikes_;
-    std::set<std::string> banned_;  // addresses that kept sending bad data
+    std::uint32_t next_peer_ = 1;
+    std::map<PeerId, std::unique_ptr<PeerSession>> sessions_;
+    std::set<std::string> banned_;                              // kept sending bad data
+    std::map<std::string, net::Clock::time_point> retry_after_;  // connection failed recently
     net::Clock::time_point started_;
-    std::uint64_t downloaded_bytes_ = 0;
+    net::Clock::time_point finished_at_{};
+    std::uint64_t verified_bytes_ = 0;  // this session, for the average rate
     std::string last_error_;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred tasks check it
 };
 
 }  // namespace gs::peer

@@ -1,10 +1,12 @@
-// PeerSession: one outgoing connection we download from (BEP 3). An explicit state machine —
-// Connecting -> Handshaking -> Active -> Closed — with a deadline in every state. It keeps a
-// pipeline of block requests sized from the peer's measured rate. Owned by its Downloader,
-// which it calls for every event; reactor thread only.
+// PeerSession: one outgoing connection a Downloader fetches blocks over (BEP 3). An explicit
+// state machine — Connecting -> Handshaking -> Active -> Closed — with a deadline in every state
+// that can stall: connect, handshake, and "requests outstanding but no block arrives". It keeps a
+// pipeline of block requests sized from the peer's measured rate, so a fast peer never idles and
+// a slow one holds few blocks. Owned by its Downloader, which it calls for every event; reactor
+// thread only.
 #pragma once
 
-#include "peer/download/piece_picker.hpp"
+#include "peer/download/indexes.hpp"
 #include "peer/wire/wire.hpp"
 #include "shared/bitfield.hpp"
 #include "shared/net/buffer.hpp"
@@ -12,8 +14,10 @@
 #include "shared/net/fd.hpp"
 #include "shared/net/socket.hpp"
 
+#include <chrono>
+#include <deque>
 #include <string>
-#include <vector>
+#include <string_view>
 
 namespace gs::peer {
 
@@ -23,21 +27,36 @@ class PeerSession {
 public:
     enum class State { Connecting, Handshaking, Active, Closed };
 
-    PeerSession(Downloader& owner, PeerKey key, net::Endpoint address);
+    static constexpr auto kConnectTimeout = std::chrono::seconds(5);
+    static constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+    // Requests are outstanding and not one block came for this long: the peer is stalled.
+    static constexpr auto kBlockTimeout = std::chrono::seconds(5);
+    // Pipeline depth: enough blocks to cover kTargetLatency at the measured rate, within bounds.
+    static constexpr auto kTargetLatency = std::chrono::milliseconds(250);
+    static constexpr std::size_t kMinInFlight = 4;
+    static constexpr std::size_t kStartInFlight = 64;
+    static constexpr std::size_t kMaxInFlight = 256;  // 4 MiB of 16 KiB blocks
+
+    PeerSession(Downloader& owner, PeerId id, net::Endpoint address);
     ~PeerSession();
     PeerSession(const PeerSession&) = delete;
     PeerSession& operator=(const PeerSession&) = delete;
 
     void start();
-    void close(std::string_view operation, std::string_view reason);
+    // Closes the connection and tells the owner (once). `quiet` skips the log line (pause, done).
+    void close(std::string_view reason, bool quiet = false);
+    // Endgame: another peer delivered this block first; withdraw our request for it.
     void cancel(const BlockRequest& block);
     // Tops up the request pipeline from the picker.
     void request_more();
+    // We verified a piece: tell the peer (BEP 3 have), so it can fetch it from us.
+    void send_have(PieceIndex piece);
 
     State state() const { return state_; }
-    PeerKey key() const { return key_; }
+    PeerId id() const { return id_; }
     const net::Endpoint& address() const { return address_; }
-    const Bitfield& has() const { return has_; }
+    // Whether the session ended by a fault of the peer (not by us pausing or finishing).
+    bool failed() const { return failed_; }
     double rate_bytes_per_second() const { return rate_; }
     std::size_t in_flight() const { return requested_.size(); }
 
@@ -45,24 +64,27 @@ private:
     void on_ready(net::Ready ready);
     void on_connected();
     void on_input();
-    void on_message(const wire::Message& m);
-    void arm_deadline(std::chrono::milliseconds after, const char* what);
+    bool on_message(const wire::Message& m);  // false: the session closed
+    void on_piece(const wire::Message& m);
+    void drop_requests();
+    void arm_deadline(net::Clock::duration after, const char* what);
+    void disarm_deadline();
     void flush();
     std::size_t target_in_flight() const;
 
     Downloader& owner_;
-    PeerKey key_;
+    PeerId id_;
     net::Endpoint address_;
     State state_ = State::Connecting;
+    bool failed_ = false;
     net::Fd fd_;
     net::WatchId watch_ = 0;
     net::TimerId deadline_ = 0;
     net::Buffer in_;
     net::Buffer out_;
-    Bitfield has_;
     bool choked_ = true;
-    std::vector<BlockRequest> requested_;
-    net::Clock::time_point last_block_{};
+    bool interested_ = false;
+    std::deque<BlockRequest> requested_;  // in the order sent; blocks mostly arrive in order
     net::Clock::time_point rate_window_start_{};
     std::uint64_t rate_window_bytes_ = 0;
     double rate_ = 0;

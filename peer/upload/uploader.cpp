@@ -2,161 +2,224 @@
 
 #include "shared/log.hpp"
 #include "shared/net/socket.hpp"
-#include "shared/sha1.hpp"
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 namespace gs::peer {
 
 namespace {
-constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
-constexpr auto kIdleTimeout = std::chrono::seconds(120);
-constexpr std::size_t kMaxReadBytes = 256 * 1024;
+constexpr std::size_t kMaxReadBytes = 256 * 1024;  // requests are small; bounds the input buffer
+constexpr int kSendBufferBytes = 4 * 1024 * 1024;
+constexpr auto kIdleCheckEvery = std::chrono::seconds(30);
 }  // namespace
 
 UploadSession::UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, std::string peer)
     : owner_(owner), id_(id), fd_(std::move(fd)), peer_(std::move(peer)) {
     watch_ = owner_.loop().watch(fd_.get(), net::Interest::Read,
                                  [this](net::Ready r) { on_ready(r); });
-    idle_timer_ = owner_.loop().after(kHandshakeTimeout, [this] {
-        idle_timer_ = 0;
-        if (!handshaken_) close("handshake timeout");
+    timer_ = owner_.loop().after(Uploader::kHandshakeTimeout, [this] {
+        timer_ = 0;
+        close("no handshake in time");
     });
 }
 
 UploadSession::~UploadSession() {
-    owner_.loop().cancel(idle_timer_);
+    if (timer_ != 0) owner_.loop().cancel(timer_);
     if (watch_ != 0) owner_.loop().unwatch(watch_);
 }
 
 void UploadSession::close(std::string_view reason) {
     if (closed_) return;
     closed_ = true;
+    if (timer_ != 0) owner_.loop().cancel(timer_);
+    timer_ = 0;
     if (watch_ != 0) owner_.loop().unwatch(watch_);
     watch_ = 0;
     fd_.reset();
-    if (reason != "closed by peer") log::info("upload to {} closed: {} ({} bytes served)", peer_, reason, served_bytes_);
+    log::info("upload to {} closed: {} ({} bytes served)", peer_, reason, served_bytes_);
     owner_.reap(id_);
 }
 
 void UploadSession::on_ready(net::Ready ready) {
-    if (ready.writable) {
-        fill_output();
-        flush();
-    }
+    if (ready.writable) pump();
     if (!closed_ && (ready.readable || ready.hangup)) on_input();
 }
 
 void UploadSession::on_input() {
     long n = in_.read_from(fd_.get(), kMaxReadBytes);
-    if (n == 0) return close("closed by peer");
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (n == 0) return close("closed by the peer");
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         return close(std::string("read: ") + std::strerror(errno));
     }
-    if (!handshaken_) {
-        auto hs = wire::parse_handshake(in_.view());
-        if (!hs) return close(hs.error().message);
-        if (!*hs) return;
-        in_.consume(wire::kHandshakeBytes);
-        const Share* share = owner_.shares().find((*hs)->info_hash);
-        if (share == nullptr) return close("handshake for a file we do not share");
-        info_hash_ = (*hs)->info_hash;
-        handshaken_ = true;
-        std::string out = wire::encode_handshake(info_hash_, owner_.peer_id());
-        Bitfield bits(share->info.piece_count());
-        for (std::uint32_t i = 0; i < bits.size(); ++i) {
-            if (share->has_piece(i)) bits.set(i);
-        }
-        if (bits.size() > 0) wire::append_bitfield(out, bits.to_bytes());
-        wire::append_simple(out, wire::MsgId::Unchoke);  // we serve everyone who asks
-        out_.append(out);
-        owner_.loop().cancel(idle_timer_);
-        idle_timer_ = 0;
-    }
-    while (!closed_) {
+    last_input_ = owner_.loop().now();
+    if (!handshaken_ && !on_handshake()) return;
+    if (!handshaken_) return;
+    std::size_t consumed_total = 0;
+    const std::string_view view = in_.view();
+    while (true) {
         std::size_t consumed = 0;
-        auto m = wire::parse_message(in_.view(), consumed);
+        auto m = wire::parse_message(view.substr(consumed_total), consumed);
         if (!m) return close(m.error().message);
         if (!*m) break;
-        handle(**m);
-        in_.consume(consumed);
+        if (!handle(**m)) return;
+        consumed_total += consumed;
     }
-    if (!closed_) {
-        fill_output();
-        flush();
-    }
+    in_.consume(consumed_total);
+    pump();
 }
 
-void UploadSession::handle(const wire::Message& m) {
-    if (m.keep_alive) return;
+bool UploadSession::on_handshake() {
+    auto hs = wire::parse_handshake(in_.view());
+    if (!hs) {
+        close(hs.error().message);
+        return false;
+    }
+    if (!*hs) return true;  // wait for the rest
+    const Share* share = owner_.shares().find((*hs)->info_hash);
+    if (share == nullptr) {
+        close("handshake for a file we do not share");
+        return false;
+    }
+    in_.consume(wire::kHandshakeBytes);
+    info_hash_ = (*hs)->info_hash;
+    handshaken_ = true;
+
+    std::string out;
+    wire::encode_handshake(out, wire::Handshake{info_hash_, owner_.peer_id(), true});
+    const std::uint32_t pieces = share->info.piece_count();
+    if (pieces > 0) {
+        Bitfield bits(pieces);
+        for (std::uint32_t i = 0; i < pieces; ++i) {
+            if (share->has_piece(i)) bits.set(i);
+        }
+        wire::encode_bitfield(out, bits.to_bytes());
+    }
+    // Everyone who may connect is served: there is no tit-for-tat inside a group.
+    wire::encode_state(out, wire::MsgId::Unchoke);
+    out_.append(out);
+
+    owner_.loop().cancel(timer_);
+    auto check_idle = [this](auto& self) -> void {
+        timer_ = owner_.loop().after(kIdleCheckEvery, [this, self] {
+            timer_ = 0;
+            if (owner_.loop().now() - last_input_ >= Uploader::kIdleTimeout &&
+                queue_.empty() && send_left_ == 0) {
+                return close("idle");
+            }
+            self(self);
+        });
+    };
+    check_idle(check_idle);
+    return true;
+}
+
+bool UploadSession::handle(const wire::Message& m) {
+    if (m.keep_alive) return true;
     switch (m.id) {
         case wire::MsgId::Request: {
             const Share* share = owner_.shares().find(info_hash_);
-            if (share == nullptr) return close("share stopped");
-            if (m.index >= share->info.piece_count() || !share->has_piece(m.index) ||
-                m.length == 0 || m.length > 128 * 1024 ||
-                std::int64_t{m.begin} + m.length > share->info.piece_size(m.index)) {
-                return close("bad request");
+            if (share == nullptr) {
+                close("the file is no longer shared");
+                return false;
             }
-            if (queue_.size() >= Uploader::kMaxQueuedRequests) return close("too many requests queued");
+            const auto& info = share->info;
+            if (m.index >= info.piece_count() || !share->has_piece(m.index) || m.length == 0 ||
+                m.length > wire::kMaxBlockBytes ||
+                std::uint64_t{m.begin} + m.length > info.piece_size(m.index)) {
+                close("request for a block we do not have");
+                return false;
+            }
+            if (queue_.size() >= Uploader::kMaxQueuedRequests) {
+                close("too many requests queued");
+                return false;
+            }
             queue_.push_back({m.index, m.begin, m.length});
-            break;
+            return true;
         }
         case wire::MsgId::Cancel:
             std::erase_if(queue_, [&](const Request& r) {
                 return r.piece == m.index && r.begin == m.begin && r.length == m.length;
             });
-            break;
+            return true;
         default:
-            break;  // interested, have, bitfield, extended: nothing to do for a pure server
+            return true;  // interested, have, bitfield, extended: nothing to answer
     }
 }
 
-void UploadSession::fill_output() {
-    const Share* share = owner_.shares().find(info_hash_);
-    while (!queue_.empty() && out_.size() < Uploader::kOutputTargetBytes && share != nullptr) {
-        Request r = queue_.front();
+void UploadSession::pump() {
+    const Share* share = nullptr;
+    while (!closed_) {
+        if (!out_.empty()) {
+            // More follows (a block): let the kernel merge the header with it.
+            const int flags = MSG_NOSIGNAL | (send_left_ > 0 ? MSG_MORE : 0);
+            ssize_t n = ::send(fd_.get(), out_.data(), out_.size(), flags);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+                return close(std::string("write: ") + std::strerror(errno));
+            }
+            out_.consume(static_cast<std::size_t>(n));
+            if (!out_.empty()) break;
+            continue;
+        }
+        if (send_left_ > 0) {
+            if (share == nullptr) share = owner_.shares().find(info_hash_);
+            if (share == nullptr) return close("the file is no longer shared");
+            ssize_t n = ::sendfile(fd_.get(), share->fd.get(), &send_offset_, send_left_);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+                return close(std::string("sendfile: ") + std::strerror(errno));
+            }
+            if (n == 0) return close("the shared file is shorter than it was");
+            send_left_ -= static_cast<std::size_t>(n);
+            served_bytes_ += static_cast<std::uint64_t>(n);
+            continue;
+        }
+        if (!after_block_.empty()) {
+            out_.append(after_block_);
+            after_block_.clear();
+            continue;
+        }
+        if (queue_.empty()) break;
+        if (share == nullptr) share = owner_.shares().find(info_hash_);
+        if (share == nullptr) return close("the file is no longer shared");
+        const Request r = queue_.front();
         queue_.pop_front();
         std::string header;
-        wire::append_piece_header(header, r.piece, r.begin, r.length);
+        wire::encode_piece_header(header, r.piece, r.begin, r.length);
         out_.append(header);
-        char* dst = out_.prepare(r.length);
-        off_t offset = static_cast<off_t>(r.piece) * share->info.piece_length + r.begin;
-        std::size_t got = 0;
-        while (got < r.length) {
-            ssize_t n = ::pread(share->fd.get(), dst + got, r.length - got, offset + static_cast<off_t>(got));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return close("cannot read the shared file");
-            got += static_cast<std::size_t>(n);
-        }
-        out_.commit(r.length);
-        served_bytes_ += r.length;
+        send_offset_ = static_cast<off_t>(r.piece) * share->info.piece_length + r.begin;
+        send_left_ = r.length;
     }
+    update_interest();
 }
 
-void UploadSession::flush() {
+void UploadSession::update_interest() {
     if (closed_) return;
-    if (!out_.write_to(fd_.get())) return close(std::string("write: ") + std::strerror(errno));
-    owner_.loop().set_interest(watch_, out_.empty() && queue_.empty() ? net::Interest::Read
-                                                                      : net::Interest::ReadWrite);
+    const bool more =
+        !out_.empty() || send_left_ > 0 || !queue_.empty() || !after_block_.empty();
+    owner_.loop().set_interest(watch_, more ? net::Interest::ReadWrite : net::Interest::Read);
 }
 
-void UploadSession::send_have(std::string_view raw_info_hash, std::uint32_t piece) {
-    if (closed_ || !handshaken_ || raw_info_hash != info_hash_) return;
-    std::string msg;
-    wire::append_have(msg, piece);
-    out_.append(msg);
-    flush();
+void UploadSession::send_have(const Sha1Digest& info_hash, std::uint32_t piece) {
+    if (closed_ || !handshaken_ || info_hash != info_hash_) return;
+    // Whatever is in out_ goes before the block being sent; a have must wait for that block.
+    wire::encode_have(after_block_, piece);
+    if (send_left_ == 0) pump();
 }
 
-Uploader::Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares, std::string peer_id)
-    : loop_(loop), listener_(std::move(listener)), shares_(shares), peer_id_(std::move(peer_id)) {
-    watch_ = loop_.watch(listener_.get(), net::Interest::Read, [this](net::Ready) { on_acceptable(); });
+Uploader::Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares,
+                   wire::PeerIdBytes peer_id)
+    : loop_(loop), listener_(std::move(listener)), shares_(shares), peer_id_(peer_id) {
+    watch_ = loop_.watch(listener_.get(), net::Interest::Read,
+                         [this](net::Ready) { on_acceptable(); });
 }
 
 Uploader::~Uploader() {
@@ -166,9 +229,10 @@ Uploader::~Uploader() {
 
 void Uploader::set_serving(bool serving) {
     serving_ = serving;
-    if (!serving) {
-        for (auto& [id, s] : sessions_) s->close("logged out");
-    }
+    if (serving) return;
+    std::vector<UploadSession*> live;
+    for (auto& [id, s] : sessions_) live.push_back(s.get());
+    for (UploadSession* s : live) s->close("we logged out");
 }
 
 void Uploader::on_acceptable() {
@@ -176,24 +240,35 @@ void Uploader::on_acceptable() {
         net::Endpoint peer;
         net::Fd fd = net::accept_tcp(listener_.get(), &peer);
         if (!fd.valid()) return;
-        if (!serving_) continue;  // logged out: refuse
-        int buf = 4 * 1024 * 1024;
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-        std::uint64_t id = next_id_++;
-        sessions_.emplace(id, std::make_unique<UploadSession>(*this, id, std::move(fd), peer.to_string()));
+        if (!serving_) continue;  // logged out: nothing to serve
+        if (sessions_.size() >= kMaxSessions) {
+            log::warn("refusing peer {}: already serving {} connections", peer.to_string(),
+                      sessions_.size());
+            continue;
+        }
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes, sizeof kSendBufferBytes);
+        const std::uint64_t id = next_id_++;
+        sessions_.emplace(id, std::make_unique<UploadSession>(*this, id, std::move(fd),
+                                                              peer.to_string()));
     }
 }
 
-void Uploader::announce_have(std::string_view raw_info_hash, std::uint32_t piece) {
-    for (auto& [id, s] : sessions_) s->send_have(raw_info_hash, piece);
+void Uploader::announce_have(const Sha1Digest& info_hash, std::uint32_t piece) {
+    for (auto& [id, s] : sessions_) s->send_have(info_hash, piece);
 }
 
-void Uploader::drop_share(std::string_view raw_info_hash) {
-    (void)raw_info_hash;  // sessions notice on their next request (find() fails) and close
+void Uploader::drop_share(const Sha1Digest& info_hash) {
+    std::vector<UploadSession*> doomed;
+    for (auto& [id, s] : sessions_) {
+        if (s->info_hash() == info_hash) doomed.push_back(s.get());
+    }
+    for (UploadSession* s : doomed) s->close("we stopped sharing the file");
 }
 
 void Uploader::reap(std::uint64_t id) {
-    loop_.defer([this, id] { sessions_.erase(id); });
+    loop_.defer([this, id, alive = std::weak_ptr<int>(alive_)] {
+        if (!alive.expired()) sessions_.erase(id);
+    });
 }
 
 }  // namespace gs::peer

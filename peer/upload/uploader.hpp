@@ -1,7 +1,8 @@
-// Uploader: serves pieces to other peers. Owns the client's listening socket and one
-// UploadSession per incoming connection (BEP 3): handshake for a shared info hash, bitfield,
-// unchoke, then blocks of verified pieces read with pread straight into the output buffer. The
-// per-peer queue of requests is bounded. Reactor thread only.
+// Uploader: the serving side. Owns the client's listening socket and one UploadSession per
+// incoming connection (BEP 3): a handshake for an info hash we share, our bitfield, unchoke, then
+// blocks of verified pieces. Each block goes out as its 13-byte header followed by sendfile(2)
+// from the shared file, so the bytes never pass through our memory; requests wait in a bounded
+// queue. Reactor thread only.
 #pragma once
 
 #include "peer/shares.hpp"
@@ -27,9 +28,11 @@ public:
     UploadSession(const UploadSession&) = delete;
     UploadSession& operator=(const UploadSession&) = delete;
 
-    void send_have(std::string_view raw_info_hash, std::uint32_t piece);
+    // Tells the peer we have a new piece, if it is talking to us about that file.
+    void send_have(const Sha1Digest& info_hash, std::uint32_t piece);
     void close(std::string_view reason);
     bool is_closed() const { return closed_; }
+    const Sha1Digest& info_hash() const { return info_hash_; }
 
 private:
     struct Request {
@@ -37,43 +40,56 @@ private:
     };
     void on_ready(net::Ready ready);
     void on_input();
-    void handle(const wire::Message& m);
-    void fill_output();
-    void flush();
+    bool on_handshake();  // false: closed
+    bool handle(const wire::Message& m);
+    void pump();  // writes queued messages and blocks until the socket is full
+    void update_interest();
 
     Uploader& owner_;
     std::uint64_t id_;
     net::Fd fd_;
     std::string peer_;
     net::WatchId watch_ = 0;
-    net::TimerId idle_timer_ = 0;
+    net::TimerId timer_ = 0;
     net::Buffer in_;
-    net::Buffer out_;
-    std::string info_hash_;  // raw, after the handshake
+    net::Buffer out_;          // sent before the current sendfile block: messages, its header
+    std::string after_block_;  // messages that came up while a block was being sent
+    Sha1Digest info_hash_{};
     bool handshaken_ = false;
     bool closed_ = false;
     std::deque<Request> queue_;
+    // The block being sent with sendfile: file offset and bytes still to go.
+    off_t send_offset_ = 0;
+    std::size_t send_left_ = 0;
     std::uint64_t served_bytes_ = 0;
+    net::Clock::time_point last_input_{};
 };
 
 class Uploader {
 public:
-    static constexpr std::size_t kMaxQueuedRequests = 1024;
-    static constexpr std::size_t kOutputTargetBytes = 1024 * 1024;
+    static constexpr std::size_t kMaxSessions = 256;
+    static constexpr std::size_t kMaxQueuedRequests = 1024;  // 16 MiB of blocks per peer
+    static constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+    static constexpr auto kIdleTimeout = std::chrono::seconds(180);
 
-    Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares, std::string peer_id);
+    Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares, wire::PeerIdBytes peer_id);
     ~Uploader();
+    Uploader(const Uploader&) = delete;
+    Uploader& operator=(const Uploader&) = delete;
 
-    // While not serving (logged out), incoming connections are refused and existing ones closed.
+    // While not serving (logged out) connections are refused and existing ones closed.
     void set_serving(bool serving);
-    // A piece became available (a download verified it): tell connected peers of that file.
-    void announce_have(std::string_view raw_info_hash, std::uint32_t piece);
-    // Closes sessions of a share that went away.
-    void drop_share(std::string_view raw_info_hash);
+    bool is_serving() const { return serving_; }
+    // A download verified a piece: tell connected peers of that file.
+    void announce_have(const Sha1Digest& info_hash, std::uint32_t piece);
+    // Closes the connections for a file we stopped sharing.
+    void drop_share(const Sha1Digest& info_hash);
+    std::size_t session_count() const { return sessions_.size(); }
 
+    // --- for UploadSession
     net::EventLoop& loop() { return loop_; }
     Shares& shares() { return shares_; }
-    const std::string& peer_id() const { return peer_id_; }
+    const wire::PeerIdBytes& peer_id() const { return peer_id_; }
     void reap(std::uint64_t id);
 
 private:
@@ -83,11 +99,11 @@ private:
     net::Fd listener_;
     net::WatchId watch_ = 0;
     Shares& shares_;
-    std::string peer_id_;
+    wire::PeerIdBytes peer_id_;
     bool serving_ = false;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<UploadSession>> sessions_;
-    friend class UploadSession;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace gs::peer
