@@ -1,0 +1,350 @@
+// File sharing end to end: upload_file, list_files, stop_share, download_file and
+// show_downloads with real tracker and client processes, and the download engine under the
+// conditions a swarm meets — several seeders, a frozen one, corrupted copies, the original
+// seeders gone, a downloader killed mid-way (docs/protocol.md §1.3, issue #3).
+#include "tests/e2e/harness.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace gs::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+
+constexpr std::size_t kPiece = 512 * 1024;
+constexpr Duration kDownloadTimeout{90000};
+
+std::string random_bytes(std::size_t n, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::string out(n, '\0');
+    for (std::size_t i = 0; i < n; i += 8) {
+        std::uint64_t v = rng();
+        for (std::size_t j = 0; j < 8 && i + j < n; ++j) out[i + j] = static_cast<char>(v >> (8 * j));
+    }
+    return out;
+}
+
+void write_file(const fs::path& path, std::string_view bytes) {
+    fs::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(out.good()) << path;
+}
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Flips one byte in the middle of piece `piece` of the file, keeping its size and modification
+// time, as silent disk corruption would.
+void corrupt_piece(const fs::path& path, std::size_t piece) {
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    int fd = ::open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    const off_t at = static_cast<off_t>(piece * kPiece + kPiece / 2);
+    char c = 0;
+    ASSERT_EQ(::pread(fd, &c, 1, at), 1);
+    c = static_cast<char>(c ^ 0x5a);
+    ASSERT_EQ(::pwrite(fd, &c, 1, at), 1);
+    ::close(fd);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
+class FileSharingTest : public E2eTest {
+protected:
+    // `owner` creates group g and every other client joins it.
+    void make_group(Client& owner, const std::vector<Client*>& members,
+                    const std::vector<std::string>& users) {
+        owner.must("create_group g", "group g created; you are its owner");
+        for (std::size_t i = 0; i < members.size(); ++i) {
+            members[i]->must("join_group g", "join request sent to the owner of group g");
+            owner.must("accept_request g " + users[i], users[i] + " is now a member of group g");
+        }
+    }
+
+    // Shares `path` from `c` in group g and checks the answer.
+    void share(Client& c, const fs::path& path) {
+        auto lines = c.run("upload_file " + path.string() + " g", Duration{60000});
+        ASSERT_FALSE(lines.empty());
+        EXPECT_THAT(lines.back(), StartsWith("shared " + path.filename().string() + " in group g"))
+            << c.name();
+    }
+
+    // Waits for the "[C] [g] name  -> dest" line the client prints by itself.
+    void wait_complete(Client& c, const std::string& name, const fs::path& dest,
+                       Duration timeout = kDownloadTimeout) {
+        const std::string expected = "[C] [g] " + name + "  -> " + dest.string();
+        // No command runs on `c` meanwhile, so the line is still ahead of its read position.
+        c.process().wait_for_line("^" + std::regex_replace(expected, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") + "$", timeout);
+    }
+
+    // Bytes each seeder reports having served (its "upload to ... closed" log lines).
+    static std::uint64_t bytes_served(Client& c) {
+        std::uint64_t total = 0;
+        static const std::regex re(R"(\((\d+) bytes served\))");
+        for (const auto& l : c.process().stderr_lines()) {
+            std::smatch m;
+            if (std::regex_search(l, m, re)) total += std::stoull(m[1]);
+        }
+        return total;
+    }
+};
+
+TEST_F(FileSharingTest, ThreeSeedersServeOneDownloaderInParallel) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    Client& c = logged_in("carol");
+    Client& d = logged_in("dave");
+    make_group(a, {&b, &c, &d}, {"bob", "carol", "dave"});
+    const std::string content = random_bytes(24 * kPiece + 12345, 1);  // a short last piece
+    const fs::path src = dir_ / "src" / "movie.bin";
+    write_file(src, content);
+    share(a, src);
+    share(b, src);
+    share(c, src);
+    EXPECT_THAT(d.run("list_files g"), ElementsAre("movie.bin  12.0 MiB  seeders=3  online=3"));
+
+    fs::create_directories(dir_ / "down");
+    auto started = d.run("download_file g movie.bin " + (dir_ / "down").string());
+    EXPECT_THAT(started, ElementsAre(MatchesRegex(
+                             "downloading movie\\.bin from group g to .*/down/movie\\.bin  "
+                             "\\(12\\.0 MiB, 3 peer\\(s\\) online\\)")));
+    const fs::path dest = dir_ / "down" / "movie.bin";
+    wait_complete(d, "movie.bin", dest);
+    EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
+    EXPECT_FALSE(fs::exists(dest.string() + ".part"));
+    EXPECT_FALSE(fs::exists(dest.string() + ".part.state"));
+    auto shown = d.run("show_downloads");
+    ASSERT_EQ(shown.size(), 1u);
+    EXPECT_THAT(shown[0], StartsWith("[C] [g] movie.bin  -> " + dest.string()));
+
+    // The finished download seeds from now on; pieces came from more than one seeder.
+    EXPECT_TRUE(eventually([&] {
+        auto l = d.run("list_files g");
+        return l.size() == 1 && l[0] == "movie.bin  12.0 MiB  seeders=4  online=4";
+    }));
+    int serving = 0;
+    for (Client* s : {&a, &b, &c}) {
+        eventually([&] { return bytes_served(*s) > 0; }, Duration{3000});
+        serving += bytes_served(*s) > 0 ? 1 : 0;
+    }
+    EXPECT_GE(serving, 2) << "the download should pull from several seeders at once";
+}
+
+TEST_F(FileSharingTest, AFrozenSeederDoesNotStopTheDownload) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    Client& c = logged_in("carol");
+    Client& d = logged_in("dave");
+    make_group(a, {&b, &c, &d}, {"bob", "carol", "dave"});
+    const std::string content = random_bytes(16 * kPiece, 2);
+    const fs::path src = dir_ / "src" / "data.bin";
+    write_file(src, content);
+    share(a, src);
+    share(b, src);
+    share(c, src);
+    b.process().signal(SIGSTOP);  // still online for the tracker, but answers nothing
+    const auto t0 = Clock::now();
+    d.run("download_file g data.bin " + (dir_ / "data.bin").string());
+    // Connect and handshake deadlines are 5 s and 10 s; the others carry the download.
+    wait_complete(d, "data.bin", dir_ / "data.bin", Duration{30000});
+    const auto took = std::chrono::duration_cast<Duration>(Clock::now() - t0);
+    b.process().signal(SIGCONT);
+    EXPECT_TRUE(read_file(dir_ / "data.bin") == content);
+    EXPECT_LT(took.count(), 20000) << "the frozen seeder held the download up";
+}
+
+TEST_F(FileSharingTest, CorruptedCopiesAreDetectedAndTheGoodPiecesTakenFromEachSeeder) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    Client& d = logged_in("dave");
+    make_group(a, {&b, &d}, {"bob", "dave"});
+    const std::string content = random_bytes(8 * kPiece + 777, 3);
+    const fs::path copy_a = dir_ / "a" / "doc.bin";
+    const fs::path copy_b = dir_ / "b" / "doc.bin";
+    write_file(copy_a, content);
+    write_file(copy_b, content);
+    share(a, copy_a);
+    share(b, copy_b);
+    // After the upload each copy goes bad in a different piece: only both together are whole.
+    corrupt_piece(copy_a, 2);
+    corrupt_piece(copy_b, 5);
+    const fs::path dest = dir_ / "doc.bin";
+    d.run("download_file g doc.bin " + dest.string());
+    wait_complete(d, "doc.bin", dest);
+    EXPECT_TRUE(read_file(dest) == content) << "a corrupted piece reached the destination";
+    // Piece 2 can only have come from bob and piece 5 only from alice.
+    for (Client* seeder : {&a, &b}) {
+        EXPECT_TRUE(eventually([&] { return bytes_served(*seeder) > 0; }, Duration{3000}))
+            << seeder->name() << " served nothing";
+    }
+}
+
+TEST_F(FileSharingTest, AFinishedDownloaderServesTheNextOneWhenTheSeedersAreGone) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    Client& c = logged_in("carol");
+    make_group(a, {&b, &c}, {"bob", "carol"});
+    const std::string content = random_bytes(6 * kPiece + 1, 4);
+    write_file(dir_ / "src" / "song.bin", content);
+    share(a, dir_ / "src" / "song.bin");
+    b.run("download_file g song.bin " + (dir_ / "b-song.bin").string());
+    wait_complete(b, "song.bin", dir_ / "b-song.bin");
+    a.quit();  // the only original seeder leaves
+    EXPECT_TRUE(eventually([&] {
+        auto l = c.run("list_files g");
+        return l.size() == 1 && l[0] == "song.bin  3.0 MiB  seeders=2  online=1";
+    }));
+    c.run("download_file g song.bin " + (dir_ / "c-song.bin").string());
+    wait_complete(c, "song.bin", dir_ / "c-song.bin");
+    EXPECT_TRUE(read_file(dir_ / "c-song.bin") == content);
+    EXPECT_GT(bytes_served(b), 0u);
+}
+
+TEST_F(FileSharingTest, ADownloaderKilledMidwayResumesFromItsVerifiedPieces) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    make_group(a, {&b}, {"bob"});
+    const std::string content = random_bytes(256 * kPiece, 5);  // 128 MiB
+    write_file(dir_ / "src" / "big.bin", content);
+    share(a, dir_ / "src" / "big.bin");
+    const fs::path dest = dir_ / "big.bin";
+    const fs::path state = dest.string() + ".part.state";
+    b.send("download_file g big.bin " + dest.string());
+    // The first resume state is written after a few verified pieces: freeze the only seeder
+    // right then, so the download is caught midway, and kill the downloader.
+    ASSERT_TRUE(eventually([&] { return fs::exists(state); }, Duration{30000}));
+    a.process().signal(SIGSTOP);
+    b.process().signal(SIGKILL);
+    b.process().wait_exit();
+    a.process().signal(SIGCONT);
+    ASSERT_FALSE(fs::exists(dest)) << "the download finished before it could be interrupted";
+    ASSERT_TRUE(fs::exists(dest.string() + ".part"));
+
+    Client b2(dir_, tracker_, b.name());  // same data directory
+    auto login = b2.run("login bob secret");
+    ASSERT_EQ(login.size(), 2u);
+    EXPECT_EQ(login[0], "logged in as bob");
+    const std::string resumed = login[1];
+    EXPECT_THAT(resumed, StartsWith("resuming download of big.bin from group g to " + dest.string()));
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(resumed, m, std::regex(R"(\(([0-9.]+)% verified\))")));
+    EXPECT_GT(std::stod(m[1]), 0.0) << resumed;
+    EXPECT_LT(std::stod(m[1]), 100.0) << resumed;
+    wait_complete(b2, "big.bin", dest);
+    EXPECT_TRUE(read_file(dest) == content);
+    EXPECT_FALSE(fs::exists(state));
+}
+
+TEST_F(FileSharingTest, LogoutPausesAndLoginResumesSharing) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    make_group(a, {&b}, {"bob"});
+    write_file(dir_ / "src" / "x.bin", random_bytes(kPiece + 5, 6));
+    share(a, dir_ / "src" / "x.bin");
+    a.must("logout", "logged out alice");
+    EXPECT_THAT(b.run("list_files g"), ElementsAre("x.bin  512.0 KiB  seeders=1  online=0"));
+    a.must("login alice secret", "logged in as alice");
+    EXPECT_TRUE(eventually([&] {
+        auto l = b.run("list_files g");
+        return l.size() == 1 && l[0] == "x.bin  512.0 KiB  seeders=1  online=1";
+    }));
+    b.run("download_file g x.bin " + (dir_ / "x-copy.bin").string());
+    wait_complete(b, "x.bin", dir_ / "x-copy.bin");
+}
+
+TEST_F(FileSharingTest, AFileChangedWhileLoggedOutIsNoLongerShared) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    make_group(a, {&b}, {"bob"});
+    write_file(dir_ / "src" / "x.bin", random_bytes(kPiece, 7));
+    share(a, dir_ / "src" / "x.bin");
+    a.must("logout", "logged out alice");
+    write_file(dir_ / "src" / "x.bin", random_bytes(kPiece, 8));  // new content, new mtime
+    auto lines = a.run("login alice secret");
+    EXPECT_THAT(lines, ::testing::Contains(MatchesRegex(
+                           "stopped sharing \\[g\\] x\\.bin .*: the file changed or went away "
+                           "since it was shared")));
+}
+
+TEST_F(FileSharingTest, StopShareAndLeaveGroupTakeFilesOutOfTheListing) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    make_group(a, {&b}, {"bob"});
+    write_file(dir_ / "src" / "one.bin", random_bytes(1000, 9));
+    write_file(dir_ / "src" / "two.bin", random_bytes(2000, 10));
+    share(b, dir_ / "src" / "one.bin");
+    share(b, dir_ / "src" / "two.bin");
+    EXPECT_THAT(a.run("list_files g"), ElementsAre("one.bin  1000 B  seeders=1  online=1",
+                                                   "two.bin  2.0 KiB  seeders=1  online=1"));
+    EXPECT_THAT(b.run("stop_share g one.bin"), ElementsAre("stopped sharing one.bin in group g"));
+    EXPECT_THAT(a.run("list_files g"), ElementsAre("two.bin  2.0 KiB  seeders=1  online=1"));
+    EXPECT_THAT(b.run("stop_share g one.bin"), ElementsAre(StartsWith("error: ")));
+    b.must("leave_group g", "left group g");
+    EXPECT_THAT(a.run("list_files g"), ElementsAre("(no files shared in group g)"));
+}
+
+TEST_F(FileSharingTest, EveryCommandRejectsBadInputWithOneErrorLine) {
+    Client& a = logged_in("alice");
+    Client& outsider = logged_in("olga");
+    Client& anon = new_client();
+    a.must("create_group g", "group g created; you are its owner");
+    write_file(dir_ / "src" / "f.bin", random_bytes(3000, 11));
+    write_file(dir_ / "other" / "f.bin", random_bytes(3000, 12));
+    const std::string f = (dir_ / "src" / "f.bin").string();
+    share(a, f);
+    auto one_error = [](Client& c, const std::string& cmd, const std::string& words) {
+        auto lines = c.run(cmd);
+        ASSERT_EQ(lines.size(), 1u) << cmd;
+        EXPECT_THAT(lines[0], StartsWith("error: ")) << cmd;
+        EXPECT_THAT(lines[0], HasSubstr(words)) << cmd;
+    };
+    // Not logged in.
+    for (const std::string cmd : {"upload_file " + f + " g", std::string("list_files g"),
+                                  std::string("stop_share g f.bin"),
+                                  "download_file g f.bin " + dir_.path().string()}) {
+        one_error(anon, cmd, "not logged in");
+    }
+    // Not a member.
+    one_error(outsider, "upload_file " + f + " g", "not a member");
+    one_error(outsider, "list_files g", "not a member");
+    one_error(outsider, "download_file g f.bin " + dir_.path().string(), "not a member");
+    // Bad arguments.
+    one_error(a, "upload_file " + (dir_ / "missing.bin").string() + " g", "no such file");
+    one_error(a, "upload_file " + dir_.path().string() + " g", "not a regular file");
+    one_error(a, "upload_file " + f + " nosuchgroup", "does not exist");
+    one_error(a, "upload_file " + f + " bad/group", "invalid group id");
+    one_error(a, "upload_file " + (dir_ / "other" / "f.bin").string() + " g", "different file");
+    one_error(a, "list_files nosuchgroup", "does not exist");
+    one_error(a, "download_file g nothing.bin " + dir_.path().string(), "no file named");
+    one_error(a, "download_file g f.bin " + (dir_ / "no" / "dir" / "f.bin").string(),
+              "not a directory");
+    one_error(a, "download_file g f.bin " + f, "already exists");
+    one_error(a, "download_file g f.bin " + (dir_ / "src").string(), "already exists");
+    one_error(a, "stop_share g nothing.bin", "no file named");
+    one_error(a, "upload_file " + f, "usage");
+    one_error(a, "download_file g f.bin", "usage");
+}
+
+}  // namespace
+}  // namespace gs::e2e
