@@ -320,7 +320,7 @@ TEST_F(FileSharingTest, EveryCommandRejectsBadInputWithOneErrorLine) {
         EXPECT_THAT(lines[0], HasSubstr(words)) << cmd;
     };
     // Not logged in.
-    for (const std::string cmd : {"upload_file " + f + " g", std::string("list_files g"),
+    for (const std::string& cmd : {"upload_file " + f + " g", std::string("list_files g"),
                                   std::string("stop_share g f.bin"),
                                   "download_file g f.bin " + dir_.path().string()}) {
         one_error(anon, cmd, "not logged in");
