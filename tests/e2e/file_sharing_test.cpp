@@ -151,6 +151,36 @@ TEST_F(FileSharingTest, ThreeSeedersServeOneDownloaderInParallel) {
     EXPECT_GE(serving, 2) << "the download should pull from several seeders at once";
 }
 
+TEST_F(FileSharingTest, SeveralDownloadsRunAtOnceNextToServing) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    make_group(a, {&b}, {"bob"});
+    const std::string one = random_bytes(10 * kPiece + 3, 21);
+    const std::string two = random_bytes(7 * kPiece, 22);
+    write_file(dir_ / "src" / "one.bin", one);
+    write_file(dir_ / "src" / "two.bin", two);
+    share(a, dir_ / "src" / "one.bin");
+    share(a, dir_ / "src" / "two.bin");
+    fs::create_directories(dir_ / "down");
+    b.run("download_file g one.bin " + (dir_ / "down").string());
+    b.run("download_file g two.bin " + (dir_ / "down").string());
+    auto printed = [&](const std::string& line) {
+        auto lines = b.process().stdout_lines();
+        return std::find(lines.begin(), lines.end(), line) != lines.end();
+    };
+    ASSERT_TRUE(eventually([&] {
+        return printed("[C] [g] one.bin  -> " + (dir_ / "down" / "one.bin").string()) &&
+               printed("[C] [g] two.bin  -> " + (dir_ / "down" / "two.bin").string());
+    }, kDownloadTimeout)) << dump_all_processes();
+    EXPECT_TRUE(read_file(dir_ / "down" / "one.bin") == one);
+    EXPECT_TRUE(read_file(dir_ / "down" / "two.bin") == two);
+    // The two "[C]" lines printed by themselves are still unread; show_downloads' two follow.
+    auto shown = b.run("show_downloads");
+    ASSERT_EQ(shown.size(), 4u);
+    EXPECT_THAT(shown[2], MatchesRegex("\\[C\\] \\[g\\] one\\.bin  -> .*  \\(.* s, .* MB/s\\)"));
+    EXPECT_THAT(shown[3], MatchesRegex("\\[C\\] \\[g\\] two\\.bin  -> .*  \\(.* s, .* MB/s\\)"));
+}
+
 TEST_F(FileSharingTest, AFrozenSeederDoesNotStopTheDownload) {
     Client& a = logged_in("alice");
     Client& b = logged_in("bob");
