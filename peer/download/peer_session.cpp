@@ -14,7 +14,7 @@ namespace gs::peer {
 namespace {
 // Bytes read from the socket per readiness event before the messages are handled; bounds the
 // input buffer whatever the peer sends.
-constexpr std::size_t kMaxReadPerEventBytes = 4 * 1024 * 1024;
+constexpr std::size_t kMaxReadPerEventBytes = 512 * 1024;
 constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;
 constexpr auto kRateWindow = std::chrono::milliseconds(500);
 }  // namespace
