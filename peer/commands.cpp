@@ -143,7 +143,10 @@ void Commands::register_account_commands() {
                                   std::string(reply.get_string("token").value_or("")),
                                   listen_addr_);
                               say(fmt::format("logged in as {}", user_));
-                              if (hooks_.on_login) hooks_.on_login(user_);
+                              if (hooks_.on_login) {
+                                  hooks_.on_login(user_,
+                                                  reply.get_string("ticket_key").value_or(""));
+                              }
                           },
                           std::move(done));
                   }});

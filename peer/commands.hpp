@@ -22,7 +22,8 @@ public:
 
     // Hooks for the file-sharing side (issue #3), called on login and logout.
     struct SessionHooks {
-        std::function<void(const std::string& user)> on_login;
+        // `ticket_key`: the tracker's public key for download tickets.
+        std::function<void(const std::string& user, std::string_view ticket_key)> on_login;
         std::function<void()> on_logout;
         std::function<void(const std::string& group)> on_left_group;
     };

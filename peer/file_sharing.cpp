@@ -52,7 +52,7 @@ FileSharing::FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands&
       uploader_(loop, std::move(listener), shares_, peer_id_) {
     register_commands();
     commands_.set_session_hooks({
-        .on_login = [this](const std::string& u) { on_login(u); },
+        .on_login = [this](const std::string& u, std::string_view k) { on_login(u, k); },
         .on_logout = [this] { on_logout(); },
         .on_left_group = [this](const std::string& g) { on_left_group(g); },
     });
@@ -102,8 +102,9 @@ void FileSharing::save_downloads() {
 
 // --- session
 
-void FileSharing::on_login(const std::string& user) {
+void FileSharing::on_login(const std::string& user, std::string_view ticket_key) {
     user_ = user;
+    uploader_.set_ticket_key(std::string(ticket_key));
     std::vector<std::string> dropped;
     if (auto st = shares_.load(user_file("shares"), dropped); !st) {
         commands_.say(fmt::format("error: {}", st.error().message));
@@ -204,6 +205,12 @@ void FileSharing::register_commands() {
                                  true, [this](const Commands::Args& a, Commands::Done d) {
                                      stop_share(a, std::move(d));
                                  }});
+    commands_.add("open_share",
+                  {"open_share <group_id> <file_name>",
+                   "also serve a share to peers without a ticket (other BitTorrent clients)", 2,
+                   true, [this](const Commands::Args& a, Commands::Done d) {
+                       open_share(a, std::move(d));
+                   }});
     commands_.add("download_file",
                   {"download_file <group_id> <file_name> <destination_path>",
                    "download a file in the background", 3, true,
@@ -248,6 +255,24 @@ void FileSharing::stop_share(const Commands::Args& a, Commands::Done done) {
                       commands_.say(fmt::format("stopped sharing {} in group {}", name, group));
                   },
                   std::move(done));
+}
+
+// Members prove themselves with the tracker's ticket; a BitTorrent client that is not ours has
+// none. This lets one share serve anyone who knows our address and its info hash.
+void FileSharing::open_share(const Commands::Args& a, Commands::Done done) {
+    if (!commands_.check_id("group id", a[0])) return done();
+    const Share* found = shares_.find_by_name(a[0], a[1]);
+    if (found == nullptr || found->partial != nullptr) {
+        commands_.fail(fmt::format("you are not sharing a complete file named '{}' in group {}",
+                                   printable(a[1]), a[0]));
+        return done();
+    }
+    shares_.find(found->info.info_hash)->open = true;
+    save_shares();
+    commands_.say(fmt::format("{} in group {} is now served to any peer, with or without a "
+                              "ticket (info hash {})",
+                              a[1], a[0], to_hex(found->info.info_hash)));
+    done();
 }
 
 void FileSharing::upload(const Commands::Args& a, Commands::Done done) {
@@ -380,6 +405,10 @@ void FileSharing::download(const Commands::Args& a, Commands::Done done) {
             }
             start_download(group, std::move(info).value(), dest.string(), peers_from(reply),
                            /*resumed=*/false);
+            if (!downloads_.empty() && downloads_.back()->store().destination() == dest.string()) {
+                downloads_.back()->set_ticket(std::string(reply.get_string("ticket").value_or("")),
+                                              reply.get_int("ticket_expires").value_or(0));
+            }
         },
         std::move(done));
 }
@@ -454,7 +483,10 @@ void FileSharing::refresh_peers() {
             [this, d, alive = std::weak_ptr<int>(alive_)](Result<proto::Value> reply) {
                 if (alive.expired() || !reply) return;
                 for (auto& live : downloads_) {
-                    if (live.get() == d) d->add_peers(peers_from(*reply));
+                    if (live.get() != d) continue;
+                    d->set_ticket(std::string(reply->get_string("ticket").value_or("")),
+                                  reply->get_int("ticket_expires").value_or(0));
+                    d->add_peers(peers_from(*reply));
                 }
             });
     }

@@ -38,7 +38,7 @@ public:
 
 private:
     void register_commands();
-    void on_login(const std::string& user);
+    void on_login(const std::string& user, std::string_view ticket_key);
     void on_logout();
     void on_left_group(const std::string& group);
 
@@ -46,6 +46,7 @@ private:
     void hash_and_upload(std::filesystem::path path, std::string group, Commands::Done done);
     void list_files(const Commands::Args& a, Commands::Done done);
     void stop_share(const Commands::Args& a, Commands::Done done);
+    void open_share(const Commands::Args& a, Commands::Done done);
     void download(const Commands::Args& a, Commands::Done done);
     void start_download(const std::string& group, proto::InfoDict info, const std::string& dest,
                         const std::vector<net::Endpoint>& peers, bool resumed);

@@ -102,6 +102,11 @@ const Share* Shares::find(const Sha1Digest& info_hash) const {
     return it == shares_.end() ? nullptr : &it->second;
 }
 
+Share* Shares::find(const Sha1Digest& info_hash) {
+    auto it = shares_.find(info_hash);
+    return it == shares_.end() ? nullptr : &it->second;
+}
+
 const Share* Shares::find_by_name(std::string_view group, std::string_view name) const {
     for (const auto& [hash, s] : shares_) {
         if (s.group == group && s.info.name == name) return &s;
@@ -140,7 +145,8 @@ Status Shares::save(const std::string& path) const {
         items.push_back(proto::Dict{{"group", s.group},
                                     {"info", s.info.bencoded},
                                     {"path", s.path},
-                                    {"mtime_ns", s.mtime_ns}});
+                                    {"mtime_ns", s.mtime_ns},
+                                    {"open", s.open ? 1 : 0}});
     }
     return write_file_atomically(path, proto::encode(proto::Value(std::move(items))));
 }
@@ -167,6 +173,7 @@ Status Shares::load(const std::string& path, std::vector<std::string>& dropped) 
             dropped.push_back(label);
             continue;
         }
+        shares_.at(hash).open = item.get_int("open").value_or(0) == 1;
         if (shares_.at(hash).mtime_ns != *mtime) {
             shares_.erase(hash);
             dropped.push_back(label);

@@ -27,6 +27,9 @@ struct Share {
     // A download in progress: only these pieces (owned by its PieceStore); nullptr: all pieces.
     const Bitfield* partial = nullptr;
     std::int64_t mtime_ns = 0;  // of a complete file when shared, to notice changes
+    // Served to peers without a download ticket too (open_share: e.g. other BitTorrent
+    // clients). Off by default: only members holding the tracker's ticket get data.
+    bool open = false;
 
     bool has_piece(std::uint32_t i) const { return partial == nullptr || partial->has(i); }
 };
@@ -38,6 +41,7 @@ public:
     Status add(std::string group, proto::InfoDict info, std::string path,
                const Bitfield* partial = nullptr);
     const Share* find(const Sha1Digest& info_hash) const;
+    Share* find(const Sha1Digest& info_hash);
     const Share* find_by_name(std::string_view group, std::string_view name) const;
     // Removes the share; returns its info hash, or nothing when there was none.
     std::optional<Sha1Digest> remove(std::string_view group, std::string_view name);

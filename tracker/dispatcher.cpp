@@ -38,8 +38,9 @@ std::string error_body(std::int64_t seq, const Error& e) {
 
 }  // namespace
 
-Dispatcher::Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers)
-    : loop_(loop), server_(server), store_(store), workers_(workers) {
+Dispatcher::Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
+                       TicketSigner tickets)
+    : loop_(loop), server_(server), store_(store), workers_(workers), tickets_(std::move(tickets)) {
     // A hash of a random password, checked when a login names an unknown user.
     unsigned char random[16];
     randombytes_buf(random, sizeof random);
@@ -71,7 +72,7 @@ void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
 
 Context Dispatcher::context(const ConnState& conn) {
     return Context{conn.session ? &*conn.session : nullptr, store_, presence_,
-                   std::chrono::system_clock::now()};
+                   std::chrono::system_clock::now(), &tickets_};
 }
 
 void Dispatcher::on_frame(ConnId id, std::string_view body) {
@@ -206,7 +207,9 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
             auto token = open_session(store_, session, std::chrono::system_clock::now());
             if (!token) return reply(req, token.error());
             bind_session(req.conn, session);
-            reply(req, proto::Dict{{"token", *token}, {"user", session.user_id}});
+            reply(req, proto::Dict{{"token", *token},
+                                   {"user", session.user_id},
+                                   {"ticket_key", tickets_.public_key()}});
         });
 }
 
@@ -222,7 +225,7 @@ void Dispatcher::resume(Request req, const proto::Value& msg) {
     auto& conn = conns_.at(req.conn);
     if (conn.session) unbind_session(conn);
     bind_session(req.conn, *session);
-    reply(req, proto::Dict{{"user", session->user_id}});
+    reply(req, proto::Dict{{"user", session->user_id}, {"ticket_key", tickets_.public_key()}});
 }
 
 void Dispatcher::bind_session(ConnId id, Session session) {

@@ -4,6 +4,7 @@
 // loop; a result for a connection that has gone is dropped. Reactor thread only.
 #pragma once
 
+#include "shared/ticket.hpp"
 #include "tracker/handlers/context.hpp"
 #include "tracker/login_throttle.hpp"
 #include "tracker/server.hpp"
@@ -22,7 +23,8 @@ class Store;
 
 class Dispatcher {
 public:
-    Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers);
+    Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
+               TicketSigner tickets);
 
     void on_connect(ConnId id, const std::string& peer);
     void on_frame(ConnId id, std::string_view body);
@@ -56,6 +58,7 @@ private:
     Server& server_;
     Store& store_;
     WorkerPool& workers_;
+    TicketSigner tickets_;
     std::unordered_map<ConnId, ConnState> conns_;
     Presence presence_;
     LoginThrottle throttle_;

@@ -91,7 +91,10 @@ int run(const Options& options) {
 
     gs::WorkerPool workers(loop, kHashThreads);
     gs::tracker::Server server(loop, std::move(listener).value());
-    gs::tracker::Dispatcher dispatcher(loop, server, store, workers);
+    // The key that signs download tickets lives next to the database (SECURITY.md).
+    auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
+    if (!tickets) throw std::runtime_error(tickets.error().message);
+    gs::tracker::Dispatcher dispatcher(loop, server, store, workers, std::move(tickets).value());
     server.set_dispatcher(&dispatcher);
 
     gs::net::LineReader::Callbacks input;

@@ -2,6 +2,7 @@
 
 #include "shared/log.hpp"
 #include "shared/sha1.hpp"
+#include "shared/ticket.hpp"
 
 #include <fmt/format.h>
 
@@ -55,6 +56,16 @@ void Downloader::add_peers(const std::vector<net::Endpoint>& peers) {
         auto [it, inserted] = sessions_.emplace(id, std::make_unique<PeerSession>(*this, id, ep));
         it->second->start();
     }
+}
+
+void Downloader::set_ticket(std::string ticket, std::int64_t expires) {
+    if (ticket.empty() || ticket == ticket_) return;
+    // Renew on the connections only when the one they hold has less than half its life left.
+    const bool renew = ticket_expires_ - unix_now() < std::chrono::seconds(kTicketRenewBefore).count();
+    ticket_ = std::move(ticket);
+    ticket_expires_ = expires;
+    if (!renew) return;
+    for (auto& [id, s] : sessions_) s->send_ticket();
 }
 
 void Downloader::stop_sessions(std::string_view why) {

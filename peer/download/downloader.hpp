@@ -29,6 +29,8 @@ public:
     static constexpr std::uint32_t kMaxStrikes = 2;
     // A peer whose connection failed is not tried again before this long.
     static constexpr auto kRetryDelay = std::chrono::seconds(10);
+    // Connected seeders get a fresh ticket when theirs has less than this left.
+    static constexpr auto kTicketRenewBefore = std::chrono::seconds(300);
 
     enum class State { Downloading, Paused, Complete, Failed };
 
@@ -45,6 +47,10 @@ public:
     Downloader& operator=(const Downloader&) = delete;
 
     void set_callbacks(Callbacks callbacks) { callbacks_ = std::move(callbacks); }
+    // The tracker's ticket for this file (get_file), shown to every seeder in our extended
+    // handshake. A fresh one is sent to connected seeders when the old one nears expiry.
+    void set_ticket(std::string ticket, std::int64_t expires);
+    const std::string& ticket() const { return ticket_; }
     // Connects to the addresses it has no session with yet (up to kMaxPeers); `self` is skipped.
     void add_peers(const std::vector<net::Endpoint>& peers);
     void pause();   // closes every session and makes the resume state durable
@@ -92,6 +98,8 @@ private:
     net::Clock::time_point finished_at_{};
     std::uint64_t verified_bytes_ = 0;  // this session, for the average rate
     std::string last_error_;
+    std::string ticket_;
+    std::int64_t ticket_expires_ = 0;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred tasks check it
 };
 

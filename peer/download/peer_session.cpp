@@ -123,6 +123,7 @@ void PeerSession::on_input() {
         state_ = State::Active;
         disarm_deadline();
         rate_window_start_ = owner_.loop().now();
+        send_ticket();
     }
     std::size_t consumed_total = 0;
     const std::string_view view = in_.view();
@@ -249,6 +250,17 @@ void PeerSession::cancel(const BlockRequest& block) {
     requested_.erase(it);
     std::string out;
     wire::encode_cancel(out, block.piece.value, block.begin, block.length);
+    out_.append(out);
+    flush();
+}
+
+void PeerSession::send_ticket() {
+    if (state_ != State::Active) return;
+    wire::ExtendedHandshake ours;
+    ours.client = std::string(wire::kClientVersion);
+    if (!owner_.ticket().empty()) ours.extra["ticket"] = owner_.ticket();
+    std::string out;
+    wire::encode_extended_handshake(out, ours);
     out_.append(out);
     flush();
 }

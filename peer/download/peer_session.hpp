@@ -51,6 +51,8 @@ public:
     void request_more();
     // We verified a piece: tell the peer (BEP 3 have), so it can fetch it from us.
     void send_have(PieceIndex piece);
+    // Sends our extended handshake with the owner's current ticket (BEP 10 allows repeating it).
+    void send_ticket();
 
     State state() const { return state_; }
     PeerId id() const { return id_; }

@@ -2,6 +2,7 @@
 
 #include "shared/log.hpp"
 #include "shared/net/socket.hpp"
+#include "shared/ticket.hpp"
 
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -100,8 +101,15 @@ bool UploadSession::on_handshake() {
         }
         wire::encode_bitfield(out, bits.to_bytes());
     }
-    // Everyone who may connect is served: there is no tit-for-tat inside a group.
-    wire::encode_state(out, wire::MsgId::Unchoke);
+    wire::ExtendedHandshake ours;
+    ours.client = std::string(wire::kClientVersion);
+    wire::encode_extended_handshake(out, ours);
+    // Members are served as soon as they show a ticket (there is no tit-for-tat inside a group);
+    // an open share serves everyone at once.
+    if (share->open) {
+        wire::encode_state(out, wire::MsgId::Unchoke);
+        unchoked_ = true;
+    }
     out_.append(out);
 
     owner_.loop().cancel(timer_);
@@ -128,6 +136,10 @@ bool UploadSession::handle(const wire::Message& m) {
                 close("the file is no longer shared");
                 return false;
             }
+            if (!may_serve(*share)) {
+                close("request without a valid download ticket");
+                return false;
+            }
             const auto& info = share->info;
             if (m.index >= info.piece_count() || !share->has_piece(m.index) || m.length == 0 ||
                 m.length > wire::kMaxBlockBytes ||
@@ -147,9 +159,45 @@ bool UploadSession::handle(const wire::Message& m) {
                 return r.piece == m.index && r.begin == m.begin && r.length == m.length;
             });
             return true;
+        case wire::MsgId::Extended:
+            if (m.extended_id != wire::kExtendedHandshakeId) return true;  // none in use
+            return on_extended_handshake(m.payload);
         default:
-            return true;  // interested, have, bitfield, extended: nothing to answer
+            return true;  // interested, have, bitfield: nothing to answer
     }
+}
+
+bool UploadSession::may_serve(const Share& share) const {
+    return share.open || unix_now() < ticket_expires_;
+}
+
+// A downloader proves group membership with the tracker's ticket in its extended handshake
+// (and sends a fresh one before the old one expires).
+bool UploadSession::on_extended_handshake(std::string_view body) {
+    auto hs = wire::parse_extended_handshake(body);
+    if (!hs) {
+        close(hs.error().message);
+        return false;
+    }
+    auto it = hs->extra.find("ticket");
+    if (it == hs->extra.end() || !it->second.is_string()) return true;  // e.g. libtorrent
+    auto ticket = verify_ticket(it->second.as_string(), owner_.ticket_key(), info_hash_, unix_now());
+    if (!ticket) {
+        close(ticket.error().message);
+        return false;
+    }
+    ticket_expires_ = ticket->expires;
+    if (!unchoked_) {
+        std::string out;
+        wire::encode_state(out, wire::MsgId::Unchoke);
+        unchoked_ = true;
+        if (send_left_ > 0) {
+            after_block_ += out;
+        } else {
+            out_.append(out);
+        }
+    }
+    return true;
 }
 
 void UploadSession::pump() {

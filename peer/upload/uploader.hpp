@@ -42,6 +42,8 @@ private:
     void on_input();
     bool on_handshake();  // false: closed
     bool handle(const wire::Message& m);
+    bool on_extended_handshake(std::string_view body);  // false: closed
+    bool may_serve(const Share& share) const;
     void pump();  // writes queued messages and blocks until the socket is full
     void update_interest();
 
@@ -56,6 +58,8 @@ private:
     std::string after_block_;  // messages that came up while a block was being sent
     Sha1Digest info_hash_{};
     bool handshaken_ = false;
+    bool unchoked_ = false;
+    std::int64_t ticket_expires_ = 0;  // Unix seconds; requests are served until then
     bool closed_ = false;
     std::deque<Request> queue_;
     // The block being sent with sendfile: file offset and bytes still to go.
@@ -79,6 +83,9 @@ public:
 
     // While not serving (logged out) connections are refused and existing ones closed.
     void set_serving(bool serving);
+    // The tracker's public key: a downloader must present a ticket it signed (SECURITY.md).
+    void set_ticket_key(std::string key) { ticket_key_ = std::move(key); }
+    const std::string& ticket_key() const { return ticket_key_; }
     bool is_serving() const { return serving_; }
     // A download verified a piece: tell connected peers of that file.
     void announce_have(const Sha1Digest& info_hash, std::uint32_t piece);
@@ -101,6 +108,7 @@ private:
     Shares& shares_;
     wire::PeerIdBytes peer_id_;
     bool serving_ = false;
+    std::string ticket_key_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<UploadSession>> sessions_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -322,6 +322,9 @@ def run(tmp, procs, ctx):
     client.command("login alice secret-pw", r".")
     client.command("create_group interop", r".")
     client.command(f"upload_file {src_path} interop", r"^shared ", timeout_s=HASH_TIMEOUT_S)
+    # libtorrent has no groupshare ticket: the share must be opened to ticketless peers
+    # explicitly (SECURITY.md).
+    client.command(f"open_share interop {file_name}", r"is now served to any peer")
 
     info, db_info_hash = read_info(db_path, file_name)
     if hashlib.sha1(info).hexdigest() != db_info_hash:

@@ -137,11 +137,22 @@ Reply handle_get_file(const Context& ctx, const proto::Value& request) {
         peers.push_back(
             proto::Dict{{"user", std::move(s.user_id)}, {"addr", std::move(s.listen_addr)}});
     }
-    return proto::Dict{{"info", std::move(file->info)},
-                       {"info_hash", std::move(file->info_hash)},
+    proto::Dict reply{{"info", std::move(file->info)},
+                      {"info_hash", file->info_hash},
                        {"name", std::move(file->name)},
                        {"length", file->length},
-                       {"peers", std::move(peers)}};
+                      {"peers", std::move(peers)}};
+    if (ctx.tickets != nullptr) {
+        // Proof for the seeders that this member may fetch the pieces (SECURITY.md).
+        auto hash = from_hex(file->info_hash);
+        if (!hash) return make_error(Errc::Internal, "stored info hash is not hex");
+        const auto expires = std::chrono::duration_cast<std::chrono::seconds>(
+                                 (ctx.now + kTicketLifetime).time_since_epoch())
+                                 .count();
+        reply["ticket"] = ctx.tickets->sign(Ticket{me.user_id, call->group.group_id, *hash, expires});
+        reply["ticket_expires"] = expires;
+    }
+    return reply;
 }
 
 Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {

@@ -1,0 +1,54 @@
+// Download tickets: the tracker's signed statement that `user`, a member of `group`, may fetch
+// the pieces of the file with `info_hash` until `expires` (Unix seconds). The tracker signs them
+// with its Ed25519 key (libsodium crypto_sign); a seeder checks them with the tracker's public
+// key before sending any data (docs/protocol.md §2.3, SECURITY.md). Pure values and functions,
+// any thread.
+//
+// Wire form: bencode {"b": body, "s": 64-byte signature of body}, where body is bencode
+// {"e": expires, "g": group, "h": 20-byte info hash, "u": user}.
+#pragma once
+
+#include "shared/result.hpp"
+#include "shared/sha1.hpp"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace gs {
+
+struct Ticket {
+    std::string user;
+    std::string group;
+    Sha1Digest info_hash{};
+    std::int64_t expires = 0;  // Unix seconds
+};
+
+inline constexpr std::size_t kTicketPublicKeyBytes = 32;  // crypto_sign_PUBLICKEYBYTES
+inline constexpr std::size_t kMaxTicketBytes = 512;
+
+class TicketSigner {
+public:
+    // Loads the secret key from `path`, or creates one there (mode 0600) on first start.
+    static Result<TicketSigner> load_or_create(const std::string& path);
+    // A throwaway key, for tests.
+    static TicketSigner generate();
+
+    std::string sign(const Ticket& ticket) const;
+    // The 32-byte Ed25519 public key that verifies this signer's tickets.
+    const std::string& public_key() const { return public_key_; }
+
+private:
+    std::string secret_key_;  // 64 bytes (seed + public key), libsodium layout
+    std::string public_key_;
+};
+
+// Checks the signature with `public_key`, then that the ticket is for `info_hash` and has not
+// expired at `now` (Unix seconds). Denied with a reason otherwise.
+Result<Ticket> verify_ticket(std::string_view ticket, std::string_view public_key,
+                             const Sha1Digest& info_hash, std::int64_t now);
+
+std::int64_t unix_now();
+
+}  // namespace gs
