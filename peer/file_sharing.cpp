@@ -139,6 +139,7 @@ void FileSharing::on_left_group(const std::string& group) {
     std::erase_if(downloads_, [&](const auto& d) {
         if (d->group() != group || d->state() == Downloader::State::Complete) return false;
         d->pause();
+        reported_errors_.erase(d.get());
         commands_.say(fmt::format("stopped downloading {}: you left group {} (the partial file "
                                   "stays at {})",
                                   d->info().name, group, d->store().part_path()));
@@ -432,7 +433,11 @@ void FileSharing::start_download(const std::string& group, proto::InfoDict info,
     Downloader* d = owned.get();
     cb.on_complete = [this, d] { on_download_complete(*d); };
     cb.on_error = [this, d](const Error& e) {
-        commands_.say(fmt::format("error: download of {} from group {} stopped: {}",
+        // Retried every few seconds (a full disk may get room again): say each problem once.
+        std::string& last = reported_errors_[d];
+        if (last == e.message) return;
+        last = e.message;
+        commands_.say(fmt::format("error: download of {} from group {} paused: {}",
                                   d->info().name, d->group(), e.message));
         save_downloads();
     };
@@ -455,6 +460,10 @@ void FileSharing::start_download(const std::string& group, proto::InfoDict info,
 }
 
 void FileSharing::on_download_complete(Downloader& d) {
+    if (reported_errors_.erase(&d) > 0) {
+        commands_.say(fmt::format("download of {} from group {} resumed and finished",
+                                  d.info().name, d.group()));
+    }
     const std::string& group = d.group();
     const proto::InfoDict& info = d.info();
     commands_.say(fmt::format("[C] [{}] {}  -> {}", group, info.name, d.store().destination()));
@@ -477,6 +486,8 @@ void FileSharing::refresh_peers() {
     if (user_.empty() || !tracker_.is_ready()) return;
     for (auto& owned : downloads_) {
         Downloader* d = owned.get();
+        // Paused by a disk problem: try again; the problem is reported again only if it changed.
+        if (d->state() == Downloader::State::Paused && !d->last_error().empty()) d->resume();
         if (d->state() != Downloader::State::Downloading) continue;
         tracker_.request(
             {{"op", "get_file"}, {"group", d->group()}, {"name", d->info().name}},

@@ -14,6 +14,7 @@
 #include "shared/worker_pool.hpp"
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,7 @@ private:
     Uploader uploader_;
     std::vector<std::unique_ptr<Downloader>> downloads_;  // this session's, in start order
     net::TimerId refresh_timer_ = 0;
+    std::map<const Downloader*, std::string> reported_errors_;  // last problem said per download
     std::string user_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for tracker replies
 };

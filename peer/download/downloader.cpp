@@ -144,14 +144,18 @@ void Downloader::verify_piece(PieceIndex piece) {
         top_up_all();
         return;
     }
-    if (auto st = store_.commit_piece(piece, data); !st) {
+    auto committed = store_.commit_piece(piece, data);
+    if (!store_.verified().has(piece.value)) {
         picker_.on_piece_failed(piece, {});  // not on disk: it has to come again after a resume
-        return pause_with_error(st.error());
+        return pause_with_error(committed.error());
     }
     picker_.on_piece_passed(piece);
     verified_bytes_ += data.size();
     for (auto& [id, s] : sessions_) s->send_have(piece);
     if (callbacks_.on_piece_verified) callbacks_.on_piece_verified(piece);
+    // The piece is on disk but its record (the resume state) could not be written: stop until
+    // there is room again rather than go on with pieces a crash would forget.
+    if (!committed) return pause_with_error(committed.error());
     if (picker_.is_complete()) {
         loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
             if (!alive.expired()) finish();

@@ -202,8 +202,12 @@ Status PieceStore::save_state() {
     {
         net::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (!fd.valid()) return io_error("create", tmp);
-        if (auto st = write_fully(fd.get(), body, 0, tmp); !st) return st;
-        if (::fsync(fd.get()) != 0) return io_error("sync", tmp);
+        Status written = write_fully(fd.get(), body, 0, tmp);
+        if (written && ::fsync(fd.get()) != 0) written = io_error("sync", tmp);
+        if (!written) {
+            ::unlink(tmp.c_str());  // the old state stays valid
+            return written;
+        }
     }
     if (::rename(tmp.c_str(), state_path_.c_str()) != 0) return io_error("rename", tmp);
     sync_directory_of(state_path_);
