@@ -428,7 +428,7 @@ void FileSharing::start_download(const std::string& group, proto::InfoDict info,
     cb.on_piece_verified = [this, hash](PieceIndex piece) {
         uploader_.announce_have(hash, piece.value);
     };
-    auto owned = std::make_unique<Downloader>(loop_, group, std::move(store).value(), peer_id_,
+    auto owned = std::make_unique<Downloader>(loop_, workers_, group, std::move(store).value(), peer_id_,
                                               Downloader::Callbacks{});
     Downloader* d = owned.get();
     cb.on_complete = [this, d] { on_download_complete(*d); };

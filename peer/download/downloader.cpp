@@ -10,9 +10,10 @@
 
 namespace gs::peer {
 
-Downloader::Downloader(net::EventLoop& loop, std::string group, PieceStore store,
-                       wire::PeerIdBytes our_id, Callbacks callbacks)
+Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string group,
+                       PieceStore store, wire::PeerIdBytes our_id, Callbacks callbacks)
     : loop_(loop),
+      workers_(workers),
       group_(std::move(group)),
       store_(std::move(store)),
       picker_(store_.info().piece_count(), store_.info().piece_length, store_.info().length,
@@ -79,7 +80,37 @@ void Downloader::pause() {
     if (state_ != State::Downloading) return;
     state_ = State::Paused;
     stop_sessions("paused");
+    save_now();
+}
+
+void Downloader::save_now() {
+    if (store_.is_finished()) return;
+    if (saving_) {
+        save_again_ = true;  // after the one in flight, which may hold an older bitfield
+        return;
+    }
     if (auto saved = store_.save_state(); !saved) log::warn("{}", saved.error().message);
+}
+
+void Downloader::save_in_background() {
+    if (saving_ || store_.is_finished()) return;
+    saving_ = true;
+    auto snapshot = std::make_shared<PieceStore::StateSnapshot>(store_.snapshot());
+    workers_.submit([snapshot] { return PieceStore::write_state(*snapshot); },
+                    [this, alive = std::weak_ptr<int>(alive_)](Status saved) {
+                        if (alive.expired()) return;
+                        saving_ = false;
+                        if (save_again_) {
+                            save_again_ = false;
+                            save_now();
+                        }
+                        if (finish_after_save_) {
+                            finish_after_save_ = false;
+                            finish();
+                        } else if (!saved && state_ == State::Downloading) {
+                            pause_with_error(saved.error());
+                        }
+                    });
 }
 
 void Downloader::resume() {
@@ -156,6 +187,7 @@ void Downloader::verify_piece(PieceIndex piece) {
     // The piece is on disk but its record (the resume state) could not be written: stop until
     // there is room again rather than go on with pieces a crash would forget.
     if (!committed) return pause_with_error(committed.error());
+    if (store_.save_due()) save_in_background();
     if (picker_.is_complete()) {
         loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
             if (!alive.expired()) finish();
@@ -179,6 +211,10 @@ void Downloader::on_session_closed(PeerSession& s) {
 
 void Downloader::finish() {
     if (state_ == State::Complete || state_ == State::Failed || !picker_.is_complete()) return;
+    if (saving_) {
+        finish_after_save_ = true;  // its rename must not bring the state file back afterwards
+        return;
+    }
     stop_sessions("complete");
     if (auto done = store_.finish(); !done) {
         state_ = State::Failed;

@@ -12,6 +12,7 @@
 #include "peer/wire/handshake.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/proto/metainfo.hpp"
+#include "shared/worker_pool.hpp"
 
 #include <functional>
 #include <map>
@@ -40,8 +41,9 @@ public:
         std::function<void(const Error&)> on_error;  // paused (disk trouble) or failed for good
     };
 
-    Downloader(net::EventLoop& loop, std::string group, PieceStore store, wire::PeerIdBytes our_id,
-               Callbacks callbacks);
+    // `workers` writes the resume state in the background (fdatasync must not stall the loop).
+    Downloader(net::EventLoop& loop, WorkerPool& workers, std::string group, PieceStore store,
+               wire::PeerIdBytes our_id, Callbacks callbacks);
     ~Downloader();
     Downloader(const Downloader&) = delete;
     Downloader& operator=(const Downloader&) = delete;
@@ -79,11 +81,14 @@ public:
 private:
     void verify_piece(PieceIndex piece);
     void finish();
+    void save_in_background();
+    void save_now();
     void stop_sessions(std::string_view why);
     void pause_with_error(Error error);
     void top_up_all();
 
     net::EventLoop& loop_;
+    WorkerPool& workers_;
     std::string group_;
     PieceStore store_;
     PiecePicker picker_;
@@ -98,6 +103,9 @@ private:
     net::Clock::time_point finished_at_{};
     std::uint64_t verified_bytes_ = 0;  // this session, for the average rate
     std::string last_error_;
+    bool saving_ = false;             // a state save runs on a worker
+    bool save_again_ = false;         // ... and another must follow it (pause)
+    bool finish_after_save_ = false;  // ... and the download is complete
     std::string ticket_;
     std::int64_t ticket_expires_ = 0;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred tasks check it

@@ -187,31 +187,35 @@ Status PieceStore::commit_piece(PieceIndex piece, std::string_view data) {
     auto offset = static_cast<off_t>(piece.value) * static_cast<off_t>(info_.piece_length);
     if (auto st = write_fully(fd_.get(), data, offset, part_path_); !st) return st;
     verified_.set(piece.value);
-    if (++unsaved_pieces_ >= kSaveEveryPieces) return save_state();
+    ++unsaved_pieces_;
     return {};
 }
 
-Status PieceStore::save_state() {
+PieceStore::StateSnapshot PieceStore::snapshot() {
     assert(!finished_);
-    // The state must never claim a piece whose bytes could still be lost.
-    if (::fdatasync(fd_.get()) != 0) return io_error("sync", part_path_);
+    unsaved_pieces_ = 0;
     proto::Dict d{{"info_hash", digest_bytes(info_.info_hash)},
                   {"verified", verified_.to_bytes()}};
-    std::string body = proto::encode(proto::Value(std::move(d)));
-    std::string tmp = state_path_ + ".tmp";
+    return StateSnapshot{net::Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0)), part_path_, state_path_,
+                         proto::encode(proto::Value(std::move(d)))};
+}
+
+Status PieceStore::write_state(const StateSnapshot& s) {
+    // The state must never claim a piece whose bytes could still be lost.
+    if (!s.data_fd.valid() || ::fdatasync(s.data_fd.get()) != 0) return io_error("sync", s.part_path);
+    std::string tmp = s.state_path + ".tmp";
     {
         net::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (!fd.valid()) return io_error("create", tmp);
-        Status written = write_fully(fd.get(), body, 0, tmp);
+        Status written = write_fully(fd.get(), s.body, 0, tmp);
         if (written && ::fsync(fd.get()) != 0) written = io_error("sync", tmp);
         if (!written) {
             ::unlink(tmp.c_str());  // the old state stays valid
             return written;
         }
     }
-    if (::rename(tmp.c_str(), state_path_.c_str()) != 0) return io_error("rename", tmp);
-    sync_directory_of(state_path_);
-    unsaved_pieces_ = 0;
+    if (::rename(tmp.c_str(), s.state_path.c_str()) != 0) return io_error("rename", tmp);
+    sync_directory_of(s.state_path);
     return {};
 }
 

@@ -22,8 +22,17 @@ namespace gs::peer {
 
 class PieceStore {
 public:
-    // The state file is rewritten after this many newly verified pieces (and by save_state()).
+    // A new resume state is due after this many newly verified pieces (save_due()).
     static constexpr std::uint32_t kSaveEveryPieces = 16;
+
+    // What save_state writes, copied so that a worker thread can write it while the reactor
+    // goes on: a duplicate of the data fd (to make the data durable first) and the state bytes.
+    struct StateSnapshot {
+        net::Fd data_fd;
+        std::string part_path;
+        std::string state_path;
+        std::string body;
+    };
 
     // Opens or creates `<destination>.part`, sized to the file, and loads `<destination>.part.state`
     // if it belongs to the same info hash and the partial file survived; otherwise nothing counts
@@ -42,15 +51,20 @@ public:
     // Whether `data` is piece `piece` (its SHA1 matches). Pure: safe on a worker thread as long
     // as the store outlives the call.
     bool verify(PieceIndex piece, std::string_view data) const;
-    // Writes a verified piece into the partial file and records it; every kSaveEveryPieces
-    // pieces the state file is rewritten too.
+    // Writes a verified piece into the partial file and records it in memory.
     Status commit_piece(PieceIndex piece, std::string_view data);
     // Forgets a partly assembled piece (its blocks will be fetched again).
     void drop_piece(PieceIndex piece) { assembling_.erase(piece.value); }
 
     // Makes the verified bitfield durable: data first (fdatasync), then the state written to a
     // temporary file, fsynced and renamed over the old one. Call on pause and shutdown.
-    Status save_state();
+    Status save_state() { return write_state(snapshot()); }
+    // kSaveEveryPieces pieces were verified since the last snapshot.
+    bool save_due() const { return unsaved_pieces_ >= kSaveEveryPieces; }
+    // The current state, to be written by write_state (counts as saved from now on).
+    StateSnapshot snapshot();
+    // Writes a snapshot as save_state does. Any thread; one at a time per destination.
+    static Status write_state(const StateSnapshot& snapshot);
 
     // Reads bytes of a verified piece (to serve other peers). NotFound for a piece we do not
     // have, BadInput for a range outside the piece.

@@ -172,13 +172,20 @@ TEST_F(PieceStoreTest, ResumesVerifiedPiecesAfterReopening) {
     EXPECT_EQ(out, piece_bytes(0).substr(0, kBlock));
 }
 
-TEST_F(PieceStoreTest, SavesStateOnItsOwnEveryFewPieces) {
+TEST_F(PieceStoreTest, ASaveIsDueEveryFewPiecesAndASnapshotCanBeWrittenElsewhere) {
     content_ = random_bytes(std::size_t{PieceStore::kSaveEveryPieces + 1} * kPiece, 5);
     info_ = info_for(content_);
     {
         PieceStore store = open_store();
-        for (std::uint32_t i = 0; i < PieceStore::kSaveEveryPieces; ++i) fetch_piece(store, i, content_);
-        fetch_piece(store, PieceStore::kSaveEveryPieces, content_);  // not saved yet
+        for (std::uint32_t i = 0; i < PieceStore::kSaveEveryPieces; ++i) {
+            EXPECT_FALSE(store.save_due());
+            fetch_piece(store, i, content_);
+        }
+        ASSERT_TRUE(store.save_due());
+        auto snapshot = store.snapshot();
+        EXPECT_FALSE(store.save_due());
+        fetch_piece(store, PieceStore::kSaveEveryPieces, content_);  // not in the snapshot
+        ASSERT_TRUE(PieceStore::write_state(snapshot).ok());  // as a worker would, later
     }
     PieceStore store = open_store();
     EXPECT_EQ(store.verified().count(), PieceStore::kSaveEveryPieces);
