@@ -490,7 +490,7 @@ void FileSharing::refresh_peers() {
         if (d->state() == Downloader::State::Paused && !d->last_error().empty()) d->resume();
         if (d->state() != Downloader::State::Downloading) continue;
         tracker_.request(
-            {{"op", "get_file"}, {"group", d->group()}, {"name", d->info().name}},
+            {{"op", "get_peers"}, {"group", d->group()}, {"info_hash", to_hex(d->info().info_hash)}},
             [this, d, alive = std::weak_ptr<int>(alive_)](Result<proto::Value> reply) {
                 if (alive.expired() || !reply) return;
                 for (auto& live : downloads_) {

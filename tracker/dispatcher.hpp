@@ -4,7 +4,7 @@
 // loop; a result for a connection that has gone is dropped. Reactor thread only.
 #pragma once
 
-#include "shared/ticket.hpp"
+#include "tracker/ticket_issuer.hpp"
 #include "tracker/handlers/context.hpp"
 #include "tracker/login_throttle.hpp"
 #include "tracker/server.hpp"
@@ -58,7 +58,7 @@ private:
     Server& server_;
     Store& store_;
     WorkerPool& workers_;
-    TicketSigner tickets_;
+    TicketIssuer tickets_;
     std::unordered_map<ConnId, ConnState> conns_;
     Presence presence_;
     LoginThrottle throttle_;

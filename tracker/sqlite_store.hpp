@@ -59,6 +59,8 @@ public:
                                                    std::string_view name) override;
     Result<std::optional<FileRecord>> file_by_hash(std::int64_t group_pk,
                                                    std::string_view info_hash) override;
+    Result<std::optional<std::int64_t>> file_pk_by_hash(std::int64_t group_pk,
+                                                       std::string_view info_hash) override;
     Result<std::vector<FileListing>> list_files(std::int64_t group_pk) override;
     Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) override;
     Result<int> remove_seeder(std::int64_t file_pk, std::int64_t user_pk) override;

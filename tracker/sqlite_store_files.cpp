@@ -62,6 +62,17 @@ Result<std::optional<FileRecord>> SqliteStore::file_by_hash(std::int64_t group_p
     return r;
 }
 
+Result<std::optional<std::int64_t>> SqliteStore::file_pk_by_hash(std::int64_t group_pk,
+                                                                std::string_view info_hash) {
+    auto& q = st_->file_pk_by_hash;
+    auto use = q.use();
+    q.bind_all(group_pk, info_hash);
+    auto row = q.step();
+    if (!row) return storage_error("file_pk_by_hash", row.error());
+    if (!*row) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(q.column_int(0));
+}
+
 Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk) {
     auto& q = st_->list_files;
     auto use = q.use();

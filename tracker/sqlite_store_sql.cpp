@@ -73,6 +73,7 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
          "SELECT f.pk, f.name, f.info_hash, f.info, f.length, f.piece_length, u.user_id,"
          " f.created_at FROM files f JOIN users u ON u.pk = f.uploaded_by"
          " WHERE f.group_pk = ?1 AND f.info_hash = ?2"},
+        {&st.file_pk_by_hash, "SELECT pk FROM files WHERE group_pk = ?1 AND info_hash = ?2"},
         {&st.list_files,
          "SELECT f.pk, f.name, f.length, f.info_hash, u.user_id, s.listen_addr FROM files f"
          " LEFT JOIN seeders s ON s.file_pk = f.pk LEFT JOIN users u ON u.pk = s.user_pk"

@@ -19,7 +19,8 @@ struct SqliteStore::Statements {
     Statement has_request, insert_request, list_requests, find_request, delete_request;
     Statement delete_membership, earliest_member, set_owner, delete_group;
     // Files and seeders
-    Statement insert_file, insert_seeder, file_by_name, file_by_hash, list_files, seeders_of;
+    Statement insert_file, insert_seeder, file_by_name, file_by_hash, file_pk_by_hash, list_files,
+        seeders_of;
     Statement delete_user_seeders_of_file, delete_user_seeders_in_group;
     Statement delete_file_if_unseeded, delete_unseeded_files_in_group;
 };

@@ -224,6 +224,29 @@ TEST_F(HandlersTest, GetFileGivesOnlineSeedersOtherThanTheCaller) {
                                   proto::Dict{{"user", "alice"}, {"addr", "127.0.0.1:8001"}}}));
 }
 
+TEST_F(HandlersTest, GetPeersGivesThePeersWithoutTheInfoDictionary) {
+    group_g({&bob_});
+    ASSERT_TRUE(upload(alice_, {}).ok());
+    ASSERT_TRUE(upload(bob_, {}).ok());
+    online(alice_);
+    online(bob_);
+    const std::string hash = sha1_hex(info_bytes({}));
+    auto r = call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", hash}});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->count("info"), 0u);
+    EXPECT_EQ(r->at("peers"), proto::Value(proto::List{
+                                  proto::Dict{{"user", "bob"}, {"addr", "127.0.0.1:7002"}}}));
+    std::string upper = hash;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_TRUE(call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", upper}}).ok());
+    EXPECT_ERROR(call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", std::string(40, '0')}}),
+                 Errc::NotFound, "group 'g' has no file with info hash " + std::string(40, '0'));
+    EXPECT_ERROR(call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", "xyz"}}),
+                 Errc::BadInput, "invalid info hash 'xyz': use 40 hex digits");
+    EXPECT_ERROR(call(handle_get_peers, &carol_, {{"group", "g"}, {"info_hash", hash}}),
+                 Errc::Denied, "you are not a member of group 'g'");
+}
+
 TEST_F(HandlersTest, GetFileOfAMissingNameIsNotFound) {
     group_g();
     EXPECT_ERROR(call(handle_get_file, &alice_, {{"group", "g"}, {"name", "x"}}), Errc::NotFound,

@@ -2,7 +2,7 @@
 // and the time. Built by the Dispatcher on the reactor thread for each request.
 #pragma once
 
-#include "shared/ticket.hpp"
+#include "tracker/ticket_issuer.hpp"
 
 #include "shared/proto/bencode.hpp"
 #include "shared/result.hpp"
@@ -36,12 +36,9 @@ struct Context {
     Store& store;
     const Presence& presence;
     std::chrono::system_clock::time_point now;
-    // Signs download tickets (get_file); null: no tickets are issued (some unit tests).
-    const TicketSigner* tickets = nullptr;
+    // Issues download tickets (get_file, get_peers); null: none are issued (some unit tests).
+    TicketIssuer* tickets = nullptr;
 };
-
-// How long a download ticket stays valid; clients fetch a fresh one well before that.
-inline constexpr std::chrono::seconds kTicketLifetime{600};
 
 // A handler's answer: the fields of a successful reply (docs/protocol.md), or an Error whose
 // message is shown to the user after "error: ".

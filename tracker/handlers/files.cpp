@@ -51,6 +51,32 @@ Result<FileRecord> file_arg(const Context& ctx, const proto::Value& request,
     return std::move(**file);
 }
 
+// The seeders that are online now, except the caller's own client.
+proto::List online_peers(const Context& ctx, const Session& me, std::vector<Seeder> seeders) {
+    proto::List peers;
+    for (auto& s : seeders) {
+        if (!is_online(ctx.presence, s)) continue;
+        if (s.user_id == me.user_id && s.listen_addr == me.listen_addr) continue;  // ourselves
+        peers.push_back(
+            proto::Dict{{"user", std::move(s.user_id)}, {"addr", std::move(s.listen_addr)}});
+    }
+    return peers;
+}
+
+// Proof for the seeders that this member may fetch the file's pieces (SECURITY.md).
+Status add_ticket(const Context& ctx, const MemberCall& call, std::string_view info_hash_hex,
+                  proto::Dict& reply) {
+    if (ctx.tickets == nullptr) return {};
+    auto hash = from_hex(info_hash_hex);
+    if (!hash) return make_error(Errc::Internal, "stored info hash is not hex");
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(ctx.now.time_since_epoch());
+    IssuedTicket t =
+        ctx.tickets->issue(call.session->user_id, call.group.group_id, *hash, now.count());
+    reply["ticket"] = std::move(t.ticket);
+    reply["ticket_expires"] = t.expires;
+    return {};
+}
+
 }  // namespace
 
 Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
@@ -129,29 +155,40 @@ Reply handle_get_file(const Context& ctx, const proto::Value& request) {
     if (!file) return file.error();
     auto seeders = ctx.store.seeders_of(file->pk);
     if (!seeders) return seeders.error();
-    const Session& me = *call->session;
-    proto::List peers;
-    for (auto& s : *seeders) {
-        if (!is_online(ctx.presence, s)) continue;
-        if (s.user_id == me.user_id && s.listen_addr == me.listen_addr) continue;  // ourselves
-        peers.push_back(
-            proto::Dict{{"user", std::move(s.user_id)}, {"addr", std::move(s.listen_addr)}});
-    }
+    proto::List peers = online_peers(ctx, *call->session, std::move(seeders).value());
     proto::Dict reply{{"info", std::move(file->info)},
                       {"info_hash", file->info_hash},
                        {"name", std::move(file->name)},
                        {"length", file->length},
                       {"peers", std::move(peers)}};
-    if (ctx.tickets != nullptr) {
-        // Proof for the seeders that this member may fetch the pieces (SECURITY.md).
-        auto hash = from_hex(file->info_hash);
-        if (!hash) return make_error(Errc::Internal, "stored info hash is not hex");
-        const auto expires = std::chrono::duration_cast<std::chrono::seconds>(
-                                 (ctx.now + kTicketLifetime).time_since_epoch())
-                                 .count();
-        reply["ticket"] = ctx.tickets->sign(Ticket{me.user_id, call->group.group_id, *hash, expires});
-        reply["ticket_expires"] = expires;
+    if (auto st = add_ticket(ctx, *call, file->info_hash, reply); !st) return st.error();
+    return reply;
+}
+
+// What a downloader asks every few seconds: the online seeders of a file it already has the
+// info dictionary of, and a ticket — without the (large) info dictionary itself.
+Reply handle_get_peers(const Context& ctx, const proto::Value& request) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto hash = require_bytes(request, "info_hash", "info hash");
+    if (!hash) return hash.error();
+    if (!is_info_hash_hex(*hash)) {
+        return make_error(Errc::BadInput, fmt::format("invalid info hash '{}': use 40 hex digits",
+                                                      printable(*hash)));
     }
+    std::string info_hash = *hash;
+    std::transform(info_hash.begin(), info_hash.end(), info_hash.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto file_pk = ctx.store.file_pk_by_hash(call->group.pk, info_hash);
+    if (!file_pk) return file_pk.error();
+    if (!*file_pk) {
+        return make_error(Errc::NotFound, fmt::format("group '{}' has no file with info hash {}",
+                                                      call->group.group_id, info_hash));
+    }
+    auto seeders = ctx.store.seeders_of(**file_pk);
+    if (!seeders) return seeders.error();
+    proto::Dict reply{{"peers", online_peers(ctx, *call->session, std::move(seeders).value())}};
+    if (auto st = add_ticket(ctx, *call, info_hash, reply); !st) return st.error();
     return reply;
 }
 

@@ -52,6 +52,7 @@ Reply handle_upload_file(const Context& ctx, const proto::Value& request);
 Reply handle_list_files(const Context& ctx, const proto::Value& request);
 Reply handle_stop_share(const Context& ctx, const proto::Value& request);
 Reply handle_get_file(const Context& ctx, const proto::Value& request);
+Reply handle_get_peers(const Context& ctx, const proto::Value& request);
 Reply handle_add_seeder(const Context& ctx, const proto::Value& request);
 
 // ---- Accounts (run by the Dispatcher around the hash worker) ----

@@ -16,6 +16,7 @@ const std::map<std::string_view, Handler>& handler_table() {
         {"list_files", {handle_list_files, true}},
         {"stop_share", {handle_stop_share, true}},
         {"get_file", {handle_get_file, true}},
+        {"get_peers", {handle_get_peers, true}},
         {"add_seeder", {handle_add_seeder, true}},
     };
     return kTable;

@@ -1,0 +1,22 @@
+#include "tracker/ticket_issuer.hpp"
+
+namespace gs::tracker {
+
+IssuedTicket TicketIssuer::issue(const std::string& user, const std::string& group,
+                                 const Sha1Digest& info_hash, std::int64_t now) {
+    std::string key = user;
+    key.push_back('\0');
+    key += group;
+    key.push_back('\0');
+    key += digest_bytes(info_hash);
+    const std::int64_t lifetime = kTicketLifetime.count();
+    if (auto it = cache_.find(key); it != cache_.end() && it->second.expires - now > lifetime / 2) {
+        return it->second;
+    }
+    if (cache_.size() >= kMaxCached) cache_.clear();
+    IssuedTicket fresh{signer_.sign(Ticket{user, group, info_hash, now + lifetime}), now + lifetime};
+    cache_[std::move(key)] = fresh;
+    return fresh;
+}
+
+}  // namespace gs::tracker
