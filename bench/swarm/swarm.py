@@ -1,0 +1,547 @@
+#!/usr/bin/python3
+"""bench/swarm: one file, 512 KiB pieces, N seeders and one downloader on 127.0.0.1, downloaded by
+groupshare, by aria2c and by libtorrent; run by bench/swarm/run.sh (which installs and builds).
+
+    swarm.py [--mib 1024] [--runs 3] [--seeders 4] [--engines groupshare,aria2c,libtorrent]
+             [--build build] [--ot-user _opentracker] [--timeout S] [--out bench/swarm/results.md]
+
+The file is generated once and served, page cache warm, by two swarms that stay up for the whole
+run: a groupshare tracker with N groupshare seeders, and opentracker with N libtorrent seeders
+(separate processes, each with its own port, each having fully checked the data). Runs are
+interleaved (run 1 of every engine, then run 2, ...) so background load drifts hit every engine
+alike. Per run: seconds from the download command to the verified file, MB/s (10^6 bytes), the
+downloader's CPU seconds (user+sys) and peak resident memory from /usr/bin/time -v; the copy is
+compared with the source and deleted before the next run."""
+import argparse, datetime, os, platform, queue, re, shutil, signal, socket, statistics
+import subprocess, sys, tempfile, threading, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, '..', '..'))
+LT_PEER = os.path.join(HERE, 'lt_peer.py')
+PY = '/usr/bin/python3'  # python3-libtorrent imports only under Debian's interpreter
+ENGINES = ('groupshare', 'aria2c', 'libtorrent')
+FILE_NAME = 'swarm.bin'
+
+
+class BenchError(Exception):
+    pass
+
+
+class Proc:
+    """A child in its own process group with its stdout read line by line into a queue."""
+    all = []
+
+    def __init__(self, name, argv, log, stdin=True, user=None):
+        self.name, self.log, self.q = name, log, queue.Queue()
+        if user:
+            argv = ['setpriv', f'--reuid={user}', f'--regid={user}', '--init-groups'] + argv
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True,
+                                  bufsize=1, start_new_session=True)
+        Proc.all.append(self)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.q.put(line.rstrip('\n'))
+        self.q.put(None)
+
+    def send(self, line):
+        self.p.stdin.write(line + '\n')
+        self.p.stdin.flush()
+
+    def expect(self, pattern, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise BenchError(f'{self.name}: no line matching {pattern!r} within '
+                                 f'{timeout:.0f} s (log: {self.log})')
+            try:
+                line = self.q.get(timeout=min(left, 0.05))
+            except queue.Empty:
+                continue
+            if line is None:
+                self.q.put(None)
+                raise BenchError(f'{self.name}: exited (status {self.p.wait()}) before a line '
+                                 f'matching {pattern!r}; last lines of {self.log}:\n'
+                                 + tail(self.log))
+            if line.startswith('error: '):
+                raise BenchError(f'{self.name}: {line}')
+            if re.search(pattern, line):
+                return line
+
+    def do(self, cmd, pattern, timeout=60):
+        self.send(cmd)
+        return self.expect(pattern, timeout)
+
+    def finish(self, timeout):
+        try:
+            self.p.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f'{self.name}: did not exit within {timeout} s after its last command')
+
+    def kill(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def tail(path, n=8):
+    try:
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-n:])
+    except OSError:
+        return ''
+
+
+def free_port():
+    # A plain bind (no SO_REUSEPORT) also fails on ports that a SO_REUSEPORT listener holds, which
+    # opentracker is: a second opentracker on the same port would silently share its connections.
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(('127.0.0.1', port)) == 0:
+                return
+        time.sleep(0.05)
+    raise BenchError(f'{what} not listening on 127.0.0.1:{port} within {timeout} s')
+
+
+def time_v(path):
+    """(cpu seconds user+sys, peak RSS MiB) from a /usr/bin/time -v -o file."""
+    try:
+        text = open(path).read()
+    except OSError:
+        raise BenchError(f'/usr/bin/time wrote no report to {path}')
+
+    def field(label):
+        m = re.search(re.escape(label) + r':\s*([0-9.]+)', text)
+        if not m:
+            raise BenchError(f'no "{label}" in {path}')
+        return float(m.group(1))
+    return (field('User time (seconds)') + field('System time (seconds)'),
+            field('Maximum resident set size (kbytes)') / 1024)
+
+
+def generate(path, mib):
+    with open(path, 'wb') as f:
+        block = os.urandom(1 << 20)
+        for i in range(mib):
+            # A rotation of one random MiB, stamped with its index: every MiB differs.
+            f.write(i.to_bytes(8, 'little') + block[i % 997 + 8:] + block[:i % 997])
+
+
+def warm(path):
+    with open(path, 'rb') as f:
+        while f.read(1 << 22):
+            pass
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.bytes = args.mib * 1048576
+        self.work = tempfile.mkdtemp(prefix='gs-swarm-')
+        os.chmod(self.work, 0o755)  # opentracker, as its own user, reads its whitelist in here
+        self.src = os.path.join(self.work, 'src', FILE_NAME)
+        self.logs = os.path.join(self.work, 'logs')
+        os.makedirs(os.path.dirname(self.src))
+        os.makedirs(self.logs)
+        self.gs_n = 0
+
+    def log(self, name):
+        return os.path.join(self.logs, name)
+
+    def dl_dir(self, engine):
+        d = os.path.join(self.work, 'dl', engine)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    # groupshare: tracker + seeders, as bench/download.py does
+    def setup_groupshare(self):
+        bindir = os.path.join(self.work, 'bin')
+        os.makedirs(bindir)
+        # Private copies: a rebuild of the shared build/ during the run must not swap binaries.
+        for b in ('tracker/tracker', 'peer/client'):
+            shutil.copy2(os.path.join(self.a.build, b), bindir)
+        self.gs_tracker_bin = os.path.join(bindir, 'tracker')
+        self.gs_client_bin = os.path.join(bindir, 'client')
+        gs = os.path.join(self.work, 'gs')
+        os.makedirs(gs)
+        with open(os.path.join(gs, 'own.txt'), 'w') as f:
+            f.write('127.0.0.1:0\n')
+        tracker = Proc('groupshare tracker', [self.gs_tracker_bin, os.path.join(gs, 'own.txt'),
+                                              '1', '--db', os.path.join(gs, 'tracker.db')],
+                       self.log('gs-tracker.log'))
+        port = tracker.expect(r'listening on', 30).split('listening on ')[1].split()[0]
+        self.gs_info = os.path.join(gs, 'tracker_info.txt')
+        with open(self.gs_info, 'w') as f:
+            f.write(port + '\n')
+        hash_timeout = 60 + self.a.mib * 0.25
+        self.gs_owner = None
+        seeders = []
+        for i in range(self.a.seeders):
+            s = self.gs_client(f'gs-seeder{i}')
+            s.expect('serving pieces', 30)
+            s.do(f'create_user seeder{i} pw', 'created')
+            s.do(f'login seeder{i} pw', 'logged in')
+            if i == 0:
+                s.do('create_group bench', 'created')
+                self.gs_owner = s
+            else:
+                s.do('join_group bench', 'join request')
+                self.gs_owner.do(f'accept_request bench seeder{i}', 'now a member')
+            seeders.append(s)
+        for s in seeders:
+            s.send(f'upload_file {self.src} bench')
+        for s in seeders:
+            s.expect(r'^shared ', hash_timeout)
+
+    def gs_client(self, name, wrap=()):
+        return Proc(name, list(wrap) + [self.gs_client_bin, '127.0.0.1:0', self.gs_info,
+                                        '--data-dir', os.path.join(self.work, 'gs', name)],
+                    self.log(name + '.log'))
+
+    def run_groupshare(self, timeout):
+        self.gs_n += 1
+        name = f'down{self.gs_n}'
+        tv = self.log(f'groupshare-{self.gs_n}.time')
+        d = self.gs_client(f'gs-{name}', ['/usr/bin/time', '-v', '-o', tv])
+        try:
+            d.expect('serving pieces', 30)
+            d.do(f'create_user {name} pw', 'created')
+            d.do(f'login {name} pw', 'logged in')
+            d.do('join_group bench', 'join request')
+            self.gs_owner.do(f'accept_request bench {name}', 'now a member')
+            dest = os.path.join(self.dl_dir('groupshare'), FILE_NAME)
+            t0 = time.monotonic()
+            d.send(f'download_file bench {FILE_NAME} {dest}')
+            d.expect(r'^\[C\] \[bench\] ' + re.escape(FILE_NAME), timeout)
+            secs = time.monotonic() - t0
+            d.send('quit')
+            d.finish(60)
+        finally:
+            d.kill()
+        return secs, dest, '', None
+
+    # references: opentracker + libtorrent seeders
+    def setup_references(self):
+        ot_dir = os.path.join(self.work, 'opentracker')
+        os.makedirs(ot_dir)
+        os.chmod(ot_dir, 0o755)
+        port = free_port()
+        url = f'http://127.0.0.1:{port}/announce'
+        self.torrent = os.path.join(self.work, 'swarm.torrent')
+        out = subprocess.run([PY, LT_PEER, 'mktorrent', self.src, url, self.torrent],
+                             capture_output=True, text=True, timeout=120 + self.a.mib * 0.25)
+        m = re.match(r'infohash ([0-9a-f]{40})$', out.stdout.strip())
+        if out.returncode != 0 or not m:
+            raise BenchError(f'making the torrent failed: {out.stdout} {out.stderr}')
+        self.info_hash = m.group(1)
+        # Debian builds opentracker with WANT_ACCESSLIST_WHITE: only listed info hashes are served.
+        whitelist = os.path.join(ot_dir, 'whitelist.txt')
+        with open(whitelist, 'w') as f:
+            f.write(self.info_hash + '\n')
+        os.chmod(whitelist, 0o644)
+        # Not the packaged /etc/opentracker/opentracker.conf: its own port and whitelist only.
+        # Only a TCP port: without -P it binds no UDP port (and not the default 6969).
+        user = self.a.ot_user if os.getuid() == 0 else None
+        ot = Proc('opentracker', ['/usr/bin/opentracker', '-i', '127.0.0.1', '-p', str(port),
+                                  '-w', whitelist], self.log('opentracker.log'), stdin=False,
+                  user=user)
+        wait_listening(port, 15, 'opentracker')
+        if ot.p.poll() is not None:
+            raise BenchError(f'opentracker exited: {tail(ot.log)}')
+        seeders = [Proc(f'lt-seeder{i}', [PY, LT_PEER, 'seed', self.torrent,
+                                          os.path.dirname(self.src)],
+                        self.log(f'lt-seeder{i}.log')) for i in range(self.a.seeders)]
+        check_timeout = 60 + self.a.mib * 0.5  # all seeders check the whole file at once
+        self.lt_ports = [int(s.expect(r'^ready \d+', check_timeout).split()[1]) for s in seeders]
+        if 'Can\'t open accesslist' in open(ot.log).read():
+            raise BenchError(f'opentracker could not read {whitelist}')
+
+    def run_aria2c(self, timeout, n):
+        d = self.dl_dir('aria2c')
+        tv = self.log(f'aria2c-{n}.time')
+        log = self.log(f'aria2c-{n}.log')
+        argv = ['/usr/bin/time', '-v', '-o', tv, 'aria2c', f'--dir={d}',
+                '--seed-time=0',                       # exit once complete
+                '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false',
+                '--enable-peer-exchange=false',
+                '--file-allocation=falloc',            # like groupshare's posix_fallocate
+                f'--listen-port={free_port()}',
+                '--console-log-level=warn', '--summary-interval=0', '--download-result=hide',
+                '--log-level=warn', f'--log={log}', self.torrent]
+        control = os.path.join(d, FILE_NAME + '.aria2')
+        with open(self.log(f'aria2c-{n}.out'), 'w') as out:
+            t0 = time.monotonic()
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+            # aria2c deletes its control file once every piece has passed its hash check; it
+            # exits only later (its 1-second ticks: seed-time check, "stopped" announce).
+            # Polled for the note; the figure of record is the exit.
+            seen, verified = False, None
+            while p.poll() is None:
+                if time.monotonic() - t0 > timeout:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+                    raise BenchError(f'aria2c: no exit within {timeout:.0f} s (log: {log})')
+                if verified is None:
+                    there = os.path.exists(control)
+                    if there:
+                        seen = True
+                    elif seen:
+                        verified = time.monotonic() - t0
+                time.sleep(0.01)
+            secs = time.monotonic() - t0
+            rc = p.returncode
+        if rc != 0:
+            raise BenchError(f'aria2c exited with status {rc}: {tail(self.log(f"aria2c-{n}.out"))}')
+        note = f'control file gone at {verified:.2f} s' if verified is not None else ''
+        return secs, os.path.join(d, FILE_NAME), note, verified
+
+    def run_libtorrent(self, timeout, n):
+        d = self.dl_dir('libtorrent')
+        tv = self.log(f'libtorrent-{n}.time')
+        p = Proc(f'lt-download{n}', ['/usr/bin/time', '-v', '-o', tv, PY, LT_PEER, 'download',
+                                     self.torrent, d], self.log(f'lt-download{n}.log'))
+        try:
+            p.expect(r'^ready$', 60)
+            t0 = time.monotonic()
+            p.send('go')
+            line = p.expect(r'^done ', timeout)
+            secs = time.monotonic() - t0
+            _, inner, failed, redundant = line.split()
+            p.finish(60)
+        finally:
+            p.kill()
+        note = f'in-process {float(inner):.2f} s'
+        if int(failed):
+            note += f', {int(failed)} B failed hash'
+        if int(redundant):
+            note += f', {int(redundant)} B redundant'
+        return secs, os.path.join(d, FILE_NAME), note, None
+
+    def run(self):
+        a = self.a
+        print(f'generating {a.mib} MiB ...', flush=True)
+        generate(self.src, a.mib)
+        if 'groupshare' in a.engines:
+            print(f'groupshare: tracker and {a.seeders} seeders (each hashes the file) ...',
+                  flush=True)
+            self.setup_groupshare()
+        if 'aria2c' in a.engines or 'libtorrent' in a.engines:
+            print(f'references: torrent, opentracker and {a.seeders} libtorrent seeders '
+                  '(each checks the file) ...', flush=True)
+            self.setup_references()
+        warm(self.src)
+        timeout = a.timeout or 60 + a.mib * 0.5
+        results = {e: [] for e in a.engines}
+        self.runs = []
+        for run in range(1, a.runs + 1):
+            for engine in a.engines:
+                shutil.rmtree(os.path.join(self.work, 'dl'), ignore_errors=True)
+                subprocess.run(['sync'], timeout=120)
+                if engine == 'groupshare':
+                    secs, dest, note, verified = self.run_groupshare(timeout)
+                elif engine == 'aria2c':
+                    secs, dest, note, verified = self.run_aria2c(timeout, run)
+                else:
+                    secs, dest, note, verified = self.run_libtorrent(timeout, run)
+                n = self.gs_n if engine == 'groupshare' else run
+                cpu, rss = time_v(self.log(f'{engine}-{n}.time'))
+                if subprocess.run(['cmp', '-s', self.src, dest], timeout=300).returncode != 0:
+                    raise BenchError(f'{engine}: downloaded bytes differ from the source')
+                mbps = self.bytes / secs / 1e6
+                r = dict(run=run, engine=engine, secs=secs, mbps=mbps, cpu=cpu, rss=rss,
+                         note=note, verified=verified)
+                results[engine].append(r)
+                self.runs.append(r)
+                print(f'run {run} {engine:10s} {secs:7.2f} s  {mbps:7.1f} MB/s  cpu {cpu:6.2f} s  '
+                      f'peak RSS {rss:7.1f} MiB  bytes match{"  (" + note + ")" if note else ""}',
+                      flush=True)
+        shutil.rmtree(os.path.join(self.work, 'dl'), ignore_errors=True)
+        return results
+
+    def cleanup(self):
+        for p in Proc.all:
+            p.kill()
+        if self.a.keep:
+            print(f'swarm: kept {self.work}', file=sys.stderr)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def machine():
+    model = '?'
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+    mem = '?'
+    with open('/proc/meminfo') as f:
+        for line in f:
+            if line.startswith('MemTotal:'):
+                mem = f'{int(line.split()[1]) / 1048576:.1f} GiB'
+    return model, mem
+
+
+def versions():
+    def run(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return '?'
+    lt = run([PY, '-c', 'import libtorrent; print(libtorrent.__version__)'])
+    aria = run(['aria2c', '--version']).splitlines()[:1]
+    ot = run(['dpkg-query', '-W', '-f=${Version}', 'opentracker'])
+    rev = run(['git', '-C', ROOT, 'describe', '--always', '--dirty'])
+    return (f'groupshare {rev or "?"}; libtorrent {lt} (python3-libtorrent); '
+            f'{aria[0] if aria else "aria2 ?"}; opentracker {ot or "?"} (Debian)')
+
+
+def spread(vals, fmt):
+    med, lo, hi = (fmt.format(v) for v in (statistics.median(vals), min(vals), max(vals)))
+    return f'{med} ({lo}–{hi})'
+
+
+def report(args, results, runs, started, load_before, fs_type):
+    model, mem = machine()
+    load_after = open('/proc/loadavg').read().split()[:3]
+    lines = [
+        '# bench/swarm results', '',
+        f'- date: {started:%Y-%m-%d %H:%M %Z}'.rstrip(),
+        f'- machine: `nproc` {len(os.sched_getaffinity(0))}, {model}, {mem} RAM, '
+        f'kernel {platform.release()}',
+        f'- load average before / after: {" ".join(load_before)} / {" ".join(load_after)}',
+        f'- shape: {args.mib} MiB file, 512 KiB pieces, {args.seeders} seeders + 1 downloader, '
+        f'all on 127.0.0.1; {args.runs} run(s) per engine, interleaved; files on {fs_type}',
+        f'- versions: {versions()}',
+        '- seconds: from the download command to the verified file (groupshare: '
+        '`download_file` → `[C]` line; aria2c: process start → exit; libtorrent: add_torrent → '
+        'all pieces passed, state seeding); CPU and peak RSS: the downloader process, '
+        '`/usr/bin/time -v`',
+        '',
+        '| engine | seconds | MB/s | CPU s (user+sys) | peak RSS MiB |',
+        '|---|---|---|---|---|',
+    ]
+    for e, rs in results.items():
+        lines.append(f'| {e} | {spread([r["secs"] for r in rs], "{:.2f}")} | '
+                     f'{spread([r["mbps"] for r in rs], "{:.1f}")} | '
+                     f'{spread([r["cpu"] for r in rs], "{:.2f}")} | '
+                     f'{spread([r["rss"] for r in rs], "{:.1f}")} |')
+    lines.append('')
+    lines.append('Median (min–max) of the runs.')
+    aria_v = [r['verified'] for r in results.get('aria2c', []) if r['verified'] is not None]
+    if aria_v:
+        lines.append(f'aria2c deletes its control file when the last piece has passed its hash '
+                     f'check and exits later (1-second ticks: seed-time check, "stopped" '
+                     f'announce): to that deletion it took {spread(aria_v, "{:.2f}")} s, '
+                     f'{spread([args.mib * 1048576 / v / 1e6 for v in aria_v], "{:.1f}")} MB/s '
+                     f'(polled every 10 ms; not the figure of record).')
+    med = {e: {k: statistics.median(r[k] for r in rs) for k in ('secs', 'mbps', 'cpu', 'rss')}
+           for e, rs in results.items()}
+    refs = [e for e in ('aria2c', 'libtorrent') if e in med]
+    if 'groupshare' in med and refs:
+        g = med['groupshare']
+        lines += ['', '### groupshare against each reference (medians)', '',
+                  '| reference | throughput ratio (groupshare MB/s ÷ theirs) | '
+                  'CPU ratio (groupshare CPU s ÷ theirs) | peak RSS ratio |',
+                  '|---|---|---|---|']
+        for e in refs:
+            lines.append(f'| {e} | {g["mbps"] / med[e]["mbps"]:.2f}x | '
+                         f'{g["cpu"] / med[e]["cpu"]:.2f}x | {g["rss"] / med[e]["rss"]:.2f}x |')
+        lines += ['', 'Targets from issue #4:']
+        def target(text, ok):
+            lines.append(f'- {text}: {"met" if ok else "NOT met"}')
+        if 'libtorrent' in med:
+            r = g['mbps'] / med['libtorrent']['mbps']
+            target(f'throughput >= 2x libtorrent ({r:.2f}x)', r >= 2)
+        if 'aria2c' in med:
+            r = g['mbps'] / med['aria2c']['mbps']
+            target(f'throughput >= 3x aria2c ({r:.2f}x)', r >= 3)
+        best = min(refs, key=lambda e: med[e]['cpu'])
+        r = g['cpu'] / med[best]['cpu']
+        target(f'CPU <= 0.5x the lower of the references ({best}, {r:.2f}x)', r <= 0.5)
+        target(f'peak RSS <= 32 MiB ({g["rss"]:.1f} MiB)', g['rss'] <= 32)
+    lines += ['', '### Raw runs', '',
+              '| run | engine | seconds | MB/s | CPU s | peak RSS MiB | note |',
+              '|---|---|---|---|---|---|---|']
+    for r in runs:
+        lines.append(f'| {r["run"]} | {r["engine"]} | {r["secs"]:.2f} | {r["mbps"]:.1f} | '
+                     f'{r["cpu"]:.2f} | {r["rss"]:.1f} | {r["note"]} |')
+    return '\n'.join(lines) + '\n'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--mib', type=int, default=1024)
+    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--seeders', type=int, default=4)
+    ap.add_argument('--engines', default=','.join(ENGINES))
+    ap.add_argument('--build', default=os.path.join(ROOT, 'build'))
+    ap.add_argument('--ot-user', default='_opentracker')
+    ap.add_argument('--timeout', type=float, default=0,
+                    help='seconds one download may take (default 60 + 0.5 per MiB)')
+    ap.add_argument('--out', default=os.path.join(HERE, 'results.md'))
+    ap.add_argument('--keep', action='store_true', help='keep the work directory (logs) at exit')
+    args = ap.parse_args()
+    args.engines = [e for e in args.engines.split(',') if e]
+    bad = [e for e in args.engines if e not in ENGINES]
+    if bad or not args.engines or args.mib < 1 or args.runs < 1 or args.seeders < 1:
+        sys.exit(f'swarm: bad arguments (engines are {", ".join(ENGINES)})')
+    needs = ['/usr/bin/time']
+    if 'groupshare' in args.engines:
+        needs += [os.path.join(args.build, 'tracker', 'tracker'),
+                  os.path.join(args.build, 'peer', 'client')]
+    if set(args.engines) & {'aria2c', 'libtorrent'}:
+        needs += ['/usr/bin/opentracker', PY]
+    if 'aria2c' in args.engines:
+        needs += [shutil.which('aria2c') or 'aria2c']
+    for b in needs:
+        if not os.access(b, os.X_OK):
+            sys.exit(f'swarm: {b} is missing (bench/swarm/run.sh installs and builds)')
+
+    def on_signal(signum, _):
+        raise SystemExit(f'swarm: stopped by signal {signum}')
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+    started = datetime.datetime.now().astimezone()
+    load_before = open('/proc/loadavg').read().split()[:3]
+    bench = Bench(args)
+    try:
+        fs_type = subprocess.run(['findmnt', '-n', '-o', 'FSTYPE', '--target', bench.work],
+                                 capture_output=True, text=True).stdout.strip() or '?'
+        results = bench.run()
+        text = report(args, results, bench.runs, started, load_before, fs_type)
+    except BenchError as e:
+        sys.exit(f'swarm: {e}')
+    finally:
+        bench.cleanup()
+    print()
+    print(text, end='')
+    with open(args.out, 'w') as f:
+        f.write(text)
+    print(f'\n(written to {args.out})')
+
+
+if __name__ == '__main__':
+    main()
