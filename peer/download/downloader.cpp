@@ -159,8 +159,12 @@ void Downloader::on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin,
 }
 
 void Downloader::verify_piece(PieceIndex piece) {
-    std::string data = store_.take_completed_piece(piece);
-    if (!store_.verify(piece, data)) {
+    PieceData data = store_.take_completed_piece(piece);
+    const bool good = store_.verify(piece, data);
+    const std::uint32_t size = data.size;
+    auto committed = good ? store_.commit_piece(piece, data) : Status{};
+    store_.recycle(std::move(data));
+    if (!good) {
         auto contributors = picker_.contributors(piece);
         picker_.on_piece_failed(piece, contributors);
         log::warn("piece {} of {} failed its SHA1 check ({} peer(s) sent it); fetching it again",
@@ -175,13 +179,12 @@ void Downloader::verify_piece(PieceIndex piece) {
         top_up_all();
         return;
     }
-    auto committed = store_.commit_piece(piece, data);
     if (!store_.verified().has(piece.value)) {
         picker_.on_piece_failed(piece, {});  // not on disk: it has to come again after a resume
         return pause_with_error(committed.error());
     }
     picker_.on_piece_passed(piece);
-    verified_bytes_ += data.size();
+    verified_bytes_ += size;
     for (auto& [id, s] : sessions_) s->send_have(piece);
     if (callbacks_.on_piece_verified) callbacks_.on_piece_verified(piece);
     // The piece is on disk but its record (the resume state) could not be written: stop until

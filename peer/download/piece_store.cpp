@@ -154,10 +154,17 @@ Result<bool> PieceStore::write_block(PieceIndex piece, std::uint32_t begin,
     }
     Assembly& a = assembling_[piece.value];
     if (a.got.empty()) {
-        a.data.resize(size);
+        if (!spare_.empty()) {
+            a.data.bytes = std::move(spare_.back());
+            spare_.pop_back();
+        } else {
+            // Left uninitialised: every byte is written by a block before the piece is used.
+            a.data.bytes.reset(new char[static_cast<std::size_t>(info_.piece_length)]);
+        }
+        a.data.size = size;
         a.got.assign(blocks, false);
     }
-    std::memcpy(a.data.data() + begin, data.data(), data.size());
+    std::memcpy(a.data.bytes.get() + begin, data.data(), data.size());
     if (!a.got[block]) {
         a.got[block] = true;
         ++a.got_count;
@@ -165,12 +172,16 @@ Result<bool> PieceStore::write_block(PieceIndex piece, std::uint32_t begin,
     return a.got_count == blocks;
 }
 
-std::string PieceStore::take_completed_piece(PieceIndex piece) {
+PieceData PieceStore::take_completed_piece(PieceIndex piece) {
     auto it = assembling_.find(piece.value);
     assert(it != assembling_.end() && it->second.got_count == it->second.got.size());
-    std::string data = std::move(it->second.data);
+    PieceData data = std::move(it->second.data);
     assembling_.erase(it);
     return data;
+}
+
+void PieceStore::recycle(PieceData data) {
+    if (data.bytes && spare_.size() < kMaxSpareBuffers) spare_.push_back(std::move(data.bytes));
 }
 
 bool PieceStore::verify(PieceIndex piece, std::string_view data) const {

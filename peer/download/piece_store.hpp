@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,8 +21,19 @@
 
 namespace gs::peer {
 
+// The bytes of one assembled piece, in a buffer the store hands out and takes back (recycle), so
+// a download does not allocate — and the kernel does not zero fresh pages — for every piece.
+struct PieceData {
+    std::unique_ptr<char[]> bytes;
+    std::uint32_t size = 0;
+    operator std::string_view() const { return {bytes.get(), size}; }  // NOLINT: a view of it
+};
+
 class PieceStore {
 public:
+    // Spare piece buffers kept for reuse (more are freed): about the pieces in flight at once.
+    static constexpr std::size_t kMaxSpareBuffers = 8;
+
     // A new resume state is due after this many newly verified pieces (save_due()).
     static constexpr std::uint32_t kSaveEveryPieces = 16;
 
@@ -47,7 +59,9 @@ public:
     // block that does not fit the piece or a piece already verified.
     Result<bool> write_block(PieceIndex piece, std::uint32_t begin, std::string_view data);
     // Hands over the bytes of a piece that write_block reported complete.
-    std::string take_completed_piece(PieceIndex piece);
+    PieceData take_completed_piece(PieceIndex piece);
+    // Gives a buffer back for the next piece.
+    void recycle(PieceData data);
     // Whether `data` is piece `piece` (its SHA1 matches). Pure: safe on a worker thread as long
     // as the store outlives the call.
     bool verify(PieceIndex piece, std::string_view data) const;
@@ -87,7 +101,7 @@ public:
 
 private:
     struct Assembly {
-        std::string data;         // piece_size bytes
+        PieceData data;           // piece_size bytes
         std::vector<bool> got;    // per block
         std::uint32_t got_count = 0;
     };
@@ -102,6 +116,7 @@ private:
     net::Fd fd_;
     Bitfield verified_;
     std::map<std::uint32_t, Assembly> assembling_;
+    std::vector<std::unique_ptr<char[]>> spare_;  // piece_length bytes each
     std::uint32_t unsaved_pieces_ = 0;
     bool finished_ = false;
 };

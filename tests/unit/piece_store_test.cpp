@@ -74,7 +74,7 @@ protected:
             complete = *r;
         }
         ASSERT_TRUE(complete);
-        std::string data = store.take_completed_piece(PieceIndex{i});
+        auto data = store.take_completed_piece(PieceIndex{i});
         ASSERT_TRUE(store.verify(PieceIndex{i}, data));
         ASSERT_TRUE(store.commit_piece(PieceIndex{i}, data).ok());
     }
@@ -103,8 +103,8 @@ TEST_F(PieceStoreTest, AssemblesBlocksInAnyOrderIntoAVerifiedPiece) {
     auto first = store.write_block(PieceIndex{1}, 0, piece_bytes(1).substr(0, kBlock));
     ASSERT_TRUE(first.ok());
     EXPECT_TRUE(*first);
-    std::string data = store.take_completed_piece(PieceIndex{1});
-    EXPECT_EQ(data, piece_bytes(1));
+    auto data = store.take_completed_piece(PieceIndex{1});
+    EXPECT_EQ(std::string_view(data), piece_bytes(1));
     EXPECT_EQ(store.pieces_in_memory(), 0u);
     EXPECT_TRUE(store.verify(PieceIndex{1}, data));
     ASSERT_TRUE(store.commit_piece(PieceIndex{1}, data).ok());
@@ -129,9 +129,9 @@ TEST_F(PieceStoreTest, RejectsACorruptPieceBeforeItTouchesDisk) {
     bad[7] ^= 1;
     ASSERT_TRUE(store.write_block(PieceIndex{0}, 0, bad).ok());
     ASSERT_TRUE(*store.write_block(PieceIndex{0}, kBlock, piece_bytes(0).substr(kBlock)));
-    std::string data = store.take_completed_piece(PieceIndex{0});
+    auto data = store.take_completed_piece(PieceIndex{0});
     EXPECT_FALSE(store.verify(PieceIndex{0}, data));
-    EXPECT_FALSE(store.verify(PieceIndex{0}, data.substr(1)));
+    EXPECT_FALSE(store.verify(PieceIndex{0}, std::string_view(data).substr(1)));
     EXPECT_TRUE(store.verified().none());
     std::string out(10, '\0');
     EXPECT_EQ(store.read_block(PieceIndex{0}, 0, out).error().code, Errc::NotFound);
