@@ -10,22 +10,38 @@ namespace gs::net {
 
 namespace {
 constexpr std::size_t kMaxReadPerEventBytes = 1024 * 1024;  // fairness between connections
-}
+constexpr std::size_t kTlsReadChunkBytes = 64 * 1024;
+}  // namespace
 
 Connection::Connection(EventLoop& loop, Fd fd, std::string peer_name, Callbacks callbacks,
-                       ConnectionLimits limits)
+                       ConnectionLimits limits, std::optional<TlsSession> tls)
     : loop_(loop),
       fd_(std::move(fd)),
       peer_name_(std::move(peer_name)),
       callbacks_(std::move(callbacks)),
       limits_(limits),
-      last_activity_(Clock::now()) {
-    watch_ = loop_.watch(fd_.get(), Interest::Read, [this](Ready r) { on_ready(r); });
+      last_activity_(Clock::now()),
+      tls_(std::move(tls)) {
+    Interest first = Interest::Read;
+    if (tls_) {
+        // The client speaks first (its hello goes out once the socket is writable); nothing
+        // runs in this constructor that could close the connection under its owner.
+        handshaking_ = true;
+        first = tls_->is_server() ? Interest::Read : Interest::Write;
+        handshake_interest_ = first;
+        handshake_timer_ = loop_.after(limits_.handshake_timeout, [this] {
+            handshake_timer_ = 0;
+            close_now("tls handshake timed out");
+        });
+    }
+    watch_ = loop_.watch(fd_.get(), first, [this](Ready r) { on_ready(r); });
     arm_idle_timer();
 }
 
 Connection::~Connection() {
     loop_.cancel(idle_timer_);
+    loop_.cancel(handshake_timer_);
+    loop_.cancel(tls_read_timer_);
     if (watch_ != 0) loop_.unwatch(watch_);
 }
 
@@ -47,16 +63,18 @@ void Connection::send_frame(std::string_view body) {
     if (state_ != State::Open) return;
     std::string framed = proto::make_frame(body);
     out_.append(framed);
+    if (handshaking_) return;  // sent when the handshake completes
     // Write first; ask for writability only while bytes remain (STYLE.md habit 1).
-    if (!out_.write_to(fd_.get())) {
-        close_now(std::string("write: ") + std::strerror(errno));
-        return;
-    }
+    if (!flush()) return;
     update_interest();
 }
 
 void Connection::close_after_flush(std::string_view reason) {
     if (state_ != State::Open) return;
+    if (handshaking_) {
+        close_now(reason);  // nothing can be flushed before the handshake
+        return;
+    }
     close_reason_ = std::string(reason);
     state_ = State::ClosingAfterFlush;
     if (out_.empty()) {
@@ -75,35 +93,84 @@ void Connection::close_now(std::string_view reason) {
     }
     loop_.cancel(idle_timer_);
     idle_timer_ = 0;
+    loop_.cancel(handshake_timer_);
+    handshake_timer_ = 0;
+    loop_.cancel(tls_read_timer_);
+    tls_read_timer_ = 0;
+    if (tls_) {
+        if (!handshaking_) tls_->shutdown();  // close_notify, so the peer sees a clean end
+        tls_.reset();  // it holds the fd number, which is about to be reused
+    }
     fd_.reset();
     if (callbacks_.on_closed) callbacks_.on_closed(reason);
 }
 
 void Connection::update_interest() {
     if (state_ == State::Closed) return;
-    bool want_write = !out_.empty();
-    bool want_read = state_ == State::Open && out_.size() < limits_.output_high_water_bytes;
+    if (handshaking_) {
+        loop_.set_interest(watch_, handshake_interest_);
+        return;
+    }
+    bool may_read = state_ == State::Open && out_.size() < limits_.output_high_water_bytes;
+    bool want_write = !out_.empty() || read_wants_write_;
+    bool want_read = may_read || write_wants_read_;
     Interest interest = want_read ? (want_write ? Interest::ReadWrite : Interest::Read)
                                   : (want_write ? Interest::Write : Interest::None);
     loop_.set_interest(watch_, interest);
+    if (may_read && tls_ && tls_->pending_bytes() > 0) schedule_tls_read();
 }
 
 void Connection::on_ready(Ready ready) {
     try {
-        if (ready.writable || ready.hangup) handle_writable();
-        if (state_ != State::Closed && (ready.readable || ready.hangup)) handle_readable();
+        if (handshaking_) {
+            advance_handshake();
+            return;
+        }
+        // A TLS read may wait for writability and a TLS write for readability.
+        bool retry_write = tls_ && write_wants_read_ && ready.readable;
+        bool retry_read = tls_ && read_wants_write_ && ready.writable;
+        if (ready.writable || ready.hangup || retry_write) handle_writable();
+        if (state_ != State::Closed && (ready.readable || ready.hangup || retry_read)) {
+            handle_readable();
+        }
     } catch (const std::exception& e) {
         log::error("bug: exception in handler for {}: {}", peer_name_, e.what());
         close_now("internal error");
     }
 }
 
+bool Connection::flush() {
+    if (!tls_) {
+        if (out_.write_to(fd_.get())) return true;
+        close_now(std::string("write: ") + std::strerror(errno));
+        return false;
+    }
+    write_wants_read_ = false;
+    while (!out_.empty()) {
+        auto io = tls_->write(out_.data(), out_.size());
+        switch (io.status) {
+        case TlsSession::Status::Done:
+            out_.consume(io.bytes);
+            continue;
+        case TlsSession::Status::WantWrite:
+            return true;
+        case TlsSession::Status::WantRead:
+            write_wants_read_ = true;
+            return true;
+        case TlsSession::Status::Closed:
+            close_now("closed by peer");
+            return false;
+        case TlsSession::Status::Failed:
+            close_now("tls write: " + tls_->error());
+            return false;
+        }
+    }
+    return true;
+}
+
 void Connection::handle_writable() {
     if (state_ == State::Closed) return;
-    if (!out_.write_to(fd_.get())) {
-        close_now(std::string("write: ") + std::strerror(errno));
-        return;
-    }
+    if (!flush()) return;
     if (out_.empty() && state_ == State::ClosingAfterFlush) {
         close_now(close_reason_);
         return;
@@ -111,7 +178,45 @@ void Connection::handle_writable() {
     update_interest();
 }
 
+void Connection::advance_handshake() {
+    switch (tls_->handshake()) {
+    case TlsSession::Status::WantRead:
+        handshake_interest_ = Interest::Read;
+        update_interest();
+        return;
+    case TlsSession::Status::WantWrite:
+        handshake_interest_ = Interest::Write;
+        update_interest();
+        return;
+    case TlsSession::Status::Closed:
+        close_now("tls handshake: closed by peer");
+        return;
+    case TlsSession::Status::Failed:
+        close_now("tls handshake: " + tls_->error());
+        return;
+    case TlsSession::Status::Done:
+        break;
+    }
+    handshaking_ = false;
+    loop_.cancel(handshake_timer_);
+    handshake_timer_ = 0;
+    last_activity_ = loop_.now();
+    if (callbacks_.on_secured) {
+        callbacks_.on_secured(tls_->peer_fingerprint());
+        if (state_ == State::Closed) return;
+    }
+    // The frames queued meanwhile go out now; data may have come with the last handshake flight.
+    if (!flush()) return;
+    read_tls();
+    if (state_ == State::Closed) return;
+    update_interest();
+}
+
 void Connection::handle_readable() {
+    if (tls_) {
+        read_tls();
+        return;
+    }
     if (state_ != State::Open) {
         // Discard what a closing peer still sends; we only wait for our output to drain.
         char sink[4096];
@@ -131,6 +236,53 @@ void Connection::handle_readable() {
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     close_now(std::string("read: ") + std::strerror(errno));
+}
+
+void Connection::read_tls() {
+    if (state_ == State::Closed) return;
+    read_wants_write_ = false;
+    // While closing we still read, to see the peer's close, but keep nothing.
+    const bool keep = state_ == State::Open;
+    char sink[4096];
+    std::size_t total = 0;
+    std::string ended;  // why the link ended, once it has
+    while (total < kMaxReadPerEventBytes) {
+        char* dst = keep ? in_.prepare(kTlsReadChunkBytes) : sink;
+        auto io = tls_->read(dst, keep ? kTlsReadChunkBytes : sizeof sink);
+        if (io.status == TlsSession::Status::Done) {
+            if (keep) in_.commit(io.bytes);
+            total += io.bytes;
+            continue;
+        }
+        if (io.status == TlsSession::Status::WantWrite) read_wants_write_ = true;
+        if (io.status == TlsSession::Status::Closed) ended = "closed by peer";
+        if (io.status == TlsSession::Status::Failed) ended = "tls read: " + tls_->error();
+        break;
+    }
+    if (total > 0 && keep) {
+        last_activity_ = loop_.now();
+        process_input();
+    }
+    if (state_ == State::Closed) return;
+    if (!ended.empty()) {
+        close_now(ended);
+        return;
+    }
+    // At the cap OpenSSL may still hold decrypted bytes; update_interest schedules their read.
+    update_interest();
+}
+
+void Connection::schedule_tls_read() {
+    if (tls_read_timer_ != 0) return;
+    tls_read_timer_ = loop_.after(Clock::duration::zero(), [this] {
+        tls_read_timer_ = 0;
+        try {
+            read_tls();
+        } catch (const std::exception& e) {
+            log::error("bug: exception in handler for {}: {}", peer_name_, e.what());
+            close_now("internal error");
+        }
+    });
 }
 
 void Connection::process_input() {

@@ -1,17 +1,20 @@
-// Connection: one framed client<->tracker socket (docs/protocol.md §1.1) — fd, input and output
-// Buffers, frame codec, state and idle deadline. Owned by the tracker's Server or the client's
-// TrackerClient, on the reactor thread. It never destroys itself: when it closes it calls
-// on_closed once, and the owner destroys it after the event batch (EventLoop::defer).
+// Connection: one framed client<->tracker socket (docs/protocol.md §1.1) — fd, optional TLS
+// session (§1.4), input and output Buffers, frame codec, state and idle deadline. Owned by the
+// tracker's Server or the client's TrackerClient, on the reactor thread. It never destroys
+// itself: when it closes it calls on_closed once, and the owner destroys it after the event
+// batch (EventLoop::defer).
 #pragma once
 
 #include "shared/net/buffer.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/fd.hpp"
+#include "shared/net/tls.hpp"
 #include "shared/proto/frame.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +25,8 @@ struct ConnectionLimits {
     // Past this many unsent bytes we stop reading from the peer until it drains them.
     std::size_t output_high_water_bytes = 8 * 1024 * 1024;
     std::chrono::seconds idle_timeout{0};  // 0: never
+    // With TLS: a peer that has not completed the handshake by then is closed.
+    Clock::duration handshake_timeout = kTlsHandshakeTimeout;
 };
 
 class Connection {
@@ -34,10 +39,16 @@ public:
         // which the connection flushes and closes.
         std::function<void(std::uint32_t declared_bytes)> on_oversized;
         std::function<void(std::string_view reason)> on_closed;
+        // With TLS: the handshake is done; `peer_fingerprint` is that of the peer's certificate
+        // ("" if none). The owner may close_now() here to refuse the peer: frames queued so far
+        // go out only after this returns.
+        std::function<void(std::string_view peer_fingerprint)> on_secured;
     };
 
+    // With `tls`, everything on the socket is TLS: frames passed to send_frame() before the
+    // handshake completes are queued and sent after it.
     Connection(EventLoop& loop, Fd fd, std::string peer_name, Callbacks callbacks,
-               ConnectionLimits limits = {});
+               ConnectionLimits limits = {}, std::optional<TlsSession> tls = std::nullopt);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -47,6 +58,7 @@ public:
     void close_now(std::string_view reason);
 
     bool is_open() const { return state_ == State::Open; }
+    bool is_handshaking() const { return handshaking_; }
     State state() const { return state_; }
     const std::string& peer_name() const { return peer_name_; }
     int fd() const { return fd_.get(); }
@@ -55,6 +67,11 @@ private:
     void on_ready(Ready ready);
     void handle_readable();
     void handle_writable();
+    // Writes what the socket takes; false if that closed the connection.
+    bool flush();
+    void advance_handshake();
+    void read_tls();
+    void schedule_tls_read();
     void process_input();
     void update_interest();
     void arm_idle_timer();
@@ -71,6 +88,17 @@ private:
     Buffer out_;
     std::string close_reason_;
     State state_ = State::Open;
+
+    std::optional<TlsSession> tls_;
+    bool handshaking_ = false;
+    Interest handshake_interest_ = Interest::None;  // what the handshake waits for
+    TimerId handshake_timer_ = 0;
+    // A TLS read may need the socket writable (and a write readable) before it can go on.
+    bool read_wants_write_ = false;
+    bool write_wants_read_ = false;
+    // A read for the bytes OpenSSL holds when we stopped at the per-event cap or high-water
+    // mark: epoll does not know about them. A timer, so the destructor can cancel it.
+    TimerId tls_read_timer_ = 0;
 };
 
 }  // namespace gs::net
