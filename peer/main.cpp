@@ -96,8 +96,12 @@ int run(const Options& options) {
     if (!bound) throw std::runtime_error(bound.error().message);
     std::string listen_addr = bound->to_string();
 
-    gs::peer::TrackerClient tracker(loop, std::move(trackers).value(), {});
-    gs::WorkerPool workers(loop, 1);  // file hashing (it spreads over every core itself)
+    // Tracker keys pinned on first use, like SSH's known_hosts (docs/protocol.md §1.4).
+    auto known = gs::KnownTrackers::load((data_dir / "known_trackers").string());
+    if (!known) throw std::runtime_error(known.error().message);
+    gs::peer::TrackerClient tracker(loop, std::move(trackers).value(),
+                                    {options.tracker_info, std::move(known).value()}, {});
+    gs::WorkerPool workers(loop, 2);  // file hashing (it spreads over every core itself), state saves
     std::unique_ptr<gs::peer::Prompt> prompt;
     std::unique_ptr<gs::peer::Commands> commands;
     std::unique_ptr<gs::peer::FileSharing> sharing;
@@ -130,6 +134,12 @@ int run(const Options& options) {
     };
     prompt = std::make_unique<gs::peer::Prompt>(loop, std::move(pc));
     commands = std::make_unique<gs::peer::Commands>(tracker, *prompt, listen_addr);
+    gs::peer::TrackerClient::Callbacks tc;
+    tc.on_refused = [&](std::string_view message, bool requests_fail) {
+        // A command waiting on the tracker prints the message as its own answer.
+        if (!(requests_fail && busy)) prompt->print(fmt::format("error: {}", message));
+    };
+    tracker.set_callbacks(std::move(tc));
     sharing = std::make_unique<gs::peer::FileSharing>(loop, tracker, *commands, workers,
                                                       std::move(listener).value(), data_dir);
 

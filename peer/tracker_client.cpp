@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <stdexcept>
 
 namespace gs::peer {
 
@@ -15,9 +16,22 @@ constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 constexpr auto kResumeTimeout = std::chrono::seconds(10);
 }  // namespace
 
-TrackerClient::TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers,
+namespace {
+net::TlsContext make_client_context() {
+    auto ctx = net::TlsContext::client();
+    if (!ctx) throw std::runtime_error(ctx.error().message);
+    return std::move(ctx).value();
+}
+}  // namespace
+
+TrackerClient::TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers, Pins pins,
                              Callbacks callbacks)
-    : loop_(loop), trackers_(std::move(trackers)), callbacks_(std::move(callbacks)) {}
+    : loop_(loop),
+      trackers_(std::move(trackers)),
+      pins_(std::move(pins)),
+      tls_(make_client_context()),
+      refused_(trackers_.size(), false),
+      callbacks_(std::move(callbacks)) {}
 
 TrackerClient::~TrackerClient() {
     if (connect_watch_ != 0) loop_.unwatch(connect_watch_);
@@ -72,8 +86,20 @@ void TrackerClient::on_connect_failed(std::string_view why) {
     connect_timer_ = 0;
     connecting_fd_.reset();
     last_failure_ = fmt::format("{}: {}", trackers_[tracker_index_].endpoint.to_string(), why);
-    if (tracker_index_ + 1 < trackers_.size()) {
-        ++tracker_index_;
+    try_next_tracker();
+}
+
+std::size_t TrackerClient::first_usable_tracker() const {
+    std::size_t i = 0;
+    while (i < trackers_.size() && refused_[i]) ++i;
+    return i;
+}
+
+void TrackerClient::try_next_tracker() {
+    std::size_t next = tracker_index_ + 1;
+    while (next < trackers_.size() && refused_[next]) ++next;
+    if (next < trackers_.size()) {
+        tracker_index_ = next;
         connect_next();
         return;
     }
@@ -81,7 +107,7 @@ void TrackerClient::on_connect_failed(std::string_view why) {
         log::warn("cannot reach any tracker (last: {}); retrying", last_failure_);
         announced_down_ = true;
     }
-    tracker_index_ = 0;
+    tracker_index_ = first_usable_tracker();
     schedule_reconnect();
 }
 
@@ -95,19 +121,83 @@ void TrackerClient::schedule_reconnect() {
 }
 
 void TrackerClient::on_connected(net::Fd fd) {
-    backoff_ = std::chrono::milliseconds(100);
-    if (announced_down_) log::info("connected to tracker {}", current_tracker());
-    announced_down_ = false;
+    auto session = net::TlsSession::create(tls_, fd.get());
+    if (!session) {
+        on_connect_failed(session.error().message);
+        return;
+    }
+    state_ = State::Securing;
     net::Connection::Callbacks cb;
     cb.on_frame = [this](std::string_view body) { on_frame(body); };
     cb.on_closed = [this](std::string_view reason) { on_closed(reason); };
+    cb.on_secured = [this](std::string_view fingerprint) { on_secured(fingerprint); };
     conn_ = std::make_unique<net::Connection>(loop_, std::move(fd), current_tracker(),
-                                              std::move(cb));
+                                              std::move(cb), net::ConnectionLimits{},
+                                              std::move(session).value());
+}
+
+// Nothing has been sent yet: neither the token nor any request reaches a tracker whose key is
+// not the pinned one (docs/protocol.md §1.4).
+void TrackerClient::on_secured(std::string_view fingerprint) {
+    const TrackerEntry& entry = trackers_[tracker_index_];
+    const std::string address = entry.endpoint.to_string();
+    if (!entry.fingerprint.empty()) {
+        if (fingerprint != entry.fingerprint) {
+            refuse_tracker(fmt::format(
+                "tracker {} presented a different key ({}) than the one pinned in {} line {} "
+                "({}); if the tracker was reinstalled on purpose, put its new fingerprint on "
+                "that line; otherwise someone may be intercepting the connection",
+                address, fingerprint, pins_.tracker_info_path, entry.line_number,
+                entry.fingerprint));
+            return;
+        }
+    } else if (const auto* pin = pins_.known.find(address)) {
+        if (fingerprint != pin->fingerprint) {
+            refuse_tracker(fmt::format(
+                "tracker {} presented a different key ({}) than the one pinned in {} ({}); if "
+                "the tracker was reinstalled on purpose, delete line {} of that file and start "
+                "the client again; otherwise someone may be intercepting the connection",
+                address, fingerprint, pins_.known.path(), pin->fingerprint, pin->line_number));
+            return;
+        }
+    } else if (auto added = pins_.known.add(address, std::string(fingerprint)); added) {
+        log::info("pinned tracker {} key {} in {}", address, fingerprint, pins_.known.path());
+    } else {
+        log::warn("cannot pin tracker {} key {}: {}", address, fingerprint,
+                  added.error().message);
+    }
+
+    backoff_ = std::chrono::milliseconds(100);
+    if (announced_down_) log::info("connected to tracker {}", current_tracker());
+    announced_down_ = false;
     if (!token_.empty()) {
         send_resume();
     } else {
         become_ready();
     }
+}
+
+void TrackerClient::refuse_tracker(std::string message) {
+    log::error("{}", message);
+    refused_[tracker_index_] = true;
+    refusal_ = message;
+    last_failure_ = fmt::format("{}: key mismatch", current_tracker());
+    // Dropped on purpose: on_closed must not take it for a lost link.
+    auto dead = std::shared_ptr<net::Connection>(std::move(conn_));
+    dead->close_now("tracker key does not match its pin");
+    loop_.defer([dead] {});
+
+    if (first_usable_tracker() < trackers_.size()) {
+        if (callbacks_.on_refused) callbacks_.on_refused(message, false);
+        try_next_tracker();
+        return;
+    }
+    // No tracker left: waiting requests fail now rather than at their timeout; later ones at once.
+    state_ = State::Refused;
+    if (callbacks_.on_refused) callbacks_.on_refused(message, true);
+    std::vector<std::int64_t> waiting;
+    for (const auto& [seq, p] : pending_) waiting.push_back(seq);
+    for (std::int64_t seq : waiting) finish(seq, make_error(Errc::Io, message));
 }
 
 void TrackerClient::send_resume() {
@@ -146,6 +236,14 @@ void TrackerClient::request(proto::Dict request, ReplyFn done, std::chrono::seco
     Pending p;
     p.body = proto::encode(proto::Value(std::move(request)));
     p.done = std::move(done);
+    if (state_ == State::Refused) {
+        // Answered from the loop, like any reply, never from inside this call.
+        p.timer = loop_.after(std::chrono::seconds(0), [this, seq] {
+            finish(seq, make_error(Errc::Io, refusal_));
+        });
+        pending_.emplace(seq, std::move(p));
+        return;
+    }
     p.timer = loop_.after(timeout, [this, seq] {
         auto it = pending_.find(seq);
         if (it == pending_.end()) return;
@@ -201,6 +299,13 @@ void TrackerClient::on_frame(std::string_view body) {
 }
 
 void TrackerClient::on_closed(std::string_view reason) {
+    if (!conn_) return;  // dropped on purpose (refuse_tracker)
+    if (state_ == State::Securing) {
+        // Destroy the connection after this batch; its callbacks must not run again.
+        loop_.defer([dead = std::shared_ptr<net::Connection>(std::move(conn_))] {});
+        on_connect_failed(reason);
+        return;
+    }
     log::warn("lost connection to tracker {} ({}); reconnecting", current_tracker(), reason);
     last_failure_ = fmt::format("{}: {}", current_tracker(), reason);
     if (resume_seq_ != 0) {
@@ -212,8 +317,8 @@ void TrackerClient::on_closed(std::string_view reason) {
         resume_seq_ = 0;
     }
     // Destroy the connection after this batch; its callbacks must not run again.
-    loop_.defer([this, dead = std::shared_ptr<net::Connection>(std::move(conn_))] {});
-    tracker_index_ = 0;
+    loop_.defer([dead = std::shared_ptr<net::Connection>(std::move(conn_))] {});
+    tracker_index_ = first_usable_tracker();
     schedule_reconnect();
 }
 

@@ -1,12 +1,15 @@
 // TrackerClient: the client's link to the tracker (docs/protocol.md §1). Connects to the first
-// reachable tracker in tracker_info.txt without blocking, matches replies to requests by seq,
-// and when the link drops reconnects by itself, resumes the session with its token and resends
-// what was not answered — so the user just carries on. Reactor thread only.
+// reachable tracker in tracker_info.txt without blocking, over TLS, and sends nothing before the
+// tracker's certificate matches its pinned fingerprint (§1.4); matches replies to requests by
+// seq, and when the link drops reconnects by itself, resumes the session with its token and
+// resends what was not answered — so the user just carries on. A tracker whose key does not
+// match is never tried again by this process. Reactor thread only.
 #pragma once
 
 #include "shared/config.hpp"
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
+#include "shared/net/tls.hpp"
 #include "shared/proto/bencode.hpp"
 #include "shared/result.hpp"
 
@@ -29,13 +32,27 @@ public:
         std::function<void()> on_session_lost;
         // Connected (and session resumed, if there was one): a good time to re-announce.
         std::function<void()> on_ready;
+        // A tracker presented a key other than its pinned one (`message`: one line, no
+        // "error: "). `requests_fail`: no tracker is left to try, so every waiting and later
+        // request fails with this message too.
+        std::function<void(std::string_view message, bool requests_fail)> on_refused;
     };
 
-    TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers, Callbacks callbacks);
+    // Where the pinned fingerprints come from: a tracker_info.txt line's third field first,
+    // else `known`, which learns a tracker's fingerprint the first time we connect to it.
+    struct Pins {
+        std::string tracker_info_path;  // for messages about a pin given there
+        KnownTrackers known;
+    };
+
+    // Throws at start-up if OpenSSL cannot make a TLS context.
+    TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers, Pins pins,
+                  Callbacks callbacks);
     ~TrackerClient();
     TrackerClient(const TrackerClient&) = delete;
     TrackerClient& operator=(const TrackerClient&) = delete;
 
+    void set_callbacks(Callbacks callbacks) { callbacks_ = std::move(callbacks); }
     void start();
 
     // Sends `request` (op and arguments; seq is added) and calls `done` once with the reply
@@ -51,7 +68,9 @@ public:
     std::string current_tracker() const;
 
 private:
-    enum class State { Idle, Connecting, Resuming, Ready };
+    // Securing: TCP is up, TLS handshake and fingerprint check under way. Refused: every
+    // tracker presented a wrong key; nothing more is tried.
+    enum class State { Idle, Connecting, Securing, Resuming, Ready, Refused };
 
     struct Pending {
         std::string body;  // bencoded request, with seq
@@ -62,7 +81,12 @@ private:
     void connect_next();
     void on_connect_ready();
     void on_connect_failed(std::string_view why);
+    // The next tracker after a failed attempt, or a pause and the first one again.
+    void try_next_tracker();
+    std::size_t first_usable_tracker() const;
     void on_connected(net::Fd fd);
+    void on_secured(std::string_view fingerprint);
+    void refuse_tracker(std::string message);
     void on_frame(std::string_view body);
     void on_closed(std::string_view reason);
     void schedule_reconnect();
@@ -72,6 +96,10 @@ private:
 
     net::EventLoop& loop_;
     std::vector<TrackerEntry> trackers_;
+    Pins pins_;
+    net::TlsContext tls_;
+    std::vector<bool> refused_;  // per tracker: its key did not match
+    std::string refusal_;        // the last refusal, for requests once all are refused
     Callbacks callbacks_;
     State state_ = State::Idle;
     std::size_t tracker_index_ = 0;

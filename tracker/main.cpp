@@ -7,6 +7,7 @@
 #include "shared/net/event_loop.hpp"
 #include "shared/net/signals.hpp"
 #include "shared/net/socket.hpp"
+#include "shared/net/tls.hpp"
 #include "shared/worker_pool.hpp"
 #include "tracker/dispatcher.hpp"
 #include "tracker/server.hpp"
@@ -89,8 +90,24 @@ int run(const Options& options) {
     auto bound = gs::net::local_endpoint(listener->get());
     if (!bound) throw std::runtime_error(bound.error().message);
 
+    // Clients pin this certificate's fingerprint (docs/protocol.md §1.4).
+    auto identity = gs::net::load_or_create_tls_identity(options.db_path);
+    if (!identity) throw std::runtime_error(identity.error().message);
+    auto tls = gs::net::TlsContext::server(*identity);
+    if (!tls) throw std::runtime_error(tls.error().message);
+    if (identity->created) {
+        gs::log::info("made TLS key {} and certificate {}", identity->key_path,
+                      identity->cert_path);
+    }
+    const std::string& pinned = (*trackers)[options.number - 1].fingerprint;
+    if (!pinned.empty() && pinned != identity->fingerprint) {
+        gs::log::warn("{} pins {} for this tracker, but its certificate is {}: clients using "
+                      "that file will refuse it",
+                      options.tracker_info, pinned, identity->fingerprint);
+    }
+
     gs::WorkerPool workers(loop, kHashThreads);
-    gs::tracker::Server server(loop, std::move(listener).value());
+    gs::tracker::Server server(loop, std::move(listener).value(), *tls);
     // The key that signs download tickets lives next to the database (SECURITY.md).
     auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
     if (!tickets) throw std::runtime_error(tickets.error().message);
@@ -112,11 +129,12 @@ int run(const Options& options) {
     input.on_eof = [] {};  // started in the background: keep serving
     gs::net::LineReader stdin_reader(loop, STDIN_FILENO, std::move(input));
 
-    std::printf("tracker %d listening on %s (database %s)\n", options.number,
-                bound->to_string().c_str(), options.db_path.c_str());
+    std::printf("tracker %d listening on %s (database %s, fingerprint %s)\n", options.number,
+                bound->to_string().c_str(), options.db_path.c_str(),
+                identity->fingerprint.c_str());
     std::fflush(stdout);
-    gs::log::info("tracker {} listening on {}, database {}", options.number, bound->to_string(),
-                  options.db_path);
+    gs::log::info("tracker {} listening on {}, database {}, TLS certificate {}", options.number,
+                  bound->to_string(), options.db_path, identity->fingerprint);
     loop.run();
 
     server.set_dispatcher(nullptr);

@@ -8,8 +8,9 @@
 
 namespace gs::tracker {
 
-Server::Server(net::EventLoop& loop, net::Fd listener, ServerLimits limits)
-    : loop_(loop), listener_(std::move(listener)), limits_(limits) {
+Server::Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tls,
+               ServerLimits limits)
+    : loop_(loop), listener_(std::move(listener)), tls_(tls), limits_(limits) {
     listen_watch_ = loop_.watch(listener_.get(), net::Interest::Read,
                                 [this](net::Ready) { on_acceptable(); });
 }
@@ -43,6 +44,11 @@ void Server::on_acceptable() {
                       limits_.max_connections);
             continue;  // fd closes here
         }
+        auto session = net::TlsSession::create(tls_, fd.get());
+        if (!session) {
+            log::warn("refusing {}: {}", peer.to_string(), session.error().message);
+            continue;
+        }
         ConnId id = next_id_++;
         std::string name = peer.to_string();
         net::Connection::Callbacks callbacks;
@@ -55,8 +61,9 @@ void Server::on_acceptable() {
         callbacks.on_closed = [this, id](std::string_view reason) { on_closed(id, reason); };
         net::ConnectionLimits conn_limits;
         conn_limits.idle_timeout = limits_.idle_timeout;
-        connections_.emplace(id, std::make_unique<net::Connection>(loop_, std::move(fd), name,
-                                                                   std::move(callbacks), conn_limits));
+        connections_.emplace(id, std::make_unique<net::Connection>(
+                                     loop_, std::move(fd), name, std::move(callbacks), conn_limits,
+                                     std::move(session).value()));
         if (dispatcher_ != nullptr) dispatcher_->on_connect(id, name);
     }
 }

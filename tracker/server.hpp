@@ -1,4 +1,5 @@
 // Server: the tracker's listening socket and every client Connection, on the reactor thread.
+// Every connection speaks TLS 1.3 with the tracker's certificate (docs/protocol.md §1.4).
 // Frames go to the Dispatcher; replies come back through send(). Connections that close are
 // destroyed after the event batch.
 #pragma once
@@ -6,6 +7,7 @@
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/socket.hpp"
+#include "shared/net/tls.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -24,7 +26,9 @@ struct ServerLimits {
 
 class Server {
 public:
-    Server(net::EventLoop& loop, net::Fd listener, ServerLimits limits = {});
+    // `tls` must outlive the Server.
+    Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tls,
+           ServerLimits limits = {});
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -44,6 +48,7 @@ private:
     net::EventLoop& loop_;
     net::Fd listener_;
     net::WatchId listen_watch_ = 0;
+    const net::TlsContext& tls_;
     ServerLimits limits_;
     Dispatcher* dispatcher_ = nullptr;
     ConnId next_id_ = 1;

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
@@ -23,6 +25,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <utility>
 
 extern char** environ;
 
@@ -455,6 +458,12 @@ void Tracker::launch(const std::filesystem::path& info) {
     std::smatch m;
     std::regex_search(line, m, std::regex(R"(127\.0\.0\.1:(\d+))"));
     std::uint16_t bound = static_cast<std::uint16_t>(std::stoul(m[1].str()));
+    std::smatch fp;
+    if (!std::regex_search(line, fp, std::regex(R"(fingerprint (sha256:[0-9a-f]{64})\))"))) {
+        fail_with_dump("the tracker's start line has no fingerprint: " + line,
+                       std::source_location::current());
+    }
+    fingerprint_ = fp[1].str();
     if (port_ != 0 && bound != port_) {
         fail_with_dump("the restarted tracker bound port " + std::to_string(bound) + ", not " +
                            std::to_string(port_),
@@ -598,7 +607,7 @@ int count_open_sockets(pid_t pid) {
 
 // ---- RawConnection ----
 
-RawConnection::RawConnection(const std::string& host, std::uint16_t port,
+RawConnection::RawConnection(const std::string& host, std::uint16_t port, Transport transport,
                              std::source_location where) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in sa{};
@@ -612,13 +621,74 @@ RawConnection::RawConnection(const std::string& host, std::uint16_t port,
     }
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (transport == Transport::Plain) return;
+
+    // TLS: a non-blocking socket under OpenSSL, every call waited on with a deadline.
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    if (ctx_ == nullptr || SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION) != 1) {
+        fail_with_dump("raw connection: cannot make a TLS context", where);
+    }
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    ssl_ = SSL_new(ctx_);
+    if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) {
+        fail_with_dump("raw connection: cannot make a TLS session", where);
+    }
+    SSL_set_connect_state(ssl_);
+    int err = tls_call([this] { return SSL_do_handshake(ssl_); }, Clock::now() + kDefaultTimeout,
+                       "TLS handshake", where);
+    if (err != SSL_ERROR_NONE) {
+        char text[256] = "no error queued";
+        if (unsigned long code = ERR_get_error(); code != 0) {
+            ERR_error_string_n(code, text, sizeof text);
+        }
+        fail_with_dump("raw connection: TLS handshake with " + host + ":" + std::to_string(port) +
+                           " failed: " + text,
+                       where);
+    }
 }
 
 RawConnection::~RawConnection() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
     if (fd_ >= 0) ::close(fd_);
 }
 
+int RawConnection::tls_call(const std::function<int()>& call, Clock::time_point deadline,
+                            const char* what, std::source_location where) {
+    while (true) {
+        ERR_clear_error();
+        int r = call();
+        if (r > 0) return SSL_ERROR_NONE;
+        int err = SSL_get_error(ssl_, r);
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return err;
+        auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
+        if (left.count() <= 0) {
+            fail_with_dump(std::string("raw connection: ") + what + " did not finish in time",
+                           where);
+        }
+        pollfd p{fd_, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+        ::poll(&p, 1, static_cast<int>(left.count()));
+    }
+}
+
 void RawConnection::send_bytes(std::string_view bytes) {
+    if (ssl_ != nullptr) {
+        std::size_t done = 0;
+        while (done < bytes.size()) {
+            std::size_t n = 0;
+            int err = tls_call(
+                [&] { return SSL_write_ex(ssl_, bytes.data() + done, bytes.size() - done, &n); },
+                Clock::now() + kDefaultTimeout, "TLS write", std::source_location::current());
+            if (err != SSL_ERROR_NONE) {
+                fail_with_dump("raw send over TLS failed (SSL error " + std::to_string(err) + ")",
+                               std::source_location::current());
+            }
+            done += n;
+        }
+        return;
+    }
     std::size_t done = 0;
     while (done < bytes.size()) {
         ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
@@ -638,6 +708,15 @@ void RawConnection::send_frame(std::string_view body) {
 }
 
 bool RawConnection::read_more(Clock::time_point deadline, std::source_location where) {
+    if (ssl_ != nullptr) {
+        char buf[65536];
+        std::size_t n = 0;
+        int err = tls_call([&] { return SSL_read_ex(ssl_, buf, sizeof buf, &n); }, deadline,
+                           "read (nothing arrived in time)", where);
+        if (err != SSL_ERROR_NONE) return false;  // close_notify, EOF or reset
+        buffer_.append(buf, n);
+        return true;
+    }
     while (true) {
         auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
         if (left.count() <= 0) fail_with_dump("raw connection: nothing arrived in time", where);
@@ -682,6 +761,13 @@ bool RawConnection::wait_closed(Duration timeout, std::source_location where) {
     ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
         << "raw connection: " << buffer_.size() << " unexpected byte(s) before the close";
     return false;
+}
+
+std::string RawConnection::read_until_closed(Duration timeout, std::source_location where) {
+    auto deadline = Clock::now() + timeout;
+    while (read_more(deadline, where)) {
+    }
+    return std::exchange(buffer_, std::string());
 }
 
 // ---- Bencode ----

@@ -27,6 +27,9 @@
 #include <thread>
 #include <vector>
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace gs::e2e {
 
 using Clock = std::chrono::steady_clock;
@@ -179,6 +182,8 @@ public:
     std::string address() const;
     const std::filesystem::path& client_info_path() const { return client_info_; }
     const std::filesystem::path& db_path() const { return db_; }
+    // Its TLS certificate's fingerprint, "sha256:<hex>", from its start line.
+    const std::string& fingerprint() const { return fingerprint_; }
 
 private:
     void launch(const std::filesystem::path& info);
@@ -188,6 +193,7 @@ private:
     std::filesystem::path client_info_;
     std::filesystem::path db_;
     std::uint16_t port_ = 0;
+    std::string fingerprint_;
     int generation_ = 0;
     std::unique_ptr<Process> current_;
     std::vector<std::unique_ptr<Process>> ended_;  // kept so their output stays in dumps
@@ -247,10 +253,16 @@ bool eventually(const std::function<bool()>& condition, Duration timeout = kDefa
 // Number of sockets a process holds open (from /proc/PID/fd).
 int count_open_sockets(pid_t pid);
 
-// A plain blocking TCP connection to the tracker for sending raw bytes (docs/protocol.md §1.1).
+// A connection to the tracker for sending raw bytes (docs/protocol.md §1.1), written here with
+// OpenSSL directly rather than with the product's code. By default it speaks TLS 1.3 as a client
+// does (§1.4; the handshake is done in the constructor, the certificate is not checked) and the
+// bytes go inside TLS records; with Transport::Plain they go bare onto the socket, as from
+// something that does not speak TLS. Every wait has a deadline.
 class RawConnection {
 public:
-    RawConnection(const std::string& host, std::uint16_t port,
+    enum class Transport { Tls, Plain };
+
+    RawConnection(const std::string& host, std::uint16_t port, Transport transport = Transport::Tls,
                   std::source_location where = std::source_location::current());
     ~RawConnection();
     RawConnection(const RawConnection&) = delete;
@@ -268,12 +280,21 @@ public:
     // Bytes that arrive before the close are an error.
     bool wait_closed(Duration timeout = kDefaultTimeout,
                      std::source_location where = std::source_location::current());
+    // Every byte that arrives until the peer closes (EOF or reset); fails on timeout.
+    std::string read_until_closed(Duration timeout = kDefaultTimeout,
+                                  std::source_location where = std::source_location::current());
 
 private:
     // Appends what arrives to buffer_; false on EOF/reset. Fails the test at `deadline`.
     bool read_more(Clock::time_point deadline, std::source_location where);
+    // Repeats one OpenSSL call while it wants the socket, waiting for it each time; returns its
+    // SSL_get_error() code (SSL_ERROR_NONE on success). Fails the test at `deadline`.
+    int tls_call(const std::function<int()>& call, Clock::time_point deadline, const char* what,
+                 std::source_location where);
 
     int fd_ = -1;
+    ssl_ctx_st* ctx_ = nullptr;
+    ssl_st* ssl_ = nullptr;
     std::string buffer_;
 };
 

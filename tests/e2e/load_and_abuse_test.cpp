@@ -1,5 +1,6 @@
-// Many clients at once, and connections that send junk or oversized frames: the tracker serves
-// everyone and only the misbehaving connection is closed (docs/protocol.md §1.1, STYLE.md).
+// Many clients at once, and connections that send junk or oversized frames (inside TLS, as a
+// client does) or junk instead of TLS: the tracker serves everyone and only the misbehaving
+// connection is closed (docs/protocol.md §1.1 and §1.4, STYLE.md).
 #include "tests/e2e/harness.hpp"
 
 #include <gmock/gmock.h>
@@ -116,6 +117,43 @@ TEST_F(AbuseTest, JunkFrameGetsAnErrorReplyAndOnlyThatConnectionCloses) {
                 ElementsAre("books  owner=alice  members=1  (you are a member)"));
     EXPECT_THAT(alice.run("create_group films"),
                 ElementsAre("group films created; you are its owner"));
+    Client& bob = logged_in("bob");
+    EXPECT_THAT(bob.run("join_group books"),
+                ElementsAre("join request sent to the owner of group books"));
+}
+
+TEST_F(AbuseTest, BytesThatAreNotTlsCloseOnlyThatConnection) {
+    Client& alice = logged_in("alice");
+    alice.must("create_group books", "group books created; you are its owner");
+
+    // Half a TLS record header sits there; it must not hold anyone up.
+    RawConnection dawdler("127.0.0.1", tracker_.port(), RawConnection::Transport::Plain);
+    dawdler.send_bytes(std::string("\x16\x03", 2));
+
+    // A client of the plain frame protocol, a web browser, and a broken TLS record where the
+    // ClientHello belongs: each is just closed, with at most a TLS alert said first.
+    const std::string plain_request = Bencode::dict({{"op", Bencode::str("list_groups")},
+                                                     {"seq", Bencode::integer(1)}});
+    for (const std::string& junk :
+         {length_prefix(static_cast<std::uint32_t>(plain_request.size())) + plain_request,
+          std::string("GET / HTTP/1.1\r\nHost: tracker\r\n\r\n"),
+          std::string("\x16\x03\x01\x00\x05hello", 10)}) {
+        RawConnection raw("127.0.0.1", tracker_.port(), RawConnection::Transport::Plain);
+        raw.send_bytes(junk);
+        std::string answer = raw.read_until_closed();
+        EXPECT_TRUE(answer.empty() || answer[0] == 0x15) << "not an alert: " << answer;
+        EXPECT_EQ(answer.find("books"), std::string::npos) << answer;
+    }
+    EXPECT_TRUE(eventually([&] {
+        std::size_t refused = 0;
+        for (const auto& line : tracker_.process().stderr_lines()) {
+            if (line.find("closed: tls handshake: error:") != std::string::npos) ++refused;
+        }
+        return refused == 3;
+    })) << "the tracker should log each refused handshake once";
+
+    EXPECT_THAT(alice.run("list_groups"),
+                ElementsAre("books  owner=alice  members=1  (you are a member)"));
     Client& bob = logged_in("bob");
     EXPECT_THAT(bob.run("join_group books"),
                 ElementsAre("join request sent to the owner of group books"));

@@ -19,8 +19,8 @@ TEST_F(HandlersTest, TableRoutesEveryLoggedInOperationOfTheProtocol) {
         EXPECT_NE(h.fn, nullptr) << name;
     }
     EXPECT_EQ(ops, (std::set<std::string>{"accept_request", "add_seeder", "create_group",
-                                          "get_file", "join_group", "leave_group", "list_files",
-                                          "list_groups", "list_requests", "logout",
+                                          "get_file", "get_peers", "join_group", "leave_group",
+                                          "list_files", "list_groups", "list_requests", "logout",
                                           "reject_request", "stop_share", "upload_file"}));
 }
 
