@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 #include <sodium.h>
+#include <sys/resource.h>
 
 #include <charconv>
 #include <csignal>
@@ -68,7 +69,21 @@ Options parse_args(int argc, char** argv) {
     return o;
 }
 
+// A tracker holds one descriptor per client: take all the kernel allows (the soft limit is
+// often 1,024, the hard one far more). Returns the limit in force.
+rlim_t raise_open_file_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlimit wanted = lim;
+        wanted.rlim_cur = lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &wanted) == 0) return wanted.rlim_cur;
+    }
+    return lim.rlim_cur;
+}
+
 int run(const Options& options) {
+    const rlim_t open_files = raise_open_file_limit();
     auto trackers = gs::read_tracker_info(options.tracker_info);
     if (!trackers) throw std::runtime_error(trackers.error().message);
     if (static_cast<std::size_t>(options.number) > trackers->size()) {
@@ -133,8 +148,10 @@ int run(const Options& options) {
                 bound->to_string().c_str(), options.db_path.c_str(),
                 identity->fingerprint.c_str());
     std::fflush(stdout);
-    gs::log::info("tracker {} listening on {}, database {}, TLS certificate {}", options.number,
-                  bound->to_string(), options.db_path, identity->fingerprint);
+    gs::log::info("tracker {} listening on {}, database {}, TLS certificate {}, up to {} open "
+                  "files",
+                  options.number, bound->to_string(), options.db_path, identity->fingerprint,
+                  static_cast<unsigned long long>(open_files));
     loop.run();
 
     server.set_dispatcher(nullptr);

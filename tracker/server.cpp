@@ -44,6 +44,12 @@ void Server::on_acceptable() {
                       limits_.max_connections);
             continue;  // fd closes here
         }
+        if (auto from_here = per_address_.find(peer.host);
+            from_here != per_address_.end() && from_here->second >= limits_.max_per_address) {
+            log::warn("refusing {}: {} connections from {} already, the limit per address",
+                      peer.to_string(), from_here->second, peer.host);
+            continue;  // fd closes here
+        }
         auto session = net::TlsSession::create(tls_, fd.get());
         if (!session) {
             log::warn("refusing {}: {}", peer.to_string(), session.error().message);
@@ -61,27 +67,36 @@ void Server::on_acceptable() {
         callbacks.on_closed = [this, id](std::string_view reason) { on_closed(id, reason); };
         net::ConnectionLimits conn_limits;
         conn_limits.idle_timeout = limits_.idle_timeout;
-        connections_.emplace(id, std::make_unique<net::Connection>(
-                                     loop_, std::move(fd), name, std::move(callbacks), conn_limits,
-                                     std::move(session).value()));
+        connections_.emplace(
+            id, Client{std::make_unique<net::Connection>(loop_, std::move(fd), name,
+                                                         std::move(callbacks), conn_limits,
+                                                         std::move(session).value()),
+                       peer.host});
+        ++per_address_[peer.host];
         if (dispatcher_ != nullptr) dispatcher_->on_connect(id, name);
     }
 }
 
 void Server::send(ConnId id, std::string_view body) {
     auto it = connections_.find(id);
-    if (it != connections_.end()) it->second->send_frame(body);
+    if (it != connections_.end()) it->second.conn->send_frame(body);
 }
 
 void Server::close_after_flush(ConnId id, std::string_view reason) {
     auto it = connections_.find(id);
-    if (it != connections_.end()) it->second->close_after_flush(reason);
+    if (it != connections_.end()) it->second.conn->close_after_flush(reason);
 }
 
 void Server::on_closed(ConnId id, std::string_view reason) {
     if (dispatcher_ != nullptr) dispatcher_->on_disconnect(id, reason);
     // Never destroy a connection inside its own callback (STYLE.md habit 2).
-    loop_.defer([this, id] { connections_.erase(id); });
+    loop_.defer([this, id] {
+        auto it = connections_.find(id);
+        if (it == connections_.end()) return;
+        auto count = per_address_.find(it->second.host);
+        if (count != per_address_.end() && --count->second == 0) per_address_.erase(count);
+        connections_.erase(it);
+    });
 }
 
 }  // namespace gs::tracker

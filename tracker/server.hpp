@@ -21,6 +21,8 @@ using ConnId = std::uint64_t;
 
 struct ServerLimits {
     std::size_t max_connections = 20000;
+    // One address (a host, a NAT) cannot take more than this many of them.
+    std::size_t max_per_address = 256;
     std::chrono::seconds idle_timeout{600};
 };
 
@@ -52,7 +54,12 @@ private:
     ServerLimits limits_;
     Dispatcher* dispatcher_ = nullptr;
     ConnId next_id_ = 1;
-    std::unordered_map<ConnId, std::unique_ptr<net::Connection>> connections_;
+    struct Client {
+        std::unique_ptr<net::Connection> conn;
+        std::string host;  // counted in per_address_
+    };
+    std::unordered_map<ConnId, Client> connections_;
+    std::unordered_map<std::string, std::size_t> per_address_;
 };
 
 }  // namespace gs::tracker
