@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus for the fuzz targets: tests/fuzz/corpus/<target>/<name>.
+
+Small valid inputs that reach each target's main paths; libFuzzer mutates from there. Run it again
+after changing an input below (it rewrites the files it names and leaves others alone).
+"""
+import hashlib
+import pathlib
+import struct
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def benc(v):
+    if isinstance(v, bool):
+        raise TypeError("no booleans in bencode")
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, list):
+        return b"l" + b"".join(benc(x) for x in v) + b"e"
+    if isinstance(v, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
+        return b"d" + b"".join(benc(k) + benc(x) for k, x in items) + b"e"
+    raise TypeError(type(v))
+
+
+def info(name="a.txt", length=5, piece_length=16384, fill=b"x"):
+    pieces = max(1, -(-length // piece_length)) if length else 0
+    return benc({"length": length, "name": name, "piece length": piece_length,
+                 "pieces": fill * (20 * pieces), "private": 1})
+
+
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+
+
+def write(target, name, data):
+    d = HERE / "corpus" / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data)
+
+
+# ---- bencode: any value ----
+bencode = {
+    "int": b"i42e",
+    "negative": b"i-9223372036854775808e",
+    "string": b"4:spam",
+    "empty_list": b"le",
+    "empty_dict": b"de",
+    "list": b"l4:spami42eli1ei2eee",
+    "dict": benc({"bar": "spam", "foo": 42, "nested": {"a": [1, 2, {"b": ""}]}}),
+    "request": benc({"op": "login", "seq": 7, "user": "alice", "password": "pw",
+                     "listen": "127.0.0.1:7001"}),
+    "info": info(),
+    "ext_handshake": benc({"m": {"ut_metadata": 3}, "p": 6881, "v": "groupshare 0.1"}),
+}
+for name, data in bencode.items():
+    write("bencode", name, data)
+
+# ---- frame: byte 0 = cap (>= 0x80: 4 MiB, else byte * 8), bytes 1-3 = chunking seed ----
+req = benc({"op": "list_groups", "seq": 1})
+write("frame", "two_frames", b"\x80\x01\x02\x03" + frame(req) + frame(benc({"op": "logout", "seq": 2})))
+write("frame", "empty_body", b"\x80\x00\x00\x01" + frame(b"") + frame(b"x"))
+write("frame", "partial_tail", b"\x80\x05\x06\x07" + frame(req) + frame(req)[:7])
+write("frame", "small_cap_too_large", b"\x02\x00\x00\x09" + frame(b"0123") + frame(b"x" * 40))
+write("frame", "huge_prefix", b"\xff\x10\x20\x30" + frame(req) + b"\x7f\xff\xff\xff" + b"abc")
+
+# ---- dispatch: request bodies back to back; seq mod 4 picks the connection ----
+# 0: logged out, 1: alice (owner of "g", seeder of "a.txt"), 2: bob (member of "g"), 3: carol.
+A_HASH = hashlib.sha1(info()).hexdigest()
+
+
+def reqs(*rs):
+    return b"".join(benc(r) for r in rs)
+
+
+dispatch = {
+    "list_groups": reqs({"op": "list_groups", "seq": 1}),
+    "logged_out": reqs({"op": "list_groups", "seq": 0}, {"op": "nonsense", "seq": 4}),
+    "create_user_login": reqs(
+        {"op": "create_user", "seq": 0, "user": "dave", "password": "secret"},
+        {"op": "login", "seq": 4, "user": "dave", "password": "secret", "listen": "127.0.0.1:7004"},
+        {"op": "create_group", "seq": 8, "group": "h"},
+        {"op": "list_groups", "seq": 12},
+        {"op": "logout", "seq": 16},
+        {"op": "list_groups", "seq": 20}),
+    "bad_login": reqs(
+        {"op": "login", "seq": 0, "user": "alice", "password": "nope", "listen": "127.0.0.1:1"},
+        {"op": "login", "seq": 4, "user": "alice", "password": "pw", "listen": "[::1]:7001"}),
+    "resume": reqs({"op": "resume", "seq": 0, "token": "ab" * 32, "listen": "127.0.0.1:7009"}),
+    "join_accept": reqs(
+        {"op": "join_group", "seq": 3, "group": "g"},
+        {"op": "list_requests", "seq": 1, "group": "g"},
+        {"op": "accept_request", "seq": 5, "group": "g", "user": "carol"},
+        {"op": "list_files", "seq": 7, "group": "g"}),
+    "join_reject": reqs(
+        {"op": "join_group", "seq": 3, "group": "g"},
+        {"op": "reject_request", "seq": 1, "group": "g", "user": "carol"},
+        {"op": "list_requests", "seq": 5, "group": "g"}),
+    "leave_owner": reqs(
+        {"op": "leave_group", "seq": 1, "group": "g"},
+        {"op": "list_groups", "seq": 2},
+        {"op": "leave_group", "seq": 6, "group": "g"}),
+    "files": reqs(
+        {"op": "list_files", "seq": 2, "group": "g"},
+        {"op": "get_file", "seq": 6, "group": "g", "name": "a.txt"},
+        {"op": "add_seeder", "seq": 10, "group": "g", "info_hash": A_HASH},
+        {"op": "stop_share", "seq": 1, "group": "g", "name": "a.txt"},
+        {"op": "get_file", "seq": 14, "group": "g", "name": "a.txt"}),
+    "upload": reqs(
+        {"op": "upload_file", "seq": 2, "group": "g",
+         "info": info("b.bin", 40000, 16384, b"y")},
+        {"op": "upload_file", "seq": 1, "group": "g", "info": info()},
+        {"op": "list_files", "seq": 5, "group": "g"}),
+    "not_member": reqs(
+        {"op": "list_files", "seq": 3, "group": "g"},
+        {"op": "create_group", "seq": 7, "group": "c"},
+        {"op": "upload_file", "seq": 11, "group": "c", "info": info("c.txt", 0)}),
+}
+for name, data in dispatch.items():
+    write("dispatch", name, data)
+
+# ---- wire: [handshake] then messages ----
+def msg(mid, payload=b""):
+    return struct.pack(">IB", 1 + len(payload), mid) + payload
+
+
+handshake = (b"\x13BitTorrent protocol" + b"\x00\x00\x00\x00\x00\x10\x00\x00"
+             + hashlib.sha1(info()).digest() + b"-GS0100-" + b"0123456789ab")
+ext = msg(20, b"\x00" + bencode["ext_handshake"])
+wire = {
+    "session": handshake + ext + msg(5, b"\xff\x80") + msg(2) + msg(1)
+               + msg(6, struct.pack(">III", 0, 0, 16384))
+               + msg(7, struct.pack(">II", 0, 0) + b"z" * 64)
+               + msg(4, struct.pack(">I", 1)) + msg(8, struct.pack(">III", 0, 16384, 16384))
+               + b"\x00\x00\x00\x00" + msg(3) + msg(0),
+    "handshake_only": handshake,
+    "handshake_partial": handshake[:30],
+    "messages": msg(0) + msg(1) + msg(2) + msg(3) + b"\x00\x00\x00\x00",
+    "extended": ext + msg(20, b"\x03" + benc({"msg_type": 0, "piece": 0}))
+                + msg(20, b"\x00" + benc({"m": {}, "ticket": "t" * 40})),
+    "bad_length": msg(6, b"\x00" * 5),
+}
+for name, data in wire.items():
+    write("wire", name, data)
