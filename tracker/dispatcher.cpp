@@ -181,6 +181,8 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
                                                  conn_it->second.session->user_id)));
     }
     std::string user_id(*user);
+    // Not a name any user can have; also keeps the throttle's keys short.
+    if (Status valid = check_user_id(user_id); !valid) return reply(req, valid.error());
     auto wait = throttle_.wait_before_attempt(user_id, net::Clock::now());
     if (wait > net::Clock::duration::zero()) {
         auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
@@ -193,16 +195,17 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
     if (!creds) return reply(req, creds.error());
     std::optional<Credentials> found = *creds;
     std::string hash = found ? found->password_hash : dummy_hash_;
+    throttle_.on_attempt(user_id, net::Clock::now());
     workers_.submit(
         [hash, pw = std::string(*password)] { return verify_password(hash, pw); },
-        [this, req, found, listen = std::string(*listen)](bool verified) {
+        [this, req, found, user_id, listen = std::string(*listen)](bool verified) {
             auto it = conns_.find(req.conn);
             if (it == conns_.end()) return;  // caller left while we hashed
             if (!verified || !found) {
-                throttle_.on_failure(req.user, net::Clock::now());
+                throttle_.on_failure(user_id, net::Clock::now());
                 return reply(req, make_error(Errc::AuthFailed, "wrong user id or password"));
             }
-            throttle_.on_success(req.user);
+            throttle_.on_success(user_id);
             Session session{found->user_pk, found->user_id, listen};
             auto token = open_session(store_, session, std::chrono::system_clock::now());
             if (!token) return reply(req, token.error());

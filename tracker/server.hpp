@@ -23,7 +23,8 @@ struct ServerLimits {
     std::size_t max_connections = 20000;
     // One address (a host, a NAT) cannot take more than this many of them.
     std::size_t max_per_address = 256;
-    std::chrono::seconds idle_timeout{600};
+    // A client that sends nothing for this long is closed ("idle timeout").
+    net::Clock::duration idle_timeout = std::chrono::seconds(600);
 };
 
 class Server {

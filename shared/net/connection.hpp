@@ -24,7 +24,8 @@ struct ConnectionLimits {
     std::size_t max_frame_bytes = proto::kMaxFrameBytes;
     // Past this many unsent bytes we stop reading from the peer until it drains them.
     std::size_t output_high_water_bytes = 8 * 1024 * 1024;
-    std::chrono::seconds idle_timeout{0};  // 0: never
+    // A peer that sends nothing for this long is closed ("idle timeout"); 0: never.
+    Clock::duration idle_timeout{0};
     // With TLS: a peer that has not completed the handshake by then is closed.
     Clock::duration handshake_timeout = kTlsHandshakeTimeout;
 };

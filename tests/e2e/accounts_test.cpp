@@ -87,6 +87,36 @@ TEST_F(AccountsTest, RepeatedFailedLoginsAreThrottledThenAllowedAgain) {
     EXPECT_TRUE(logged_in) << "last answer: " << (last.empty() ? "" : last.front());
 }
 
+// The throttle counts an attempt when it arrives, not when its hash is done: logins sent all at
+// once, before any answer, get no more free guesses than logins sent one at a time.
+TEST_F(AccountsTest, FailedLoginsSentAllAtOnceAreThrottledAfterTheThird) {
+    Client& c = new_client();
+    c.must("create_user alice right", "user alice created");
+    RawConnection raw("127.0.0.1", tracker_.port());
+    constexpr int kAttempts = 6;
+    for (int seq = 1; seq <= kAttempts; ++seq) {
+        raw.send_frame(Bencode::dict({{"op", Bencode::str("login")},
+                                      {"seq", Bencode::integer(seq)},
+                                      {"user", Bencode::str("alice")},
+                                      {"password", Bencode::str("wrong")},
+                                      {"listen", Bencode::str("127.0.0.1:7001")}}));
+    }
+    int auth_failed = 0;
+    int throttled = 0;
+    for (int i = 0; i < kAttempts; ++i) {
+        auto reply = raw.read_frame();
+        ASSERT_TRUE(reply.has_value()) << "reply " << i + 1;
+        if (reply->find("4:code11:auth_failed") != std::string::npos) ++auth_failed;
+        if (reply->find("4:code9:throttled") != std::string::npos) {
+            ++throttled;
+            EXPECT_THAT(*reply, HasSubstr("too many failed logins for 'alice'; try again in 1 s"))
+                << *reply;
+        }
+    }
+    EXPECT_EQ(auth_failed, 3);
+    EXPECT_EQ(throttled, kAttempts - 3);
+}
+
 TEST_F(AccountsTest, LoginWhileLoggedInIsRefused) {
     Client& c = logged_in("alice");
     c.must("create_user bob pw", "user bob created");
@@ -260,6 +290,16 @@ TEST_F(AccountsTest, TrackerRefusesBadAccountRequestsSentPastTheClient) {
         std::string reply = request("create_user", seq, user(id));
         EXPECT_THAT(reply, HasSubstr("4:code9:bad_input")) << "id '" << id << "': " << reply;
         EXPECT_THAT(reply, HasSubstr("3:seqi" + std::to_string(seq) + "e")) << reply;
+        ++seq;
+    }
+    // A login names a user only by a valid id: anything else is refused before any password is
+    // checked, and says why.
+    for (const std::string& id : {std::string(65, 'a'), std::string("al ice"), std::string("")}) {
+        auto args = user(id);
+        args.emplace_back("listen", Bencode::str("127.0.0.1:7001"));
+        std::string reply = request("login", seq, args);
+        EXPECT_THAT(reply, HasSubstr("4:code9:bad_input")) << "id '" << id << "': " << reply;
+        EXPECT_THAT(reply, HasSubstr("invalid user id '" + id + "': use 1-64 letters")) << reply;
         ++seq;
     }
     std::string empty_password = request(

@@ -1,5 +1,7 @@
 // Limits against a hostile world (issue #5): thousands of idle connections (slowloris) do not
-// slow real clients down, and one address cannot hold more than its share of connections.
+// slow real clients down, one address cannot hold more than its share of the tracker's
+// connections, a request's nesting and item count are bounded, and a client's uploader bounds
+// the peers it serves and how long they may take to say their BEP 3 handshake.
 #include "tests/e2e/harness.hpp"
 
 #include <gmock/gmock.h>
@@ -14,11 +16,17 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
 namespace gs::e2e {
 namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 // The tracker's per-address cap (tracker/server.hpp ServerLimits::max_per_address).
 constexpr int kPerAddress = 256;
@@ -150,6 +158,176 @@ TEST_F(LimitsTest, OneAddressGetsAtMostItsShareOfConnections) {
     int again = idle_connection("127.0.2.1", tracker_.port());
     EXPECT_FALSE(closed_by_peer(again, Duration{500})) << "a freed slot should be usable";
     ::close(again);
+}
+
+// The tracker decodes a request with at most 8 levels of nesting below the request dictionary
+// and 4096 list elements and dictionary entries in all (tracker/dispatcher.cpp kRequestLimits).
+constexpr int kRequestMaxDepth = 8;
+constexpr int kRequestMaxItems = 4096;
+
+// A list_groups request carrying `extra` (already bencoded) under one more key: 3 entries.
+std::string request_with(const std::string& extra) {
+    return Bencode::dict(
+        {{"op", Bencode::str("list_groups")}, {"seq", Bencode::integer(5)}, {"zextra", extra}});
+}
+
+std::string nested_lists(int depth) {
+    return std::string(static_cast<std::size_t>(depth), 'l') +
+           std::string(static_cast<std::size_t>(depth), 'e');
+}
+
+std::string list_of_items(int items) {
+    std::string out = "l";
+    for (int i = 0; i < items; ++i) out += "i0e";
+    return out + "e";
+}
+
+TEST_F(LimitsTest, RequestNestingAndItemCountAreReadAtTheirBoundAndRefusedOnePast) {
+    // At the bound: read as a request (so, without a login, answered not_logged_in), and the
+    // connection stays usable.
+    for (const std::string& at_bound : {request_with(nested_lists(kRequestMaxDepth)),
+                                        request_with(list_of_items(kRequestMaxItems - 3))}) {
+        RawConnection raw("127.0.0.1", tracker_.port());
+        raw.send_frame(at_bound);
+        auto reply = raw.read_frame();
+        ASSERT_TRUE(reply.has_value()) << "closed instead of answering";
+        EXPECT_THAT(*reply, HasSubstr("4:code13:not_logged_in")) << *reply;
+        raw.send_frame(request_with("i0e"));
+        EXPECT_TRUE(raw.read_frame().has_value()) << "the connection should stay open";
+    }
+    // One past: one bad_input reply that says why, then the tracker closes that connection.
+    struct Past {
+        std::string request;
+        std::string reason;
+    };
+    for (const Past& past :
+         {Past{request_with(nested_lists(kRequestMaxDepth + 1)), "nesting too deep"},
+          Past{request_with(list_of_items(kRequestMaxItems - 2)), "too many items"}}) {
+        RawConnection raw("127.0.0.1", tracker_.port());
+        raw.send_frame(past.request);
+        auto reply = raw.read_frame();
+        ASSERT_TRUE(reply.has_value()) << "closed without an error reply";
+        EXPECT_THAT(*reply, HasSubstr("4:code9:bad_input")) << *reply;
+        EXPECT_THAT(*reply, HasSubstr("unreadable request: bad bencode at byte ")) << *reply;
+        EXPECT_THAT(*reply, HasSubstr(": " + past.reason)) << *reply;
+        EXPECT_TRUE(raw.wait_closed());
+        tracker_.process().wait_for_stderr_line(
+            "bad request \\(bad bencode at byte [0-9]+: " + past.reason + "\\); closing");
+    }
+    Client& c = new_client();
+    EXPECT_THAT(c.run("create_user alice pw"), ElementsAre("user alice created"));
+}
+
+// ---- the client's uploader (peer/upload/uploader.hpp) ----
+
+// Uploader::kMaxSessions and Uploader::kHandshakeTimeout.
+constexpr int kMaxUploadSessions = 256;
+constexpr std::chrono::seconds kPeerHandshakeTimeout{10};
+
+std::uint16_t port_of(const std::string& address) {
+    return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
+std::string escaped(const std::string& text) {
+    return std::regex_replace(text, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
+}
+
+// Reads what has arrived on `fd` without waiting; `closed` once the peer has closed it.
+struct Drained {
+    std::string bytes;
+    bool closed = false;
+};
+Drained drain(int fd) {
+    Drained out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            out.bytes.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        out.closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        return out;
+    }
+}
+
+TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThatSentIt) {
+    Client& seeder = logged_in("alice");
+    seeder.must("create_group g", "group g created; you are its owner");
+    const std::filesystem::path file = dir_ / "shared.bin";
+    std::ofstream(file, std::ios::binary) << std::string(50000, 's');
+    const std::string uploaded = seeder.run_one("upload_file " + file.string() + " g");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(uploaded, m, std::regex("info hash ([0-9a-f]{40})"))) << uploaded;
+    std::string info_hash;
+    for (std::size_t i = 0; i < 40; i += 2) {
+        info_hash.push_back(static_cast<char>(std::stoi(m[1].str().substr(i, 2), nullptr, 16)));
+    }
+    const std::uint16_t port = port_of(seeder.listen_address());
+
+    // The one that will greet connects first, so its deadline passes before the silent one's.
+    Fds peers;
+    const int greeted = idle_connection("127.0.0.1", port);
+    const auto t0 = Clock::now();
+    const int silent = idle_connection("127.0.0.1", port);
+    ASSERT_GE(greeted, 0);
+    ASSERT_GE(silent, 0);
+    peers.fds = {greeted, silent};
+    // BEP 3: <19>"BitTorrent protocol"<8 reserved><info hash><peer id>, well within the time.
+    const std::string protocol = std::string(1, 19) + "BitTorrent protocol";
+    const std::string handshake =
+        protocol + std::string(8, '\0') + info_hash + "-XX0001-limits-test-";
+    ASSERT_EQ(::send(greeted, handshake.data(), handshake.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(handshake.size()));
+    std::string answer;
+    EXPECT_TRUE(eventually([&] {
+        answer += drain(greeted).bytes;
+        return answer.size() >= handshake.size();
+    })) << "the seeder did not answer the handshake";
+    EXPECT_EQ(answer.substr(0, protocol.size()), protocol);
+
+    // The silent one is dropped at the deadline, not before, and the client says why.
+    EXPECT_TRUE(closed_by_peer(silent, Duration{20000}));
+    const auto took = std::chrono::duration_cast<Duration>(Clock::now() - t0);
+    EXPECT_GE(took, kPeerHandshakeTimeout - Duration{500});
+    EXPECT_LE(took, kPeerHandshakeTimeout + Duration{3000});
+    seeder.process().wait_for_stderr_line(
+        escaped("upload to 127.0.0.1:" + std::to_string(local_port(silent)) +
+                " closed: no handshake in time"));
+    // The one that said its handshake in time is still served past its own deadline (which
+    // came first): the client has not closed it, nor logged a reason.
+    EXPECT_FALSE(drain(greeted).closed);
+    const std::string greeted_closed =
+        "upload to 127.0.0.1:" + std::to_string(local_port(greeted)) + " closed:";
+    for (const auto& line : seeder.process().stderr_lines()) {
+        EXPECT_EQ(line.find(greeted_closed), std::string::npos) << line;
+    }
+}
+
+TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithAReason) {
+    raise_fd_limit();
+    Client& seeder = logged_in("alice");
+    const std::uint16_t port = port_of(seeder.listen_address());
+    Fds held;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < kMaxUploadSessions; ++i) {
+        int fd = idle_connection("127.0.8." + std::to_string(1 + i % 2), port);
+        ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
+        held.fds.push_back(fd);
+    }
+    int over = idle_connection("127.0.8.3", port);
+    ASSERT_GE(over, 0);
+    EXPECT_TRUE(closed_by_peer(over, Duration{3000})) << "connection " << kMaxUploadSessions + 1;
+    seeder.process().wait_for_stderr_line(
+        escaped("refusing peer 127.0.8.3:" + std::to_string(local_port(over)) +
+                ": already serving 256 connections"));
+    ::close(over);
+    // Those at the bound were kept (they are dropped later, at the handshake deadline).
+    if (Clock::now() - t0 < kPeerHandshakeTimeout - std::chrono::seconds(2)) {
+        int closed = 0;
+        for (int fd : held.fds) closed += closed_by_peer(fd, Duration{0}) ? 1 : 0;
+        EXPECT_EQ(closed, 0) << "connections below the bound were closed";
+    }
 }
 
 }  // namespace

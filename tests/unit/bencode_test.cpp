@@ -143,6 +143,31 @@ TEST(Bencode, EnforcesTheItemLimit) {
     EXPECT_FALSE(decode("ll1:al1:bee", DecodeLimits{.max_depth = 4, .max_items = 3}).ok());
 }
 
+TEST(Bencode, DefaultLimitsHoldAtTheirBoundAndRefuseOneMoreWithAReason) {
+    const DecodeLimits defaults;
+    // Depth: the top value is at depth 0, so max_depth + 1 nested lists are the most allowed.
+    auto nested = [](std::size_t lists) {
+        return std::string(lists, 'l') + std::string(lists, 'e');
+    };
+    EXPECT_TRUE(decode(nested(defaults.max_depth + 1)).ok());
+    auto too_deep = decode(nested(defaults.max_depth + 2));
+    ASSERT_FALSE(too_deep.ok());
+    EXPECT_EQ(too_deep.error().code, Errc::BadInput);
+    EXPECT_EQ(too_deep.error().message, "bad bencode at byte 33: nesting too deep");
+
+    // Items: list elements and dict entries, counted over the whole value.
+    auto list_of = [](std::size_t items) {
+        std::string out = "l";
+        for (std::size_t i = 0; i < items; ++i) out += "i0e";
+        return out + "e";
+    };
+    EXPECT_TRUE(decode(list_of(defaults.max_items)).ok());
+    auto too_many = decode(list_of(defaults.max_items + 1));
+    ASSERT_FALSE(too_many.ok());
+    EXPECT_EQ(too_many.error().code, Errc::BadInput);
+    EXPECT_EQ(too_many.error().message, "bad bencode at byte 3000001: too many items");
+}
+
 TEST(Bencode, EveryTruncationIsRejectedWithoutCrashing) {
     std::string full = encode(Value(Dict{{"a", List{1, "two", Dict{{"x", -3}}}},
                                          {"pieces", std::string(40, '\x07')},

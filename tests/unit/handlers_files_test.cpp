@@ -1,5 +1,7 @@
 #include "tests/unit/handlers_fixture.hpp"
 
+#include "shared/ids.hpp"
+
 namespace gs::tracker {
 namespace {
 
@@ -254,6 +256,27 @@ TEST_F(HandlersTest, GetFileOfAMissingNameIsNotFound) {
     EXPECT_ERROR(call(handle_get_file, &alice_, {{"group", "g"}, {"name", "a/b"}}), Errc::BadInput,
                  "invalid file name 'a/b': use 1-255 bytes with no '/' or NUL, and not '.' or "
                  "'..'");
+}
+
+TEST_F(HandlersTest, FileNameOfExactly255BytesIsAcceptedAnd256IsNot) {
+    group_g();
+    InfoSpec longest;
+    longest.name = std::string(kMaxFileNameBytes, 'n');
+    auto uploaded = upload(alice_, longest);
+    ASSERT_TRUE(uploaded.ok()) << uploaded.error().message;
+    EXPECT_EQ(files(alice_).at(0).get_string("name"), longest.name);
+    EXPECT_TRUE(call(handle_get_file, &alice_, {{"group", "g"}, {"name", longest.name}}).ok());
+
+    const std::string over(kMaxFileNameBytes + 1, 'n');
+    // The name is quoted cut short, so the message stays one readable line.
+    const std::string invalid = "invalid file name '" + std::string(80, 'n') +
+                                "...': use 1-255 bytes with no '/' or NUL, and not '.' or '..'";
+    EXPECT_ERROR(call(handle_get_file, &alice_, {{"group", "g"}, {"name", over}}), Errc::BadInput,
+                 invalid);
+    EXPECT_ERROR(call(handle_stop_share, &alice_, {{"group", "g"}, {"name", over}}), Errc::BadInput,
+                 invalid);
+    longest.name = over;
+    EXPECT_ERROR(upload(alice_, longest), Errc::BadInput, "bad info dictionary: " + invalid);
 }
 
 TEST_F(HandlersTest, StopShareRemovesTheCallerAndTheFileWithItsLastSeeder) {

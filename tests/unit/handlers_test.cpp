@@ -1,5 +1,7 @@
 #include "tests/unit/handlers_fixture.hpp"
 
+#include "shared/ids.hpp"
+
 #include <set>
 
 namespace gs::tracker {
@@ -64,6 +66,14 @@ TEST_F(HandlersTest, InvalidOrMissingGroupIdIsBadInput) {
     EXPECT_ERROR(call(handle_create_group, &alice_, {}), Errc::BadInput, "missing group id");
     EXPECT_ERROR(call(handle_create_group, &alice_, {{"group", 7}}), Errc::BadInput,
                  "missing group id");
+}
+
+TEST_F(HandlersTest, GroupIdOfExactly64CharactersIsAcceptedAnd65IsNot) {
+    const std::string longest(kMaxIdBytes, 'g');
+    ASSERT_TRUE(call(handle_create_group, &alice_, {{"group", longest}}).ok());
+    EXPECT_TRUE(call(handle_join_group, &bob_, {{"group", longest}}).ok());
+    EXPECT_ERROR(call(handle_join_group, &carol_, {{"group", longest + "g"}}), Errc::BadInput,
+                 "invalid group id '" + longest + "g': use 1-64 letters, digits, '.', '_' or '-'");
 }
 
 TEST_F(HandlersTest, GroupsThatDoNotExistAreNamed) {
@@ -212,8 +222,23 @@ TEST_F(HandlersTest, NewUserNeedsAValidFreeIdAndAPassword) {
                  "invalid user id 'x y': use 1-64 letters, digits, '.', '_' or '-'");
     EXPECT_ERROR(check_new_user(*store_, "dave", ""), Errc::BadInput,
                  "the password must not be empty");
-    EXPECT_FALSE(check_new_user(*store_, "dave", std::string(kMaxPasswordBytes + 1, 'p')).ok());
     EXPECT_EQ(already_exists_user_error("alice").message, "user 'alice' already exists");
+}
+
+TEST_F(HandlersTest, UserIdsAndPasswordsAreAcceptedUpToTheirLimitsAndRefusedPastThem) {
+    const std::string longest_id(kMaxIdBytes, 'd');
+    EXPECT_TRUE(check_new_user(*store_, longest_id, "pw").ok());
+    EXPECT_TRUE(check_user_id(longest_id).ok());
+    const std::string invalid_id =
+        "invalid user id '" + longest_id + "d': use 1-64 letters, digits, '.', '_' or '-'";
+    EXPECT_ERROR(check_new_user(*store_, longest_id + "d", "pw"), Errc::BadInput, invalid_id);
+    EXPECT_ERROR(check_user_id(longest_id + "d"), Errc::BadInput, invalid_id);
+    EXPECT_ERROR(check_user_id(""), Errc::BadInput,
+                 "invalid user id '': use 1-64 letters, digits, '.', '_' or '-'");
+
+    EXPECT_TRUE(check_new_user(*store_, "dave", std::string(kMaxPasswordBytes, 'p')).ok());
+    EXPECT_ERROR(check_new_user(*store_, "dave", std::string(kMaxPasswordBytes + 1, 'p')),
+                 Errc::BadInput, "the password is longer than 1024 bytes");
 }
 
 TEST_F(HandlersTest, SessionTokenResumesUntilLogout) {

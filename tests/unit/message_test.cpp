@@ -148,6 +148,33 @@ TEST(Message, RejectsALengthAboveTheCapBeforeReadingTheBody) {
     EXPECT_FALSE(at_cap->has_value());
 }
 
+TEST(Message, TheLargestMessageOfEachKindIsParsedAndOneByteMoreIsRefused) {
+    // The largest message overall is a bitfield at kMaxBitfieldBytes: exactly kMaxMessageBytes.
+    const std::string bits(kMaxBitfieldBytes, '\xff');
+    std::string bitfield;
+    encode_bitfield(bitfield, bits);
+    ASSERT_EQ(bitfield.size(), kLengthPrefixBytes + kMaxMessageBytes);
+    EXPECT_EQ(parse_one(bitfield).payload.size(), kMaxBitfieldBytes);
+    EXPECT_EQ(parse_one(be32(kMaxBitfieldBytes) + "\x05" + bits.substr(1)).payload.size(),
+              kMaxBitfieldBytes - 1);
+    std::string extended;
+    encode_extended(extended, 1, std::string(kMaxExtendedBytes, 'e'));
+    EXPECT_EQ(parse_one(extended).payload.size(), kMaxExtendedBytes);
+
+    std::size_t consumed = 0;
+    auto over = parse_message(be32(kMaxMessageBytes + 1) + "\x05", consumed);
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.error().code, Errc::Protocol);
+    EXPECT_EQ(over.error().message, "message of 262146 bytes is over the 262145 byte limit");
+    auto long_extended = parse_message(be32(2 + kMaxExtendedBytes + 1) + "\x14", consumed);
+    ASSERT_FALSE(long_extended.ok());
+    EXPECT_EQ(long_extended.error().message, "message 20 of 16387 bytes (expected 2 to 16386)");
+    auto long_block =
+        parse_message(be32(kPieceHeaderBytes + kMaxBlockBytes + 1) + "\x07", consumed);
+    ASSERT_FALSE(long_block.ok());
+    EXPECT_EQ(long_block.error().message, "message 7 of 16394 bytes (expected 10 to 16393)");
+}
+
 TEST(Message, RejectsLengthsThatDoNotFitTheIdFromTheIdByte) {
     expect_rejected(be32(2) + std::string(1, '\0'));                      // choke with a body
     expect_rejected(be32(4) + "\x04");                                  // short have

@@ -1,6 +1,8 @@
 // Download tickets: signed by the tracker's key, checked by seeders (shared/ticket.hpp).
 #include "shared/ticket.hpp"
 
+#include "shared/ids.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -40,6 +42,24 @@ TEST(Ticket, RefusesExpiredOtherFileOtherKeyAndTampering) {
     refused(verify_ticket("", signer.public_key(), kHash, kNow), "none");
     refused(verify_ticket("garbage", signer.public_key(), kHash, kNow), "malformed");
     refused(verify_ticket(t, "", kHash, kNow), "no tracker key");
+}
+
+TEST(Ticket, TicketsForTheLongestIdsFitTheCapAndLongerInputIsRefusedUnread) {
+    TicketSigner signer = TicketSigner::generate();
+    std::string longest = signer.sign(
+        Ticket{std::string(kMaxIdBytes, 'u'), std::string(kMaxIdBytes, 'g'), kHash, kNow * 100});
+    EXPECT_LE(longest.size(), kMaxTicketBytes);
+    EXPECT_TRUE(verify_ticket(longest, signer.public_key(), kHash, kNow).ok());
+    // At the cap the bytes are read (and found malformed); one byte more is not read at all.
+    auto at_cap =
+        verify_ticket(std::string(kMaxTicketBytes, 'x'), signer.public_key(), kHash, kNow);
+    ASSERT_FALSE(at_cap.ok());
+    EXPECT_EQ(at_cap.error().message, "ticket refused: malformed");
+    auto over =
+        verify_ticket(std::string(kMaxTicketBytes + 1, 'x'), signer.public_key(), kHash, kNow);
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.error().code, Errc::Denied);
+    EXPECT_EQ(over.error().message, "ticket refused: too long");
 }
 
 TEST(Ticket, TheKeyFileIsCreatedOnceAndReusedWithPrivateMode) {

@@ -432,6 +432,22 @@ TEST_F(TlsLink, PeerThatNeverCompletesTheHandshakeIsClosedAtTheDeadline) {
     EXPECT_EQ(*server_.closed, "tls handshake timed out");
 }
 
+TEST_F(TlsLink, HandshakeDoneBeforeTheDeadlineKeepsTheConnectionPastIt) {
+    net::ConnectionLimits limits;
+    limits.handshake_timeout = 200ms;
+    start_server(limits);
+    start_client(callbacks(client_));
+    ASSERT_TRUE(run_until([&] { return server_.fingerprint.has_value(); }, 3s));
+    auto secured_at = std::chrono::steady_clock::now();
+    // A frame sent well after the deadline still arrives on the same connection.
+    loop_.after(400ms, [&] { client_.conn->send_frame("after the deadline"); });
+    ASSERT_TRUE(run_until([&] { return !server_.frames.empty() || server_.closed; }));
+    EXPECT_GE(std::chrono::steady_clock::now() - secured_at, 400ms);
+    EXPECT_THAT(server_.frames, ::testing::ElementsAre("after the deadline"));
+    EXPECT_FALSE(server_.closed.has_value());
+    EXPECT_FALSE(client_.closed.has_value());
+}
+
 TEST_F(TlsLink, OversizedFrameIsRefusedOverTlsToo) {
     net::ConnectionLimits limits;
     limits.max_frame_bytes = 1000;

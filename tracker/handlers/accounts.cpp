@@ -43,8 +43,13 @@ Error already_exists_user_error(std::string_view user_id) {
     return make_error(Errc::AlreadyExists, fmt::format("user '{}' already exists", user_id));
 }
 
-Status check_new_user(Store& store, std::string_view user_id, std::string_view password) {
+Status check_user_id(std::string_view user_id) {
     if (!is_valid_id(user_id)) return invalid_id_error("user id", user_id);
+    return {};
+}
+
+Status check_new_user(Store& store, std::string_view user_id, std::string_view password) {
+    if (Status valid = check_user_id(user_id); !valid) return valid;
     if (password.empty()) return make_error(Errc::BadInput, "the password must not be empty");
     if (password.size() > kMaxPasswordBytes) {
         return make_error(Errc::BadInput,

@@ -62,6 +62,8 @@ Reply handle_add_seeder(const Context& ctx, const proto::Value& request);
 // create_user for the same id may finish while this one hashes): reply
 // already_exists_user_error(user_id).
 Status check_new_user(Store& store, std::string_view user_id, std::string_view password);
+// Before a login is checked: `user_id` is a valid id (else the error create_user gives).
+Status check_user_id(std::string_view user_id);
 Error already_exists_user_error(std::string_view user_id);
 
 // "IP:PORT" with an IPv4 address or a bracketed IPv6 one, port 1-65535.

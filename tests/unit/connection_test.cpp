@@ -1,0 +1,183 @@
+// net::Connection's limits (shared/net/connection.hpp, docs/protocol.md §1.1): the idle timeout
+// and the frame cap, each at, below and above its bound. One Connection over a socketpair in an
+// EventLoop; the test plays the peer with plain reads and writes on the other end.
+#include "shared/net/connection.hpp"
+#include "shared/net/event_loop.hpp"
+#include "shared/proto/frame.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gs::net {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+
+class ConnectionTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        int fds[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+        ours_ = Fd(fds[0]);
+        peer_ = Fd(fds[1]);
+    }
+
+    void TearDown() override { conn_.reset(); }
+
+    void start(ConnectionLimits limits) {
+        Connection::Callbacks cb;
+        cb.on_frame = [this](std::string_view body) {
+            frames_.emplace_back(body);
+            last_frame_at_ = Clock::now();
+        };
+        cb.on_oversized = [this](std::uint32_t declared) {
+            oversized_ = declared;
+            conn_->send_frame("too big");
+        };
+        cb.on_closed = [this](std::string_view reason) {
+            closed_ = std::string(reason);
+            closed_at_ = Clock::now();
+        };
+        conn_ =
+            std::make_unique<Connection>(loop_, std::move(ours_), "peer", std::move(cb), limits);
+    }
+
+    void peer_sends(std::string_view bytes) {
+        ASSERT_EQ(::write(peer_.get(), bytes.data(), bytes.size()),
+                  static_cast<ssize_t>(bytes.size()));
+    }
+
+    // Everything the peer end has received, once the connection has closed its end.
+    std::string peer_reads_to_end() {
+        std::string got;
+        char buf[4096];
+        for (;;) {
+            ssize_t n = ::read(peer_.get(), buf, sizeof buf);
+            if (n <= 0) break;
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+        return got;
+    }
+
+    // Runs the loop until `done` holds; false after `timeout`.
+    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
+        bool timed_out = false;
+        TimerId deadline = loop_.after(timeout, [&] {
+            timed_out = true;
+            loop_.stop();
+        });
+        TimerId tick = 0;
+        std::function<void()> check = [&] {
+            tick = 0;
+            if (done()) {
+                loop_.stop();
+                return;
+            }
+            tick = loop_.after(1ms, check);
+        };
+        tick = loop_.after(0ms, check);
+        loop_.run();
+        loop_.cancel(deadline);
+        loop_.cancel(tick);
+        return !timed_out;
+    }
+
+    EventLoop loop_;
+    Fd ours_;
+    Fd peer_;
+    std::unique_ptr<Connection> conn_;
+    std::vector<std::string> frames_;
+    Clock::time_point last_frame_at_;
+    std::optional<std::uint32_t> oversized_;
+    std::optional<std::string> closed_;
+    Clock::time_point closed_at_;
+};
+
+// ---- idle timeout ----
+
+TEST_F(ConnectionTest, PeerThatSendsNothingIsClosedAtTheIdleTimeoutAndNotBefore) {
+    ConnectionLimits limits;
+    limits.idle_timeout = 300ms;
+    const auto t0 = Clock::now();
+    start(limits);
+    ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
+    EXPECT_EQ(*closed_, "idle timeout");
+    EXPECT_GE(closed_at_ - t0, 300ms);
+    EXPECT_LT(closed_at_ - t0, 2s);
+    EXPECT_EQ(peer_reads_to_end(), "") << "the peer sees the close and nothing else";
+}
+
+TEST_F(ConnectionTest, PeerActiveMoreOftenThanTheIdleTimeoutStaysOpenUntilItStops) {
+    ConnectionLimits limits;
+    limits.idle_timeout = 400ms;
+    start(limits);
+    // A frame every 100 ms for three times the timeout: each gap is below the bound.
+    constexpr int kFrames = 12;
+    int sent = 0;
+    std::function<void()> send_next = [&] {
+        peer_sends(proto::make_frame("ping " + std::to_string(++sent)));
+        if (sent < kFrames) loop_.after(100ms, send_next);
+    };
+    loop_.after(100ms, send_next);
+    ASSERT_TRUE(run_until([&] { return frames_.size() == kFrames || closed_.has_value(); }));
+    ASSERT_FALSE(closed_.has_value())
+        << "closed after " << frames_.size() << " frames: " << *closed_;
+    EXPECT_TRUE(conn_->is_open());
+
+    // Then silence: closed once the timeout has passed since the last frame.
+    ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
+    EXPECT_EQ(*closed_, "idle timeout");
+    EXPECT_GE(closed_at_ - last_frame_at_, 400ms);
+    EXPECT_LT(closed_at_ - last_frame_at_, 2s);
+}
+
+TEST_F(ConnectionTest, IdleTimeoutOfZeroNeverCloses) {
+    start(ConnectionLimits{});  // idle_timeout 0
+    // A frame after a long silence still finds the connection open.
+    loop_.after(500ms, [&] { peer_sends(proto::make_frame("late")); });
+    ASSERT_TRUE(run_until([&] { return !frames_.empty() || closed_.has_value(); }));
+    EXPECT_THAT(frames_, ElementsAre("late"));
+    EXPECT_FALSE(closed_.has_value());
+}
+
+// ---- frame cap ----
+
+TEST_F(ConnectionTest, FramesBelowAndAtTheCapAreDelivered) {
+    ConnectionLimits limits;
+    limits.max_frame_bytes = 1000;
+    start(limits);
+    peer_sends(proto::make_frame(std::string(999, 'a')));
+    peer_sends(proto::make_frame(std::string(1000, 'b')));
+    ASSERT_TRUE(run_until([&] { return frames_.size() == 2 || closed_.has_value(); }));
+    EXPECT_THAT(frames_, ElementsAre(std::string(999, 'a'), std::string(1000, 'b')));
+    EXPECT_FALSE(oversized_.has_value());
+    EXPECT_TRUE(conn_->is_open());
+}
+
+TEST_F(ConnectionTest, FrameOneByteOverTheCapGetsOneReplyThenTheConnectionCloses) {
+    ConnectionLimits limits;
+    limits.max_frame_bytes = 1000;
+    start(limits);
+    // Only the header: the refusal cannot wait for the body.
+    std::string frame = proto::make_frame(std::string(1001, 'c'));
+    peer_sends(frame.substr(0, proto::kFrameHeaderBytes));
+    ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
+    EXPECT_EQ(oversized_, 1001u);
+    EXPECT_EQ(*closed_, "oversized frame");
+    EXPECT_TRUE(frames_.empty());
+    EXPECT_EQ(peer_reads_to_end(), proto::make_frame("too big"));
+}
+
+}  // namespace
+}  // namespace gs::net
