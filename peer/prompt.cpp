@@ -1,5 +1,6 @@
 #include "peer/prompt.hpp"
 
+#include <fmt/format.h>
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <unistd.h>
@@ -20,6 +21,9 @@ Prompt::Prompt(net::EventLoop& loop, Callbacks callbacks)
         net::LineReader::Callbacks rc;
         rc.on_line = [this](std::string_view line) { callbacks_.on_line(line); };
         rc.on_eof = [this] { callbacks_.on_eof(); };
+        rc.on_too_long = [this](std::size_t max_bytes) {
+            print(fmt::format("error: line longer than {} bytes; ignored", max_bytes));
+        };
         reader_ = std::make_unique<net::LineReader>(loop_, STDIN_FILENO, std::move(rc));
         return;
     }

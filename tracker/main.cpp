@@ -142,6 +142,10 @@ int run(const Options& options) {
         }
     };
     input.on_eof = [] {};  // started in the background: keep serving
+    input.on_too_long = [](std::size_t max_bytes) {
+        std::printf("error: line longer than %zu bytes; ignored\n", max_bytes);
+        std::fflush(stdout);
+    };
     gs::net::LineReader stdin_reader(loop, STDIN_FILENO, std::move(input));
 
     std::printf("tracker %d listening on %s (database %s, fingerprint %s)\n", options.number,

@@ -103,10 +103,23 @@ void LineReader::on_readable() {
 void LineReader::deliver() {
     while (!paused_) {
         auto nl = pending_.find('\n');
+        if (dropping_) {  // the rest of a line that was too long
+            pending_.erase(0, nl == std::string::npos ? pending_.size() : nl + 1);
+            if (nl == std::string::npos) break;
+            dropping_ = false;
+            continue;
+        }
+        // The line, or what has come of it so far: too long to be a command.
+        const bool too_long =
+            nl == std::string::npos ? pending_.size() > max_line_bytes_ : nl > max_line_bytes_;
+        if (too_long) {
+            dropping_ = true;
+            if (callbacks_.on_too_long) callbacks_.on_too_long(max_line_bytes_);
+            continue;
+        }
         if (nl == std::string::npos) {
-            if (pending_.size() > max_line_bytes_) nl = max_line_bytes_;  // cut an endless line
-            else if (eof_ && !pending_.empty()) nl = pending_.size();  // last line, no newline
-            else break;
+            if (!eof_ || pending_.empty()) break;
+            nl = pending_.size();  // last line, no newline
         }
         std::string line = pending_.substr(0, nl);
         pending_.erase(0, std::min(nl + 1, pending_.size()));

@@ -27,12 +27,15 @@ private:
 };
 
 // LineReader: splits a non-blocking fd (stdin) into lines and hands each to a callback; reports
-// end of input once. Lines longer than `max_line_bytes` are cut and flagged.
+// end of input once. A line longer than `max_line_bytes` is dropped whole, up to its newline,
+// and reported instead: no part of it runs as a command.
 class LineReader {
 public:
     struct Callbacks {
         std::function<void(std::string_view line)> on_line;
         std::function<void()> on_eof;
+        // A line longer than `max_line_bytes` was dropped.
+        std::function<void(std::size_t max_line_bytes)> on_too_long;
     };
     LineReader(EventLoop& loop, int fd, Callbacks callbacks, std::size_t max_line_bytes = 65536);
     ~LineReader();
@@ -58,6 +61,7 @@ private:
     bool unpolled_read_scheduled_ = false;
     bool paused_ = false;
     bool eof_ = false;
+    bool dropping_ = false;  // skipping the rest of a line that was too long
     bool eof_reported_ = false;
 };
 

@@ -1,7 +1,8 @@
 // Limits against a hostile world (issue #5): thousands of idle connections (slowloris) do not
 // slow real clients down, one address cannot hold more than its share of the tracker's
-// connections, a request's nesting and item count are bounded, and a client's uploader bounds
-// the peers it serves and how long they may take to say their BEP 3 handshake.
+// connections, a request's nesting and item count are bounded, a client's input lines are
+// bounded, and its uploader bounds the peers it serves and how long they may take to say their
+// BEP 3 handshake.
 #include "tests/e2e/harness.hpp"
 
 #include <gmock/gmock.h>
@@ -216,6 +217,23 @@ TEST_F(LimitsTest, RequestNestingAndItemCountAreReadAtTheirBoundAndRefusedOnePas
     }
     Client& c = new_client();
     EXPECT_THAT(c.run("create_user alice pw"), ElementsAre("user alice created"));
+}
+
+// ---- the client's prompt (shared/net/signals.hpp LineReader) ----
+
+constexpr std::size_t kMaxInputLineBytes = 65536;
+
+TEST_F(LimitsTest, ClientReadsAnInputLineAtTheCapAndDropsALongerOneWholeWithOneError) {
+    Client& c = new_client();
+    // At the cap: read as a command.
+    std::string at_cap = "frobnicate";
+    at_cap.resize(kMaxInputLineBytes, ' ');
+    EXPECT_THAT(c.run(at_cap),
+                ElementsAre("error: unknown command 'frobnicate'; type help for the list"));
+    // Past it: one error, and no part of the line runs, not even a command at its end.
+    const std::string over = std::string(kMaxInputLineBytes, 'x') + " create_user mallory pw";
+    EXPECT_THAT(c.run(over), ElementsAre("error: line longer than 65536 bytes; ignored"));
+    EXPECT_THAT(c.run("create_user mallory pw"), ElementsAre("user mallory created"));
 }
 
 // ---- the client's uploader (peer/upload/uploader.hpp) ----

@@ -1,0 +1,120 @@
+// LineReader (shared/net/signals.hpp): stdin split into lines, with a cap on a line's length —
+// at the cap a line is delivered, past it the whole line is dropped and reported once. Over a
+// pipe in an EventLoop, with a small cap.
+#include "shared/net/event_loop.hpp"
+#include "shared/net/fd.hpp"
+#include "shared/net/signals.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gs::net {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+constexpr std::size_t kMax = 8;
+
+class LineReaderTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        int fds[2];
+        ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+        read_end_ = Fd(fds[0]);
+        write_end_ = Fd(fds[1]);
+        LineReader::Callbacks cb;
+        cb.on_line = [this](std::string_view line) { lines_.emplace_back(line); };
+        cb.on_eof = [this] { eof_ = true; };
+        cb.on_too_long = [this](std::size_t max_bytes) { too_long_.push_back(max_bytes); };
+        reader_ = std::make_unique<LineReader>(loop_, read_end_.get(), std::move(cb), kMax);
+    }
+
+    void TearDown() override { reader_.reset(); }
+
+    void write(std::string_view bytes) {
+        ASSERT_EQ(::write(write_end_.get(), bytes.data(), bytes.size()),
+                  static_cast<ssize_t>(bytes.size()));
+    }
+    void close_input() { write_end_.reset(); }
+
+    // Runs the loop until `done` holds; false after `timeout`.
+    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
+        bool timed_out = false;
+        TimerId deadline = loop_.after(timeout, [&] {
+            timed_out = true;
+            loop_.stop();
+        });
+        TimerId tick = 0;
+        std::function<void()> check = [&] {
+            tick = 0;
+            if (done()) {
+                loop_.stop();
+                return;
+            }
+            tick = loop_.after(1ms, check);
+        };
+        tick = loop_.after(0ms, check);
+        loop_.run();
+        loop_.cancel(deadline);
+        loop_.cancel(tick);
+        return !timed_out;
+    }
+
+    EventLoop loop_;
+    Fd read_end_;
+    Fd write_end_;
+    std::unique_ptr<LineReader> reader_;
+    std::vector<std::string> lines_;
+    std::vector<std::size_t> too_long_;
+    bool eof_ = false;
+};
+
+TEST_F(LineReaderTest, LinesBelowAndAtTheCapAreDelivered) {
+    write("1234567\n12345678\n");
+    write("87654321");  // the last line, at the cap, without a newline
+    close_input();
+    ASSERT_TRUE(run_until([&] { return eof_; }));
+    EXPECT_THAT(lines_, ElementsAre("1234567", "12345678", "87654321"));
+    EXPECT_THAT(too_long_, IsEmpty());
+}
+
+TEST_F(LineReaderTest, ALineOneByteOverTheCapIsDroppedWholeAndReportedOnce) {
+    write("123456789\nnext\n");
+    close_input();
+    ASSERT_TRUE(run_until([&] { return eof_; }));
+    EXPECT_THAT(lines_, ElementsAre("next"));
+    EXPECT_THAT(too_long_, ElementsAre(kMax));
+}
+
+TEST_F(LineReaderTest, AnEndlessLineIsDroppedUpToItsNewlineWhenThatComesLater) {
+    write("123456789abc");  // over the cap, no newline yet
+    ASSERT_TRUE(run_until([&] { return !too_long_.empty(); }));
+    write("def ghi");  // still the same line: none of it may run as a command
+    write(" jkl\nnext\n");
+    close_input();
+    ASSERT_TRUE(run_until([&] { return eof_; }));
+    EXPECT_THAT(lines_, ElementsAre("next"));
+    EXPECT_THAT(too_long_, ElementsAre(kMax));
+}
+
+TEST_F(LineReaderTest, ATooLongLastLineWithoutNewlineIsDroppedAndTheEndStillReported) {
+    write("ok\n123456789");
+    close_input();
+    ASSERT_TRUE(run_until([&] { return eof_; }));
+    EXPECT_THAT(lines_, ElementsAre("ok"));
+    EXPECT_THAT(too_long_, ElementsAre(kMax));
+}
+
+}  // namespace
+}  // namespace gs::net
