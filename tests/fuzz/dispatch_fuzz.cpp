@@ -204,12 +204,14 @@ private:
         if (!user || !password || !listen) return make_error(Errc::BadInput, "login needs more");
         if (conn.session) return make_error(Errc::BadInput, "already logged in");
         std::string user_id(*user);
+        if (Status valid = check_user_id(user_id); !valid) return valid.error();
         if (throttle_.wait_before_attempt(user_id, steady_now_) > LoginThrottle::Clock::duration{}) {
             return make_error(Errc::Throttled, "too many failed logins");
         }
         auto creds = w_.store->password_hash_of(user_id);
         if (!creds) return creds.error();
         const std::optional<Credentials>& found = *creds;
+        throttle_.on_attempt(user_id, steady_now_);
         if (!found || found->password_hash != fake_hash(*password)) {
             throttle_.on_failure(user_id, steady_now_);
             return make_error(Errc::AuthFailed, "wrong user id or password");
