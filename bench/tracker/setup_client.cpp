@@ -50,9 +50,10 @@ Error link_error(const Link& link, Link::Status status, std::string_view what) {
 }  // namespace
 
 Result<SetupClient> SetupClient::connect(const net::Endpoint& tracker, const TlsClient* tls,
-                                         std::chrono::milliseconds timeout) {
+                                         std::chrono::milliseconds timeout,
+                                         const net::Endpoint* from) {
     const auto deadline = Clock::now() + timeout;
-    auto fd = net::connect_tcp(tracker);
+    auto fd = net::connect_tcp(tracker, from);
     if (!fd) return fd.error();
     auto ready = wait_for(fd->get(), POLLOUT, deadline);
     if (!ready) return ready.error();

@@ -17,10 +17,11 @@ namespace gs::bench {
 
 class SetupClient {
 public:
-    // Connects (non-blocking socket, waited for with poll) within `timeout`; with `tls`, also
-    // completes the TLS handshake and checks the tracker's certificate.
+    // Connects (non-blocking socket, waited for with poll) within `timeout`, from `from` when
+    // given; with `tls`, also completes the TLS handshake and checks the tracker's certificate.
     static Result<SetupClient> connect(const net::Endpoint& tracker, const TlsClient* tls,
-                                       std::chrono::milliseconds timeout);
+                                       std::chrono::milliseconds timeout,
+                                       const net::Endpoint* from = nullptr);
 
     // Sends `request` with the next seq and waits up to `timeout` for the reply with that seq.
     // An "ok": 0 reply becomes an Error carrying the tracker's code and message.

@@ -67,9 +67,15 @@ Result<Fd> listen_tcp(const Endpoint& at, int backlog) {
     return fd;
 }
 
-Result<Fd> connect_tcp(const Endpoint& to) {
+Result<Fd> connect_tcp(const Endpoint& to, const Endpoint* from) {
     Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return sys_error("create a socket for", to);
+    if (from != nullptr) {
+        sockaddr_in local = from->to_sockaddr();
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+            return sys_error("bind a socket to", *from);
+        }
+    }
     sockaddr_in sa = to.to_sockaddr();
     int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
     if (rc != 0 && errno != EINPROGRESS) return sys_error("connect to", to);

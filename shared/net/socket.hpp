@@ -26,7 +26,8 @@ Result<Endpoint> parse_endpoint(std::string_view text, bool allow_port_zero = tr
 // A non-blocking listening socket bound to `at` (port 0 picks a free port).
 Result<Fd> listen_tcp(const Endpoint& at, int backlog = 1024);
 // Starts a non-blocking connect; completion is signalled by writability (check connect_error).
-Result<Fd> connect_tcp(const Endpoint& to);
+// With `from`, the socket is bound to that local address first (port 0: any).
+Result<Fd> connect_tcp(const Endpoint& to, const Endpoint* from = nullptr);
 // After writability on a connecting socket: 0 when connected, else the errno.
 int connect_error(int fd);
 // Accepts one connection, non-blocking; an invalid Fd when none is pending.
