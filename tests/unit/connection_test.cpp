@@ -2,6 +2,7 @@
 // and the frame cap, each at, below and above its bound. One Connection over a socketpair in an
 // EventLoop; the test plays the peer with plain reads and writes on the other end.
 #include "shared/net/connection.hpp"
+#include "tests/unit/run_until.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/proto/frame.hpp"
 
@@ -72,25 +73,7 @@ protected:
 
     // Runs the loop until `done` holds; false after `timeout`.
     bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        bool timed_out = false;
-        TimerId deadline = loop_.after(timeout, [&] {
-            timed_out = true;
-            loop_.stop();
-        });
-        TimerId tick = 0;
-        std::function<void()> check = [&] {
-            tick = 0;
-            if (done()) {
-                loop_.stop();
-                return;
-            }
-            tick = loop_.after(1ms, check);
-        };
-        tick = loop_.after(0ms, check);
-        loop_.run();
-        loop_.cancel(deadline);
-        loop_.cancel(tick);
-        return !timed_out;
+        return test_support::run_until(loop_, done, timeout);
     }
 
     EventLoop loop_;

@@ -3,6 +3,7 @@
 // Server on 127.0.0.1 in one EventLoop; the test's clients are plain TCP sockets that never
 // start TLS, so the only thing that can close them early is a limit.
 #include "tracker/server.hpp"
+#include "tests/unit/run_until.hpp"
 
 #include "shared/net/event_loop.hpp"
 #include "shared/net/socket.hpp"
@@ -118,25 +119,7 @@ protected:
 
     // Runs the loop until `done` holds; false after `timeout`.
     bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        bool timed_out = false;
-        net::TimerId deadline = loop_.after(timeout, [&] {
-            timed_out = true;
-            loop_.stop();
-        });
-        net::TimerId tick = 0;
-        std::function<void()> check = [&] {
-            tick = 0;
-            if (done()) {
-                loop_.stop();
-                return;
-            }
-            tick = loop_.after(1ms, check);
-        };
-        tick = loop_.after(0ms, check);
-        loop_.run();
-        loop_.cancel(deadline);
-        loop_.cancel(tick);
-        return !timed_out;
+        return test_support::run_until(loop_, done, timeout);
     }
 
     std::size_t open_clients() const {

@@ -2,6 +2,7 @@
 // pinned (tracker_info.txt's third field, known_trackers), the tracker's key and certificate,
 // and framed Connections speaking TLS to each other over a socketpair in one EventLoop.
 #include "shared/config.hpp"
+#include "tests/unit/run_until.hpp"
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/tls.hpp"
@@ -321,25 +322,7 @@ protected:
 
     // Runs the loop until `done` holds; false after `timeout`.
     bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        bool timed_out = false;
-        net::TimerId deadline = loop_.after(timeout, [&] {
-            timed_out = true;
-            loop_.stop();
-        });
-        net::TimerId tick = 0;
-        std::function<void()> check = [&] {
-            tick = 0;
-            if (done()) {
-                loop_.stop();
-                return;
-            }
-            tick = loop_.after(1ms, check);
-        };
-        tick = loop_.after(0ms, check);
-        loop_.run();
-        loop_.cancel(deadline);
-        loop_.cancel(tick);
-        return !timed_out;
+        return test_support::run_until(loop_, done, timeout);
     }
 
     TempDir dir_;
