@@ -11,7 +11,8 @@
 namespace gs::peer {
 
 Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string group,
-                       PieceStore store, wire::PeerIdBytes our_id, Callbacks callbacks)
+                       PieceStore store, wire::PeerIdBytes our_id, Callbacks callbacks,
+                       SessionDeadlines deadlines)
     : loop_(loop),
       workers_(workers),
       group_(std::move(group)),
@@ -19,6 +20,7 @@ Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string gr
       picker_(store_.info().piece_count(), store_.info().piece_length, store_.info().length,
               std::random_device{}()),
       callbacks_(std::move(callbacks)),
+      deadlines_(deadlines),
       started_(net::Clock::now()) {
     handshake_.info_hash = store_.info().info_hash;
     handshake_.peer_id = our_id;

@@ -43,7 +43,7 @@ public:
 
     // `workers` writes the resume state in the background (fdatasync must not stall the loop).
     Downloader(net::EventLoop& loop, WorkerPool& workers, std::string group, PieceStore store,
-               wire::PeerIdBytes our_id, Callbacks callbacks);
+               wire::PeerIdBytes our_id, Callbacks callbacks, SessionDeadlines deadlines = {});
     ~Downloader();
     Downloader(const Downloader&) = delete;
     Downloader& operator=(const Downloader&) = delete;
@@ -72,6 +72,7 @@ public:
     // --- for PeerSession
     net::EventLoop& loop() { return loop_; }
     const wire::Handshake& handshake() const { return handshake_; }
+    const SessionDeadlines& deadlines() const { return deadlines_; }
     PiecePicker& picker() { return picker_; }
     void on_peer_bitfield(PeerSession& s, const Bitfield& has);
     void on_peer_have(PeerSession& s, PieceIndex piece);
@@ -94,6 +95,7 @@ private:
     PiecePicker picker_;
     wire::Handshake handshake_;
     Callbacks callbacks_;
+    SessionDeadlines deadlines_;
     State state_ = State::Downloading;
     std::uint32_t next_peer_ = 1;
     std::map<PeerId, std::unique_ptr<PeerSession>> sessions_;

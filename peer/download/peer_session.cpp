@@ -52,7 +52,7 @@ void PeerSession::start() {
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
     watch_ = owner_.loop().watch(fd_.get(), net::Interest::Write,
                                  [this](net::Ready r) { on_ready(r); });
-    arm_deadline(kConnectTimeout, "connect timed out");
+    arm_deadline(owner_.deadlines().connect, "connect timed out");
 }
 
 void PeerSession::close(std::string_view reason, bool quiet) {
@@ -84,7 +84,7 @@ void PeerSession::on_connected() {
     std::string out;
     wire::encode_handshake(out, owner_.handshake());
     out_.append(out);
-    arm_deadline(kHandshakeTimeout, "handshake timed out");
+    arm_deadline(owner_.deadlines().handshake, "handshake timed out");
     flush();
 }
 
@@ -203,7 +203,7 @@ void PeerSession::on_piece(const wire::Message& m) {
     if (requested_.empty()) {
         disarm_deadline();
     } else {
-        arm_deadline(kBlockTimeout, "no block for too long");
+        arm_deadline(owner_.deadlines().block, "no block for too long");
     }
     owner_.on_block(*this, PieceIndex{m.index}, m.begin, m.payload);
 }
@@ -238,7 +238,7 @@ void PeerSession::request_more() {
             }
         }
     }
-    if (!requested_.empty() && deadline_ == 0) arm_deadline(kBlockTimeout, "no block for too long");
+    if (!requested_.empty() && deadline_ == 0) arm_deadline(owner_.deadlines().block, "no block for too long");
     if (out.empty()) return;
     out_.append(out);
     flush();

@@ -23,14 +23,19 @@ namespace gs::peer {
 
 class Downloader;
 
+// How long a seeder may stall in each state before the session gives up on it. Tests shorten
+// them; the client runs with the defaults.
+struct SessionDeadlines {
+    net::Clock::duration connect = std::chrono::seconds(5);
+    net::Clock::duration handshake = std::chrono::seconds(10);
+    // Requests are outstanding and not one block came for this long: the peer is stalled.
+    net::Clock::duration block = std::chrono::seconds(5);
+};
+
 class PeerSession {
 public:
     enum class State { Connecting, Handshaking, Active, Closed };
 
-    static constexpr auto kConnectTimeout = std::chrono::seconds(5);
-    static constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
-    // Requests are outstanding and not one block came for this long: the peer is stalled.
-    static constexpr auto kBlockTimeout = std::chrono::seconds(5);
     // Pipeline depth: enough blocks to cover kTargetLatency at the measured rate, within bounds.
     static constexpr auto kTargetLatency = std::chrono::milliseconds(250);
     static constexpr std::size_t kMinInFlight = 4;

@@ -4,6 +4,8 @@
 #include "shared/net/socket.hpp"
 #include "shared/ticket.hpp"
 
+#include <fmt/format.h>
+
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,14 +19,17 @@ namespace gs::peer {
 namespace {
 constexpr std::size_t kMaxReadBytes = 256 * 1024;  // requests are small; bounds the input buffer
 constexpr int kSendBufferBytes = 4 * 1024 * 1024;
-constexpr auto kIdleCheckEvery = std::chrono::seconds(30);
 }  // namespace
 
-UploadSession::UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, std::string peer)
-    : owner_(owner), id_(id), fd_(std::move(fd)), peer_(std::move(peer)) {
+UploadSession::UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, net::Endpoint peer)
+    : owner_(owner),
+      id_(id),
+      fd_(std::move(fd)),
+      peer_(peer.to_string()),
+      peer_host_(std::move(peer.host)) {
     watch_ = owner_.loop().watch(fd_.get(), net::Interest::Read,
                                  [this](net::Ready r) { on_ready(r); });
-    timer_ = owner_.loop().after(Uploader::kHandshakeTimeout, [this] {
+    timer_ = owner_.loop().after(owner_.limits().handshake_timeout, [this] {
         timer_ = 0;
         close("no handshake in time");
     });
@@ -113,18 +118,24 @@ bool UploadSession::on_handshake() {
     out_.append(out);
 
     owner_.loop().cancel(timer_);
-    auto check_idle = [this](auto& self) -> void {
-        timer_ = owner_.loop().after(kIdleCheckEvery, [this, self] {
-            timer_ = 0;
-            if (owner_.loop().now() - last_input_ >= Uploader::kIdleTimeout &&
-                queue_.empty() && send_left_ == 0) {
-                return close("idle");
-            }
-            self(self);
-        });
-    };
-    check_idle(check_idle);
+    arm_idle_check(owner_.limits().idle_timeout);
     return true;
+}
+
+// Fires when the connection may have been silent for the idle timeout; one that is still being
+// sent blocks is not idle, and one that spoke since is checked again when its silence would end.
+void UploadSession::arm_idle_check(net::Clock::duration after) {
+    timer_ = owner_.loop().after(after, [this] {
+        timer_ = 0;
+        const auto idle_timeout = owner_.limits().idle_timeout;
+        const auto silent = owner_.loop().now() - last_input_;
+        const bool busy = !queue_.empty() || send_left_ > 0;
+        if (silent >= idle_timeout && !busy) {
+            return close(fmt::format("idle for {:g} s",
+                                     std::chrono::duration<double>(idle_timeout).count()));
+        }
+        arm_idle_check(busy ? idle_timeout : idle_timeout - silent);
+    });
 }
 
 bool UploadSession::handle(const wire::Message& m) {
@@ -147,7 +158,7 @@ bool UploadSession::handle(const wire::Message& m) {
                 close("request for a block we do not have");
                 return false;
             }
-            if (queue_.size() >= Uploader::kMaxQueuedRequests) {
+            if (queue_.size() >= owner_.limits().max_queued_requests) {
                 close("too many requests queued");
                 return false;
             }
@@ -264,8 +275,12 @@ void UploadSession::send_have(const Sha1Digest& info_hash, std::uint32_t piece) 
 }
 
 Uploader::Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares,
-                   wire::PeerIdBytes peer_id)
-    : loop_(loop), listener_(std::move(listener)), shares_(shares), peer_id_(peer_id) {
+                   wire::PeerIdBytes peer_id, UploadLimits limits)
+    : loop_(loop),
+      listener_(std::move(listener)),
+      shares_(shares),
+      peer_id_(peer_id),
+      limits_(limits) {
     watch_ = loop_.watch(listener_.get(), net::Interest::Read,
                          [this](net::Ready) { on_acceptable(); });
 }
@@ -289,15 +304,21 @@ void Uploader::on_acceptable() {
         net::Fd fd = net::accept_tcp(listener_.get(), &peer);
         if (!fd.valid()) return;
         if (!serving_) continue;  // logged out: nothing to serve
-        if (sessions_.size() >= kMaxSessions) {
+        if (sessions_.size() >= limits_.max_sessions) {
             log::warn("refusing peer {}: already serving {} connections", peer.to_string(),
                       sessions_.size());
             continue;
         }
+        std::size_t& from_address = sessions_per_address_[peer.host];
+        if (from_address >= limits_.max_sessions_per_address) {
+            log::warn("refusing peer {}: already serving {} connections from {}",
+                      peer.to_string(), from_address, peer.host);
+            continue;
+        }
+        ++from_address;
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes, sizeof kSendBufferBytes);
         const std::uint64_t id = next_id_++;
-        sessions_.emplace(id, std::make_unique<UploadSession>(*this, id, std::move(fd),
-                                                              peer.to_string()));
+        sessions_.emplace(id, std::make_unique<UploadSession>(*this, id, std::move(fd), peer));
     }
 }
 
@@ -315,7 +336,14 @@ void Uploader::drop_share(const Sha1Digest& info_hash) {
 
 void Uploader::reap(std::uint64_t id) {
     loop_.defer([this, id, alive = std::weak_ptr<int>(alive_)] {
-        if (!alive.expired()) sessions_.erase(id);
+        if (alive.expired()) return;
+        auto it = sessions_.find(id);
+        if (it == sessions_.end()) return;
+        auto count = sessions_per_address_.find(it->second->peer_host());
+        if (count != sessions_per_address_.end() && --count->second == 0) {
+            sessions_per_address_.erase(count);
+        }
+        sessions_.erase(it);
     });
 }
 

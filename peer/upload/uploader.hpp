@@ -10,7 +10,9 @@
 #include "shared/net/buffer.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/fd.hpp"
+#include "shared/net/socket.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -21,9 +23,21 @@ namespace gs::peer {
 
 class Uploader;
 
+// What one client gives the peers that download from it (SECURITY.md "Limits"). Tests shorten
+// the timeouts; the client runs with the defaults.
+struct UploadLimits {
+    std::size_t max_sessions = 256;
+    // One address cannot take every slot; a downloader opens one connection per file it fetches.
+    std::size_t max_sessions_per_address = 32;
+    std::size_t max_queued_requests = 1024;  // 16 MiB of blocks per connection
+    net::Clock::duration handshake_timeout = std::chrono::seconds(10);
+    // A connection that sends nothing for this long, with nothing left to send it, is closed.
+    net::Clock::duration idle_timeout = std::chrono::seconds(180);
+};
+
 class UploadSession {
 public:
-    UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, std::string peer);
+    UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, net::Endpoint peer);
     ~UploadSession();
     UploadSession(const UploadSession&) = delete;
     UploadSession& operator=(const UploadSession&) = delete;
@@ -33,6 +47,7 @@ public:
     void close(std::string_view reason);
     bool is_closed() const { return closed_; }
     const Sha1Digest& info_hash() const { return info_hash_; }
+    const std::string& peer_host() const { return peer_host_; }
 
 private:
     struct Request {
@@ -46,11 +61,13 @@ private:
     bool may_serve(const Share& share) const;
     void pump();  // writes queued messages and blocks until the socket is full
     void update_interest();
+    void arm_idle_check(net::Clock::duration after);
 
     Uploader& owner_;
     std::uint64_t id_;
     net::Fd fd_;
-    std::string peer_;
+    std::string peer_;       // "address:port", for log lines
+    std::string peer_host_;  // the address alone, for the per-address limit
     net::WatchId watch_ = 0;
     net::TimerId timer_ = 0;
     net::Buffer in_;
@@ -71,12 +88,8 @@ private:
 
 class Uploader {
 public:
-    static constexpr std::size_t kMaxSessions = 256;
-    static constexpr std::size_t kMaxQueuedRequests = 1024;  // 16 MiB of blocks per peer
-    static constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
-    static constexpr auto kIdleTimeout = std::chrono::seconds(180);
-
-    Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares, wire::PeerIdBytes peer_id);
+    Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares, wire::PeerIdBytes peer_id,
+             UploadLimits limits = {});
     ~Uploader();
     Uploader(const Uploader&) = delete;
     Uploader& operator=(const Uploader&) = delete;
@@ -95,6 +108,7 @@ public:
 
     // --- for UploadSession
     net::EventLoop& loop() { return loop_; }
+    const UploadLimits& limits() const { return limits_; }
     Shares& shares() { return shares_; }
     const wire::PeerIdBytes& peer_id() const { return peer_id_; }
     void reap(std::uint64_t id);
@@ -107,10 +121,12 @@ private:
     net::WatchId watch_ = 0;
     Shares& shares_;
     wire::PeerIdBytes peer_id_;
+    UploadLimits limits_;
     bool serving_ = false;
     std::string ticket_key_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<UploadSession>> sessions_;
+    std::unordered_map<std::string, std::size_t> sessions_per_address_;  // by IP, no port
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

@@ -238,8 +238,9 @@ TEST_F(LimitsTest, ClientReadsAnInputLineAtTheCapAndDropsALongerOneWholeWithOneE
 
 // ---- the client's uploader (peer/upload/uploader.hpp) ----
 
-// Uploader::kMaxSessions and Uploader::kHandshakeTimeout.
+// The client's defaults (peer/upload/uploader.hpp, UploadLimits).
 constexpr int kMaxUploadSessions = 256;
+constexpr int kMaxUploadSessionsPerAddress = 32;
 constexpr std::chrono::seconds kPeerHandshakeTimeout{10};
 
 std::uint16_t port_of(const std::string& address) {
@@ -328,16 +329,17 @@ TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithARea
     const std::uint16_t port = port_of(seeder.listen_address());
     Fds held;
     const auto t0 = Clock::now();
+    // From 16 addresses, 16 each: under the per-address bound, so only the total counts.
     for (int i = 0; i < kMaxUploadSessions; ++i) {
-        int fd = idle_connection("127.0.8." + std::to_string(1 + i % 2), port);
+        int fd = idle_connection("127.0.8." + std::to_string(1 + i % 16), port);
         ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
         held.fds.push_back(fd);
     }
-    int over = idle_connection("127.0.8.3", port);
+    int over = idle_connection("127.0.8.100", port);
     ASSERT_GE(over, 0);
     EXPECT_TRUE(closed_by_peer(over, Duration{3000})) << "connection " << kMaxUploadSessions + 1;
     seeder.process().wait_for_stderr_line(
-        escaped("refusing peer 127.0.8.3:" + std::to_string(local_port(over)) +
+        escaped("refusing peer 127.0.8.100:" + std::to_string(local_port(over)) +
                 ": already serving 256 connections"));
     ::close(over);
     // Those at the bound were kept (they are dropped later, at the handshake deadline).
@@ -346,6 +348,55 @@ TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithARea
         for (int fd : held.fds) closed += closed_by_peer(fd, Duration{0}) ? 1 : 0;
         EXPECT_EQ(closed, 0) << "connections below the bound were closed";
     }
+}
+
+TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOthers) {
+    Client& seeder = logged_in("alice");
+    const std::uint16_t port = port_of(seeder.listen_address());
+    Fds held;
+    const auto t0 = Clock::now();
+    // Below and at the bound: all kept.
+    for (int i = 0; i < kMaxUploadSessionsPerAddress; ++i) {
+        int fd = idle_connection("127.0.9.1", port);
+        ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
+        held.fds.push_back(fd);
+    }
+    // Past it: refused with the reason, while another address is still served.
+    int over = idle_connection("127.0.9.1", port);
+    int other = idle_connection("127.0.9.2", port);
+    ASSERT_GE(over, 0);
+    ASSERT_GE(other, 0);
+    held.fds.push_back(other);
+    EXPECT_TRUE(closed_by_peer(over, Duration{3000}))
+        << "connection " << kMaxUploadSessionsPerAddress + 1 << " from one address";
+    seeder.process().wait_for_stderr_line(
+        escaped("refusing peer 127.0.9.1:" + std::to_string(local_port(over)) +
+                ": already serving 32 connections from 127.0.9.1"));
+    ::close(over);
+    if (Clock::now() - t0 < kPeerHandshakeTimeout - std::chrono::seconds(2)) {
+        int closed = 0;
+        for (int fd : held.fds) closed += closed_by_peer(fd, Duration{0}) ? 1 : 0;
+        EXPECT_EQ(closed, 0) << "connections at or below the bound were closed";
+    }
+    // A slot freed on that address is given to it again: the new connection is accepted and
+    // read (its handshake is answered with the reason it is closed), not refused.
+    const int freed = held.fds.front();
+    const std::uint16_t freed_port = local_port(freed);
+    ::close(freed);
+    held.fds.erase(held.fds.begin());
+    seeder.process().wait_for_stderr_line(
+        escaped("upload to 127.0.9.1:" + std::to_string(freed_port) + " closed: closed by the peer"));
+    int again = idle_connection("127.0.9.1", port);
+    ASSERT_GE(again, 0);
+    held.fds.push_back(again);
+    const std::string handshake = std::string(1, 19) + "BitTorrent protocol" +
+                                  std::string(8, '\0') + std::string(20, 'h') +
+                                  "-XX0001-limits-test-";
+    ASSERT_EQ(::send(again, handshake.data(), handshake.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(handshake.size()));
+    seeder.process().wait_for_stderr_line(
+        escaped("upload to 127.0.9.1:" + std::to_string(local_port(again)) +
+                " closed: handshake for a file we do not share"));
 }
 
 }  // namespace
