@@ -1,5 +1,5 @@
 // run_until: drives an EventLoop in a unit test until a condition holds, checking it every
-// millisecond, with a deadline so a broken test fails instead of hanging.
+// millisecond, with a deadline so a broken test fails instead of hanging; run_for: for a while.
 #pragma once
 
 #include "shared/net/event_loop.hpp"
@@ -32,6 +32,11 @@ inline bool run_until(net::EventLoop& loop, const std::function<bool()>& done,
     loop.cancel(deadline);
     loop.cancel(tick);
     return !timed_out;
+}
+
+// Runs `loop` for `duration` (timers and sockets are served meanwhile).
+inline void run_for(net::EventLoop& loop, std::chrono::milliseconds duration) {
+    run_until(loop, [] { return false; }, duration);
 }
 
 }  // namespace gs::test_support
