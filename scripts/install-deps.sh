@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages groupshare needs to build, test and demo — only those missing.
-# Usage: scripts/install-deps.sh [--test]   (--test adds what the test suite needs)
+# Usage: scripts/install-deps.sh [--test] [--sanitize]
+#   --test      adds what the test suite needs (libtorrent for the interoperability test)
+#   --sanitize  adds clang and its runtimes (libFuzzer, sanitizers) for scripts/sanitize.sh
 set -euo pipefail
 
 packages=(g++ meson ninja-build pkg-config python3 sqlite3 libsqlite3-dev libssl-dev
           libsodium-dev libfmt-dev libreadline-dev libgtest-dev libgmock-dev)
-if [[ "${1:-}" == "--test" ]]; then
-    packages+=(python3-libtorrent)
-fi
+for arg in "$@"; do
+    case "$arg" in
+        --test) packages+=(python3-libtorrent) ;;
+        --sanitize) packages+=(clang libclang-rt-14-dev) ;;
+        *) echo "install-deps.sh: unknown option '$arg' (use --test and/or --sanitize)" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

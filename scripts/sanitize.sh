@@ -28,21 +28,7 @@ timeout_multiplier="${TIMEOUT_MULTIPLIER:-3}"
 sanitize=(-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true)
 
 # ---- packages: the project's own, plus clang and its runtimes (libFuzzer, sanitizers) ----
-scripts/install-deps.sh --test
-missing=()
-for p in clang libclang-rt-14-dev; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    echo "installing: ${missing[*]}"
-    sudo=""
-    [[ $(id -u) -ne 0 ]] && sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/install-deps.sh --test --sanitize
 
 # halt_on_error: a UBSan report fails the run instead of scrolling past.
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
