@@ -166,52 +166,24 @@ void Dispatcher::create_user(Request req, const proto::Value& msg) {
 }
 
 void Dispatcher::login(Request req, const proto::Value& msg) {
-    auto user = msg.get_string("user");
-    auto password = msg.get_string("password");
-    auto listen = msg.get_string("listen");
-    if (!user || !password || !listen) {
-        return reply(req, make_error(Errc::BadInput, "login needs a user id, a password and the "
-                                                     "client's listen address"));
-    }
-    req.user = printable(*user);
-    auto conn_it = conns_.find(req.conn);
-    if (conn_it->second.session) {
-        return reply(req, make_error(Errc::BadInput,
-                                     fmt::format("already logged in as {}; logout first",
-                                                 conn_it->second.session->user_id)));
-    }
-    std::string user_id(*user);
-    // Not a name any user can have; also keeps the throttle's keys short.
-    if (Status valid = check_user_id(user_id); !valid) return reply(req, valid.error());
-    auto wait = throttle_.wait_before_attempt(user_id, net::Clock::now());
-    if (wait > net::Clock::duration::zero()) {
-        auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
-        return reply(req, make_error(Errc::Throttled,
-                                     fmt::format("too many failed logins for '{}'; try again in "
-                                                 "{} s",
-                                                 printable(user_id), secs)));
-    }
-    auto creds = store_.password_hash_of(user_id);
-    if (!creds) return reply(req, creds.error());
-    std::optional<Credentials> found = *creds;
-    std::string hash = found ? found->password_hash : dummy_hash_;
-    throttle_.on_attempt(user_id, net::Clock::now());
+    if (auto user = msg.get_string("user")) req.user = printable(*user);
+    const ConnState& conn = conns_.at(req.conn);
+    auto pending = begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr,
+                               net::Clock::now());
+    if (!pending) return reply(req, pending.error());
+    std::string hash = pending->found ? pending->found->password_hash : dummy_hash_;
+    // The password goes to the worker only; what waits here for the answer does not hold it.
+    std::string password = std::move(pending->password);
     workers_.submit(
-        [hash, pw = std::string(*password)] { return verify_password(hash, pw); },
-        [this, req, found, user_id, listen = std::string(*listen)](bool verified) {
-            auto it = conns_.find(req.conn);
-            if (it == conns_.end()) return;  // caller left while we hashed
-            if (!verified || !found) {
-                throttle_.on_failure(user_id, net::Clock::now());
-                return reply(req, make_error(Errc::AuthFailed, "wrong user id or password"));
-            }
-            throttle_.on_success(user_id);
-            Session session{found->user_pk, found->user_id, listen};
-            auto token = open_session(store_, session, std::chrono::system_clock::now());
-            if (!token) return reply(req, token.error());
-            bind_session(req.conn, session);
-            reply(req, proto::Dict{{"token", *token},
-                                   {"user", session.user_id},
+        [hash = std::move(hash), pw = std::move(password)] { return verify_password(hash, pw); },
+        [this, req, login = std::move(pending).value()](bool verified) {
+            if (conns_.find(req.conn) == conns_.end()) return;  // caller left while we hashed
+            auto done = finish_login(store_, throttle_, login, verified, net::Clock::now(),
+                                     std::chrono::system_clock::now());
+            if (!done) return reply(req, done.error());
+            bind_session(req.conn, done->session);
+            reply(req, proto::Dict{{"token", done->token},
+                                   {"user", done->session.user_id},
                                    {"ticket_key", tickets_.public_key()}});
         });
 }

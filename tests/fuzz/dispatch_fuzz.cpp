@@ -9,9 +9,9 @@
 // input's outcome depends on nothing but its bytes.
 //
 // As in the Dispatcher: an unreadable request (or one without op and seq) closes its connection
-// and ends the input; create_user, login and resume run their rules (check_new_user,
-// open_session, resume_session) around a stand-in for argon2 (the "hash" stored is
-// "fuzz:" + password); other ops go through handler_table() with its login check.
+// and ends the input; create_user, login and resume call the same rules (check_new_user,
+// begin_login and finish_login, resume_session) around a stand-in for argon2 (the "hash" stored
+// is "fuzz:" + password); other ops go through handler_table() with its login check.
 // Checks: every reply encodes and decodes back to itself; no request makes the store fail
 // (Errc::Internal); every error message is one line without control characters.
 #include "shared/proto/bencode.hpp"
@@ -197,31 +197,17 @@ private:
         return proto::Dict{};
     }
 
+    // The Dispatcher's login with a stand-in for the password check.
     Reply login(Conn& conn, const proto::Value& msg) {
-        auto user = msg.get_string("user");
-        auto password = msg.get_string("password");
-        auto listen = msg.get_string("listen");
-        if (!user || !password || !listen) return make_error(Errc::BadInput, "login needs more");
-        if (conn.session) return make_error(Errc::BadInput, "already logged in");
-        std::string user_id(*user);
-        if (Status valid = check_user_id(user_id); !valid) return valid.error();
-        if (throttle_.wait_before_attempt(user_id, steady_now_) > LoginThrottle::Clock::duration{}) {
-            return make_error(Errc::Throttled, "too many failed logins");
-        }
-        auto creds = w_.store->password_hash_of(user_id);
-        if (!creds) return creds.error();
-        const std::optional<Credentials>& found = *creds;
-        throttle_.on_attempt(user_id, steady_now_);
-        if (!found || found->password_hash != fake_hash(*password)) {
-            throttle_.on_failure(user_id, steady_now_);
-            return make_error(Errc::AuthFailed, "wrong user id or password");
-        }
-        throttle_.on_success(user_id);
-        Session session{found->user_pk, found->user_id, std::string(*listen), ""};
-        auto token = open_session(*w_.store, session, kNow);
-        if (!token) return token.error();
-        bind(conn, session);
-        return proto::Dict{{"token", *token}, {"user", session.user_id}};
+        auto pending = begin_login(*w_.store, throttle_, msg,
+                                   conn.session ? &*conn.session : nullptr, steady_now_);
+        if (!pending) return pending.error();
+        const bool verified =
+            pending->found && pending->found->password_hash == fake_hash(pending->password);
+        auto done = finish_login(*w_.store, throttle_, *pending, verified, steady_now_, kNow);
+        if (!done) return done.error();
+        bind(conn, done->session);
+        return proto::Dict{{"token", done->token}, {"user", done->session.user_id}};
     }
 
     Reply resume(Conn& conn, const proto::Value& msg) {

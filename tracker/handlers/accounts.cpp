@@ -81,6 +81,51 @@ bool is_valid_listen_addr(std::string_view addr) {
     return inet_pton(AF_INET, v4.c_str(), buf) == 1;
 }
 
+Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const proto::Value& request,
+                                 const Session* current, LoginThrottle::Clock::time_point now) {
+    auto user = request.get_string("user");
+    auto password = request.get_string("password");
+    auto listen = request.get_string("listen");
+    if (!user || !password || !listen) {
+        return make_error(Errc::BadInput,
+                          "login needs a user id, a password and the client's listen address");
+    }
+    if (current != nullptr) {
+        return make_error(Errc::BadInput, fmt::format("already logged in as {}; logout first",
+                                                      current->user_id));
+    }
+    PendingLogin login{std::string(*user), std::string(*password), std::string(*listen), {}};
+    // Not a name any user can have; also keeps the throttle's keys short.
+    if (Status valid = check_user_id(login.user_id); !valid) return valid.error();
+    auto wait = throttle.wait_before_attempt(login.user_id, now);
+    if (wait > LoginThrottle::Clock::duration::zero()) {
+        auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+        return make_error(Errc::Throttled,
+                          fmt::format("too many failed logins for '{}'; try again in {} s",
+                                      login.user_id, secs));
+    }
+    auto creds = store.password_hash_of(login.user_id);
+    if (!creds) return creds.error();
+    login.found = std::move(*creds);
+    throttle.on_attempt(login.user_id, now);
+    return login;
+}
+
+Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,
+                              bool verified, LoginThrottle::Clock::time_point now,
+                              TimePoint wall_now) {
+    if (!verified || !login.found) {
+        throttle.on_failure(login.user_id, now);
+        return make_error(Errc::AuthFailed, "wrong user id or password");
+    }
+    throttle.on_success(login.user_id);
+    LoggedIn out{Session{login.found->user_pk, login.found->user_id, login.listen_addr, ""}, ""};
+    auto token = open_session(store, out.session, wall_now);
+    if (!token) return token.error();
+    out.token = std::move(*token);
+    return out;
+}
+
 Result<std::string> open_session(Store& store, Session& session, TimePoint now) {
     if (auto s = check_listen_addr(session.listen_addr); !s) return s.error();
     if (sodium_init() < 0) return make_error(Errc::Internal, "the tracker cannot make tokens");

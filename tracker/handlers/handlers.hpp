@@ -3,16 +3,19 @@
 // handler_table(); they talk only to the Store. Reactor thread; unit-tested without a network.
 //
 // create_user, login and resume need the password-hash worker, so the Dispatcher runs them and
-// calls the helpers below (check_new_user, open_session, resume_session) for the rules.
+// calls the helpers below (check_new_user, begin_login/finish_login, resume_session) for the
+// rules; the dispatch fuzz target calls the same helpers around a stand-in for the hash.
 #pragma once
 
 #include "shared/proto/bencode.hpp"
 #include "shared/result.hpp"
 #include "tracker/handlers/context.hpp"
+#include "tracker/login_throttle.hpp"
 #include "tracker/store.hpp"
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -68,6 +71,34 @@ Error already_exists_user_error(std::string_view user_id);
 
 // "IP:PORT" with an IPv4 address or a bracketed IPv6 one, port 1-65535.
 bool is_valid_listen_addr(std::string_view addr);
+
+// A login whose password is being checked (on the hash worker, in the tracker).
+struct PendingLogin {
+    std::string user_id;
+    std::string password;
+    std::string listen_addr;
+    // Empty for a user that does not exist: the check still runs, against a dummy hash, so the
+    // answer takes as long and says the same.
+    std::optional<Credentials> found;
+};
+
+// Everything a login is checked for before its password: its arguments, that the connection is
+// not logged in already (`current`), a valid user id, and the throttle. Counts the attempt with
+// the throttle (LoginThrottle::on_attempt) before returning it.
+Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const proto::Value& request,
+                                 const Session* current, LoginThrottle::Clock::time_point now);
+
+struct LoggedIn {
+    Session session;
+    std::string token;  // for the reply, 64 hex digits
+};
+
+// After the password check: `verified` is whether the password matched the user's hash (false
+// for a user that does not exist). Tells the throttle; a good login gets its session
+// (open_session below), a bad one Errc::AuthFailed.
+Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,
+                              bool verified, LoginThrottle::Clock::time_point now,
+                              TimePoint wall_now);
 
 // After a verified login: makes a random 32-byte token, stores only its hash (expiring after
 // kSessionLifetime), sets `session.token_hash`, and returns the token as 64 hex digits for the
