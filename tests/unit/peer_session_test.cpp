@@ -1,0 +1,419 @@
+// PeerSession's deadlines (peer/download/peer_session.hpp, SessionDeadlines): connect, handshake
+// and "no block for too long", each shortened to kDeadline and checked at/below its bound (a
+// seeder that answers in time is kept past it) and past it (a stalled one is dropped, never
+// before the deadline and not much after). A real Downloader connects over 127.0.0.1 to a fake
+// seeder that the test plays with plain non-blocking sockets between turns of the event loop;
+// which deadline fired is read from the session's log line on stderr.
+#include "peer/download/downloader.hpp"
+#include "peer/wire/wire.hpp"
+#include "shared/bitfield.hpp"
+#include "shared/net/event_loop.hpp"
+#include "shared/net/socket.hpp"
+#include "shared/proto/bencode.hpp"
+#include "shared/sha1.hpp"
+#include "shared/worker_pool.hpp"
+#include "tests/unit/run_until.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace gs::peer {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Clock = net::Clock;
+using std::chrono::milliseconds;
+
+// Every deadline under test; the others keep their defaults (seconds), so a session that used
+// the wrong one would miss the upper bound.
+constexpr milliseconds kDeadline = 300ms;
+// How late past its deadline a session may close on a loaded machine.
+constexpr milliseconds kSlack = 2s;
+constexpr milliseconds kHalf = kDeadline / 2;
+
+constexpr std::uint32_t kBlock = wire::kBlockBytes;
+constexpr std::uint32_t kPiece = 2 * kBlock;
+
+std::string random_bytes(std::size_t n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::string out(n, '\0');
+    for (auto& c : out) c = static_cast<char>(rng());
+    return out;
+}
+
+// The info dictionary for `content` cut into kPiece pieces.
+proto::InfoDict info_for(const std::string& content) {
+    std::string pieces;
+    for (std::size_t at = 0; at < content.size(); at += kPiece) {
+        pieces += digest_bytes(sha1(std::string_view(content).substr(at, kPiece)));
+    }
+    proto::Dict d{{"length", static_cast<std::int64_t>(content.size())},
+                  {"name", "file"},
+                  {"piece length", static_cast<std::int64_t>(kPiece)},
+                  {"pieces", pieces},
+                  {"private", 1}};
+    auto info = proto::parse_info(proto::encode(proto::Value(d)));
+    EXPECT_TRUE(info.ok());
+    return *info;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+milliseconds ms_since(Clock::time_point from, Clock::time_point to = Clock::now()) {
+    return std::chrono::duration_cast<milliseconds>(to - from);
+}
+
+// The seeder side of one connection, on 127.0.0.1. Every wait turns the downloader's loop, so
+// both ends make progress on the one test thread.
+class FakeSeeder {
+public:
+    FakeSeeder(net::EventLoop& loop, const proto::InfoDict& info, const std::string& content)
+        : loop_(loop), info_(info), content_(content) {
+        auto fd = net::listen_tcp(net::Endpoint{"127.0.0.1", 0});
+        EXPECT_TRUE(fd.ok()) << fd.error().message;
+        if (fd) listen_ = std::move(fd).value();
+        auto at = net::local_endpoint(listen_.get());
+        EXPECT_TRUE(at.ok());
+        if (at) address_ = *at;
+    }
+
+    const net::Endpoint& address() const { return address_; }
+    bool peer_closed() {
+        read_some();
+        return closed_;
+    }
+    const std::deque<wire::Message>& requests() const { return requests_; }
+    // Runs the loop until a request is outstanding; false when the connection closed first.
+    bool wait_for_request() {
+        return run_until([&] { return !requests_.empty() || closed_; }) && !requests_.empty();
+    }
+
+    // Accepts the downloader's connection and reads its handshake.
+    bool accept_and_read_handshake() {
+        bool accepted = test_support::run_until(loop_, [&] {
+            if (!conn_.valid()) conn_ = net::accept_tcp(listen_.get());
+            return conn_.valid();
+        });
+        if (!accepted) return false;
+        if (!run_until([&] { return in_.size() >= wire::kHandshakeBytes || closed_; }))
+            return false;
+        auto hs = wire::parse_handshake(in_);
+        if (!hs || !*hs || (*hs)->info_hash != info_.info_hash) return false;
+        in_.erase(0, wire::kHandshakeBytes);
+        handshaken_ = true;
+        return true;
+    }
+
+    // Our handshake and a bitfield with every piece.
+    void send_handshake_and_bitfield() {
+        wire::Handshake hs;
+        hs.info_hash = info_.info_hash;
+        hs.peer_id = wire::random_peer_id();
+        std::string out;
+        wire::encode_handshake(out, hs);
+        Bitfield all(info_.piece_count());
+        all.set_all();
+        wire::encode_bitfield(out, all.to_bytes());
+        send(out);
+    }
+
+    void send_unchoke() {
+        std::string out;
+        wire::encode_state(out, wire::MsgId::Unchoke);
+        send(out);
+    }
+
+    // Answers the oldest outstanding request with the right bytes of the content.
+    void send_oldest_block() {
+        ASSERT_FALSE(requests_.empty());
+        const wire::Message r = requests_.front();
+        requests_.pop_front();
+        std::string out;
+        wire::encode_piece(
+            out, r.index, r.begin,
+            std::string_view(content_).substr(std::size_t{r.index} * kPiece + r.begin, r.length));
+        send(out);
+    }
+
+    // Runs the loop until `done` holds, reading what the downloader sends meanwhile.
+    bool run_until(const std::function<bool()>& done, milliseconds timeout = 5s) {
+        return test_support::run_until(
+            loop_,
+            [&] {
+                read_some();
+                return done();
+            },
+            timeout);
+    }
+
+private:
+    void read_some() {
+        if (!conn_.valid() || closed_) return;
+        char buf[64 * 1024];
+        for (;;) {
+            ssize_t n = ::recv(conn_.get(), buf, sizeof buf, 0);
+            if (n > 0) {
+                in_.append(buf, static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) closed_ = true;
+            break;
+        }
+        if (handshaken_) parse_messages();
+    }
+
+    void parse_messages() {
+        for (;;) {
+            std::size_t consumed = 0;
+            auto m = wire::parse_message(in_, consumed);
+            ASSERT_TRUE(m.ok()) << m.error().message;
+            if (!*m) return;
+            const wire::Message msg = **m;
+            if (msg.id == wire::MsgId::Request && !msg.keep_alive) {
+                requests_.push_back(msg);
+            } else if (msg.id == wire::MsgId::Cancel && !msg.keep_alive) {
+                std::erase_if(requests_, [&](const wire::Message& r) {
+                    return r.index == msg.index && r.begin == msg.begin && r.length == msg.length;
+                });
+            }
+            in_.erase(0, consumed);  // after the last use of msg: its payload points into in_
+        }
+    }
+
+    // Writes all of `bytes`, turning the loop while the socket is full.
+    void send(std::string_view bytes) {
+        std::string pending(bytes);
+        int error = 0;
+        bool done = test_support::run_until(loop_, [&] {
+            while (!pending.empty()) {
+                ssize_t n = ::send(conn_.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) error = errno;
+                if (n <= 0) return error != 0;
+                pending.erase(0, static_cast<std::size_t>(n));
+            }
+            return true;
+        });
+        ASSERT_EQ(error, 0) << "send: " << std::strerror(error);
+        ASSERT_TRUE(done) << "the downloader did not read what the seeder sent";
+    }
+
+    net::EventLoop& loop_;
+    const proto::InfoDict& info_;
+    const std::string& content_;
+    net::Fd listen_;
+    net::Endpoint address_;
+    net::Fd conn_;
+    std::string in_;
+    bool closed_ = false;
+    bool handshaken_ = false;
+    std::deque<wire::Message> requests_;  // payload unused: requests carry none
+};
+
+class PeerSessionDeadlineTest : public ::testing::Test {
+protected:
+    void SetUp() override { testing::internal::CaptureStderr(); }
+    void TearDown() override {
+        downloader_.reset();
+        const std::string& log = log_text();  // ends the capture
+        if (HasFailure()) std::cout << "stderr of the test:\n" << log;
+    }
+
+    void start_downloader(SessionDeadlines deadlines) {
+        auto store = PieceStore::open(dir_.file("file"), info_);
+        ASSERT_TRUE(store.ok()) << store.error().message;
+        Downloader::Callbacks cb;
+        cb.on_complete = [this] { complete_ = true; };
+        downloader_ =
+            std::make_unique<Downloader>(loop_, workers_, "group", std::move(store).value(),
+                                         wire::random_peer_id(), std::move(cb), deadlines);
+    }
+
+    // Runs the loop until the downloader has no session left; false after `timeout`.
+    bool run_until_dropped(milliseconds timeout) {
+        return test_support::run_until(
+            loop_, [&] { return downloader_->peer_count() == 0; }, timeout);
+    }
+
+    // Everything logged so far (stderr is captured until the first call).
+    const std::string& log_text() {
+        if (!log_taken_) {
+            log_ = testing::internal::GetCapturedStderr();
+            log_taken_ = true;
+        }
+        return log_;
+    }
+
+    static std::string closed_line(const net::Endpoint& peer, std::string_view reason) {
+        return "peer " + peer.to_string() + ": closed (" + std::string(reason) + ")";
+    }
+
+    // Five full pieces and a short last one: 12 blocks.
+    std::string content_ = random_bytes(5 * kPiece + kBlock + 100, 7);
+    proto::InfoDict info_ = info_for(content_);
+    net::EventLoop loop_;
+    WorkerPool workers_{loop_, 1};
+    test::TempDir dir_;
+    std::unique_ptr<Downloader> downloader_;
+    bool complete_ = false;
+    std::string log_;
+    bool log_taken_ = false;
+};
+
+// --- handshake
+
+TEST_F(PeerSessionDeadlineTest, SilentSeederIsDroppedWhenTheHandshakeDeadlinePasses) {
+    ASSERT_NO_FATAL_FAILURE(start_downloader({.handshake = kDeadline}));
+    FakeSeeder seeder(loop_, info_, content_);
+    const auto t0 = Clock::now();  // the handshake deadline is armed after this
+    downloader_->add_peers({seeder.address()});
+    ASSERT_TRUE(seeder.accept_and_read_handshake());
+
+    ASSERT_TRUE(run_until_dropped(kDeadline + kSlack)) << "still connected to a silent seeder";
+    const auto elapsed = ms_since(t0);
+    EXPECT_GE(elapsed, kDeadline);
+    EXPECT_LT(elapsed, kDeadline + kSlack);
+    EXPECT_TRUE(seeder.peer_closed());
+    EXPECT_THAT(log_text(), HasSubstr(closed_line(seeder.address(), "handshake timed out")));
+}
+
+TEST_F(PeerSessionDeadlineTest, SeederThatAnswersTheHandshakeAtHalfTheDeadlineIsKept) {
+    ASSERT_NO_FATAL_FAILURE(start_downloader({.handshake = kDeadline}));
+    FakeSeeder seeder(loop_, info_, content_);
+    downloader_->add_peers({seeder.address()});
+    ASSERT_TRUE(seeder.accept_and_read_handshake());
+    const auto hs_received = Clock::now();  // the deadline was armed before this
+
+    ASSERT_FALSE(run_until_dropped(kHalf));
+    ASSERT_NO_FATAL_FAILURE(seeder.send_handshake_and_bitfield());
+    ASSERT_NO_FATAL_FAILURE(seeder.send_unchoke());
+    ASSERT_TRUE(seeder.wait_for_request()) << "no requests after the handshake";
+
+    // Well past the handshake deadline, still connected.
+    const auto until = hs_received + 2 * kDeadline;
+    ASSERT_FALSE(run_until_dropped(std::chrono::ceil<milliseconds>(until - Clock::now())));
+    EXPECT_EQ(downloader_->peer_count(), 1u);
+    EXPECT_FALSE(seeder.peer_closed());
+    EXPECT_THAT(log_text(), Not(HasSubstr("closed (")));
+}
+
+// --- block
+
+TEST_F(PeerSessionDeadlineTest, SeederThatNeverSendsABlockIsDroppedWhenTheBlockDeadlinePasses) {
+    ASSERT_NO_FATAL_FAILURE(start_downloader({.block = kDeadline}));
+    FakeSeeder seeder(loop_, info_, content_);
+    downloader_->add_peers({seeder.address()});
+    ASSERT_TRUE(seeder.accept_and_read_handshake());
+    ASSERT_NO_FATAL_FAILURE(seeder.send_handshake_and_bitfield());
+    const auto unchoked = Clock::now();  // no request, so no block deadline, before the unchoke
+    ASSERT_NO_FATAL_FAILURE(seeder.send_unchoke());
+    ASSERT_TRUE(seeder.wait_for_request());
+    const auto requested = Clock::now();
+
+    ASSERT_TRUE(run_until_dropped(kDeadline + kSlack)) << "still connected to a stalled seeder";
+    const auto dropped = Clock::now();
+    EXPECT_GE(ms_since(unchoked, dropped), kDeadline);
+    EXPECT_LT(ms_since(requested, dropped), kDeadline + kSlack);
+    EXPECT_TRUE(seeder.peer_closed());
+    EXPECT_THAT(log_text(), HasSubstr(closed_line(seeder.address(), "no block for too long")));
+}
+
+TEST_F(PeerSessionDeadlineTest, SeederThatSendsABlockEveryHalfDeadlineIsKeptToTheEnd) {
+    ASSERT_NO_FATAL_FAILURE(start_downloader({.block = kDeadline}));
+    FakeSeeder seeder(loop_, info_, content_);
+    downloader_->add_peers({seeder.address()});
+    ASSERT_TRUE(seeder.accept_and_read_handshake());
+    ASSERT_NO_FATAL_FAILURE(seeder.send_handshake_and_bitfield());
+    ASSERT_NO_FATAL_FAILURE(seeder.send_unchoke());
+    ASSERT_TRUE(seeder.wait_for_request());
+    const auto requested = Clock::now();
+
+    const std::size_t blocks = (content_.size() + kBlock - 1) / kBlock;
+    for (std::size_t sent = 0; sent < blocks; ++sent) {
+        ASSERT_FALSE(run_until_dropped(kHalf)) << "dropped after " << sent << " blocks";
+        ASSERT_TRUE(seeder.wait_for_request()) << "no request for block " << sent;
+        ASSERT_NO_FATAL_FAILURE(seeder.send_oldest_block());
+    }
+    ASSERT_TRUE(test_support::run_until(loop_, [&] { return complete_; }));
+
+    // The whole transfer took several block deadlines, and no deadline cut it short.
+    EXPECT_GE(blocks * kHalf, 4 * kDeadline);  // the content is long enough to show it
+    EXPECT_GE(ms_since(requested), blocks * kHalf);
+    EXPECT_EQ(read_file(dir_.file("file")), content_);
+    EXPECT_THAT(log_text(), Not(HasSubstr("closed (")));
+}
+
+// --- connect
+
+// A listener on 127.0.0.1 whose accept queue is full, so a further connect stays pending (Linux
+// drops the SYN). `hangs` is false when the kernel would not keep a connect pending.
+struct FullListener {
+    net::Fd listener;
+    net::Endpoint address;
+    std::vector<net::Fd> fillers;  // connects never accepted, the last one still pending
+    bool hangs = false;
+};
+
+FullListener fill_accept_queue() {
+    FullListener full;
+    auto fd = net::listen_tcp(net::Endpoint{"127.0.0.1", 0}, /*backlog=*/0);
+    if (!fd) return full;
+    full.listener = std::move(fd).value();
+    auto at = net::local_endpoint(full.listener.get());
+    if (!at) return full;
+    full.address = *at;
+    for (int i = 0; i < 16 && !full.hangs; ++i) {
+        auto probe = net::connect_tcp(full.address);
+        if (!probe) return full;
+        pollfd p{probe->get(), POLLOUT, 0};
+        full.hangs = ::poll(&p, 1, 200) == 0;  // still pending after 200 ms
+        full.fillers.push_back(std::move(probe).value());
+    }
+    return full;
+}
+
+TEST_F(PeerSessionDeadlineTest, ConnectThatCannotCompleteIsDroppedWhenTheConnectDeadlinePasses) {
+    FullListener full = fill_accept_queue();
+    if (!full.hangs) {
+        GTEST_SKIP() << "the kernel completed every connect to a listener with a full accept "
+                        "queue, so no connect can be made to hang on 127.0.0.1";
+    }
+    ASSERT_NO_FATAL_FAILURE(start_downloader({.connect = kDeadline}));
+    const auto t0 = Clock::now();  // the connect deadline is armed after this
+    downloader_->add_peers({full.address});
+    ASSERT_EQ(downloader_->peer_count(), 1u);
+
+    ASSERT_TRUE(run_until_dropped(kDeadline + kSlack)) << "still waiting for a hung connect";
+    const auto elapsed = ms_since(t0);
+    EXPECT_GE(elapsed, kDeadline);
+    EXPECT_LT(elapsed, kDeadline + kSlack);
+    EXPECT_THAT(log_text(), HasSubstr(closed_line(full.address, "connect timed out")));
+}
+
+}  // namespace
+}  // namespace gs::peer
