@@ -287,6 +287,50 @@ TEST_F(HandlersTest, ExpiredOrUnknownTokensDoNotResume) {
         resume_session(*store_, *token, "127.0.0.1:7001", kNow + kSessionLifetime - 1s).ok());
 }
 
+TEST_F(HandlersTest, LoginIsCheckedBeforeItsPasswordAndCountedByTheThrottle) {
+    LoginThrottle throttle;
+    const LoginThrottle::Clock::time_point t0{};
+    auto request = [](std::string user, std::string password = "pw") {
+        return proto::Value(proto::Dict{{"user", std::move(user)},
+                                        {"password", std::move(password)},
+                                        {"listen", "127.0.0.1:7001"}});
+    };
+    EXPECT_ERROR(
+        begin_login(*store_, throttle, proto::Value(proto::Dict{{"user", "alice"}}), nullptr, t0),
+        Errc::BadInput, "login needs a user id, a password and the client's listen address");
+    EXPECT_ERROR(begin_login(*store_, throttle, request("alice"), &bob_, t0), Errc::BadInput,
+                 "already logged in as bob; logout first");
+    EXPECT_EQ(begin_login(*store_, throttle, request("no/such"), nullptr, t0).error().code,
+              Errc::BadInput);
+
+    // An unknown user goes on to the password check like any other, and fails it the same way.
+    auto nobody = begin_login(*store_, throttle, request("nobody"), nullptr, t0);
+    ASSERT_TRUE(nobody.ok()) << nobody.error().message;
+    EXPECT_FALSE(nobody->found.has_value());
+    EXPECT_ERROR(finish_login(*store_, throttle, *nobody, true, t0, kNow), Errc::AuthFailed,
+                 "wrong user id or password");
+
+    // Attempts count from begin_login: the free ones are used up by attempts still pending.
+    for (int i = 0; i < LoginThrottle::kFreeFailures; ++i) {
+        auto pending = begin_login(*store_, throttle, request("alice", "wrong"), nullptr, t0);
+        ASSERT_TRUE(pending.ok()) << i << ": " << pending.error().message;
+        EXPECT_EQ(pending->found->user_id, "alice");
+    }
+    EXPECT_ERROR(begin_login(*store_, throttle, request("alice"), nullptr, t0), Errc::Throttled,
+                 "too many failed logins for 'alice'; try again in 1 s");
+
+    // A verified login later opens a session whose token resumes it, and clears the failures.
+    const auto later = t0 + LoginThrottle::kBaseDelay;
+    auto good = begin_login(*store_, throttle, request("alice"), nullptr, later);
+    ASSERT_TRUE(good.ok()) << good.error().message;
+    auto done = finish_login(*store_, throttle, *good, true, later, kNow);
+    ASSERT_TRUE(done.ok()) << done.error().message;
+    EXPECT_EQ(done->session.user_id, "alice");
+    EXPECT_EQ(done->session.listen_addr, "127.0.0.1:7001");
+    EXPECT_TRUE(resume_session(*store_, done->token, "127.0.0.1:7001", kNow).ok());
+    EXPECT_EQ(throttle.wait_before_attempt("alice", later), LoginThrottle::Clock::duration::zero());
+}
+
 TEST_F(HandlersTest, SessionsNeedAUsableListenAddress) {
     Session s = alice_;
     s.listen_addr = "localhost:7001";

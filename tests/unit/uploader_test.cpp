@@ -76,7 +76,8 @@ public:
     void send_requests(std::uint32_t blocks) {
         std::string out;
         for (std::uint32_t b = 0; b < blocks; ++b) {
-            wire::encode_request(out, b / (kPiece / kBlock), (b % (kPiece / kBlock)) * kBlock, kBlock);
+            wire::encode_request(out, b / (kPiece / kBlock), (b % (kPiece / kBlock)) * kBlock,
+                                 kBlock);
         }
         send(out);  // in one write, so the uploader reads them in one go
     }
