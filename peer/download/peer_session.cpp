@@ -27,10 +27,35 @@ PeerSession::~PeerSession() {
     if (watch_ != 0) owner_.loop().unwatch(watch_);
 }
 
-void PeerSession::arm_deadline(net::Clock::duration after, const char* what) {
+void PeerSession::arm_deadline(Deadline which) {
     disarm_deadline();
+    const SessionDeadlines& d = owner_.deadlines();
+    net::Clock::duration after{};
+    const char* what = "";
+    switch (which) {
+        case Deadline::None:
+            return;
+        case Deadline::Connect:
+            after = d.connect;
+            what = "connect timed out";
+            break;
+        case Deadline::Handshake:
+            after = d.handshake;
+            what = "handshake timed out";
+            break;
+        case Deadline::Unchoke:
+            after = d.unchoke;
+            what = "kept us choked for too long";
+            break;
+        case Deadline::Block:
+            after = d.block;
+            what = "no block for too long";
+            break;
+    }
+    armed_ = which;
     deadline_ = owner_.loop().after(after, [this, what] {
         deadline_ = 0;
+        armed_ = Deadline::None;
         failed_ = true;
         close(what);
     });
@@ -39,6 +64,22 @@ void PeerSession::arm_deadline(net::Clock::duration after, const char* what) {
 void PeerSession::disarm_deadline() {
     if (deadline_ != 0) owner_.loop().cancel(deadline_);
     deadline_ = 0;
+    armed_ = Deadline::None;
+}
+
+void PeerSession::update_active_deadline() {
+    if (state_ != State::Active) return;
+    Deadline wanted = Deadline::None;
+    if (!requested_.empty()) {
+        wanted = Deadline::Block;
+    } else if (interested_ && choked_) {
+        wanted = Deadline::Unchoke;
+    }
+    // One already running keeps its start: it measures since the last block, or since we
+    // began to wait for an unchoke.
+    if (wanted == armed_) return;
+    if (wanted == Deadline::None) return disarm_deadline();
+    arm_deadline(wanted);
 }
 
 void PeerSession::start() {
@@ -52,7 +93,7 @@ void PeerSession::start() {
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
     watch_ = owner_.loop().watch(fd_.get(), net::Interest::Write,
                                  [this](net::Ready r) { on_ready(r); });
-    arm_deadline(owner_.deadlines().connect, "connect timed out");
+    arm_deadline(Deadline::Connect);
 }
 
 void PeerSession::close(std::string_view reason, bool quiet) {
@@ -84,7 +125,7 @@ void PeerSession::on_connected() {
     std::string out;
     wire::encode_handshake(out, owner_.handshake());
     out_.append(out);
-    arm_deadline(owner_.deadlines().handshake, "handshake timed out");
+    arm_deadline(Deadline::Handshake);
     flush();
 }
 
@@ -200,10 +241,11 @@ void PeerSession::on_piece(const wire::Message& m) {
         rate_window_start_ = now;
         rate_window_bytes_ = 0;
     }
+    // A block came: the peer is not stalled, its block deadline starts again.
     if (requested_.empty()) {
         disarm_deadline();
     } else {
-        arm_deadline(owner_.deadlines().block, "no block for too long");
+        arm_deadline(Deadline::Block);
     }
     owner_.on_block(*this, PieceIndex{m.index}, m.begin, m.payload);
 }
@@ -238,7 +280,7 @@ void PeerSession::request_more() {
             }
         }
     }
-    if (!requested_.empty() && deadline_ == 0) arm_deadline(owner_.deadlines().block, "no block for too long");
+    update_active_deadline();
     if (out.empty()) return;
     out_.append(out);
     flush();
@@ -248,6 +290,7 @@ void PeerSession::cancel(const BlockRequest& block) {
     auto it = std::find(requested_.begin(), requested_.end(), block);
     if (it == requested_.end() || state_ != State::Active) return;
     requested_.erase(it);
+    update_active_deadline();
     std::string out;
     wire::encode_cancel(out, block.piece.value, block.begin, block.length);
     out_.append(out);

@@ -28,6 +28,8 @@ class Downloader;
 struct SessionDeadlines {
     net::Clock::duration connect = std::chrono::seconds(5);
     net::Clock::duration handshake = std::chrono::seconds(10);
+    // We want pieces the peer has, and it keeps us choked this long (members unchoke at once).
+    net::Clock::duration unchoke = std::chrono::seconds(30);
     // Requests are outstanding and not one block came for this long: the peer is stalled.
     net::Clock::duration block = std::chrono::seconds(5);
 };
@@ -74,8 +76,13 @@ private:
     bool on_message(const wire::Message& m);  // false: the session closed
     void on_piece(const wire::Message& m);
     void drop_requests();
-    void arm_deadline(net::Clock::duration after, const char* what);
+    // At most one deadline runs at a time: the one for what the session waits for now.
+    enum class Deadline : std::uint8_t { None, Connect, Handshake, Unchoke, Block };
+    void arm_deadline(Deadline which);
     void disarm_deadline();
+    // Active: the block deadline while requests are out, the unchoke deadline while we want
+    // pieces and are choked, none while the peer has nothing we want.
+    void update_active_deadline();
     void flush();
     std::size_t target_in_flight() const;
 
@@ -87,6 +94,7 @@ private:
     net::Fd fd_;
     net::WatchId watch_ = 0;
     net::TimerId deadline_ = 0;
+    Deadline armed_ = Deadline::None;
     net::Buffer in_;
     net::Buffer out_;
     bool choked_ = true;

@@ -1,5 +1,5 @@
-// PeerSession's deadlines (peer/download/peer_session.hpp, SessionDeadlines): connect, handshake
-// and "no block for too long", each shortened to kDeadline and checked at/below its bound (a
+// PeerSession's deadlines (peer/download/peer_session.hpp, SessionDeadlines): connect, handshake,
+// "kept us choked" and "no block for too long", each shortened to kDeadline and checked at/below its bound (a
 // seeder that answers in time is kept past it) and past it (a stalled one is dropped, never
 // before the deadline and not much after). A real Downloader connects over 127.0.0.1 to a fake
 // seeder that the test plays with plain non-blocking sockets between turns of the event loop;
@@ -141,11 +141,8 @@ public:
         send(out);
     }
 
-    void send_unchoke() {
-        std::string out;
-        wire::encode_state(out, wire::MsgId::Unchoke);
-        send(out);
-    }
+    void send_unchoke() { send_state(wire::MsgId::Unchoke); }
+    void send_choke() { send_state(wire::MsgId::Choke); }
 
     // Answers the oldest outstanding request with the right bytes of the content.
     void send_oldest_block() {
@@ -203,6 +200,12 @@ private:
             }
             in_.erase(0, consumed);  // after the last use of msg: its payload points into in_
         }
+    }
+
+    void send_state(wire::MsgId id) {
+        std::string out;
+        wire::encode_state(out, id);
+        send(out);
     }
 
     // Writes all of `bytes`, turning the loop while the socket is full.
@@ -366,6 +369,53 @@ TEST_F(PeerSessionDeadlineTest, SeederThatSendsABlockEveryHalfDeadlineIsKeptToTh
     EXPECT_GE(ms_since(requested), blocks * kHalf);
     EXPECT_EQ(read_file(dir_.file("file")), content_);
     EXPECT_THAT(log_text(), Not(HasSubstr("closed (")));
+}
+
+// --- unchoke
+
+TEST_F(PeerSessionDeadlineTest, SeederThatKeepsUsChokedIsDroppedWhenTheUnchokeDeadlinePasses) {
+    ASSERT_NO_FATAL_FAILURE(start_downloader({.unchoke = kDeadline}));
+    FakeSeeder seeder(loop_, info_, content_);
+    downloader_->add_peers({seeder.address()});
+    ASSERT_TRUE(seeder.accept_and_read_handshake());
+    const auto before_bitfield = Clock::now();  // we cannot want its pieces before this
+    ASSERT_NO_FATAL_FAILURE(seeder.send_handshake_and_bitfield());
+
+    ASSERT_TRUE(run_until_dropped(kDeadline + kSlack)) << "still waiting to be unchoked";
+    const auto elapsed = ms_since(before_bitfield);
+    EXPECT_GE(elapsed, kDeadline);
+    EXPECT_LT(elapsed, kDeadline + kSlack);
+    EXPECT_TRUE(seeder.requests().empty());
+    EXPECT_THAT(log_text(), HasSubstr(closed_line(seeder.address(), "kept us choked for too long")));
+}
+
+TEST_F(PeerSessionDeadlineTest, SeederThatUnchokesAtHalfTheDeadlineIsKeptAndOneThatChokesLaterIsNot) {
+    ASSERT_NO_FATAL_FAILURE(start_downloader({.unchoke = kDeadline}));
+    FakeSeeder seeder(loop_, info_, content_);
+    downloader_->add_peers({seeder.address()});
+    ASSERT_TRUE(seeder.accept_and_read_handshake());
+    ASSERT_NO_FATAL_FAILURE(seeder.send_handshake_and_bitfield());
+    const auto bitfield_sent = Clock::now();
+
+    // Below: unchoked at half the deadline, then serving, so kept well past it.
+    ASSERT_FALSE(run_until_dropped(kHalf));
+    ASSERT_NO_FATAL_FAILURE(seeder.send_unchoke());
+    while (Clock::now() - bitfield_sent < 2 * kDeadline) {
+        ASSERT_TRUE(seeder.wait_for_request()) << "dropped while unchoked and served";
+        ASSERT_NO_FATAL_FAILURE(seeder.send_oldest_block());
+        ASSERT_FALSE(run_until_dropped(kHalf / 3));
+    }
+    EXPECT_EQ(downloader_->peer_count(), 1u);
+
+    // Past: choked again mid-download and left so, the session goes at the deadline.
+    ASSERT_NO_FATAL_FAILURE(seeder.send_choke());
+    const auto choked = Clock::now();
+    ASSERT_TRUE(run_until_dropped(kDeadline + kSlack)) << "still waiting to be unchoked again";
+    EXPECT_GE(ms_since(choked), kDeadline);
+    // That is the only time the session closed.
+    const std::string& log = log_text();
+    EXPECT_THAT(log, HasSubstr(closed_line(seeder.address(), "kept us choked for too long")));
+    EXPECT_EQ(log.find("closed ("), log.rfind("closed (")) << log;
 }
 
 // --- connect
