@@ -111,6 +111,14 @@ Result<std::optional<User>> SqliteStore::user_of_session(std::string_view token_
     return std::optional<User>(User{q.column_int(0), q.column_text(1)});
 }
 
+Status SqliteStore::renew_session(std::string_view token_hash, TimePoint expires_at) {
+    auto& q = st_->renew_session;
+    auto use = q.use();
+    q.bind_all(token_hash, utc_text(expires_at));
+    if (auto s = q.run(); !s) return storage_error("renew_session", s.error());
+    return {};
+}
+
 Status SqliteStore::delete_session(std::string_view token_hash) {
     auto& q = st_->delete_session;
     auto use = q.use();

@@ -36,6 +36,7 @@ public:
                                                 TimePoint now) override;
     Status delete_session(std::string_view token_hash) override;
     Status delete_expired_sessions(TimePoint now) override;
+    Status renew_session(std::string_view token_hash, TimePoint expires_at) override;
 
     Result<bool> create_group(std::string_view group_id, std::int64_t owner_pk,
                               TimePoint now) override;

@@ -22,6 +22,7 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
         {&st.session_user,
          "SELECT u.pk, u.user_id FROM sessions s JOIN users u ON u.pk = s.user_pk"
          " WHERE s.token_hash = ?1 AND s.expires_at > ?2"},
+        {&st.renew_session, "UPDATE sessions SET expires_at = ?2 WHERE token_hash = ?1"},
         {&st.delete_session, "DELETE FROM sessions WHERE token_hash = ?1"},
         {&st.delete_expired_sessions, "DELETE FROM sessions WHERE expires_at <= ?1"},
 

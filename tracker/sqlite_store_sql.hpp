@@ -13,7 +13,7 @@ namespace gs::tracker {
 struct SqliteStore::Statements {
     // Accounts and sessions
     Statement insert_user, user_exists, credentials;
-    Statement insert_session, session_user, delete_session, delete_expired_sessions;
+    Statement insert_session, session_user, renew_session, delete_session, delete_expired_sessions;
     // Groups and requests
     Statement insert_group, find_group, insert_membership, is_member, list_members, list_groups;
     Statement has_request, insert_request, list_requests, find_request, delete_request;

@@ -112,6 +112,8 @@ public:
     // The session's user, unless the session is unknown or expired at `now`.
     virtual Result<std::optional<User>> user_of_session(std::string_view token_hash,
                                                         TimePoint now) = 0;
+    // A session in use lives on: its expiry moves to `expires_at`.
+    virtual Status renew_session(std::string_view token_hash, TimePoint expires_at) = 0;
     virtual Status delete_session(std::string_view token_hash) = 0;
     virtual Status delete_expired_sessions(TimePoint now) = 0;
 

@@ -331,6 +331,22 @@ TEST_F(HandlersTest, LoginIsCheckedBeforeItsPasswordAndCountedByTheThrottle) {
     EXPECT_EQ(throttle.wait_before_attempt("alice", later), LoginThrottle::Clock::duration::zero());
 }
 
+TEST_F(HandlersTest, ResumingASessionKeepsItForAnotherLifetimeFromThen) {
+    Session s = alice_;
+    auto token = open_session(*store_, s, kNow);
+    ASSERT_TRUE(token.ok());
+    // Used just before it would expire: good for a whole lifetime from then, not from login.
+    const TimePoint used = kNow + kSessionLifetime - 1h;
+    ASSERT_TRUE(resume_session(*store_, *token, "127.0.0.1:7001", used).ok());
+    EXPECT_TRUE(resume_session(*store_, *token, "127.0.0.1:7001", kNow + kSessionLifetime).ok());
+    // Each use renews it; a session left unused for a lifetime is gone.
+    const TimePoint last_use = kNow + kSessionLifetime;
+    EXPECT_TRUE(
+        resume_session(*store_, *token, "127.0.0.1:7001", last_use + kSessionLifetime - 1s).ok());
+    const TimePoint renewed_until = last_use + 2 * kSessionLifetime - 1s;
+    EXPECT_FALSE(resume_session(*store_, *token, "127.0.0.1:7001", renewed_until).ok());
+}
+
 TEST_F(HandlersTest, SessionsNeedAUsableListenAddress) {
     Session s = alice_;
     s.listen_addr = "localhost:7001";

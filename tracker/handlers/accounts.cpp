@@ -159,6 +159,8 @@ Result<Session> resume_session(Store& store, std::string_view token_hex,
     auto user = store.user_of_session(hash, now);
     if (!user) return user.error();
     if (!*user) return make_error(Errc::AuthFailed, std::string(kUnknownSessionMessage));
+    // A client that keeps coming back stays logged in; one away for kSessionLifetime does not.
+    if (auto s = store.renew_session(hash, now + kSessionLifetime); !s) return s.error();
     return Session{(*user)->pk, (*user)->user_id, std::string(listen_addr), std::move(hash)};
 }
 

@@ -105,8 +105,8 @@ Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const Pendi
 // reply. Also drops expired sessions. Checks `session.listen_addr`.
 Result<std::string> open_session(Store& store, Session& session, TimePoint now);
 
-// The session a `resume` token names, with `listen_addr` as its new address. An unknown,
-// expired or malformed token gives Errc::AuthFailed.
+// The session a `resume` token names, with `listen_addr` as its new address; its expiry moves
+// to kSessionLifetime from `now`. An unknown, expired or malformed token gives Errc::AuthFailed.
 Result<Session> resume_session(Store& store, std::string_view token_hex,
                                std::string_view listen_addr, TimePoint now);
 
