@@ -44,36 +44,49 @@ Result<std::string> build_info(const std::string& path, std::string_view name, u
     return encode(Value(std::move(d)));
 }
 
+// The messages reach the user who uploads a file (the tracker answers with them), so each one
+// names the key and what it should be.
 Result<InfoDict> parse_info(std::string_view bencoded) {
     // One dictionary of five scalars: anything deeper or bigger is not ours.
     auto v = decode(bencoded, DecodeLimits{.max_depth = 1, .max_items = 16});
     if (!v) return bad(v.error().message);
     if (!v->is_dict()) return bad("not a dictionary");
     for (const auto& [key, value] : v->as_dict()) {
-        if (!is_known_key(key)) return bad(fmt::format("unexpected key \"{}\"", printable(key)));
+        if (!is_known_key(key)) {
+            return bad(fmt::format("unexpected key '{}' (only single-file torrents with length, "
+                                   "name, piece length, pieces and private)",
+                                   printable(key)));
+        }
     }
     auto name = v->get_string("name");
     auto length = v->get_int("length");
     auto piece_length = v->get_int("piece length");
     auto pieces = v->get_string("pieces");
     auto priv = v->get_int("private");
-    if (!name) return bad("no name");
-    if (!length) return bad("no length");
-    if (!piece_length) return bad("no piece length");
-    if (!pieces) return bad("no pieces");
-    if (!priv) return bad("no private flag");
-    if (!is_valid_file_name(*name)) return bad("the name is not a plain file name");
-    if (*length < 0) return bad("negative length");
+    if (!name) return bad("'name' is missing or not a string");
+    if (!length) return bad("'length' is missing or not an integer");
+    if (!piece_length) return bad("'piece length' is missing or not an integer");
+    if (!pieces) return bad("'pieces' is missing or not a string");
+    if (!priv || *priv != 1) return bad("it must be marked private (private: 1)");
+    if (!is_valid_file_name(*name)) {
+        return bad(fmt::format("invalid file name '{}': use 1-255 bytes with no '/' or NUL, "
+                               "and not '.' or '..'",
+                               printable(*name)));
+    }
+    if (*length < 0) return bad("'length' is negative");
     if (*piece_length < kMinPieceLengthBytes || *piece_length > kMaxPieceLengthBytes ||
         (*piece_length & (*piece_length - 1)) != 0) {
-        return bad("piece length is not a power of two from 16 KiB to 16 MiB");
+        return bad(fmt::format("'piece length' {} is not a power of two from {} to {}",
+                               *piece_length, kMinPieceLengthBytes, kMaxPieceLengthBytes));
     }
     const std::int64_t count = piece_count_for(*length, *piece_length);
-    if (count > std::numeric_limits<std::uint32_t>::max()) return bad("too many pieces");
-    if (pieces->size() != static_cast<std::uint64_t>(count) * kPieceHashBytes) {
-        return bad("pieces is not 20 bytes per piece");
+    if (count > std::numeric_limits<std::uint32_t>::max()) {
+        return bad(fmt::format("{} pieces are more than a file may have", count));
     }
-    if (*priv != 1) return bad("private is not 1");
+    if (pieces->size() != static_cast<std::uint64_t>(count) * kPieceHashBytes) {
+        return bad(fmt::format("'pieces' has {} bytes but {} pieces need {}", pieces->size(), count,
+                               static_cast<std::uint64_t>(count) * kPieceHashBytes));
+    }
     InfoDict info;
     info.name = std::string(*name);
     info.length = *length;

@@ -140,6 +140,27 @@ TEST(Metainfo, RejectsWrongTypes) {
     expect_rejected(with("private", "1"), "private is a string");
 }
 
+TEST(Metainfo, EachRejectionSaysWhatIsWrongInOneLine) {
+    auto message = [](const std::string& bencoded) {
+        auto info = parse_info(bencoded);
+        return info.ok() ? std::string("accepted") : info.error().message;
+    };
+    EXPECT_EQ(message(with("files", List{})),
+              "bad info dictionary: unexpected key 'files' (only single-file torrents with "
+              "length, name, piece length, pieces and private)");
+    EXPECT_EQ(message(without("pieces")), "bad info dictionary: 'pieces' is missing or not a string");
+    EXPECT_EQ(message(with("private", 0)),
+              "bad info dictionary: it must be marked private (private: 1)");
+    EXPECT_EQ(message(with("name", "a/b")),
+              "bad info dictionary: invalid file name 'a/b': use 1-255 bytes with no '/' or NUL, "
+              "and not '.' or '..'");
+    EXPECT_EQ(message(with("piece length", 8192)),
+              "bad info dictionary: 'piece length' 8192 is not a power of two from 16384 to "
+              "16777216");
+    EXPECT_EQ(message(with("pieces", std::string(20, 'h'))),
+              "bad info dictionary: 'pieces' has 20 bytes but 2 pieces need 40");
+}
+
 TEST(Metainfo, RejectsUnexpectedKeys) {
     expect_rejected(with("files", List{}), "a multi-file key");
     expect_rejected(with("zzz", 1), "an unknown key");

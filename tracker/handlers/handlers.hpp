@@ -8,6 +8,7 @@
 #pragma once
 
 #include "shared/proto/bencode.hpp"
+#include "shared/proto/metainfo.hpp"
 #include "shared/result.hpp"
 #include "tracker/handlers/context.hpp"
 #include "tracker/login_throttle.hpp"
@@ -25,8 +26,8 @@ namespace gs::tracker {
 inline constexpr std::chrono::hours kSessionLifetime{24 * 7};
 inline constexpr std::size_t kMaxPasswordBytes = 1024;
 // Private BitTorrent v1 piece sizes we accept (BEP 3): powers of two in this range.
-inline constexpr std::int64_t kMinPieceLength = 16 * 1024;
-inline constexpr std::int64_t kMaxPieceLength = 16 * 1024 * 1024;
+inline constexpr std::int64_t kMinPieceLength = proto::kMinPieceLengthBytes;
+inline constexpr std::int64_t kMaxPieceLength = proto::kMaxPieceLengthBytes;
 
 inline constexpr std::string_view kNotLoggedInMessage =
     "you are not logged in; use login <user_id> <passwd> first";
