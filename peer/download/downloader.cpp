@@ -255,9 +255,17 @@ double Downloader::seconds_elapsed() const {
 
 std::string Downloader::progress_text() const {
     switch (state_) {
-        case State::Downloading:
-            return fmt::format("{:.1f}%  {:.1f} MB/s  {} peer(s)", percent_done(),
-                               rate_bytes_per_second() / 1e6, sessions_.size());
+        case State::Downloading: {
+            std::string text = fmt::format("{:.1f}%  {:.1f} MB/s  {} peer(s)", percent_done(),
+                                           rate_bytes_per_second() / 1e6, sessions_.size());
+            if (auto spoiled = picker_.spoiled_pieces(); spoiled > 0) {
+                text += fmt::format(
+                    "  ({} piece(s) came corrupt from every peer that has them; waiting for a "
+                    "peer with a good copy)",
+                    spoiled);
+            }
+            return text;
+        }
         case State::Paused:
             return last_error_.empty()
                        ? fmt::format("{:.1f}%  paused (log in to resume)", percent_done())

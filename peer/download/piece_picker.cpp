@@ -90,6 +90,18 @@ bool PiecePicker::is_pickable(const PeerState& p, std::uint32_t piece) const {
            std::find(p.barred.begin(), p.barred.end(), piece) == p.barred.end();
 }
 
+std::uint32_t PiecePicker::spoiled_pieces() const {
+    std::uint32_t spoiled = 0;
+    for (std::uint32_t i = 0; i < piece_count_; ++i) {
+        if (have_.has(i) || availability_[i] == 0) continue;
+        const bool obtainable = std::any_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
+            return is_pickable(kv.second, i);
+        });
+        if (!obtainable) ++spoiled;
+    }
+    return spoiled;
+}
+
 bool PiecePicker::is_interesting(PeerId peer) const {
     auto it = peers_.find(peer.value);
     if (it == peers_.end()) return false;

@@ -68,6 +68,9 @@ public:
     // keeps sending bad data.
     std::uint32_t strikes(PeerId peer) const;
     bool is_barred(PeerId peer, PieceIndex piece) const;
+    // Pieces we still need that some peer has, but every peer that has them is barred from them
+    // (each sent it corrupt): they cannot come until a peer with a good copy does.
+    std::uint32_t spoiled_pieces() const;
 
     // --- our side
     void set_have(PieceIndex piece);  // a piece verified before (resume)

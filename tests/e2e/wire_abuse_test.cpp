@@ -430,6 +430,58 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
     EXPECT_THAT(shown[0], StartsWith(done));
 }
 
+// A seeder whose copy went bad after it shared it (edited in place) is the only source of a
+// piece: the download cannot finish, and show_downloads says why instead of a bare 0.0 MB/s;
+// once a member with a good copy seeds, it completes.
+TEST_F(E2eTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
+    Client& alice = logged_in("alice");
+    Client& bob = logged_in("bob");
+    Client& carol = logged_in("carol");
+    alice.must("create_group g", "group g created; you are its owner");
+    for (auto [member, name] : {std::pair{&bob, "bob"}, std::pair{&carol, "carol"}}) {
+        member->must("join_group g", "join request sent to the owner of group g");
+        alice.must(std::string("accept_request g ") + name,
+                   std::string(name) + " is now a member of group g");
+    }
+    const std::string content = random_bytes(kFileBytes, 7);
+    const fs::path alices = dir_ / "alice" / "data.bin";
+    const fs::path bobs = dir_ / "bob" / "data.bin";
+    for (const fs::path& copy : {alices, bobs}) {
+        fs::create_directories(copy.parent_path());
+        std::ofstream(copy, std::ios::binary) << content;
+    }
+    ASSERT_THAT(alice.run("upload_file " + alices.string() + " g", Duration{30000}),
+                ::testing::ElementsAre(HasSubstr("info hash")));
+    {  // One byte of piece 3 changes on alice's disk, after she shared it.
+        std::fstream f(alices, std::ios::binary | std::ios::in | std::ios::out);
+        f.seekp(3 * kPiece + 100);
+        f.put(static_cast<char>(content[3 * kPiece + 100] ^ 0x5a));
+    }
+
+    const fs::path dest = dir_ / "down" / "data.bin";
+    fs::create_directories(dest.parent_path());
+    EXPECT_THAT(carol.run("download_file g data.bin " + dest.string()),
+                ::testing::ElementsAre(HasSubstr("1 peer(s) online")));
+    carol.process().wait_for_stderr_line("piece 3 of data\\.bin failed its SHA1 check");
+    const std::string why =
+        "(1 piece(s) came corrupt from every peer that has them; waiting for a peer with a good "
+        "copy)";
+    std::string shown;
+    EXPECT_TRUE(eventually([&] {
+        auto lines = carol.run("show_downloads");
+        shown = lines.empty() ? "" : lines.front();
+        return shown.find(why) != std::string::npos;
+    })) << shown;
+    EXPECT_THAT(shown, MatchesRegex(R"(\[D\] \[g\] data\.bin  [0-9.]+%  .* 1 peer\(s\)  \(.*)"));
+
+    // A good copy comes online: the piece comes from it and the file is right.
+    ASSERT_THAT(bob.run("upload_file " + bobs.string() + " g", Duration{30000}),
+                ::testing::ElementsAre(HasSubstr("info hash")));
+    const std::string done = "[C] [g] data.bin  -> " + dest.string();
+    carol.process().wait_for_line("^" + regex_escape(done) + "$", kDownloadTimeout);
+    EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
+}
+
 INSTANTIATE_TEST_SUITE_P(Abuses, WireAbuseTest, ::testing::ValuesIn(abuses()),
                          [](const ::testing::TestParamInfo<Abuse>& param) {
                              return param.param.name;

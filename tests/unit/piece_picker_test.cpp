@@ -205,6 +205,25 @@ TEST(PiecePicker, FailedPieceBarsALoneContributor) {
     EXPECT_EQ(picker.pick(peer(1), 1), std::vector<BlockRequest>{req(bad.value, 0)});
 }
 
+TEST(PiecePicker, APieceEveryHolderSentCorruptIsCountedAsSpoiledUntilAGoodCopyComes) {
+    // Peer 0 alone has piece 0; piece 1 nobody has (not spoiled: it can still come).
+    auto picker = swarm({"10"});
+    EXPECT_EQ(picker.spoiled_pieces(), 0u);
+    auto picks = picker.pick(peer(0), 1);
+    ASSERT_EQ(pieces_of(picks), std::vector<std::uint32_t>{0});
+    ASSERT_TRUE(picker.on_block(peer(0), piece(0), 0).piece_complete);
+    picker.on_piece_failed(piece(0), picker.contributors(piece(0)));
+    EXPECT_EQ(picker.spoiled_pieces(), 1u);
+    EXPECT_FALSE(picker.is_interesting(peer(0)));
+
+    // Another peer with the piece: it can come from there, so it is not spoiled any more.
+    picker.on_bitfield(peer(1), bits("10"));
+    EXPECT_EQ(picker.spoiled_pieces(), 0u);
+    deliver_all(picker, peer(1), picker.pick(peer(1), 1));
+    EXPECT_TRUE(picker.has_piece(piece(0)));
+    EXPECT_EQ(picker.spoiled_pieces(), 0u);
+}
+
 TEST(PiecePicker, AFailureWithSeveralContributorsRefetchesFromOnePeer) {
     auto picker = swarm({"1", "1"}, 2);
     EXPECT_EQ(picker.pick(peer(0), 1), std::vector<BlockRequest>{req(0, 0)});
