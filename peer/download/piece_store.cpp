@@ -5,6 +5,7 @@
 #include "shared/sha1.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +57,28 @@ int rename_no_replace(const std::string& from, const std::string& to) {
     return 0;
 }
 
+// Removes `path` only if it is still the file open as `fd` (nobody swapped it meanwhile).
+void unlink_if_same(const std::string& path, int fd) {
+    struct stat ours {};
+    struct stat there {};
+    if (::fstat(fd, &ours) != 0 || ::lstat(path.c_str(), &there) != 0) return;
+    if (ours.st_dev == there.st_dev && ours.st_ino == there.st_ino) ::unlink(path.c_str());
+}
+
+Error symlink_error(const std::string& path) {
+    return make_error(Errc::AlreadyExists,
+                      fmt::format("{} is a symbolic link, which a download never follows; move it "
+                                  "away or choose another destination",
+                                  path));
+}
+
+Error not_regular_error(const std::string& path) {
+    return make_error(Errc::AlreadyExists,
+                      fmt::format("{} is not a regular file; move it away or choose another "
+                                  "destination",
+                                  path));
+}
+
 }  // namespace
 
 Result<PieceStore> PieceStore::open(const std::string& destination, const proto::InfoDict& info) {
@@ -70,48 +93,90 @@ Result<PieceStore> PieceStore::open(const std::string& destination, const proto:
     s.state_path_ = destination + ".part.state";
     s.verified_ = Bitfield(info.piece_count());
 
-    bool fresh = false;
-    s.fd_.reset(::open(s.part_path_.c_str(), O_RDWR | O_CLOEXEC));
-    if (!s.fd_.valid() && errno == ENOENT) {
-        s.fd_.reset(::open(s.part_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-        fresh = true;
+    if (::lstat(s.part_path_.c_str(), &st) == 0) {
+        if (auto adopted = s.adopt_partial_file(); !adopted) return adopted.error();
+        return s;
     }
-    if (!s.fd_.valid()) return io_error("create", s.part_path_);
-    if (::fstat(s.fd_.get(), &st) != 0) return io_error("read", s.part_path_);
-    if (!S_ISREG(st.st_mode)) {
-        return make_error(Errc::Io, fmt::format("{} is not a regular file", s.part_path_));
-    }
-    if (st.st_size != info.length) {
-        fresh = true;  // not the partial file the state describes
-        if (::ftruncate(s.fd_.get(), info.length) != 0) return io_error("resize", s.part_path_);
-    }
-    if (fresh) {
-        // Whatever state file is there describes some other partial file: forget it, so a later
-        // open cannot pair it with this one.
-        if (::unlink(s.state_path_.c_str()) != 0 && errno != ENOENT) {
-            return io_error("remove", s.state_path_);
-        }
-    }
-    if (fresh && info.length > 0) {
-        // Reserve the space now, so a full disk shows up at the start and not mid-download.
-        int err = ::posix_fallocate(s.fd_.get(), 0, info.length);
-        if (err == ENOSPC) {
-            return make_error(Errc::Io, fmt::format("not enough disk space for {} ({} bytes)",
-                                                    s.part_path_, info.length));
-        }
-        if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
-            return io_error("allocate", s.part_path_, err);
-        }
-    }
-    if (!fresh) {
-        if (auto loaded = s.load_state(); !loaded) return loaded.error();
-    }
+    if (errno != ENOENT) return io_error("read", s.part_path_);
+    if (auto created = s.create_partial_file(); !created) return created.error();
     return s;
 }
 
+Status PieceStore::adopt_partial_file() {
+    // O_NOFOLLOW: never write through a link someone planted; O_NONBLOCK: opening a FIFO or a
+    // device must not hang or act (no effect on the regular file we accept).
+    fd_.reset(::open(part_path_.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd_.valid()) {
+        if (errno == ELOOP) return symlink_error(part_path_);
+        if (errno == EISDIR || errno == ENXIO) return not_regular_error(part_path_);
+        return io_error("open", part_path_);
+    }
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0) return io_error("read", part_path_);
+    if (!S_ISREG(st.st_mode)) return not_regular_error(part_path_);
+    if (st.st_uid != ::geteuid()) return not_resumable("it belongs to another user");
+    if (st.st_nlink != 1) return not_resumable("it has other hard links");
+    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) return in_use_error();
+        return io_error("lock", part_path_);
+    }
+    if (auto loaded = load_state(); !loaded) return loaded;
+    if (st.st_size != info_.length) return not_resumable("its size is not that of " + info_.name);
+    state_saved_ = true;
+    return {};
+}
+
+Status PieceStore::create_partial_file() {
+    struct stat st {};
+    if (::lstat(state_path_.c_str(), &st) == 0) {
+        if (S_ISLNK(st.st_mode)) return symlink_error(state_path_);
+        return make_error(Errc::AlreadyExists,
+                          fmt::format("{} exists but {} does not, so there is no download of {} "
+                                      "to resume; move it away or choose another destination",
+                                      state_path_, part_path_, info_.name));
+    }
+    if (errno != ENOENT) return io_error("read", state_path_);
+
+    fd_.reset(::open(part_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd_.valid()) {
+        if (errno == EEXIST) return not_resumable("another program created it just now");
+        return io_error("create", part_path_);
+    }
+    // From here on the file is ours: a failure removes it again, so a retry starts clean.
+    Status made = [&]() -> Status {
+        if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+            return errno == EWOULDBLOCK ? in_use_error() : io_error("lock", part_path_);
+        }
+        if (::ftruncate(fd_.get(), info_.length) != 0) return io_error("resize", part_path_);
+        if (info_.length == 0) return {};
+        // Reserve the space now, so a full disk shows up at the start and not mid-download.
+        int err = ::posix_fallocate(fd_.get(), 0, info_.length);
+        if (err == ENOSPC) {
+            return make_error(Errc::Io, fmt::format("not enough disk space for {} ({} bytes)",
+                                                    part_path_, info_.length));
+        }
+        if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+            return io_error("allocate", part_path_, err);
+        }
+        return {};
+    }();
+    if (!made) unlink_if_same(part_path_, fd_.get());
+    return made;
+}
+
 Status PieceStore::load_state() {
-    net::Fd fd(::open(state_path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return errno == ENOENT ? Status{} : io_error("read", state_path_);
+    net::Fd fd(::open(state_path_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid()) {
+        if (errno == ENOENT) return not_resumable(fmt::format("there is no {}", state_path_));
+        if (errno == ELOOP) return symlink_error(state_path_);
+        return io_error("read", state_path_);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return io_error("read", state_path_);
+    if (!S_ISREG(st.st_mode)) return not_regular_error(state_path_);
+    if (st.st_uid != ::geteuid()) {
+        return not_resumable(fmt::format("{} belongs to another user", state_path_));
+    }
     std::string text;
     char buf[64 * 1024];
     while (text.size() <= kMaxStateFileBytes) {
@@ -121,16 +186,34 @@ Status PieceStore::load_state() {
         if (n == 0) break;
         text.append(buf, static_cast<std::size_t>(n));
     }
-    // Anything unexpected (another file's state, a damaged file) means starting over.
+    const Error damaged = not_resumable(fmt::format("{} is damaged", state_path_));
+    if (text.size() > kMaxStateFileBytes) return damaged;
     auto v = proto::decode(text, proto::DecodeLimits{.max_depth = 1, .max_items = 8});
-    if (!v || v->get_string("info_hash") != std::string_view(digest_bytes(info_.info_hash))) {
-        return {};
-    }
+    if (!v) return damaged;
+    auto hash = v->get_string("info_hash");
     auto bits = v->get_string("verified");
-    if (!bits) return {};
+    if (!hash || !bits) return damaged;
+    if (*hash != std::string_view(digest_bytes(info_.info_hash))) {
+        return not_resumable(fmt::format("{} is for another file", state_path_));
+    }
     auto verified = Bitfield::from_bytes(*bits, info_.piece_count());
-    if (verified) verified_ = std::move(verified).value();
+    if (!verified) return damaged;
+    verified_ = std::move(verified).value();
     return {};
+}
+
+Error PieceStore::not_resumable(std::string_view why) const {
+    return make_error(Errc::AlreadyExists,
+                      fmt::format("{} already exists and is not a download of {} we can resume "
+                                  "({}); move it away or choose another destination",
+                                  part_path_, info_.name, why));
+}
+
+Error PieceStore::in_use_error() const {
+    return make_error(Errc::AlreadyExists,
+                      fmt::format("{} is in use by another download; wait for it to end or "
+                                  "choose another destination",
+                                  part_path_));
 }
 
 Result<bool> PieceStore::write_block(PieceIndex piece, std::uint32_t begin,
@@ -205,6 +288,7 @@ Status PieceStore::commit_piece(PieceIndex piece, std::string_view data) {
 PieceStore::StateSnapshot PieceStore::snapshot() {
     assert(!finished_);
     unsaved_pieces_ = 0;
+    state_saved_ = true;
     proto::Dict d{{"info_hash", digest_bytes(info_.info_hash)},
                   {"verified", verified_.to_bytes()}};
     return StateSnapshot{net::Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0)), part_path_, state_path_,
@@ -214,9 +298,11 @@ PieceStore::StateSnapshot PieceStore::snapshot() {
 Status PieceStore::write_state(const StateSnapshot& s) {
     // The state must never claim a piece whose bytes could still be lost.
     if (!s.data_fd.valid() || ::fdatasync(s.data_fd.get()) != 0) return io_error("sync", s.part_path);
-    std::string tmp = s.state_path + ".tmp";
+    // A fresh name each time (mkostemp: O_CREAT|O_EXCL), so a planted file or link is never
+    // written through.
+    std::string tmp = s.state_path + ".tmp.XXXXXX";
     {
-        net::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        net::Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
         if (!fd.valid()) return io_error("create", tmp);
         Status written = write_fully(fd.get(), s.body, 0, tmp);
         if (written && ::fsync(fd.get()) != 0) written = io_error("sync", tmp);
@@ -225,7 +311,11 @@ Status PieceStore::write_state(const StateSnapshot& s) {
             return written;
         }
     }
-    if (::rename(tmp.c_str(), s.state_path.c_str()) != 0) return io_error("rename", tmp);
+    if (::rename(tmp.c_str(), s.state_path.c_str()) != 0) {
+        Error failed = io_error("rename", tmp);
+        ::unlink(tmp.c_str());
+        return failed;
+    }
     sync_directory_of(s.state_path);
     return {};
 }

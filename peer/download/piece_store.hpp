@@ -46,9 +46,13 @@ public:
         std::string body;
     };
 
-    // Opens or creates `<destination>.part`, sized to the file, and loads `<destination>.part.state`
-    // if it belongs to the same info hash and the partial file survived; otherwise nothing counts
-    // as verified. AlreadyExists when `destination` is already there; Io when the disk says no.
+    // Resumes `<destination>.part` or creates it, sized to the file. Only a partial file that
+    // is provably ours is resumed: a regular file (never a symlink: O_NOFOLLOW), owned by us,
+    // not hard-linked, of the file's size, paired with a `<destination>.part.state` that records
+    // this info hash. A fresh one is created with O_CREAT|O_EXCL|O_NOFOLLOW, and only when no
+    // state file is there either. Anything else is refused untouched, with a message that says
+    // which file is in the way (AlreadyExists), as is a partial file another download holds
+    // (flock). AlreadyExists too when `destination` is already there; Io when the disk says no.
     static Result<PieceStore> open(const std::string& destination, const proto::InfoDict& info);
 
     PieceStore(PieceStore&&) = default;
@@ -73,8 +77,11 @@ public:
     // Makes the verified bitfield durable: data first (fdatasync), then the state written to a
     // temporary file, fsynced and renamed over the old one. Call on pause and shutdown.
     Status save_state() { return write_state(snapshot()); }
-    // kSaveEveryPieces pieces were verified since the last snapshot.
-    bool save_due() const { return unsaved_pieces_ >= kSaveEveryPieces; }
+    // kSaveEveryPieces pieces were verified since the last snapshot, or the first piece of a
+    // fresh download was (its state file is what lets a later open resume the partial file).
+    bool save_due() const {
+        return unsaved_pieces_ >= kSaveEveryPieces || (!state_saved_ && unsaved_pieces_ > 0);
+    }
     // The current state, to be written by write_state (counts as saved from now on).
     StateSnapshot snapshot();
     // Writes a snapshot as save_state does. Any thread; one at a time per destination.
@@ -107,7 +114,11 @@ private:
     };
 
     PieceStore() = default;
+    Status adopt_partial_file();
+    Status create_partial_file();
     Status load_state();
+    Error not_resumable(std::string_view why) const;
+    Error in_use_error() const;
 
     proto::InfoDict info_;
     std::string destination_;
@@ -118,6 +129,7 @@ private:
     std::map<std::uint32_t, Assembly> assembling_;
     std::vector<std::unique_ptr<char[]>> spare_;  // piece_length bytes each
     std::uint32_t unsaved_pieces_ = 0;
+    bool state_saved_ = false;  // a state file exists (resumed) or a snapshot was taken
     bool finished_ = false;
 };
 

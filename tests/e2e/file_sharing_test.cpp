@@ -286,6 +286,48 @@ TEST_F(FileSharingTest, ADownloaderKilledMidwayResumesFromItsVerifiedPieces) {
     EXPECT_FALSE(fs::exists(state));
 }
 
+TEST_F(FileSharingTest, ADownloadNeverTakesOverAPartialFileThatIsNotItsOwn) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    make_group(a, {&b}, {"bob"});
+    const std::string content = random_bytes(kPiece + 7, 21);
+    write_file(dir_ / "src" / "m.txt", content);
+    share(a, dir_ / "src" / "m.txt");
+    const fs::path dl = dir_ / "dl";
+    const fs::path victim = dir_ / "victim.conf";
+    write_file(victim, "precious settings\n");
+    write_file(dl / "unrelated", "");
+    const fs::path part = dl / "m.txt.part";
+    fs::create_symlink(victim, part);  // a planted link in a shared directory
+    auto lines = b.run("download_file g m.txt " + dl.string());
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0], "error: cannot download m.txt: " + part.string() +
+                            " is a symbolic link, which a download never follows; move it away or "
+                            "choose another destination");
+    EXPECT_EQ(read_file(victim), "precious settings\n");
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dl / "m.txt")));
+
+    fs::remove(part);
+    write_file(part, "my own notes\n");  // a user's own file that happens to have the name
+    lines = b.run("download_file g m.txt " + dl.string());
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0], "error: cannot download m.txt: " + part.string() +
+                            " already exists and is not a download of m.txt we can resume (there "
+                            "is no " + part.string() + ".state); move it away or choose another "
+                            "destination");
+    EXPECT_EQ(read_file(part), "my own notes\n");
+    EXPECT_FALSE(fs::exists(part.string() + ".state"));
+
+    fs::remove(part);  // moved away: now the download goes through
+    lines = b.run("download_file g m.txt " + dl.string());
+    ASSERT_FALSE(lines.empty());
+    EXPECT_THAT(lines[0],
+                StartsWith("downloading m.txt from group g to " + (dl / "m.txt").string()));
+    wait_complete(b, "m.txt", dl / "m.txt");
+    EXPECT_TRUE(read_file(dl / "m.txt") == content);
+    EXPECT_EQ(read_file(victim), "precious settings\n");
+}
+
 TEST_F(FileSharingTest, LogoutPausesAndLoginResumesSharing) {
     Client& a = logged_in("alice");
     Client& b = logged_in("bob");

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -173,52 +174,195 @@ TEST_F(PieceStoreTest, ResumesVerifiedPiecesAfterReopening) {
 }
 
 TEST_F(PieceStoreTest, ASaveIsDueEveryFewPiecesAndASnapshotCanBeWrittenElsewhere) {
-    content_ = random_bytes(std::size_t{PieceStore::kSaveEveryPieces + 1} * kPiece, 5);
+    const std::uint32_t every = PieceStore::kSaveEveryPieces;
+    content_ = random_bytes(std::size_t{every + 2} * kPiece, 5);
     info_ = info_for(content_);
     {
         PieceStore store = open_store();
-        for (std::uint32_t i = 0; i < PieceStore::kSaveEveryPieces; ++i) {
+        fetch_piece(store, 0, content_);
+        ASSERT_TRUE(store.save_due()) << "the first piece";
+        ASSERT_TRUE(store.save_state().ok());
+        for (std::uint32_t i = 1; i <= every; ++i) {
             EXPECT_FALSE(store.save_due());
             fetch_piece(store, i, content_);
         }
         ASSERT_TRUE(store.save_due());
         auto snapshot = store.snapshot();
         EXPECT_FALSE(store.save_due());
-        fetch_piece(store, PieceStore::kSaveEveryPieces, content_);  // not in the snapshot
+        fetch_piece(store, every + 1, content_);  // not in the snapshot
         ASSERT_TRUE(PieceStore::write_state(snapshot).ok());  // as a worker would, later
     }
     PieceStore store = open_store();
-    EXPECT_EQ(store.verified().count(), PieceStore::kSaveEveryPieces);
+    EXPECT_EQ(store.verified().count(), every + 1);
+    EXPECT_FALSE(store.verified().has(every + 1));
 }
 
-TEST_F(PieceStoreTest, StartsOverWhenTheStateBelongsToAnotherFile) {
+TEST_F(PieceStoreTest, AFreshDownloadSavesItsStateAfterTheFirstPiece) {
     {
+        PieceStore store = open_store();
+        EXPECT_FALSE(store.save_due());
+        EXPECT_FALSE(exists(dest_ + ".part.state")) << "no state before a piece is verified";
+        fetch_piece(store, 1, content_);
+        ASSERT_TRUE(store.save_due()) << "the first piece makes the partial file resumable";
+        ASSERT_TRUE(PieceStore::write_state(store.snapshot()).ok());
+        EXPECT_FALSE(store.save_due());
+        fetch_piece(store, 0, content_);
+        EXPECT_FALSE(store.save_due()) << "then every kSaveEveryPieces pieces";
+    }  // as if killed: the second piece was never saved
+    PieceStore store = open_store();
+    EXPECT_EQ(store.verified().count(), 1u);
+    EXPECT_TRUE(store.verified().has(1));
+    for (std::uint32_t i : {0u, 2u}) fetch_piece(store, i, content_);
+    ASSERT_TRUE(store.finish().ok());
+    EXPECT_EQ(read_file(dest_), content_);
+}
+
+// Every refusal below leaves the files exactly as they were and creates nothing.
+class PieceStoreRefusalTest : public PieceStoreTest {
+protected:
+    std::string part_ = dest_ + ".part";
+    std::string state_ = dest_ + ".part.state";
+    std::string victim_ = dir_.file("victim.conf");
+
+    void SetUp() override { std::ofstream(victim_) << "precious settings\n"; }
+
+    // A download of `content_` with piece 0 verified and saved, then closed.
+    void leave_partial_download() {
         PieceStore store = open_store();
         fetch_piece(store, 0, content_);
         ASSERT_TRUE(store.save_state().ok());
     }
+
+    Error refused() {
+        auto store = PieceStore::open(dest_, info_);
+        EXPECT_FALSE(store.ok());
+        if (store.ok()) return make_error(Errc::Internal, "opened");
+        EXPECT_EQ(store.error().code, Errc::AlreadyExists) << store.error().message;
+        EXPECT_FALSE(exists(dest_));
+        return store.error();
+    }
+
+    void expect_victim_untouched() const {
+        EXPECT_EQ(read_file(victim_), "precious settings\n");
+    }
+};
+
+TEST_F(PieceStoreRefusalTest, ASymlinkedPartialFileIsNeverFollowed) {
+    ASSERT_EQ(::symlink(victim_.c_str(), part_.c_str()), 0);
+    EXPECT_EQ(refused().message,
+              part_ + " is a symbolic link, which a download never follows; move it away or "
+                      "choose another destination");
+    expect_victim_untouched();
+    EXPECT_TRUE(std::filesystem::is_symlink(part_));
+    EXPECT_FALSE(exists(state_));
+}
+
+TEST_F(PieceStoreRefusalTest, ASymlinkedPartialFileIsRefusedEvenBesideAMatchingState) {
+    leave_partial_download();
+    ASSERT_EQ(::unlink(part_.c_str()), 0);
+    ASSERT_EQ(::symlink(victim_.c_str(), part_.c_str()), 0);
+    const std::string state = read_file(state_);
+    EXPECT_THAT(refused().message, ::testing::HasSubstr("is a symbolic link"));
+    expect_victim_untouched();
+    EXPECT_EQ(read_file(state_), state);
+}
+
+TEST_F(PieceStoreRefusalTest, ASymlinkedStateFileIsNeverFollowed) {
+    leave_partial_download();
+    const std::string part = read_file(part_);
+    ASSERT_EQ(::unlink(state_.c_str()), 0);
+    ASSERT_EQ(::symlink(victim_.c_str(), state_.c_str()), 0);
+    EXPECT_EQ(refused().message,
+              state_ + " is a symbolic link, which a download never follows; move it away or "
+                       "choose another destination");
+    expect_victim_untouched();
+    EXPECT_EQ(read_file(part_), part);
+}
+
+TEST_F(PieceStoreRefusalTest, AForeignPartialFileWithoutStateIsLeftAlone) {
+    const std::string mine(content_.size(), 'm');  // even of the very same size
+    std::ofstream(part_, std::ios::binary) << mine;
+    EXPECT_EQ(refused().message,
+              part_ + " already exists and is not a download of file we can resume (there is no " +
+                  state_ + "); move it away or choose another destination");
+    EXPECT_EQ(read_file(part_), mine);
+    EXPECT_FALSE(exists(state_));
+}
+
+TEST_F(PieceStoreRefusalTest, APartialFileWhoseStateIsForAnotherFileIsLeftAlone) {
+    leave_partial_download();
+    const std::string part = read_file(part_);
+    const std::string state = read_file(state_);
     std::string other = content_;
     other[0] ^= 1;  // same size, another info hash
     info_ = info_for(other);
-    PieceStore store = open_store();
-    EXPECT_TRUE(store.verified().none());
+    EXPECT_EQ(refused().message,
+              part_ + " already exists and is not a download of file we can resume (" + state_ +
+                  " is for another file); move it away or choose another destination");
+    EXPECT_EQ(read_file(part_), part);
+    EXPECT_EQ(read_file(state_), state);
 }
 
-TEST_F(PieceStoreTest, StartsOverWhenThePartialFileOrStateIsDamaged) {
-    {
-        PieceStore store = open_store();
-        fetch_piece(store, 0, content_);
-        ASSERT_TRUE(store.save_state().ok());
-    }
-    ASSERT_EQ(::truncate((dest_ + ".part").c_str(), 10), 0);
-    EXPECT_TRUE(open_store().verified().none()) << "partial file of the wrong size";
-    {
-        PieceStore store = open_store();
-        fetch_piece(store, 0, content_);
-        ASSERT_TRUE(store.save_state().ok());
-    }
-    std::ofstream(dest_ + ".part.state", std::ios::trunc) << "d4:junk";
-    EXPECT_TRUE(open_store().verified().none()) << "unreadable state";
+TEST_F(PieceStoreRefusalTest, ADamagedStateOrAResizedPartialFileIsLeftAlone) {
+    leave_partial_download();
+    std::ofstream(state_, std::ios::trunc) << "d4:junk";
+    const std::string part = read_file(part_);
+    EXPECT_THAT(refused().message, ::testing::HasSubstr("(" + state_ + " is damaged)"));
+    EXPECT_EQ(read_file(part_), part);
+    EXPECT_EQ(read_file(state_), "d4:junk");
+
+    ASSERT_EQ(::unlink(state_.c_str()), 0);
+    ASSERT_EQ(::unlink(part_.c_str()), 0);
+    leave_partial_download();
+    ASSERT_EQ(::truncate(part_.c_str(), 10), 0);
+    EXPECT_THAT(refused().message, ::testing::HasSubstr("(its size is not that of file)"));
+    EXPECT_EQ(std::filesystem::file_size(part_), 10u);
+    EXPECT_TRUE(exists(state_));
+}
+
+TEST_F(PieceStoreRefusalTest, AHardLinkedPartialFileIsLeftAlone) {
+    leave_partial_download();
+    const std::string part = read_file(part_);
+    ASSERT_EQ(::unlink(victim_.c_str()), 0);
+    ASSERT_EQ(::link(part_.c_str(), victim_.c_str()), 0);
+    EXPECT_THAT(refused().message, ::testing::HasSubstr("(it has other hard links)"));
+    EXPECT_EQ(read_file(victim_), part);
+}
+
+TEST_F(PieceStoreRefusalTest, AStrayStateWithoutPartialFileIsLeftAlone) {
+    std::ofstream(state_) << "not ours";
+    EXPECT_EQ(refused().message,
+              state_ + " exists but " + part_ +
+                  " does not, so there is no download of file to resume; move it away or choose "
+                  "another destination");
+    EXPECT_EQ(read_file(state_), "not ours");
+    EXPECT_FALSE(exists(part_));
+
+    ASSERT_EQ(::unlink(state_.c_str()), 0);
+    ASSERT_EQ(::symlink(victim_.c_str(), state_.c_str()), 0);
+    EXPECT_THAT(refused().message, ::testing::HasSubstr(state_ + " is a symbolic link"));
+    expect_victim_untouched();
+    EXPECT_FALSE(exists(part_));
+}
+
+TEST_F(PieceStoreRefusalTest, APartialFileInUseByAnotherDownloadIsLeftAlone) {
+    leave_partial_download();
+    PieceStore first = open_store();
+    EXPECT_EQ(refused().message,
+              part_ + " is in use by another download; wait for it to end or choose another "
+                      "destination");
+    for (std::uint32_t i : {1u, 2u}) fetch_piece(first, i, content_);  // the first goes on
+    ASSERT_TRUE(first.finish().ok());
+    EXPECT_EQ(read_file(dest_), content_);
+}
+
+TEST_F(PieceStoreRefusalTest, AStateWriteNeverFollowsAPlantedLink) {
+    PieceStore store = open_store();
+    fetch_piece(store, 0, content_);
+    ASSERT_EQ(::symlink(victim_.c_str(), (state_ + ".tmp").c_str()), 0);  // the old fixed name
+    ASSERT_TRUE(store.save_state().ok());
+    expect_victim_untouched();
+    EXPECT_FALSE(std::filesystem::is_symlink(state_));
 }
 
 TEST_F(PieceStoreTest, FinishMovesTheFileIntoPlaceAndRemovesTheState) {
