@@ -20,6 +20,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Paths in messages are quoted whole (printable() cuts at 80 bytes by default).
+constexpr std::size_t kPathBytes = 4096;
+
 std::string human_bytes(std::int64_t n) {
     if (n >= (std::int64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(n) / (1 << 30));
     if (n >= (1 << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
@@ -135,6 +138,7 @@ void FileSharing::on_logout() {
 }
 
 void FileSharing::on_left_group(const std::string& group) {
+    // A file shared in other groups too is still served there.
     for (const Sha1Digest& hash : shares_.remove_group(group)) uploader_.drop_share(hash);
     std::erase_if(downloads_, [&](const auto& d) {
         if (d->group() != group || d->state() == Downloader::State::Complete) return false;
@@ -153,20 +157,23 @@ void FileSharing::on_left_group(const std::string& group) {
 void FileSharing::announce_shares() {
     for (const auto& [hash, share] : shares_.all()) {
         if (share.partial != nullptr) continue;
-        tracker_.request(
-            {{"op", "upload_file"}, {"group", share.group}, {"info", share.info.bencoded}},
-            [this, alive = std::weak_ptr<int>(alive_), group = share.group,
-             name = share.info.name](Result<proto::Value> reply) {
-                if (alive.expired() || reply) return;
-                const Errc code = reply.error().code;
-                if (code != Errc::Denied && code != Errc::NotFound && code != Errc::AlreadyExists) {
-                    return;  // the link is down, not the share: it is announced at the next login
-                }
-                if (auto h = shares_.remove(group, name)) uploader_.drop_share(*h);
-                save_shares();
-                commands_.say(fmt::format("stopped sharing {} in group {}: {}", name, group,
-                                          reply.error().message));
-            });
+        for (const std::string& group : share.groups) {
+            tracker_.request(
+                {{"op", "upload_file"}, {"group", group}, {"info", share.info.bencoded}},
+                [this, alive = std::weak_ptr<int>(alive_), group,
+                 name = share.info.name](Result<proto::Value> reply) {
+                    if (alive.expired() || reply) return;
+                    const Errc code = reply.error().code;
+                    if (code != Errc::Denied && code != Errc::NotFound &&
+                        code != Errc::AlreadyExists) {
+                        return;  // the link is down, not the share: announced at the next login
+                    }
+                    unshare(group, name);
+                    save_shares();
+                    commands_.say(fmt::format("stopped sharing {} in group {}: {}", name, group,
+                                              reply.error().message));
+                });
+        }
     }
 }
 
@@ -187,6 +194,11 @@ void FileSharing::restore_downloads() {
             return d->store().destination() == *dest;
         });
         if (running) continue;
+        if (auto why = why_not_download(std::string(*group), *info)) {
+            commands_.say(fmt::format("not resuming the download of {} to {}: {}", info->name,
+                                      std::string(*dest), *why));
+            continue;
+        }
         start_download(std::string(*group), std::move(info).value(), std::string(*dest), {},
                        /*resumed=*/true);
     }
@@ -251,9 +263,15 @@ void FileSharing::stop_share(const Commands::Args& a, Commands::Done done) {
     }
     commands_.ask({{"op", "stop_share"}, {"group", a[0]}, {"name", a[1]}},
                   [this, group = a[0], name = a[1]](const proto::Value&) {
-                      if (auto h = shares_.remove(group, name)) uploader_.drop_share(*h);
+                      const Share* still = unshare(group, name);
                       save_shares();
-                      commands_.say(fmt::format("stopped sharing {} in group {}", name, group));
+                      if (still != nullptr) {
+                          commands_.say(fmt::format("stopped sharing {} in group {} (still shared "
+                                                    "in {})",
+                                                    name, group, still->group_list()));
+                      } else {
+                          commands_.say(fmt::format("stopped sharing {} in group {}", name, group));
+                      }
                   },
                   std::move(done));
 }
@@ -348,6 +366,20 @@ void FileSharing::hash_and_upload(fs::path path, std::string group, Commands::Do
             }
             const double secs = std::chrono::duration<double>(net::Clock::now() - started).count();
             proto::InfoDict dict = std::move(info).value();
+            // The tracker would refuse it as "a different file"; we can say whose and what to do.
+            const Share* mine = shares_.find_by_name(group, dict.name);
+            if (mine != nullptr && mine->info.info_hash != dict.info_hash) {
+                commands_.fail(fmt::format(
+                    "group '{}' already has a different file named '{}'; you share {}: "
+                    "stop_share {} {} first",
+                    group, dict.name,
+                    mine->path == path.string()
+                        ? std::string("an older version of it")
+                        : fmt::format("another file of that name (from {})",
+                                      printable(mine->path, kPathBytes)),
+                    group, dict.name));
+                return done();
+            }
             std::string bencoded = dict.bencoded;
             commands_.ask(
                 {{"op", "upload_file"}, {"group", group}, {"info", std::move(bencoded)}},
@@ -404,6 +436,10 @@ void FileSharing::download(const Commands::Args& a, Commands::Done done) {
                                            info ? "" : ": " + info.error().message));
                 return;
             }
+            if (auto why = why_not_download(group, *info)) {
+                commands_.fail(*why);
+                return;
+            }
             start_download(group, std::move(info).value(), dest.string(), peers_from(reply),
                            /*resumed=*/false);
             if (!downloads_.empty() && downloads_.back()->store().destination() == dest.string()) {
@@ -412,6 +448,44 @@ void FileSharing::download(const Commands::Args& a, Commands::Done done) {
             }
         },
         std::move(done));
+}
+
+// Why a download of `info` into `group` must not start: we already serve the complete file (a
+// partial one would replace it), or it is already being downloaded (two downloads of one info
+// hash would share one partial share).
+std::optional<std::string> FileSharing::why_not_download(const std::string& group,
+                                                         const proto::InfoDict& info) const {
+    if (const Share* s = shares_.find(info.info_hash); s != nullptr && s->partial == nullptr) {
+        std::string why = fmt::format("you already share {} in {} (from {}); nothing to download",
+                                      info.name, s->group_list(), printable(s->path, kPathBytes));
+        if (!s->in_group(group)) {
+            why += fmt::format(" (to share it in {} too: upload_file {} {})", group,
+                               printable(s->path, kPathBytes), group);
+        }
+        return why;
+    }
+    for (const auto& d : downloads_) {
+        if (d->info().info_hash != info.info_hash) continue;
+        if (d->state() != Downloader::State::Downloading &&
+            d->state() != Downloader::State::Paused) {
+            continue;
+        }
+        return fmt::format("{} is already being downloaded to {}", info.name,
+                           printable(d->store().destination(), kPathBytes));
+    }
+    return std::nullopt;
+}
+
+// Removes `group` from the share named `name`; the uploads of a file no longer shared at all
+// end. Returns the share when it is still served in other groups.
+const Share* FileSharing::unshare(const std::string& group, const std::string& name) {
+    auto removed = shares_.remove(group, name);
+    if (!removed) return nullptr;
+    if (removed->last) {
+        uploader_.drop_share(removed->info_hash);
+        return nullptr;
+    }
+    return shares_.find(removed->info_hash);
 }
 
 void FileSharing::start_download(const std::string& group, proto::InfoDict info,
@@ -471,7 +545,7 @@ void FileSharing::on_download_complete(Downloader& d) {
     if (auto st = shares_.add(group, info, d.store().destination()); !st) {
         commands_.say(fmt::format("error: cannot share the downloaded {}: {}", info.name,
                                   st.error().message));
-        shares_.remove(group, info.name);
+        unshare(group, info.name);
     } else {
         tracker_.request({{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(info.info_hash)}},
                          [](Result<proto::Value>) {});

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ private:
     void stop_share(const Commands::Args& a, Commands::Done done);
     void open_share(const Commands::Args& a, Commands::Done done);
     void download(const Commands::Args& a, Commands::Done done);
+    std::optional<std::string> why_not_download(const std::string& group,
+                                                const proto::InfoDict& info) const;
+    const Share* unshare(const std::string& group, const std::string& name);
     void start_download(const std::string& group, proto::InfoDict info, const std::string& dest,
                         const std::vector<net::Endpoint>& peers, bool resumed);
     void show_downloads(Commands::Done done);

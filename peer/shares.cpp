@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -76,8 +78,21 @@ Result<std::string> read_small_file(const std::string& path, std::size_t max_byt
     return text;
 }
 
+bool Share::in_group(std::string_view group) const {
+    return std::find(groups.begin(), groups.end(), group) != groups.end();
+}
+
+std::string Share::group_list() const { return fmt::format("{}", fmt::join(groups, ", ")); }
+
 Status Shares::add(std::string group, proto::InfoDict info, std::string path,
                    const Bitfield* partial) {
+    const Sha1Digest key = info.info_hash;
+    Share* existing = find(key);
+    if (existing != nullptr && existing->partial == nullptr && partial != nullptr) {
+        return make_error(Errc::AlreadyExists,
+                          fmt::format("{} is already shared complete from {}", existing->info.name,
+                                      existing->path));
+    }
     net::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return io_error("open", path);
     FileStamp stamp = stamp_of(fd.get());
@@ -85,15 +100,16 @@ Status Shares::add(std::string group, proto::InfoDict info, std::string path,
         return make_error(Errc::Io, fmt::format("{} is {} bytes, not the {} it was shared with", path,
                                                 stamp.size, info.length));
     }
-    Share s;
-    s.group = std::move(group);
-    s.mtime_ns = stamp.mtime_ns;
-    s.fd = std::move(fd);
-    s.path = std::move(path);
-    s.partial = partial;
-    const Sha1Digest key = info.info_hash;
-    s.info = std::move(info);
-    shares_.insert_or_assign(key, std::move(s));
+    if (existing == nullptr) {
+        existing = &shares_[key];
+        existing->info = std::move(info);
+    }
+    // The same info hash is the same content: the newest file given serves every group.
+    existing->mtime_ns = stamp.mtime_ns;
+    existing->fd = std::move(fd);
+    existing->path = std::move(path);
+    existing->partial = partial;
+    if (!existing->in_group(group)) existing->groups.push_back(std::move(group));
     return {};
 }
 
@@ -109,40 +125,45 @@ Share* Shares::find(const Sha1Digest& info_hash) {
 
 const Share* Shares::find_by_name(std::string_view group, std::string_view name) const {
     for (const auto& [hash, s] : shares_) {
-        if (s.group == group && s.info.name == name) return &s;
+        if (s.info.name == name && s.in_group(group)) return &s;
     }
     return nullptr;
 }
 
-std::optional<Sha1Digest> Shares::remove(std::string_view group, std::string_view name) {
+std::optional<Shares::Removed> Shares::remove(std::string_view group, std::string_view name) {
     for (auto it = shares_.begin(); it != shares_.end(); ++it) {
-        if (it->second.group == group && it->second.info.name == name) {
-            Sha1Digest hash = it->first;
-            shares_.erase(it);
-            return hash;
-        }
+        Share& s = it->second;
+        if (s.info.name != name || !s.in_group(group)) continue;
+        std::erase(s.groups, group);
+        Removed removed{it->first, s.groups.empty()};
+        if (removed.last) shares_.erase(it);
+        return removed;
     }
     return std::nullopt;
 }
 
 std::vector<Sha1Digest> Shares::remove_group(std::string_view group) {
-    std::vector<Sha1Digest> removed;
+    std::vector<Sha1Digest> gone;
     for (auto it = shares_.begin(); it != shares_.end();) {
-        if (it->second.group == group) {
-            removed.push_back(it->first);
+        std::erase(it->second.groups, group);
+        if (it->second.groups.empty()) {
+            gone.push_back(it->first);
             it = shares_.erase(it);
         } else {
             ++it;
         }
     }
-    return removed;
+    return gone;
 }
 
 Status Shares::save(const std::string& path) const {
     proto::List items;
     for (const auto& [hash, s] : shares_) {
         if (s.partial != nullptr) continue;  // downloads resume from their own state
-        items.push_back(proto::Dict{{"group", s.group},
+        proto::List groups;
+        for (const auto& g : s.groups) groups.push_back(g);
+        items.push_back(proto::Dict{{"group", s.groups.front()},
+                                    {"groups", std::move(groups)},
                                     {"info", s.info.bencoded},
                                     {"path", s.path},
                                     {"mtime_ns", s.mtime_ns},
@@ -159,22 +180,37 @@ Status Shares::load(const std::string& path, std::vector<std::string>& dropped) 
         return make_error(Errc::Io, fmt::format("{} is damaged; shares were not restored", path));
     }
     for (const auto& item : v->as_list()) {
-        auto group = item.get_string("group");
         auto info_bytes = item.get_string("info");
         auto file = item.get_string("path");
         auto mtime = item.get_int("mtime_ns");
-        if (!group || !info_bytes || !file || !mtime) continue;
+        if (!info_bytes || !file || !mtime) continue;
+        std::vector<std::string> groups;
+        if (const proto::List* list = item.get_list("groups")) {
+            for (const auto& g : *list) {
+                if (g.is_string() && std::find(groups.begin(), groups.end(), g.as_string()) ==
+                                         groups.end()) {
+                    groups.emplace_back(g.as_string());
+                }
+            }
+        } else if (auto group = item.get_string("group")) {
+            groups.emplace_back(*group);  // saved before shares had several groups
+        }
+        if (groups.empty()) continue;
         auto info = proto::parse_info(*info_bytes);
         if (!info) continue;
-        const std::string label = fmt::format("[{}] {} ({})", *group, info->name, *file);
+        const std::string label =
+            fmt::format("[{}] {} ({})", fmt::join(groups, ", "), info->name, *file);
         const Sha1Digest hash = info->info_hash;
-        if (auto added = add(std::string(*group), std::move(info).value(), std::string(*file));
+        if (find(hash) != nullptr) continue;  // saved twice: the first one counts
+        if (auto added = add(groups.front(), std::move(info).value(), std::string(*file));
             !added) {
             dropped.push_back(label);
             continue;
         }
-        shares_.at(hash).open = item.get_int("open").value_or(0) == 1;
-        if (shares_.at(hash).mtime_ns != *mtime) {
+        Share& s = shares_.at(hash);
+        s.groups = std::move(groups);
+        s.open = item.get_int("open").value_or(0) == 1;
+        if (s.mtime_ns != *mtime) {
             shares_.erase(hash);
             dropped.push_back(label);
         }

@@ -1,7 +1,8 @@
 // Shares: the files this client serves to its groups, by info hash — complete files, and
-// downloads in progress (served from their partial file, verified pieces only). Complete shares
-// are remembered per user on disk and come back at login, unless the file changed meanwhile.
-// Owned by FileSharing, reactor thread.
+// downloads in progress (served from their partial file, verified pieces only). One share serves
+// its info hash for every group it was shared in; it stops being served when its last group is
+// removed. Complete shares are remembered per user on disk and come back at login, unless the
+// file changed meanwhile. Owned by FileSharing, reactor thread.
 #pragma once
 
 #include "shared/bitfield.hpp"
@@ -20,7 +21,7 @@
 namespace gs::peer {
 
 struct Share {
-    std::string group;
+    std::vector<std::string> groups;  // in the order they were added; never empty
     proto::InfoDict info;
     std::string path;  // the file served from
     net::Fd fd;        // open for reading
@@ -32,30 +33,40 @@ struct Share {
     bool open = false;
 
     bool has_piece(std::uint32_t i) const { return partial == nullptr || partial->has(i); }
+    bool in_group(std::string_view group) const;
+    // "g1" or "g1, g2".
+    std::string group_list() const;
 };
 
 class Shares {
 public:
-    // Opens `path` for serving (replacing any share of the same info hash). Io error when it
-    // cannot be opened, or a complete file whose size is not the info's length.
+    // Opens `path` for serving the info hash in `group`. A share of the same info hash keeps its
+    // groups and gains this one; `path` replaces its file, except that a partial file never
+    // replaces a complete one (AlreadyExists: nothing to download). Io error when `path` cannot
+    // be opened, or a complete file whose size is not the info's length; nothing changes then.
     Status add(std::string group, proto::InfoDict info, std::string path,
                const Bitfield* partial = nullptr);
     const Share* find(const Sha1Digest& info_hash) const;
     Share* find(const Sha1Digest& info_hash);
     const Share* find_by_name(std::string_view group, std::string_view name) const;
-    // Removes the share; returns its info hash, or nothing when there was none.
-    std::optional<Sha1Digest> remove(std::string_view group, std::string_view name);
-    // Removes every share of the group; returns their info hashes.
+    struct Removed {
+        Sha1Digest info_hash;
+        bool last = false;  // it had no other group: the file is no longer served at all
+    };
+    // Removes `group` from the share of that name; nothing when there was none.
+    std::optional<Removed> remove(std::string_view group, std::string_view name);
+    // Removes `group` from every share; returns the info hashes no longer served at all.
     std::vector<Sha1Digest> remove_group(std::string_view group);
     void clear() { shares_.clear(); }
     std::size_t size() const { return shares_.size(); }
     const std::map<Sha1Digest, Share>& all() const { return shares_; }
 
-    // Complete shares only, bencoded, written atomically (temporary file, fsync, rename).
+    // Complete shares only, bencoded, written atomically (temporary file, fsync, rename). Each
+    // item has "groups" (all of them) and "group" (the first, as files before "groups" had).
     Status save(const std::string& path) const;
     // Adds the shares saved in `path` (none if it does not exist). A file whose size or
-    // modification time changed since it was shared is not added: its "[group] name (path)"
-    // goes to `dropped`.
+    // modification time changed since it was shared is not added: its "[groups] name (path)"
+    // goes to `dropped`. Reads files with "group" only, too.
     Status load(const std::string& path, std::vector<std::string>& dropped);
 
 private:

@@ -1,0 +1,166 @@
+// Shares: one share per info hash serving every group it was shared in, partial files never
+// replacing complete ones, and the saved file keeping every group (old files with one "group"
+// still load).
+#include "peer/shares.hpp"
+
+#include "shared/proto/bencode.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <ctime>
+#include <fstream>
+#include <string>
+
+namespace gs::peer {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+class SharesTest : public ::testing::Test {
+protected:
+    // A file of `bytes` in the temp dir and its info dictionary.
+    proto::InfoDict file(const std::string& name, const std::string& bytes) {
+        std::ofstream(dir_.file(name), std::ios::binary) << bytes;
+        auto bencoded = proto::build_info(dir_.file(name), name, 1);
+        EXPECT_TRUE(bencoded) << bencoded.error().message;
+        auto info = proto::parse_info(*bencoded);
+        EXPECT_TRUE(info) << info.error().message;
+        return *info;
+    }
+
+    test::TempDir dir_;
+};
+
+TEST_F(SharesTest, OneInfoHashInTwoGroupsIsOneShareServedUntilItsLastGroupGoes) {
+    Shares shares;
+    auto info = file("m.bin", "some content");
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin")));
+    ASSERT_TRUE(shares.add("g2", info, dir_.file("m.bin")));
+    ASSERT_TRUE(shares.add("g2", info, dir_.file("m.bin")));  // again: no duplicate group
+    ASSERT_EQ(shares.size(), 1u);
+    EXPECT_THAT(shares.find(info.info_hash)->groups, ElementsAre("g1", "g2"));
+    EXPECT_EQ(shares.find(info.info_hash)->group_list(), "g1, g2");
+    EXPECT_NE(shares.find_by_name("g2", "m.bin"), nullptr);
+
+    auto removed = shares.remove("g2", "m.bin");
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(removed->info_hash, info.info_hash);
+    EXPECT_FALSE(removed->last);
+    EXPECT_EQ(shares.find_by_name("g2", "m.bin"), nullptr);
+    EXPECT_NE(shares.find(info.info_hash), nullptr);
+    EXPECT_FALSE(shares.remove("g2", "m.bin"));
+
+    removed = shares.remove("g1", "m.bin");
+    ASSERT_TRUE(removed);
+    EXPECT_TRUE(removed->last);
+    EXPECT_EQ(shares.find(info.info_hash), nullptr);
+}
+
+TEST_F(SharesTest, RemoveGroupReturnsOnlyWhatIsNoLongerServed) {
+    Shares shares;
+    auto both = file("both.bin", "in two groups");
+    auto one = file("one.bin", "in one group");
+    ASSERT_TRUE(shares.add("g1", both, dir_.file("both.bin")));
+    ASSERT_TRUE(shares.add("g2", both, dir_.file("both.bin")));
+    ASSERT_TRUE(shares.add("g2", one, dir_.file("one.bin")));
+    EXPECT_THAT(shares.remove_group("g2"), ElementsAre(one.info_hash));
+    ASSERT_EQ(shares.size(), 1u);
+    EXPECT_THAT(shares.find(both.info_hash)->groups, ElementsAre("g1"));
+}
+
+TEST_F(SharesTest, APartialFileNeverReplacesACompleteOne) {
+    Shares shares;
+    auto info = file("m.bin", "complete content");
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin")));
+    std::ofstream(dir_.file("m.bin.part")) << "";
+    Bitfield none(info.piece_count());
+    auto st = shares.add("g1", info, dir_.file("m.bin.part"), &none);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::AlreadyExists);
+    const Share* s = shares.find(info.info_hash);
+    EXPECT_EQ(s->path, dir_.file("m.bin"));
+    EXPECT_EQ(s->partial, nullptr);
+}
+
+TEST_F(SharesTest, ACompleteFileReplacesThePartialOneAndKeepsItsGroups) {
+    Shares shares;
+    auto info = file("m.bin", "downloaded content");
+    std::ofstream(dir_.file("m.bin.part")) << "";
+    Bitfield none(info.piece_count());
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin.part"), &none));
+    EXPECT_FALSE(shares.find(info.info_hash)->has_piece(0));
+    ASSERT_TRUE(shares.add("g2", info, dir_.file("m.bin")));
+    const Share* s = shares.find(info.info_hash);
+    EXPECT_EQ(s->path, dir_.file("m.bin"));
+    EXPECT_EQ(s->partial, nullptr);
+    EXPECT_THAT(s->groups, ElementsAre("g1", "g2"));
+}
+
+TEST_F(SharesTest, SavedSharesComeBackWithEveryGroup) {
+    auto info = file("m.bin", "saved content");
+    {
+        Shares shares;
+        ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin")));
+        ASSERT_TRUE(shares.add("g2", info, dir_.file("m.bin")));
+        shares.find(info.info_hash)->open = true;
+        ASSERT_TRUE(shares.save(dir_.file("alice.shares")));
+    }
+    Shares loaded;
+    std::vector<std::string> dropped;
+    ASSERT_TRUE(loaded.load(dir_.file("alice.shares"), dropped));
+    EXPECT_THAT(dropped, IsEmpty());
+    ASSERT_EQ(loaded.size(), 1u);
+    const Share* s = loaded.find(info.info_hash);
+    EXPECT_THAT(s->groups, ElementsAre("g1", "g2"));
+    EXPECT_TRUE(s->open);
+    EXPECT_EQ(s->path, dir_.file("m.bin"));
+}
+
+TEST_F(SharesTest, AFileSavedWithOneGroupStillLoads) {
+    auto info = file("m.bin", "old format");
+    Shares current;
+    ASSERT_TRUE(current.add("g1", info, dir_.file("m.bin")));
+    const std::int64_t mtime = current.find(info.info_hash)->mtime_ns;
+    proto::List items;
+    items.push_back(proto::Dict{{"group", "g1"},
+                                {"info", info.bencoded},
+                                {"path", dir_.file("m.bin")},
+                                {"mtime_ns", mtime},
+                                {"open", 0}});
+    std::ofstream(dir_.file("old.shares"), std::ios::binary)
+        << proto::encode(proto::Value(std::move(items)));
+
+    Shares loaded;
+    std::vector<std::string> dropped;
+    ASSERT_TRUE(loaded.load(dir_.file("old.shares"), dropped));
+    EXPECT_THAT(dropped, IsEmpty());
+    ASSERT_NE(loaded.find(info.info_hash), nullptr);
+    EXPECT_THAT(loaded.find(info.info_hash)->groups, ElementsAre("g1"));
+}
+
+TEST_F(SharesTest, AChangedFileIsDroppedWithAllItsGroups) {
+    auto info = file("m.bin", "before");
+    {
+        Shares shares;
+        ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin")));
+        ASSERT_TRUE(shares.add("g2", info, dir_.file("m.bin")));
+        ASSERT_TRUE(shares.save(dir_.file("alice.shares")));
+    }
+    std::ofstream(dir_.file("m.bin"), std::ios::binary) << "after!";  // same size
+    struct timespec later[2] = {{0, UTIME_OMIT}, {std::time(nullptr) + 10, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, dir_.file("m.bin").c_str(), later, 0), 0);
+    Shares loaded;
+    std::vector<std::string> dropped;
+    ASSERT_TRUE(loaded.load(dir_.file("alice.shares"), dropped));
+    EXPECT_EQ(loaded.size(), 0u);
+    EXPECT_THAT(dropped, ElementsAre("[g1, g2] m.bin (" + dir_.file("m.bin") + ")"));
+}
+
+}  // namespace
+}  // namespace gs::peer
