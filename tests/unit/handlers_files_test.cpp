@@ -201,6 +201,16 @@ TEST_F(HandlersTest, ListFilesCountsSeedersAndThoseOnline) {
     EXPECT_EQ(listed[1].get_string("name"), "b.bin");
     EXPECT_EQ(listed[1].get_int("seeders"), 3);
     EXPECT_EQ(listed[1].get_int("online"), 2);
+
+    // Members are counted, not addresses: alice seeding again from a new port (her client came
+    // back on another one) is still one seeder, online once.
+    Session alice_again = alice_;
+    alice_again.listen_addr = "127.0.0.1:7101";
+    ASSERT_TRUE(upload(alice_again, b).ok());
+    online(alice_again);
+    listed = files(carol_);
+    EXPECT_EQ(listed[1].get_int("seeders"), 3);
+    EXPECT_EQ(listed[1].get_int("online"), 2);
 }
 
 TEST_F(HandlersTest, GetFileGivesOnlineSeedersOtherThanTheCaller) {

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
+#include <string_view>
 
 namespace gs::tracker {
 namespace {
@@ -123,13 +125,19 @@ Reply handle_list_files(const Context& ctx, const proto::Value& request) {
     if (!files) return files.error();
     proto::List list;
     for (auto& f : *files) {
-        auto online = std::count_if(f.seeders.begin(), f.seeders.end(),
-                                    [&](const Seeder& s) { return is_online(ctx.presence, s); });
+        // Counted in members, not addresses: a client that came back on another port (or two
+        // clients of one user) is still one seeder.
+        std::set<std::string_view> seeders;
+        std::set<std::string_view> online;
+        for (const Seeder& s : f.seeders) {
+            seeders.insert(s.user_id);
+            if (is_online(ctx.presence, s)) online.insert(s.user_id);
+        }
         list.push_back(proto::Dict{{"name", std::move(f.name)},
                                    {"length", f.length},
                                    {"info_hash", std::move(f.info_hash)},
-                                   {"seeders", static_cast<std::int64_t>(f.seeders.size())},
-                                   {"online", static_cast<std::int64_t>(online)}});
+                                   {"seeders", static_cast<std::int64_t>(seeders.size())},
+                                   {"online", static_cast<std::int64_t>(online.size())}});
     }
     return proto::Dict{{"files", std::move(list)}};
 }
