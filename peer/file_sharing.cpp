@@ -54,6 +54,7 @@ FileSharing::FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands&
       peer_id_(wire::random_peer_id()),
       uploader_(loop, std::move(listener), shares_, peer_id_) {
     register_commands();
+    uploader_.set_on_share_changed([this](const Sha1Digest& h) { on_share_changed(h); });
     commands_.set_session_hooks({
         .on_login = [this](const std::string& u, std::string_view k) { on_login(u, k); },
         .on_logout = [this] { on_logout(); },
@@ -486,6 +487,25 @@ const Share* FileSharing::unshare(const std::string& group, const std::string& n
         return nullptr;
     }
     return shares_.find(removed->info_hash);
+}
+
+// A file edited in place after it was shared would send pieces that fail their hashes: stop
+// sharing it everywhere, and tell the tracker and the user.
+void FileSharing::on_share_changed(const Sha1Digest& info_hash) {
+    const Share* share = shares_.find(info_hash);
+    if (share == nullptr || !share->changed_on_disk()) return;  // already handled
+    const std::string name = share->info.name;
+    const std::string path = share->path;
+    const std::vector<std::string> groups = share->groups;
+    for (const std::string& group : groups) {
+        tracker_.request({{"op", "stop_share"}, {"group", group}, {"name", name}},
+                         [](Result<proto::Value>) {});  // at worst it stays listed, offline
+        unshare(group, name);
+        commands_.say(fmt::format("stopped sharing {} in group {}: {} changed since you shared "
+                                  "it; upload_file it again to share the new version",
+                                  name, group, printable(path, kPathBytes)));
+    }
+    save_shares();
 }
 
 void FileSharing::start_download(const std::string& group, proto::InfoDict info,

@@ -53,6 +53,7 @@ private:
     std::optional<std::string> why_not_download(const std::string& group,
                                                 const proto::InfoDict& info) const;
     const Share* unshare(const std::string& group, const std::string& name);
+    void on_share_changed(const Sha1Digest& info_hash);
     void start_download(const std::string& group, proto::InfoDict info, const std::string& dest,
                         const std::vector<net::Endpoint>& peers, bool resumed);
     void show_downloads(Commands::Done done);

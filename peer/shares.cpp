@@ -36,6 +36,12 @@ FileStamp stamp_of(int fd) {
 
 }  // namespace
 
+bool Share::changed_on_disk() const {
+    if (partial != nullptr) return false;  // a download's own file: only we write to it
+    const FileStamp now = stamp_of(fd.get());
+    return now.size != info.length || now.mtime_ns != mtime_ns;
+}
+
 Status write_file_atomically(const std::string& path, std::string_view bytes) {
     const std::string tmp = path + ".tmp";
     {

@@ -34,6 +34,9 @@ struct Share {
 
     bool has_piece(std::uint32_t i) const { return partial == nullptr || partial->has(i); }
     bool in_group(std::string_view group) const;
+    // A complete file whose size or modification time is no longer what it was when shared:
+    // edited in place, so its pieces no longer match their hashes.
+    bool changed_on_disk() const;
     // "g1" or "g1, g2".
     std::string group_list() const;
 };

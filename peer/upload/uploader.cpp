@@ -95,6 +95,7 @@ bool UploadSession::on_handshake() {
     in_.consume(wire::kHandshakeBytes);
     info_hash_ = (*hs)->info_hash;
     handshaken_ = true;
+    if (!file_unchanged(*share)) return false;
 
     std::string out;
     wire::encode_handshake(out, wire::Handshake{info_hash_, owner_.peer_id(), true});
@@ -151,6 +152,7 @@ bool UploadSession::handle(const wire::Message& m) {
                 close("request without a valid download ticket");
                 return false;
             }
+            if (!file_unchanged(*share)) return false;
             const auto& info = share->info;
             if (m.index >= info.piece_count() || !share->has_piece(m.index) || m.length == 0 ||
                 m.length > wire::kMaxBlockBytes ||
@@ -176,6 +178,18 @@ bool UploadSession::handle(const wire::Message& m) {
         default:
             return true;  // interested, have, bitfield: nothing to answer
     }
+}
+
+bool UploadSession::file_unchanged(const Share& share) {
+    const auto now = owner_.loop().now();
+    if (file_checked_ != net::Clock::time_point{} && now - file_checked_ < std::chrono::seconds(1)) {
+        return true;
+    }
+    file_checked_ = now;
+    if (!share.changed_on_disk()) return true;
+    owner_.report_changed(info_hash_);
+    close("the shared file changed since it was shared");
+    return false;
 }
 
 bool UploadSession::may_serve(const Share& share) const {
@@ -332,6 +346,12 @@ void Uploader::drop_share(const Sha1Digest& info_hash) {
         if (s->info_hash() == info_hash) doomed.push_back(s.get());
     }
     for (UploadSession* s : doomed) s->close("we stopped sharing the file");
+}
+
+void Uploader::report_changed(const Sha1Digest& info_hash) {
+    loop_.defer([this, info_hash, alive = std::weak_ptr<int>(alive_)] {
+        if (!alive.expired() && on_share_changed_) on_share_changed_(info_hash);
+    });
 }
 
 void Uploader::reap(std::uint64_t id) {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -59,6 +60,9 @@ private:
     bool handle(const wire::Message& m);
     bool on_extended_handshake(std::string_view body);  // false: closed
     bool may_serve(const Share& share) const;
+    // False (and the connection closed, the owner told) when the file changed since it was
+    // shared; checked at the handshake and then at most once a second.
+    bool file_unchanged(const Share& share);
     void pump();  // writes queued messages and blocks until the socket is full
     void update_interest();
     void arm_idle_check(net::Clock::duration after);
@@ -84,6 +88,7 @@ private:
     std::size_t send_left_ = 0;
     std::uint64_t served_bytes_ = 0;
     net::Clock::time_point last_input_{};
+    net::Clock::time_point file_checked_{};
 };
 
 class Uploader {
@@ -100,6 +105,11 @@ public:
     void set_ticket_key(std::string key) { ticket_key_ = std::move(key); }
     const std::string& ticket_key() const { return ticket_key_; }
     bool is_serving() const { return serving_; }
+    // Called (from the loop, not from inside a session) when a shared file is found changed on
+    // disk since it was shared; the owner stops sharing it.
+    void set_on_share_changed(std::function<void(const Sha1Digest&)> fn) {
+        on_share_changed_ = std::move(fn);
+    }
     // A download verified a piece: tell connected peers of that file.
     void announce_have(const Sha1Digest& info_hash, std::uint32_t piece);
     // Closes the connections for a file we stopped sharing.
@@ -112,6 +122,7 @@ public:
     Shares& shares() { return shares_; }
     const wire::PeerIdBytes& peer_id() const { return peer_id_; }
     void reap(std::uint64_t id);
+    void report_changed(const Sha1Digest& info_hash);
 
 private:
     void on_acceptable();
@@ -124,6 +135,7 @@ private:
     UploadLimits limits_;
     bool serving_ = false;
     std::string ticket_key_;
+    std::function<void(const Sha1Digest&)> on_share_changed_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<UploadSession>> sessions_;
     std::unordered_map<std::string, std::size_t> sessions_per_address_;  // by IP, no port

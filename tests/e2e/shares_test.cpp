@@ -223,5 +223,44 @@ TEST_F(SharesTest, ReSharingAnEditedFileSaysToStopTheOldOneFirst) {
     share(a, src, "g1");
 }
 
+// A file edited in place after it was shared no longer matches its piece hashes: the seeder
+// notices when a peer asks for it, stops sharing it everywhere and says why, and the download
+// completes from a member who has the original.
+TEST_F(SharesTest, ASeederWhoseFileChangedStopsSharingItAndSaysWhy) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    Client& c = logged_in("carol");
+    make_group(a, "g", {&b, &c}, {"bob", "carol"});
+    const std::string content = random_bytes(3 * kPiece + 5, 11);
+    const fs::path alices = dir_ / "alice" / "data.bin";
+    const fs::path bobs = dir_ / "bob" / "data.bin";
+    write_file(alices, content);
+    write_file(bobs, content);
+    share(a, alices, "g");
+    std::string edited = content;
+    edited[kPiece + 7] ^= 0x5a;
+    write_file(alices, edited);  // same size, new modification time
+
+    const fs::path dest = dir_ / "down" / "data.bin";
+    fs::create_directories(dest.parent_path());
+    EXPECT_THAT(c.run("download_file g data.bin " + dest.string()),
+                ElementsAre(StartsWith("downloading data.bin from group g")));
+    a.process().wait_for_line(
+        "^" +
+        escaped("stopped sharing data.bin in group g: " + alices.string() +
+                " changed since you shared it; upload_file it again to share the new version") +
+        "$");
+    // She was its only seeder, so the group has no such file any more.
+    EXPECT_TRUE(eventually([&] {
+        return c.run("list_files g") == std::vector<std::string>{"(no files shared in group g)"};
+    }));
+
+    share(b, bobs, "g");
+    c.process().wait_for_line("^" + escaped("[C] [g] data.bin  -> " + dest.string()) + "$",
+                              kDownloadTimeout);
+    EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
+    EXPECT_FALSE(logged(c, "failed its SHA1 check")) << "alice served her edited copy";
+}
+
 }  // namespace
 }  // namespace gs::e2e

@@ -430,8 +430,7 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
     EXPECT_THAT(shown[0], StartsWith(done));
 }
 
-// A seeder whose copy went bad after it shared it (edited in place) is the only source of a
-// piece: the download cannot finish, and show_downloads says why instead of a bare 0.0 MB/s;
+// A seeder whose copy went bad after it shared it, unnoticed, is the only source of a piece: the download cannot finish, and show_downloads says why instead of a bare 0.0 MB/s;
 // once a member with a good copy seeds, it completes.
 TEST_F(E2eTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
     Client& alice = logged_in("alice");
@@ -452,10 +451,16 @@ TEST_F(E2eTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
     }
     ASSERT_THAT(alice.run("upload_file " + alices.string() + " g", Duration{30000}),
                 ::testing::ElementsAre(HasSubstr("info hash")));
-    {  // One byte of piece 3 changes on alice's disk, after she shared it.
-        std::fstream f(alices, std::ios::binary | std::ios::in | std::ios::out);
-        f.seekp(3 * kPiece + 100);
-        f.put(static_cast<char>(content[3 * kPiece + 100] ^ 0x5a));
+    {  // One byte of piece 3 goes bad on alice's disk after she shared it, with the file's
+       // modification time kept (bit rot, or an editor that restores it), so her client cannot
+       // tell and serves it.
+        const auto mtime = fs::last_write_time(alices);
+        {
+            std::fstream f(alices, std::ios::binary | std::ios::in | std::ios::out);
+            f.seekp(3 * kPiece + 100);
+            f.put(static_cast<char>(content[3 * kPiece + 100] ^ 0x5a));
+        }
+        fs::last_write_time(alices, mtime);
     }
 
     const fs::path dest = dir_ / "down" / "data.bin";
