@@ -219,14 +219,16 @@ TEST_F(UploaderTest, ServesRequestsQueuedUpToTheBoundAndDropsAPeerThatQueuesOneM
 }
 
 TEST_F(UploaderTest, DropsASilentPeerAtTheHandshakeDeadlineAndKeepsOneThatGreetedInTime) {
-    constexpr auto kDeadline = 400ms;
+    // The deadline is long next to the time the test takes to act (a tenth of it), so a loaded
+    // machine cannot push the "below" case past it.
+    constexpr auto kDeadline = 1000ms;
     start(UploadLimits{.handshake_timeout = kDeadline});
     const auto t0 = net::Clock::now();
     auto silent = connect();
     auto greeting = connect();
     ASSERT_TRUE(sessions_reach(2));
-    // Below: a handshake at half the deadline is answered, and the connection outlives it.
-    run_for(loop_, std::chrono::duration_cast<std::chrono::milliseconds>(kDeadline / 2));
+    // Below: a handshake well within the deadline is answered, and the connection outlives it.
+    run_for(loop_, kDeadline / 10);
     greeting->send_handshake(info_.info_hash);
     EXPECT_TRUE(run_until(loop_, [&] { return greeting->unchoked(); }));
     // Past: the silent one is closed, not before the deadline.
@@ -239,15 +241,15 @@ TEST_F(UploaderTest, DropsASilentPeerAtTheHandshakeDeadlineAndKeepsOneThatGreete
 }
 
 TEST_F(UploaderTest, KeepsAPeerThatSpeaksWithinTheIdleTimeoutAndDropsOneSilentForIt) {
-    constexpr auto kIdle = 400ms;
+    constexpr auto kIdle = 1000ms;
     start(UploadLimits{.idle_timeout = kIdle});
     auto peer = handshaken_peer();
-    // Below: a keep-alive every half timeout, for five timeouts.
+    // Below: a keep-alive every 150 ms (well within the timeout), for more than two timeouts.
     std::string keep_alive;
     wire::encode_keep_alive(keep_alive);
     auto last_said = net::Clock::now();
-    for (int i = 0; i < 10; ++i) {
-        run_for(loop_, std::chrono::duration_cast<std::chrono::milliseconds>(kIdle / 2));
+    for (int i = 0; i < 15; ++i) {
+        run_for(loop_, 150ms);
         ASSERT_FALSE(peer->closed()) << "closed after " << i << " keep-alives";
         peer->send(keep_alive);
         last_said = net::Clock::now();
@@ -258,7 +260,7 @@ TEST_F(UploaderTest, KeepsAPeerThatSpeaksWithinTheIdleTimeoutAndDropsOneSilentFo
     EXPECT_GE(silent_for, kIdle);
     EXPECT_LT(silent_for, kIdle + 2000ms);
     EXPECT_TRUE(sessions_reach(0));
-    EXPECT_TRUE(logged("closed: idle for 0.4 s")) << log();
+    EXPECT_TRUE(logged("closed: idle for 1 s")) << log();
 }
 
 TEST_F(UploaderTest, CountsConnectionsPerAddressAndInTotalAndFreesASlotWhenOneCloses) {
