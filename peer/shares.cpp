@@ -99,6 +99,14 @@ Status Shares::add(std::string group, proto::InfoDict info, std::string path,
                           fmt::format("{} is already shared complete from {}", existing->info.name,
                                       existing->path));
     }
+    // Two downloads of one file never share one entry: each partial share is its download's
+    // own, with that download's group, and goes when the download does.
+    if (existing != nullptr && existing->partial != nullptr && partial != nullptr &&
+        existing->partial != partial) {
+        return make_error(Errc::AlreadyExists,
+                          fmt::format("{} is already being downloaded to {}", existing->info.name,
+                                      existing->path));
+    }
     net::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return io_error("open", path);
     FileStamp stamp = stamp_of(fd.get());

@@ -45,7 +45,8 @@ class Shares {
 public:
     // Opens `path` for serving the info hash in `group`. A share of the same info hash keeps its
     // groups and gains this one; `path` replaces its file, except that a partial file never
-    // replaces a complete one (AlreadyExists: nothing to download). Io error when `path` cannot
+    // replaces a complete one (AlreadyExists: nothing to download), nor another download's
+    // partial file (AlreadyExists). Io error when `path` cannot
     // be opened, or a complete file whose size is not the info's length; nothing changes then.
     Status add(std::string group, proto::InfoDict info, std::string path,
                const Bitfield* partial = nullptr);

@@ -88,6 +88,26 @@ TEST_F(SharesTest, APartialFileNeverReplacesACompleteOne) {
     EXPECT_EQ(s->partial, nullptr);
 }
 
+TEST_F(SharesTest, ASecondDownloadOfOneFileNeverTakesOverTheFirstOnesPartialShare) {
+    Shares shares;
+    auto info = file("m.bin", "downloaded twice");
+    std::ofstream(dir_.file("a.part")) << "";
+    std::ofstream(dir_.file("b.part")) << "";
+    Bitfield first(info.piece_count());
+    Bitfield second(info.piece_count());
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("a.part"), &first));
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("a.part"), &first));  // the same download again
+    auto st = shares.add("g2", info, dir_.file("b.part"), &second);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::AlreadyExists);
+    EXPECT_EQ(st.error().message, "m.bin is already being downloaded to " + dir_.file("a.part"));
+    // The first download's share is as it was: its bitfield, its group only, so it goes with it.
+    const Share* s = shares.find(info.info_hash);
+    EXPECT_EQ(s->partial, &first);
+    EXPECT_THAT(s->groups, ElementsAre("g1"));
+    EXPECT_THAT(shares.remove_group("g1"), ElementsAre(info.info_hash));
+}
+
 TEST_F(SharesTest, ACompleteFileReplacesThePartialOneAndKeepsItsGroups) {
     Shares shares;
     auto info = file("m.bin", "downloaded content");
