@@ -181,6 +181,14 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
             auto done = finish_login(store_, throttle_, login, verified, net::Clock::now(),
                                      std::chrono::system_clock::now());
             if (!done) return reply(req, done.error());
+            // Another login pipelined on this connection finished first: keep that one, and
+            // leave no second token behind.
+            if (const auto& current = conns_.at(req.conn).session) {
+                (void)store_.delete_session(done->session.token_hash);
+                return reply(req, make_error(Errc::BadInput,
+                                             fmt::format("already logged in as {}; logout first",
+                                                         current->user_id)));
+            }
             bind_session(req.conn, done->session);
             reply(req, proto::Dict{{"token", done->token},
                                    {"user", done->session.user_id},

@@ -250,7 +250,10 @@ void UploadSession::pump() {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) break;
                 return close(std::string("sendfile: ") + std::strerror(errno));
             }
-            if (n == 0) return close("the shared file is shorter than it was");
+            if (n == 0) {
+                owner_.report_changed(info_hash_);
+                return close("the shared file is shorter than it was");
+            }
             send_left_ -= static_cast<std::size_t>(n);
             served_bytes_ += static_cast<std::uint64_t>(n);
             continue;

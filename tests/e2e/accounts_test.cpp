@@ -117,6 +117,30 @@ TEST_F(AccountsTest, FailedLoginsSentAllAtOnceAreThrottledAfterTheThird) {
     EXPECT_EQ(throttled, kAttempts - 3);
 }
 
+TEST_F(AccountsTest, TwoGoodLoginsSentAtOnceLogInOnceAndRefuseTheOther) {
+    Client& c = new_client();
+    c.must("create_user alice right", "user alice created");
+    c.must("create_user bob right", "user bob created");
+    RawConnection raw("127.0.0.1", tracker_.port());
+    for (auto [seq, user] : {std::pair{1, "alice"}, std::pair{2, "bob"}}) {
+        raw.send_frame(Bencode::dict({{"op", Bencode::str("login")},
+                                      {"seq", Bencode::integer(seq)},
+                                      {"user", Bencode::str(user)},
+                                      {"password", Bencode::str("right")},
+                                      {"listen", Bencode::str("127.0.0.1:7001")}}));
+    }
+    int ok = 0;
+    int refused = 0;
+    for (int i = 0; i < 2; ++i) {
+        auto reply = raw.read_frame();
+        ASSERT_TRUE(reply.has_value()) << "reply " << i + 1;
+        if (reply->find("2:oki1e") != std::string::npos) ++ok;
+        if (reply->find("; logout first") != std::string::npos) ++refused;
+    }
+    EXPECT_EQ(ok, 1);
+    EXPECT_EQ(refused, 1);
+}
+
 TEST_F(AccountsTest, LoginWhileLoggedInIsRefused) {
     Client& c = logged_in("alice");
     c.must("create_user bob pw", "user bob created");
