@@ -87,10 +87,11 @@ void Downloader::pause() {
 
 void Downloader::save_now() {
     if (store_.is_finished()) return;
-    if (saving_) {
-        save_again_ = true;  // after the one in flight, which may hold an older bitfield
-        return;
-    }
+    // Written here and now, even with a background save in flight (each write has its own
+    // temporary file): the caller may be about to destroy us, and the worker pool with its
+    // queue. Should the one in flight, with an older bitfield, land last, it claims fewer
+    // pieces, which is safe; save_again_ writes the newer one once more after it.
+    if (saving_) save_again_ = true;
     if (auto saved = store_.save_state(); !saved) log::warn("{}", saved.error().message);
 }
 

@@ -106,7 +106,7 @@ private:
     std::uint64_t verified_bytes_ = 0;  // this session, for the average rate
     std::string last_error_;
     bool saving_ = false;             // a state save runs on a worker
-    bool save_again_ = false;         // ... and another must follow it (pause)
+    bool save_again_ = false;         // ... and a newer one, written meanwhile, must follow it
     bool finish_after_save_ = false;  // ... and the download is complete
     std::string ticket_;
     std::int64_t ticket_expires_ = 0;

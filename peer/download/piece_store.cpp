@@ -122,7 +122,6 @@ Status PieceStore::adopt_partial_file() {
     }
     if (auto loaded = load_state(); !loaded) return loaded;
     if (st.st_size != info_.length) return not_resumable("its size is not that of " + info_.name);
-    state_saved_ = true;
     return {};
 }
 
@@ -160,6 +159,9 @@ Status PieceStore::create_partial_file() {
         }
         return {};
     }();
+    // The state (no piece verified yet) goes with the partial file at once: it is what lets a
+    // later open resume the file, so a kill before the first piece must not strand it.
+    if (made) made = write_state(snapshot());
     if (!made) unlink_if_same(part_path_, fd_.get());
     return made;
 }
@@ -288,7 +290,6 @@ Status PieceStore::commit_piece(PieceIndex piece, std::string_view data) {
 PieceStore::StateSnapshot PieceStore::snapshot() {
     assert(!finished_);
     unsaved_pieces_ = 0;
-    state_saved_ = true;
     proto::Dict d{{"info_hash", digest_bytes(info_.info_hash)},
                   {"verified", verified_.to_bytes()}};
     return StateSnapshot{net::Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0)), part_path_, state_path_,

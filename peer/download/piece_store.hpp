@@ -49,10 +49,12 @@ public:
     // Resumes `<destination>.part` or creates it, sized to the file. Only a partial file that
     // is provably ours is resumed: a regular file (never a symlink: O_NOFOLLOW), owned by us,
     // not hard-linked, of the file's size, paired with a `<destination>.part.state` that records
-    // this info hash. A fresh one is created with O_CREAT|O_EXCL|O_NOFOLLOW, and only when no
-    // state file is there either. Anything else is refused untouched, with a message that says
-    // which file is in the way (AlreadyExists), as is a partial file another download holds
-    // (flock). AlreadyExists too when `destination` is already there; Io when the disk says no.
+    // this info hash. A fresh one is created with O_CREAT|O_EXCL|O_NOFOLLOW, only when no state
+    // file is there either, and its state (no piece verified yet) is written before open
+    // returns, so a download killed at any point can be resumed. Anything else is refused
+    // untouched, with a message that says which file is in the way (AlreadyExists), as is a
+    // partial file another download holds (flock). AlreadyExists too when `destination` is
+    // already there; Io when the disk says no (a fresh partial file is then removed again).
     static Result<PieceStore> open(const std::string& destination, const proto::InfoDict& info);
 
     PieceStore(PieceStore&&) = default;
@@ -75,16 +77,15 @@ public:
     void drop_piece(PieceIndex piece) { assembling_.erase(piece.value); }
 
     // Makes the verified bitfield durable: data first (fdatasync), then the state written to a
-    // temporary file, fsynced and renamed over the old one. Call on pause and shutdown.
+    // temporary file, fsynced and renamed over the old one. Call on pause and shutdown. Two
+    // writes may overlap (each has its own temporary file): the last rename wins, and an older
+    // snapshot only claims fewer pieces.
     Status save_state() { return write_state(snapshot()); }
-    // kSaveEveryPieces pieces were verified since the last snapshot, or the first piece of a
-    // fresh download was (its state file is what lets a later open resume the partial file).
-    bool save_due() const {
-        return unsaved_pieces_ >= kSaveEveryPieces || (!state_saved_ && unsaved_pieces_ > 0);
-    }
+    // kSaveEveryPieces pieces were verified since the last snapshot.
+    bool save_due() const { return unsaved_pieces_ >= kSaveEveryPieces; }
     // The current state, to be written by write_state (counts as saved from now on).
     StateSnapshot snapshot();
-    // Writes a snapshot as save_state does. Any thread; one at a time per destination.
+    // Writes a snapshot as save_state does. Any thread, even while another write runs.
     static Status write_state(const StateSnapshot& snapshot);
 
     // Reads bytes of a verified piece (to serve other peers). NotFound for a piece we do not
@@ -129,7 +130,6 @@ private:
     std::map<std::uint32_t, Assembly> assembling_;
     std::vector<std::unique_ptr<char[]>> spare_;  // piece_length bytes each
     std::uint32_t unsaved_pieces_ = 0;
-    bool state_saved_ = false;  // a state file exists (resumed) or a snapshot was taken
     bool finished_ = false;
 };
 

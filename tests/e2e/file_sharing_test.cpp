@@ -70,6 +70,22 @@ void corrupt_piece(const fs::path& path, std::size_t piece) {
     ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
 }
 
+// Whether the resume state at `path` records at least one verified piece. The state is renamed
+// into place whole, so a read sees one version: d9:info_hash20:<hash>8:verified<n>:<bitfield>e.
+bool state_records_a_piece(const fs::path& path) {
+    const std::string text = read_file(path);
+    const std::string key = "8:verified";
+    auto at = text.find(key);
+    if (at == std::string::npos) return false;
+    at += key.size();
+    auto colon = text.find(':', at);
+    if (colon == std::string::npos) return false;
+    const std::size_t n = std::stoul(text.substr(at, colon - at));
+    if (colon + 1 + n > text.size()) return false;
+    const std::string bits = text.substr(colon + 1, n);
+    return bits.find_first_not_of('\0') != std::string::npos;
+}
+
 class FileSharingTest : public E2eTest {
 protected:
     // `owner` creates group g and every other client joins it.
@@ -261,9 +277,9 @@ TEST_F(FileSharingTest, ADownloaderKilledMidwayResumesFromItsVerifiedPieces) {
     const fs::path dest = dir_ / "big.bin";
     const fs::path state = dest.string() + ".part.state";
     b.send("download_file g big.bin " + dest.string());
-    // The first resume state is written after a few verified pieces: freeze the only seeder
-    // right then, so the download is caught midway, and kill the downloader.
-    ASSERT_TRUE(eventually([&] { return fs::exists(state); }, Duration{30000}));
+    // The state is there from the start; it records pieces after a few are verified: freeze
+    // the only seeder right then, so the download is caught midway, and kill the downloader.
+    ASSERT_TRUE(eventually([&] { return state_records_a_piece(state); }, Duration{30000}));
     a.process().signal(SIGSTOP);
     b.process().signal(SIGKILL);
     b.process().wait_exit();
@@ -282,6 +298,38 @@ TEST_F(FileSharingTest, ADownloaderKilledMidwayResumesFromItsVerifiedPieces) {
     EXPECT_GT(std::stod(m[1]), 0.0) << resumed;
     EXPECT_LT(std::stod(m[1]), 100.0) << resumed;
     wait_complete(b2, "big.bin", dest);
+    EXPECT_TRUE(read_file(dest) == content);
+    EXPECT_FALSE(fs::exists(state));
+}
+
+TEST_F(FileSharingTest, ADownloaderKilledBeforeItsFirstPieceResumesAtTheNextLogin) {
+    Client& a = logged_in("alice");
+    Client& b = logged_in("bob");
+    make_group(a, {&b}, {"bob"});
+    const std::string content = random_bytes(4 * kPiece + 3, 9);
+    write_file(dir_ / "src" / "early.bin", content);
+    share(a, dir_ / "src" / "early.bin");
+    const fs::path dest = dir_ / "early.bin";
+    const fs::path state = dest.string() + ".part.state";
+    a.process().signal(SIGSTOP);  // the only seeder sends nothing
+    auto lines = b.run("download_file g early.bin " + dest.string());
+    ASSERT_FALSE(lines.empty());
+    EXPECT_THAT(lines[0], StartsWith("downloading early.bin from group g to " + dest.string()));
+    // The partial file and its state are both in place once the command has answered.
+    EXPECT_TRUE(fs::exists(dest.string() + ".part"));
+    EXPECT_TRUE(fs::exists(state));
+    EXPECT_FALSE(state_records_a_piece(state));
+    b.process().signal(SIGKILL);
+    b.process().wait_exit();
+    a.process().signal(SIGCONT);
+
+    Client b2(dir_, tracker_, b.name());  // same data directory
+    auto login = b2.run("login bob secret");
+    ASSERT_EQ(login.size(), 2u);
+    EXPECT_EQ(login[0], "logged in as bob");
+    EXPECT_EQ(login[1], "resuming download of early.bin from group g to " + dest.string() +
+                            "  (0.0% verified)");
+    wait_complete(b2, "early.bin", dest);
     EXPECT_TRUE(read_file(dest) == content);
     EXPECT_FALSE(fs::exists(state));
 }

@@ -179,42 +179,50 @@ TEST_F(PieceStoreTest, ASaveIsDueEveryFewPiecesAndASnapshotCanBeWrittenElsewhere
     info_ = info_for(content_);
     {
         PieceStore store = open_store();
-        fetch_piece(store, 0, content_);
-        ASSERT_TRUE(store.save_due()) << "the first piece";
-        ASSERT_TRUE(store.save_state().ok());
-        for (std::uint32_t i = 1; i <= every; ++i) {
-            EXPECT_FALSE(store.save_due());
+        for (std::uint32_t i = 0; i < every; ++i) {
+            EXPECT_FALSE(store.save_due()) << "before piece " << i;
             fetch_piece(store, i, content_);
         }
         ASSERT_TRUE(store.save_due());
         auto snapshot = store.snapshot();
         EXPECT_FALSE(store.save_due());
-        fetch_piece(store, every + 1, content_);  // not in the snapshot
+        fetch_piece(store, every, content_);  // not in the snapshot
+        EXPECT_FALSE(store.save_due());
         ASSERT_TRUE(PieceStore::write_state(snapshot).ok());  // as a worker would, later
     }
     PieceStore store = open_store();
-    EXPECT_EQ(store.verified().count(), every + 1);
-    EXPECT_FALSE(store.verified().has(every + 1));
+    EXPECT_EQ(store.verified().count(), every);
+    EXPECT_FALSE(store.verified().has(every));
 }
 
-TEST_F(PieceStoreTest, AFreshDownloadSavesItsStateAfterTheFirstPiece) {
+TEST_F(PieceStoreTest, AFreshDownloadHasItsStateFromTheStart) {
     {
         PieceStore store = open_store();
+        ASSERT_TRUE(exists(dest_ + ".part.state")) << "written before open returns";
+        auto state = proto::decode(read_file(dest_ + ".part.state"));
+        ASSERT_TRUE(state.ok());
+        EXPECT_EQ(state->get_string("info_hash"),
+                  std::string_view(digest_bytes(info_.info_hash)));
+        EXPECT_EQ(state->get_string("verified"), std::string_view(Bitfield(3).to_bytes()));
         EXPECT_FALSE(store.save_due());
-        EXPECT_FALSE(exists(dest_ + ".part.state")) << "no state before a piece is verified";
         fetch_piece(store, 1, content_);
-        ASSERT_TRUE(store.save_due()) << "the first piece makes the partial file resumable";
-        ASSERT_TRUE(PieceStore::write_state(store.snapshot()).ok());
-        EXPECT_FALSE(store.save_due());
-        fetch_piece(store, 0, content_);
-        EXPECT_FALSE(store.save_due()) << "then every kSaveEveryPieces pieces";
-    }  // as if killed: the second piece was never saved
+        EXPECT_FALSE(store.save_due()) << "the next state after kSaveEveryPieces pieces";
+    }  // as if killed: the piece was never saved
     PieceStore store = open_store();
-    EXPECT_EQ(store.verified().count(), 1u);
-    EXPECT_TRUE(store.verified().has(1));
-    for (std::uint32_t i : {0u, 2u}) fetch_piece(store, i, content_);
+    EXPECT_TRUE(store.verified().none()) << "resumed, with the piece to be fetched again";
+    for (std::uint32_t i = 0; i < 3; ++i) fetch_piece(store, i, content_);
     ASSERT_TRUE(store.finish().ok());
     EXPECT_EQ(read_file(dest_), content_);
+    EXPECT_FALSE(exists(dest_ + ".part.state"));
+}
+
+TEST_F(PieceStoreTest, AFreshDownloadKilledBeforeAnyPieceResumesInsteadOfBeingRefused) {
+    { PieceStore store = open_store(); }  // created, then killed before a single piece
+    ASSERT_TRUE(exists(dest_ + ".part"));
+    auto reopened = PieceStore::open(dest_, info_);
+    ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+    EXPECT_TRUE(reopened->verified().none());
+    EXPECT_EQ(std::filesystem::file_size(dest_ + ".part"), content_.size());
 }
 
 // Every refusal below leaves the files exactly as they were and creates nothing.
