@@ -31,28 +31,6 @@ using ::testing::StartsWith;
 constexpr std::size_t kPiece = 512 * 1024;
 constexpr Duration kDownloadTimeout{90000};
 
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string out(n, '\0');
-    for (std::size_t i = 0; i < n; i += 8) {
-        std::uint64_t v = rng();
-        for (std::size_t j = 0; j < 8 && i + j < n; ++j) out[i + j] = static_cast<char>(v >> (8 * j));
-    }
-    return out;
-}
-
-void write_file(const fs::path& path, std::string_view bytes) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << path;
-}
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // Flips one byte in the middle of piece `piece` of the file, keeping its size and modification
 // time, as silent disk corruption would.
 void corrupt_piece(const fs::path& path, std::size_t piece) {

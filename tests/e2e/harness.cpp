@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <sstream>
 #include <utility>
@@ -56,6 +57,20 @@ std::string quote_arg(const std::string& a) {
     return "'" + a + "'";
 }
 
+std::string tail(const std::vector<std::string>& lines, const std::string& indent) {
+    std::string out;
+    std::size_t from = lines.size() > kDumpTailLines ? lines.size() - kDumpTailLines : 0;
+    if (from > 0) out += indent + "... (" + std::to_string(from) + " earlier lines)\n";
+    for (std::size_t i = from; i < lines.size(); ++i) out += indent + lines[i] + "\n";
+    return out;
+}
+
+std::uint16_t parse_port(const std::string& addr) {
+    return static_cast<std::uint16_t>(std::stoul(addr.substr(addr.rfind(':') + 1)));
+}
+
+}  // namespace
+
 std::string regex_escape(std::string_view text) {
     static const std::string kSpecial = R"(\^$.|?*+()[]{})";
     std::string out;
@@ -66,25 +81,29 @@ std::string regex_escape(std::string_view text) {
     return out;
 }
 
-std::string tail(const std::vector<std::string>& lines, const std::string& indent) {
-    std::string out;
-    std::size_t from = lines.size() > kDumpTailLines ? lines.size() - kDumpTailLines : 0;
-    if (from > 0) out += indent + "... (" + std::to_string(from) + " earlier lines)\n";
-    for (std::size_t i = from; i < lines.size(); ++i) out += indent + lines[i] + "\n";
+std::string random_bytes(std::size_t n, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::string out(n, '\0');
+    for (std::size_t i = 0; i < n; i += 8) {
+        std::uint64_t v = rng();
+        for (std::size_t j = 0; j < 8 && i + j < n; ++j) {
+            out[i + j] = static_cast<char>(v >> (8 * j));
+        }
+    }
     return out;
 }
 
-void write_file(const std::filesystem::path& path, const std::string& text) {
-    std::ofstream out(path, std::ios::trunc);
-    out << text;
+void write_file(const std::filesystem::path& path, std::string_view bytes) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
-std::uint16_t parse_port(const std::string& addr) {
-    return static_cast<std::uint16_t>(std::stoul(addr.substr(addr.rfind(':') + 1)));
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
 }
-
-}  // namespace
 
 // ---- failures ----
 

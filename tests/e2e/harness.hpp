@@ -247,6 +247,15 @@ private:
     std::uint64_t next_marker_ = 1;
 };
 
+// `text` with the characters that mean something in a regex escaped, to match it literally.
+std::string regex_escape(std::string_view text);
+// `n` bytes that depend only on `seed`.
+std::string random_bytes(std::size_t n, std::uint64_t seed);
+// Writes `bytes` as the whole file, making its directory; throws when it cannot.
+void write_file(const std::filesystem::path& path, std::string_view bytes);
+// The whole file ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
 // Polls `condition` every few milliseconds until it holds or `timeout` passes; false then.
 bool eventually(const std::function<bool()>& condition, Duration timeout = kDefaultTimeout);
 

@@ -247,10 +247,6 @@ std::uint16_t port_of(const std::string& address) {
     return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
 }
 
-std::string escaped(const std::string& text) {
-    return std::regex_replace(text, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
-}
-
 // Reads what has arrived on `fd` without waiting; `closed` once the peer has closed it.
 struct Drained {
     std::string bytes;
@@ -311,7 +307,7 @@ TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThat
     EXPECT_GE(took, kPeerHandshakeTimeout - Duration{500});
     EXPECT_LE(took, kPeerHandshakeTimeout + Duration{3000});
     seeder.process().wait_for_stderr_line(
-        escaped("upload to 127.0.0.1:" + std::to_string(local_port(silent)) +
+        regex_escape("upload to 127.0.0.1:" + std::to_string(local_port(silent)) +
                 " closed: no handshake in time"));
     // The one that said its handshake in time is still served past its own deadline (which
     // came first): the client has not closed it, nor logged a reason.
@@ -339,7 +335,7 @@ TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithARea
     ASSERT_GE(over, 0);
     EXPECT_TRUE(closed_by_peer(over, Duration{3000})) << "connection " << kMaxUploadSessions + 1;
     seeder.process().wait_for_stderr_line(
-        escaped("refusing peer 127.0.8.100:" + std::to_string(local_port(over)) +
+        regex_escape("refusing peer 127.0.8.100:" + std::to_string(local_port(over)) +
                 ": already serving 256 connections"));
     ::close(over);
     // Those at the bound were kept (they are dropped later, at the handshake deadline).
@@ -370,7 +366,7 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
     EXPECT_TRUE(closed_by_peer(over, Duration{3000}))
         << "connection " << kMaxUploadSessionsPerAddress + 1 << " from one address";
     seeder.process().wait_for_stderr_line(
-        escaped("refusing peer 127.0.9.1:" + std::to_string(local_port(over)) +
+        regex_escape("refusing peer 127.0.9.1:" + std::to_string(local_port(over)) +
                 ": already serving 32 connections from 127.0.9.1"));
     ::close(over);
     if (Clock::now() - t0 < kPeerHandshakeTimeout - std::chrono::seconds(2)) {
@@ -385,7 +381,7 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
     ::close(freed);
     held.fds.erase(held.fds.begin());
     seeder.process().wait_for_stderr_line(
-        escaped("upload to 127.0.9.1:" + std::to_string(freed_port) + " closed: closed by the peer"));
+        regex_escape("upload to 127.0.9.1:" + std::to_string(freed_port) + " closed: closed by the peer"));
     int again = idle_connection("127.0.9.1", port);
     ASSERT_GE(again, 0);
     held.fds.push_back(again);
@@ -395,7 +391,7 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
     ASSERT_EQ(::send(again, handshake.data(), handshake.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(handshake.size()));
     seeder.process().wait_for_stderr_line(
-        escaped("upload to 127.0.9.1:" + std::to_string(local_port(again)) +
+        regex_escape("upload to 127.0.9.1:" + std::to_string(local_port(again)) +
                 " closed: handshake for a file we do not share"));
 }
 

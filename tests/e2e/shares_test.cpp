@@ -25,33 +25,6 @@ using ::testing::StartsWith;
 constexpr std::size_t kPiece = 512 * 1024;
 constexpr Duration kDownloadTimeout{90000};
 
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string out(n, '\0');
-    for (std::size_t i = 0; i < n; i += 8) {
-        std::uint64_t v = rng();
-        for (std::size_t j = 0; j < 8 && i + j < n; ++j)
-            out[i + j] = static_cast<char>(v >> (8 * j));
-    }
-    return out;
-}
-
-void write_file(const fs::path& path, std::string_view bytes) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << path;
-}
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string escaped(const std::string& s) {
-    return std::regex_replace(s, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
-}
-
 class SharesTest : public E2eTest {
 protected:
     void make_group(Client& owner, const std::string& group, const std::vector<Client*>& members,
@@ -81,7 +54,7 @@ protected:
         ASSERT_THAT(started[0], StartsWith("downloading " + name + " from group " + group))
             << c.name();
         c.process().wait_for_line(
-            "^" + escaped("[C] [" + group + "] " + name + "  -> " + dest.string()) + "$",
+            "^" + regex_escape("[C] [" + group + "] " + name + "  -> " + dest.string()) + "$",
             kDownloadTimeout);
         EXPECT_TRUE(read_file(dest) == content) << dest << ": downloaded bytes differ";
     }
@@ -135,7 +108,7 @@ TEST_F(SharesTest, DownloadingWhatYouSeedIsRefusedAndTheSeedingGoesOn) {
                 ElementsAre("error: m.bin is already being downloaded to " + first.string()));
     EXPECT_FALSE(fs::exists(dir_ / "b2.bin.part"));
     a.process().signal(SIGCONT);
-    b.process().wait_for_line("^" + escaped("[C] [g1] m.bin  -> " + first.string()) + "$",
+    b.process().wait_for_line("^" + regex_escape("[C] [g1] m.bin  -> " + first.string()) + "$",
                               kDownloadTimeout);
     EXPECT_TRUE(read_file(first) == content) << "downloaded bytes differ";
     EXPECT_FALSE(logged(a, "handshake for a file we do not share"));
@@ -202,7 +175,7 @@ TEST_F(SharesTest, AFileSharedInTwoGroupsIsServedUntilItsLastGroupGoes) {
     EXPECT_THAT(a3.run("stop_share g1 m.bin"), ElementsAre("stopped sharing m.bin in group g1"));
     EXPECT_THAT(a3.run("download_file g1 m.bin " + (dir_ / "back.bin").string()),
                 ElementsAre(StartsWith("downloading m.bin from group g1 to ")));
-    a3.process().wait_for_line("^" + escaped("[C] [g1] m.bin  -> " + (dir_ / "back.bin").string()) +
+    a3.process().wait_for_line("^" + regex_escape("[C] [g1] m.bin  -> " + (dir_ / "back.bin").string()) +
                                    "$",
                                kDownloadTimeout);
     EXPECT_TRUE(read_file(dir_ / "back.bin") == content);
@@ -247,7 +220,7 @@ TEST_F(SharesTest, ASeederWhoseFileChangedStopsSharingItAndSaysWhy) {
                 ElementsAre(StartsWith("downloading data.bin from group g")));
     a.process().wait_for_line(
         "^" +
-        escaped("stopped sharing data.bin in group g: " + alices.string() +
+        regex_escape("stopped sharing data.bin in group g: " + alices.string() +
                 " changed since you shared it; upload_file it again to share the new version") +
         "$");
     // She was its only seeder, so the group has no such file any more.
@@ -256,7 +229,7 @@ TEST_F(SharesTest, ASeederWhoseFileChangedStopsSharingItAndSaysWhy) {
     }));
 
     share(b, bobs, "g");
-    c.process().wait_for_line("^" + escaped("[C] [g] data.bin  -> " + dest.string()) + "$",
+    c.process().wait_for_line("^" + regex_escape("[C] [g] data.bin  -> " + dest.string()) + "$",
                               kDownloadTimeout);
     EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
     EXPECT_FALSE(logged(c, "failed its SHA1 check")) << "alice served her edited copy";

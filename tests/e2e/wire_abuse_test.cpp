@@ -73,33 +73,12 @@ std::string message(std::uint32_t length, char id, std::string_view payload = {}
     return be32(length) + std::string(1, id) + std::string(payload);
 }
 
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string out(n, '\0');
-    for (std::size_t i = 0; i < n; i += 8) {
-        std::uint64_t v = rng();
-        for (std::size_t j = 0; j < 8 && i + j < n; ++j) {
-            out[i + j] = static_cast<char>(v >> (8 * j));
-        }
-    }
-    return out;
-}
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 std::string hex_to_bytes(const std::string& hex) {
     std::string out;
     for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
         out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
     }
     return out;
-}
-
-std::string regex_escape(const std::string& s) {
-    return std::regex_replace(s, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)");
 }
 
 // One way to misbehave, and the reason the downloader gives when it drops the peer for it.
@@ -340,7 +319,20 @@ std::vector<Abuse> abuses() {
     };
 }
 
-class WireAbuseTest : public E2eTest, public ::testing::WithParamInterface<Abuse> {
+class GroupTest : public E2eTest {
+protected:
+    // Group g, owned by `alice`, with `bob` and `carol` as members.
+    static void make_group_g(Client& alice, Client& bob, Client& carol) {
+        alice.must("create_group g", "group g created; you are its owner");
+        for (auto [member, name] : {std::pair{&bob, "bob"}, std::pair{&carol, "carol"}}) {
+            member->must("join_group g", "join request sent to the owner of group g");
+            alice.must(std::string("accept_request g ") + name,
+                       std::string(name) + " is now a member of group g");
+        }
+    }
+};
+
+class WireAbuseTest : public GroupTest, public ::testing::WithParamInterface<Abuse> {
 protected:
     // One request from the hostile peer's tracker session; the reply with its `seq`.
     std::string request(RawConnection& raw, std::string op,
@@ -365,12 +357,7 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
     Client& alice = logged_in("alice");
     Client& bob = logged_in("bob");
     Client& carol = logged_in("carol");
-    alice.must("create_group g", "group g created; you are its owner");
-    for (auto [member, name] : {std::pair{&bob, "bob"}, std::pair{&carol, "carol"}}) {
-        member->must("join_group g", "join request sent to the owner of group g");
-        alice.must(std::string("accept_request g ") + name,
-                   std::string(name) + " is now a member of group g");
-    }
+    make_group_g(alice, bob, carol);
     const std::string content = random_bytes(kFileBytes, 42);
     const fs::path src = dir_ / "src" / "data.bin";
     fs::create_directories(src.parent_path());
@@ -432,16 +419,11 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
 
 // A seeder whose copy went bad after it shared it, unnoticed, is the only source of a piece: the download cannot finish, and show_downloads says why instead of a bare 0.0 MB/s;
 // once a member with a good copy seeds, it completes.
-TEST_F(E2eTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
+TEST_F(GroupTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
     Client& alice = logged_in("alice");
     Client& bob = logged_in("bob");
     Client& carol = logged_in("carol");
-    alice.must("create_group g", "group g created; you are its owner");
-    for (auto [member, name] : {std::pair{&bob, "bob"}, std::pair{&carol, "carol"}}) {
-        member->must("join_group g", "join request sent to the owner of group g");
-        alice.must(std::string("accept_request g ") + name,
-                   std::string(name) + " is now a member of group g");
-    }
+    make_group_g(alice, bob, carol);
     const std::string content = random_bytes(kFileBytes, 7);
     const fs::path alices = dir_ / "alice" / "data.bin";
     const fs::path bobs = dir_ / "bob" / "data.bin";

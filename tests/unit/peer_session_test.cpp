@@ -14,6 +14,7 @@
 #include "shared/worker_pool.hpp"
 #include "tests/unit/run_until.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tests/unit/test_content.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -37,6 +38,10 @@
 namespace gs::peer {
 namespace {
 
+using test::info_for;
+using test::random_bytes;
+using test::read_file;
+
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -55,36 +60,6 @@ constexpr milliseconds kPrompt = kLongDeadline / 10;
 
 constexpr std::uint32_t kBlock = wire::kBlockBytes;
 constexpr std::uint32_t kPiece = 2 * kBlock;
-
-std::string random_bytes(std::size_t n, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::string out(n, '\0');
-    for (auto& c : out) c = static_cast<char>(rng());
-    return out;
-}
-
-// The info dictionary for `content` cut into kPiece pieces.
-proto::InfoDict info_for(const std::string& content) {
-    std::string pieces;
-    for (std::size_t at = 0; at < content.size(); at += kPiece) {
-        pieces += digest_bytes(sha1(std::string_view(content).substr(at, kPiece)));
-    }
-    proto::Dict d{{"length", static_cast<std::int64_t>(content.size())},
-                  {"name", "file"},
-                  {"piece length", static_cast<std::int64_t>(kPiece)},
-                  {"pieces", pieces},
-                  {"private", 1}};
-    auto info = proto::parse_info(proto::encode(proto::Value(d)));
-    EXPECT_TRUE(info.ok());
-    return *info;
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 milliseconds ms_since(Clock::time_point from, Clock::time_point to = Clock::now()) {
     return std::chrono::duration_cast<milliseconds>(to - from);
@@ -281,7 +256,7 @@ protected:
 
     // Five full pieces and a short last one: 12 blocks.
     std::string content_ = random_bytes(5 * kPiece + kBlock + 100, 7);
-    proto::InfoDict info_ = info_for(content_);
+    proto::InfoDict info_ = info_for(content_, kPiece);
     net::EventLoop loop_;
     WorkerPool workers_{loop_, 1};
     test::TempDir dir_;

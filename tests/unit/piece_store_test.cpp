@@ -2,6 +2,7 @@
 
 #include "shared/proto/bencode.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tests/unit/test_content.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,38 +18,12 @@
 namespace gs::peer {
 namespace {
 
+using test::info_for;
+using test::random_bytes;
+using test::read_file;
+
 constexpr std::uint32_t kBlock = 16 * 1024;
 constexpr std::uint32_t kPiece = 2 * kBlock;
-
-std::string random_bytes(std::size_t n, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::string out(n, '\0');
-    for (auto& c : out) c = static_cast<char>(rng());
-    return out;
-}
-
-// The info dictionary for `content` cut into `piece_length` pieces.
-proto::InfoDict info_for(const std::string& content, std::int64_t piece_length = kPiece) {
-    std::string pieces;
-    for (std::size_t at = 0; at < content.size(); at += piece_length) {
-        pieces += digest_bytes(sha1(std::string_view(content).substr(at, piece_length)));
-    }
-    proto::Dict d{{"length", static_cast<std::int64_t>(content.size())},
-                  {"name", "file"},
-                  {"piece length", piece_length},
-                  {"pieces", pieces},
-                  {"private", 1}};
-    auto info = proto::parse_info(proto::encode(proto::Value(d)));
-    EXPECT_TRUE(info.ok());
-    return *info;
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
@@ -56,7 +31,7 @@ class PieceStoreTest : public ::testing::Test {
 protected:
     // Two whole pieces (two blocks each), then a short last piece of one block and 100 bytes.
     std::string content_ = random_bytes(2 * kPiece + kBlock + 100, 42);
-    proto::InfoDict info_ = info_for(content_);
+    proto::InfoDict info_ = info_for(content_, kPiece);
     test::TempDir dir_;
     std::string dest_ = dir_.file("file");
 
@@ -176,7 +151,7 @@ TEST_F(PieceStoreTest, ResumesVerifiedPiecesAfterReopening) {
 TEST_F(PieceStoreTest, ASaveIsDueEveryFewPiecesAndASnapshotCanBeWrittenElsewhere) {
     const std::uint32_t every = PieceStore::kSaveEveryPieces;
     content_ = random_bytes(std::size_t{every + 2} * kPiece, 5);
-    info_ = info_for(content_);
+    info_ = info_for(content_, kPiece);
     {
         PieceStore store = open_store();
         for (std::uint32_t i = 0; i < every; ++i) {
@@ -303,7 +278,7 @@ TEST_F(PieceStoreRefusalTest, APartialFileWhoseStateIsForAnotherFileIsLeftAlone)
     const std::string state = read_file(state_);
     std::string other = content_;
     other[0] ^= 1;  // same size, another info hash
-    info_ = info_for(other);
+    info_ = info_for(other, kPiece);
     EXPECT_EQ(refused().message,
               part_ + " already exists and is not a download of file we can resume (" + state_ +
                   " is for another file); move it away or choose another destination");
@@ -406,7 +381,7 @@ TEST_F(PieceStoreTest, OpenRefusesAnExistingDestination) {
 
 TEST_F(PieceStoreTest, AZeroLengthFileIsCompleteAndFinishes) {
     content_.clear();
-    info_ = info_for(content_);
+    info_ = info_for(content_, kPiece);
     PieceStore store = open_store();
     EXPECT_TRUE(store.is_complete());
     ASSERT_TRUE(store.save_state().ok());

@@ -9,6 +9,7 @@
 #include "shared/proto/bencode.hpp"
 #include "tests/unit/run_until.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tests/unit/test_content.hpp"
 
 #include <sys/socket.h>
 
@@ -24,6 +25,9 @@
 namespace gs::peer {
 namespace {
 
+using test::info_for;
+using test::random_bytes;
+
 using namespace std::chrono_literals;
 using test_support::run_for;
 using test_support::run_until;
@@ -31,28 +35,6 @@ using test_support::run_until;
 constexpr std::uint32_t kBlock = wire::kBlockBytes;
 constexpr std::uint32_t kPiece = 2 * kBlock;
 constexpr std::uint32_t kPieces = 8;
-
-std::string random_bytes(std::size_t n, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::string out(n, '\0');
-    for (auto& c : out) c = static_cast<char>(rng());
-    return out;
-}
-
-proto::InfoDict info_for(const std::string& content) {
-    std::string pieces;
-    for (std::size_t at = 0; at < content.size(); at += kPiece) {
-        pieces += digest_bytes(sha1(std::string_view(content).substr(at, kPiece)));
-    }
-    proto::Dict d{{"length", static_cast<std::int64_t>(content.size())},
-                  {"name", "file"},
-                  {"piece length", std::int64_t{kPiece}},
-                  {"pieces", pieces},
-                  {"private", 1}};
-    auto info = proto::parse_info(proto::encode(proto::Value(d)));
-    EXPECT_TRUE(info.ok());
-    return *info;
-}
 
 // A downloading peer, as raw bytes on a socket: what it sent us is parsed as it arrives.
 class FakePeer {
@@ -188,7 +170,7 @@ protected:
     bool logged(const std::string& text) { return log().find(text) != std::string::npos; }
 
     std::string content_ = random_bytes(std::size_t{kPieces} * kPiece, 7);
-    proto::InfoDict info_ = info_for(content_);
+    proto::InfoDict info_ = info_for(content_, kPiece);
     test::TempDir dir_;
     net::EventLoop loop_;
     Shares shares_;
