@@ -81,6 +81,7 @@ std::string TicketSigner::sign(const Ticket& t) const {
     std::string body = proto::encode(proto::Dict{{"e", t.expires},
                                                  {"g", t.group},
                                                  {"h", digest_bytes(t.info_hash)},
+                                                 {"m", t.epoch},
                                                  {"u", t.user}});
     std::string sig(crypto_sign_BYTES, '\0');
     crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr, bytes(body),
@@ -93,7 +94,7 @@ Result<Ticket> verify_ticket(std::string_view ticket, std::string_view public_ke
     if (public_key.size() != crypto_sign_PUBLICKEYBYTES) return denied("no tracker key to check it");
     if (ticket.empty()) return denied("none presented");
     if (ticket.size() > kMaxTicketBytes) return denied("too long");
-    const proto::DecodeLimits limits{.max_depth = 2, .max_items = 8};
+    const proto::DecodeLimits limits{.max_depth = 2, .max_items = 12};
     auto outer = proto::decode(ticket, limits);
     if (!outer || !outer->is_dict()) return denied("malformed");
     auto body = outer->get_string("b");
@@ -108,13 +109,14 @@ Result<Ticket> verify_ticket(std::string_view ticket, std::string_view public_ke
     auto e = fields->get_int("e");
     auto g = fields->get_string("g");
     auto h = fields->get_string("h");
+    auto m = fields->get_int("m");
     auto u = fields->get_string("u");
-    if (!e || !g || !h || !u) return denied("malformed body");
+    if (!e || !g || !h || !m || !u || *m < 0) return denied("malformed body");
     auto hash = digest_from_bytes(*h);
     if (!hash) return denied("malformed info hash");
     if (*hash != info_hash) return denied("for another file");
     if (*e <= now) return denied("expired");
-    return Ticket{std::string(*u), std::string(*g), *hash, *e};
+    return Ticket{std::string(*u), std::string(*g), *hash, *e, *m};
 }
 
 }  // namespace gs

@@ -5,7 +5,13 @@
 // any thread.
 //
 // Wire form: bencode {"b": body, "s": 64-byte signature of body}, where body is bencode
-// {"e": expires, "g": group, "h": 20-byte info hash, "u": user}.
+// {"e": expires, "g": group, "h": 20-byte info hash, "m": membership epoch, "u": user}.
+//
+// The membership epoch is the group's counter that the tracker moves on whenever someone stops
+// being a member (leave_group, remove_member). A seeder remembers the highest epoch it has seen
+// for each group and refuses tickets of that group with a lower one: once any member shows a
+// ticket issued after a removal, every ticket issued before it is dead at that seeder, even
+// before it expires.
 #pragma once
 
 #include "shared/result.hpp"
@@ -23,6 +29,7 @@ struct Ticket {
     std::string group;
     Sha1Digest info_hash{};
     std::int64_t expires = 0;  // Unix seconds
+    std::int64_t epoch = 0;    // the group's membership epoch when the ticket was issued
 };
 
 inline constexpr std::size_t kTicketPublicKeyBytes = 32;  // crypto_sign_PUBLICKEYBYTES
