@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 namespace gs::peer {
 
@@ -159,8 +160,9 @@ void FileSharing::announce_shares() {
     for (const auto& [hash, share] : shares_.all()) {
         if (share.partial != nullptr) continue;
         for (const std::string& group : share.groups) {
+            // add_seeder, not upload_file: a file the group's owner removed stays removed.
             tracker_.request(
-                {{"op", "upload_file"}, {"group", group}, {"info", share.info.bencoded}},
+                {{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(hash)}},
                 [this, alive = std::weak_ptr<int>(alive_), group,
                  name = share.info.name](Result<proto::Value> reply) {
                     if (alive.expired() || reply) return;
@@ -219,6 +221,12 @@ void FileSharing::register_commands() {
                                  true, [this](const Commands::Args& a, Commands::Done d) {
                                      stop_share(a, std::move(d));
                                  }});
+    commands_.add("remove_file",
+                  {"remove_file <group_id> <file_name>",
+                   "remove a file from a group you own, for every member", 2, true,
+                   [this](const Commands::Args& a, Commands::Done d) {
+                       remove_file(a, std::move(d));
+                   }});
     commands_.add("open_share",
                   {"open_share <group_id> <file_name>",
                    "also serve a share to peers without a ticket (other BitTorrent clients)", 2,
@@ -381,22 +389,95 @@ void FileSharing::hash_and_upload(fs::path path, std::string group, Commands::Do
                     group, dict.name));
                 return done();
             }
-            std::string bencoded = dict.bencoded;
-            commands_.ask(
-                {{"op", "upload_file"}, {"group", group}, {"info", std::move(bencoded)}},
-                [this, path, group, dict, secs](const proto::Value&) {
-                    if (auto st = shares_.add(group, dict, path.string()); !st) {
-                        commands_.fail(st.error().message);
-                        return;
-                    }
-                    save_shares();
-                    commands_.say(fmt::format(
-                        "shared {} in group {}  ({}, {} pieces, hashed in {:.2f} s, info hash {})",
-                        dict.name, group, human_bytes(dict.length), dict.piece_count(), secs,
-                        to_hex(dict.info_hash)));
-                },
-                std::move(done));
+            send_upload(std::move(path), std::move(group), std::move(dict), secs, std::nullopt,
+                        std::move(done));
         });
+}
+
+// Sends upload_file. When the file is shared in another group already, the tracker answers
+// with a challenge (`prove_piece`) instead: the piece it names is read from `path` and the
+// request sent once more with it as `proof` (docs/protocol.md §1.3).
+void FileSharing::send_upload(fs::path path, std::string group, proto::InfoDict dict, double secs,
+                              std::optional<std::string> proof, Commands::Done done) {
+    proto::Dict request{{"op", "upload_file"}, {"group", group}, {"info", dict.bencoded}};
+    const bool proving = proof.has_value();
+    if (proof) request["proof"] = std::move(*proof);
+    tracker_.request(
+        std::move(request),
+        [this, alive = std::weak_ptr<int>(alive_), path, group, dict, secs, proving,
+         done = std::move(done)](Result<proto::Value> reply) mutable {
+            if (alive.expired()) return;
+            if (!reply) {
+                if (reply.error().code == Errc::NotLoggedIn) commands_.on_session_lost();
+                commands_.fail(reply.error().message);
+                return done();
+            }
+            if (auto piece = reply->get_int("prove_piece")) {
+                if (proving || *piece < 0 || *piece >= dict.piece_count()) {
+                    commands_.fail(fmt::format("cannot share '{}': the tracker asked for an "
+                                               "unexpected proof (piece {}); try again",
+                                               dict.name, *piece));
+                    return done();
+                }
+                prove_and_upload(std::move(path), std::move(group), std::move(dict), secs,
+                                 static_cast<std::uint32_t>(*piece), std::move(done));
+                return;
+            }
+            if (auto st = shares_.add(group, dict, path.string()); !st) {
+                commands_.fail(st.error().message);
+                return done();
+            }
+            save_shares();
+            commands_.say(fmt::format(
+                "shared {} in group {}  ({}, {} pieces, hashed in {:.2f} s, info hash {})",
+                dict.name, group, human_bytes(dict.length), dict.piece_count(), secs,
+                to_hex(dict.info_hash)));
+            done();
+        });
+}
+
+// Reads piece `piece` of the file (off the reactor) and sends it as the upload's proof.
+void FileSharing::prove_and_upload(fs::path path, std::string group, proto::InfoDict dict,
+                                   double secs, std::uint32_t piece, Commands::Done done) {
+    log::info("proving to the tracker that we have {} with piece {}", dict.name, piece);
+    const std::int64_t offset = std::int64_t{piece} * dict.piece_length;
+    const std::uint32_t size = dict.piece_size(piece);
+    workers_.submit(
+        [path, offset, size]() -> Result<std::string> {
+            std::ifstream in(path, std::ios::binary);
+            std::string bytes(size, '\0');
+            if (!in.seekg(offset) || !in.read(bytes.data(), size)) {
+                return make_error(Errc::Io, "the file could not be read");
+            }
+            return bytes;
+        },
+        [this, alive = std::weak_ptr<int>(alive_), path, group, dict, secs,
+         done = std::move(done)](Result<std::string> bytes) mutable {
+            if (alive.expired()) return;
+            if (!bytes) {
+                commands_.fail(fmt::format("cannot share '{}': {}", path.string(),
+                                           bytes.error().message));
+                return done();
+            }
+            send_upload(std::move(path), std::move(group), std::move(dict), secs,
+                        std::move(bytes).value(), std::move(done));
+        });
+}
+
+// The owner takes a file out of the group for every member (a squatter's fake, say).
+void FileSharing::remove_file(const Commands::Args& a, Commands::Done done) {
+    if (!commands_.check_id("group id", a[0])) return done();
+    if (!is_valid_file_name(a[1])) {
+        commands_.fail(fmt::format("invalid file name '{}'", printable(a[1])));
+        return done();
+    }
+    commands_.ask({{"op", "remove_file"}, {"group", a[0]}, {"name", a[1]}},
+                  [this, group = a[0], name = a[1]](const proto::Value&) {
+                      unshare(group, name);  // if we shared it there ourselves
+                      save_shares();
+                      commands_.say(fmt::format("removed {} from group {}", name, group));
+                  },
+                  std::move(done));
 }
 
 void FileSharing::download(const Commands::Args& a, Commands::Done done) {

@@ -1,7 +1,7 @@
-// FileSharing: the client's file commands (upload_file, list_files, stop_share, download_file,
-// show_downloads) and what they drive — the Shares served by the Uploader and the Downloaders,
-// all on the reactor thread next to each other. Registers its commands with Commands and follows
-// login, logout and leaving a group. Downloads in progress are remembered per user on disk, so a
+// FileSharing: the client's file commands (upload_file, list_files, stop_share, remove_file,
+// download_file, show_downloads) and what they drive — the Shares served by the Uploader and
+// the Downloaders, all on the reactor thread next to each other. Registers its commands with
+// Commands and follows login, logout and leaving a group. Downloads in progress are remembered per user on disk, so a
 // client killed mid-download continues after the next login. Reactor thread only.
 #pragma once
 
@@ -46,6 +46,11 @@ private:
 
     void upload(const Commands::Args& a, Commands::Done done);
     void hash_and_upload(std::filesystem::path path, std::string group, Commands::Done done);
+    void send_upload(std::filesystem::path path, std::string group, proto::InfoDict dict,
+                     double secs, std::optional<std::string> proof, Commands::Done done);
+    void prove_and_upload(std::filesystem::path path, std::string group, proto::InfoDict dict,
+                          double secs, std::uint32_t piece, Commands::Done done);
+    void remove_file(const Commands::Args& a, Commands::Done done);
     void list_files(const Commands::Args& a, Commands::Done done);
     void stop_share(const Commands::Args& a, Commands::Done done);
     void open_share(const Commands::Args& a, Commands::Done done);

@@ -101,6 +101,9 @@ int run(const Options& options) {
     if (!known) throw std::runtime_error(known.error().message);
     gs::peer::TrackerClient tracker(loop, std::move(trackers).value(),
                                     {options.tracker_info, std::move(known).value()}, {});
+    // The tracker records the IP our connection comes from as our address: make it the one we
+    // listen on, unless that is every address (0.0.0.0), when the route decides.
+    if (bound->host != "0.0.0.0") tracker.set_source_address({bound->host, 0});
     gs::WorkerPool workers(loop, 2);  // file hashing (it spreads over every core itself), state saves
     std::unique_ptr<gs::peer::Prompt> prompt;
     std::unique_ptr<gs::peer::Commands> commands;

@@ -52,7 +52,7 @@ void TrackerClient::start() {
 void TrackerClient::connect_next() {
     state_ = State::Connecting;
     const auto& ep = trackers_[tracker_index_].endpoint;
-    auto fd = net::connect_tcp(ep);
+    auto fd = net::connect_tcp(ep, source_ ? &*source_ : nullptr);
     if (!fd) {
         on_connect_failed(fd.error().message);
         return;

@@ -53,6 +53,9 @@ public:
     TrackerClient& operator=(const TrackerClient&) = delete;
 
     void set_callbacks(Callbacks callbacks) { callbacks_ = std::move(callbacks); }
+    // Connections start from this local address (its port 0: any), so that the tracker, which
+    // records the IP a client connects from (SECURITY.md), sees the IP we serve pieces on.
+    void set_source_address(net::Endpoint from) { source_ = std::move(from); }
     void start();
 
     // Sends `request` (op and arguments; seq is added) and calls `done` once with the reply
@@ -116,6 +119,7 @@ private:
     std::string listen_;
     std::string last_failure_;
     bool announced_down_ = false;
+    std::optional<net::Endpoint> source_;
 };
 
 }  // namespace gs::peer

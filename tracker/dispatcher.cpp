@@ -178,8 +178,8 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
         [hash = std::move(hash), pw = std::move(password)] { return verify_password(hash, pw); },
         [this, req, login = std::move(pending).value()](bool verified) {
             if (conns_.find(req.conn) == conns_.end()) return;  // caller left while we hashed
-            auto done = finish_login(store_, throttle_, login, verified, net::Clock::now(),
-                                     std::chrono::system_clock::now());
+            auto done = finish_login(store_, throttle_, login, verified, conns_.at(req.conn).peer,
+                                     net::Clock::now(), std::chrono::system_clock::now());
             if (!done) return reply(req, done.error());
             // Another login pipelined on this connection finished first: keep that one, and
             // leave no second token behind.
@@ -202,7 +202,8 @@ void Dispatcher::resume(Request req, const proto::Value& msg) {
     if (!token || !listen) {
         return reply(req, make_error(Errc::BadInput, "resume needs a token and a listen address"));
     }
-    auto session = resume_session(store_, *token, *listen, std::chrono::system_clock::now());
+    auto session = resume_session(store_, *token, *listen, conns_.at(req.conn).peer,
+                                  std::chrono::system_clock::now());
     if (!session) return reply(req, session.error());
     req.user = session->user_id;
     auto& conn = conns_.at(req.conn);

@@ -55,7 +55,8 @@ public:
     Result<bool> add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
                           std::string_view listen_addr, TimePoint now) override;
     Result<bool> add_seeder(std::int64_t file_pk, std::int64_t user_pk,
-                            std::string_view listen_addr, TimePoint now) override;
+                            std::string_view listen_addr, TimePoint now,
+                            int max_addrs_per_user) override;
     Result<std::optional<FileRecord>> file_by_name(std::int64_t group_pk,
                                                    std::string_view name) override;
     Result<std::optional<FileRecord>> file_by_hash(std::int64_t group_pk,
@@ -66,6 +67,10 @@ public:
     Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) override;
     Result<int> remove_seeder(std::int64_t file_pk, std::int64_t user_pk) override;
     Result<int> remove_user_shares_in_group(std::int64_t group_pk, std::int64_t user_pk) override;
+    Result<bool> remove_file(std::int64_t file_pk) override;
+    Result<HashElsewhere> info_hash_elsewhere(std::int64_t group_pk, std::string_view info_hash,
+                                              std::int64_t user_pk) override;
+    Result<UploadCounts> uploads_by(std::int64_t user_pk, std::int64_t group_pk) override;
 
     struct Statements;  // tracker/sqlite_store_sql.hpp
 

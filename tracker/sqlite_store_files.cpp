@@ -42,10 +42,62 @@ Result<bool> SqliteStore::add_file(std::int64_t group_pk, const NewFile& file, s
 }
 
 Result<bool> SqliteStore::add_seeder(std::int64_t file_pk, std::int64_t user_pk,
-                                     std::string_view listen_addr, TimePoint now) {
-    auto added = count_changes(st_->insert_seeder, file_pk, user_pk, listen_addr, utc_text(now));
-    if (!added) return storage_error("add_seeder", added.error());
-    return *added > 0;
+                                     std::string_view listen_addr, TimePoint now,
+                                     int max_addrs_per_user) {
+    constexpr std::string_view kOp = "add_seeder";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    auto known = has_row(st_->seeder_exists, file_pk, user_pk, listen_addr);
+    if (!known) return storage_error(kOp, known.error());
+    if (*known) return false;
+    std::int64_t rows = 0;
+    {
+        auto& q = st_->count_user_seeders_of_file;
+        auto use = q.use();
+        q.bind_all(file_pk, user_pk);
+        auto row = q.step();
+        if (!row) return storage_error(kOp, row.error());
+        rows = *row ? q.column_int(0) : 0;
+    }
+    // Room for the new address: the user's oldest ones for this file go.
+    for (; rows >= max_addrs_per_user && rows > 0; --rows) {
+        if (auto s = run_once(st_->delete_oldest_user_seeder_of_file, file_pk, user_pk); !s) {
+            return storage_error(kOp, s.error());
+        }
+    }
+    if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, utc_text(now)); !s) {
+        return storage_error(kOp, s.error());
+    }
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return true;
+}
+
+Result<bool> SqliteStore::remove_file(std::int64_t file_pk) {
+    auto removed = count_changes(st_->delete_file, file_pk);
+    if (!removed) return storage_error("remove_file", removed.error());
+    return *removed > 0;
+}
+
+Result<HashElsewhere> SqliteStore::info_hash_elsewhere(std::int64_t group_pk,
+                                                       std::string_view info_hash,
+                                                       std::int64_t user_pk) {
+    auto& q = st_->info_hash_elsewhere;
+    auto use = q.use();
+    q.bind_all(group_pk, info_hash, user_pk);
+    auto row = q.step();
+    if (!row) return storage_error("info_hash_elsewhere", row.error());
+    if (!*row) return HashElsewhere{};
+    return HashElsewhere{q.column_int(0) != 0, q.column_int(1) != 0};
+}
+
+Result<UploadCounts> SqliteStore::uploads_by(std::int64_t user_pk, std::int64_t group_pk) {
+    auto& q = st_->uploads_by;
+    auto use = q.use();
+    q.bind_all(user_pk, group_pk);
+    auto row = q.step();
+    if (!row) return storage_error("uploads_by", row.error());
+    if (!*row) return UploadCounts{};
+    return UploadCounts{q.column_int(0), q.column_int(1)};
 }
 
 Result<std::optional<FileRecord>> SqliteStore::file_by_name(std::int64_t group_pk,
@@ -63,7 +115,7 @@ Result<std::optional<FileRecord>> SqliteStore::file_by_hash(std::int64_t group_p
 }
 
 Result<std::optional<std::int64_t>> SqliteStore::file_pk_by_hash(std::int64_t group_pk,
-                                                                std::string_view info_hash) {
+                                                                 std::string_view info_hash) {
     auto& q = st_->file_pk_by_hash;
     auto use = q.use();
     q.bind_all(group_pk, info_hash);

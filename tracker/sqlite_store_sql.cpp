@@ -93,6 +93,22 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
         {&st.delete_unseeded_files_in_group,
          "DELETE FROM files WHERE group_pk = ?1"
          " AND NOT EXISTS (SELECT 1 FROM seeders s WHERE s.file_pk = files.pk)"},
+        {&st.seeder_exists,
+         "SELECT 1 FROM seeders WHERE file_pk = ?1 AND user_pk = ?2 AND listen_addr = ?3"},
+        {&st.count_user_seeders_of_file,
+         "SELECT count(*) FROM seeders WHERE file_pk = ?1 AND user_pk = ?2"},
+        // The user's oldest address for the file: rows are added in time order, so the lowest
+        // rowid.
+        {&st.delete_oldest_user_seeder_of_file,
+         "DELETE FROM seeders WHERE rowid = (SELECT rowid FROM seeders"
+         " WHERE file_pk = ?1 AND user_pk = ?2 ORDER BY rowid LIMIT 1)"},
+        {&st.delete_file, "DELETE FROM files WHERE pk = ?1"},  // seeders go by ON DELETE CASCADE
+        {&st.info_hash_elsewhere,
+         "SELECT EXISTS (SELECT 1 FROM files WHERE info_hash = ?2 AND group_pk != ?1),"
+         " EXISTS (SELECT 1 FROM files f JOIN seeders s ON s.file_pk = f.pk"
+         " WHERE f.info_hash = ?2 AND f.group_pk != ?1 AND s.user_pk = ?3)"},
+        {&st.uploads_by,
+         "SELECT coalesce(sum(group_pk = ?2), 0), count(*) FROM files WHERE uploaded_by = ?1"},
     };
     for (const auto& item : items) {
         auto prepared = Statement::prepare(db, item.sql);

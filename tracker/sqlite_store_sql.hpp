@@ -23,6 +23,8 @@ struct SqliteStore::Statements {
         seeders_of;
     Statement delete_user_seeders_of_file, delete_user_seeders_in_group;
     Statement delete_file_if_unseeded, delete_unseeded_files_in_group;
+    Statement seeder_exists, count_user_seeders_of_file, delete_oldest_user_seeder_of_file;
+    Statement delete_file, info_hash_elsewhere, uploads_by;
 };
 
 // Prepares every statement in `st`.

@@ -89,6 +89,18 @@ struct Seeder {
     bool operator==(const Seeder&) const = default;
 };
 
+// What the tracker knows of an info hash outside one group (upload_file's possession check).
+struct HashElsewhere {
+    bool shared = false;          // some other group has a file with this info hash
+    bool seeded_by_user = false;  // the user seeds it in at least one of those groups
+};
+
+// How many of the files that exist now a user uploaded first (Files::uploaded_by).
+struct UploadCounts {
+    std::int64_t in_group = 0;
+    std::int64_t total = 0;  // in every group
+};
+
 struct FileListing {
     std::string name;
     std::int64_t length = 0;
@@ -148,8 +160,11 @@ public:
     virtual Result<bool> add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
                                   std::string_view listen_addr, TimePoint now) = 0;
     // True when the (user, address) pair was not a seeder yet; adding twice changes nothing.
+    // A user keeps at most `max_addrs_per_user` addresses for one file: a new one past that
+    // replaces the user's oldest row for the file (a client that came back on another port).
     virtual Result<bool> add_seeder(std::int64_t file_pk, std::int64_t user_pk,
-                                    std::string_view listen_addr, TimePoint now) = 0;
+                                    std::string_view listen_addr, TimePoint now,
+                                    int max_addrs_per_user) = 0;
     virtual Result<std::optional<FileRecord>> file_by_name(std::int64_t group_pk,
                                                            std::string_view name) = 0;
     // Only the file's key: cheap, for requests that do not need the info dictionary.
@@ -163,6 +178,16 @@ public:
     // Removes every seeder row of `user_pk` for the file (all its addresses) and deletes the
     // file when no seeder is left. Returns how many rows went; 0 means the user was not seeding.
     virtual Result<int> remove_seeder(std::int64_t file_pk, std::int64_t user_pk) = 0;
+    // Deletes the file with every seeder row of it (the owner's remove_file). False when it was
+    // already gone.
+    virtual Result<bool> remove_file(std::int64_t file_pk) = 0;
+    // Whether a group other than `group_pk` has a file with `info_hash`, and whether `user_pk`
+    // seeds it in one of them.
+    virtual Result<HashElsewhere> info_hash_elsewhere(std::int64_t group_pk,
+                                                      std::string_view info_hash,
+                                                      std::int64_t user_pk) = 0;
+    // The files `user_pk` uploaded first that still exist: in `group_pk`, and in all groups.
+    virtual Result<UploadCounts> uploads_by(std::int64_t user_pk, std::int64_t group_pk) = 0;
     // The same for every file of the group; used when a member leaves.
     virtual Result<int> remove_user_shares_in_group(std::int64_t group_pk,
                                                     std::int64_t user_pk) = 0;

@@ -48,6 +48,8 @@ using namespace std::chrono_literals;
 constexpr proto::DecodeLimits kRequestLimits{8, 4096};
 constexpr std::size_t kMaxRequestsPerInput = 64;
 const TimePoint kNow = std::chrono::sys_days{std::chrono::year{2026} / 11 / 25} + 10h;
+// Where every fuzzed connection comes from, as the Dispatcher gives it (ConnState::peer).
+constexpr std::string_view kSource = "127.0.0.1:40000";
 
 // DISPATCH_FUZZ_TRACE=1 prints each request's outcome (for reading a reproducer).
 bool trace() {
@@ -204,7 +206,8 @@ private:
         if (!pending) return pending.error();
         const bool verified =
             pending->found && pending->found->password_hash == fake_hash(pending->password);
-        auto done = finish_login(*w_.store, throttle_, *pending, verified, steady_now_, kNow);
+        auto done = finish_login(*w_.store, throttle_, *pending, verified, kSource, steady_now_,
+                                 kNow);
         if (!done) return done.error();
         bind(conn, done->session);
         return proto::Dict{{"token", done->token}, {"user", done->session.user_id}};
@@ -214,7 +217,7 @@ private:
         auto token = msg.get_string("token");
         auto listen = msg.get_string("listen");
         if (!token || !listen) return make_error(Errc::BadInput, "resume needs more");
-        auto session = resume_session(*w_.store, *token, *listen, kNow);
+        auto session = resume_session(*w_.store, *token, *listen, kSource, kNow);
         if (!session) return session.error();
         if (conn.session) unbind(conn);
         bind(conn, *session);

@@ -11,6 +11,9 @@ using namespace test_support;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
+// The connection a login or resume comes from (the Dispatcher passes ConnState::peer).
+constexpr std::string_view kSource = "127.0.0.1:40000";
+
 // ---- Routing and login ----
 
 TEST_F(HandlersTest, TableRoutesEveryLoggedInOperationOfTheProtocol) {
@@ -249,7 +252,7 @@ TEST_F(HandlersTest, SessionTokenResumesUntilLogout) {
     EXPECT_EQ(s.token_hash.size(), 64u);
     EXPECT_NE(s.token_hash, *token) << "the store must keep only a hash of the token";
 
-    auto resumed = resume_session(*store_, *token, "127.0.0.1:7100", kNow + 1h);
+    auto resumed = resume_session(*store_, *token, "127.0.0.1:7100", kSource, kNow + 1h);
     ASSERT_TRUE(resumed.ok()) << resumed.error().message;
     EXPECT_EQ(resumed->user_id, "alice");
     EXPECT_EQ(resumed->user_pk, alice_.user_pk);
@@ -257,7 +260,7 @@ TEST_F(HandlersTest, SessionTokenResumesUntilLogout) {
     EXPECT_EQ(resumed->token_hash, s.token_hash);
 
     ASSERT_TRUE(call(handle_logout, &*resumed).ok());
-    auto after = resume_session(*store_, *token, "127.0.0.1:7100", kNow + 1h);
+    auto after = resume_session(*store_, *token, "127.0.0.1:7100", kSource, kNow + 1h);
     ASSERT_FALSE(after.ok());
     EXPECT_EQ(after.error().code, Errc::AuthFailed);
 }
@@ -270,7 +273,7 @@ TEST_F(HandlersTest, EachLoginGetsItsOwnToken) {
     ASSERT_TRUE(first.ok() && second.ok());
     EXPECT_NE(*first, *second);
     ASSERT_TRUE(call(handle_logout, &a).ok());
-    EXPECT_TRUE(resume_session(*store_, *second, "127.0.0.1:7001", kNow).ok());
+    EXPECT_TRUE(resume_session(*store_, *second, "127.0.0.1:7001", kSource, kNow).ok());
 }
 
 TEST_F(HandlersTest, ExpiredOrUnknownTokensDoNotResume) {
@@ -279,12 +282,15 @@ TEST_F(HandlersTest, ExpiredOrUnknownTokensDoNotResume) {
     ASSERT_TRUE(token.ok());
     for (const std::string& bad :
          {std::string(64, '0'), std::string("abc"), std::string(64, 'z'), std::string()}) {
-        EXPECT_ERROR(resume_session(*store_, bad, "127.0.0.1:7001", kNow), Errc::AuthFailed,
+        EXPECT_ERROR(resume_session(*store_, bad, "127.0.0.1:7001", kSource, kNow),
+                     Errc::AuthFailed,
                      "your session has expired or is not known; use login <user_id> <passwd>");
     }
-    EXPECT_FALSE(resume_session(*store_, *token, "127.0.0.1:7001", kNow + kSessionLifetime).ok());
+    EXPECT_FALSE(
+        resume_session(*store_, *token, "127.0.0.1:7001", kSource, kNow + kSessionLifetime).ok());
     EXPECT_TRUE(
-        resume_session(*store_, *token, "127.0.0.1:7001", kNow + kSessionLifetime - 1s).ok());
+        resume_session(*store_, *token, "127.0.0.1:7001", kSource, kNow + kSessionLifetime - 1s)
+            .ok());
 }
 
 TEST_F(HandlersTest, LoginIsCheckedBeforeItsPasswordAndCountedByTheThrottle) {
@@ -307,7 +313,8 @@ TEST_F(HandlersTest, LoginIsCheckedBeforeItsPasswordAndCountedByTheThrottle) {
     auto nobody = begin_login(*store_, throttle, request("nobody"), nullptr, t0);
     ASSERT_TRUE(nobody.ok()) << nobody.error().message;
     EXPECT_FALSE(nobody->found.has_value());
-    EXPECT_ERROR(finish_login(*store_, throttle, *nobody, true, t0, kNow), Errc::AuthFailed,
+    EXPECT_ERROR(finish_login(*store_, throttle, *nobody, true, kSource, t0, kNow),
+                 Errc::AuthFailed,
                  "wrong user id or password");
 
     // Attempts count from begin_login: the free ones are used up by attempts still pending.
@@ -323,11 +330,11 @@ TEST_F(HandlersTest, LoginIsCheckedBeforeItsPasswordAndCountedByTheThrottle) {
     const auto later = t0 + LoginThrottle::kBaseDelay;
     auto good = begin_login(*store_, throttle, request("alice"), nullptr, later);
     ASSERT_TRUE(good.ok()) << good.error().message;
-    auto done = finish_login(*store_, throttle, *good, true, later, kNow);
+    auto done = finish_login(*store_, throttle, *good, true, kSource, later, kNow);
     ASSERT_TRUE(done.ok()) << done.error().message;
     EXPECT_EQ(done->session.user_id, "alice");
     EXPECT_EQ(done->session.listen_addr, "127.0.0.1:7001");
-    EXPECT_TRUE(resume_session(*store_, done->token, "127.0.0.1:7001", kNow).ok());
+    EXPECT_TRUE(resume_session(*store_, done->token, "127.0.0.1:7001", kSource, kNow).ok());
     EXPECT_EQ(throttle.wait_before_attempt("alice", later), LoginThrottle::Clock::duration::zero());
 }
 
@@ -337,14 +344,16 @@ TEST_F(HandlersTest, ResumingASessionKeepsItForAnotherLifetimeFromThen) {
     ASSERT_TRUE(token.ok());
     // Used just before it would expire: good for a whole lifetime from then, not from login.
     const TimePoint used = kNow + kSessionLifetime - 1h;
-    ASSERT_TRUE(resume_session(*store_, *token, "127.0.0.1:7001", used).ok());
-    EXPECT_TRUE(resume_session(*store_, *token, "127.0.0.1:7001", kNow + kSessionLifetime).ok());
+    ASSERT_TRUE(resume_session(*store_, *token, "127.0.0.1:7001", kSource, used).ok());
+    EXPECT_TRUE(
+        resume_session(*store_, *token, "127.0.0.1:7001", kSource, kNow + kSessionLifetime).ok());
     // Each use renews it; a session left unused for a lifetime is gone.
     const TimePoint last_use = kNow + kSessionLifetime;
     EXPECT_TRUE(
-        resume_session(*store_, *token, "127.0.0.1:7001", last_use + kSessionLifetime - 1s).ok());
+        resume_session(*store_, *token, "127.0.0.1:7001", kSource, last_use + kSessionLifetime - 1s)
+            .ok());
     const TimePoint renewed_until = last_use + 2 * kSessionLifetime - 1s;
-    EXPECT_FALSE(resume_session(*store_, *token, "127.0.0.1:7001", renewed_until).ok());
+    EXPECT_FALSE(resume_session(*store_, *token, "127.0.0.1:7001", kSource, renewed_until).ok());
 }
 
 TEST_F(HandlersTest, SessionsNeedAUsableListenAddress) {
@@ -355,7 +364,8 @@ TEST_F(HandlersTest, SessionsNeedAUsableListenAddress) {
     s = alice_;
     auto token = open_session(*store_, s, kNow);
     ASSERT_TRUE(token.ok());
-    EXPECT_EQ(resume_session(*store_, *token, "1.2.3.4", kNow).error().code, Errc::BadInput);
+    EXPECT_EQ(resume_session(*store_, *token, "1.2.3.4", kSource, kNow).error().code,
+              Errc::BadInput);
 }
 
 TEST(ListenAddr, AcceptsIpAndPortOnly) {

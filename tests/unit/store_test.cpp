@@ -1,5 +1,6 @@
 #include "tracker/sqlite_store.hpp"
 
+#include "tracker/handlers/file_limits.hpp"
 #include "tracker/sqlite/statement.hpp"
 
 #include "tests/unit/temp_dir.hpp"
@@ -13,6 +14,8 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+
+constexpr int kAddrs = FileLimits{}.addrs_per_file;  // seeder addresses per user per file
 
 const TimePoint kNow = std::chrono::sys_days{std::chrono::year{2026} / 11 / 25} + 10h;
 
@@ -373,10 +376,10 @@ TEST_F(StoreTest, AddingASeederTwiceChangesNothing) {
     Group g = group("g", alice);
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
     auto pk = (*store_->file_by_name(g.pk, "a.txt"))->pk;
-    EXPECT_FALSE(*store_->add_seeder(pk, alice, "127.0.0.1:7001", kNow));
-    EXPECT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow));
-    EXPECT_FALSE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow));
-    EXPECT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7003", kNow));
+    EXPECT_FALSE(*store_->add_seeder(pk, alice, "127.0.0.1:7001", kNow, kAddrs));
+    EXPECT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow, kAddrs));
+    EXPECT_FALSE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow, kAddrs));
+    EXPECT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7003", kNow, kAddrs));
     EXPECT_THAT(*store_->seeders_of(pk),
                 ElementsAre(Seeder{"alice", "127.0.0.1:7001"}, Seeder{"bob", "127.0.0.1:7002"},
                             Seeder{"bob", "127.0.0.1:7003"}));
@@ -389,7 +392,7 @@ TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
     ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), alice, "127.0.0.1:7001", kNow));
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), bob, "127.0.0.1:7002", kNow));
     ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "b.txt"))->pk, bob,
-                                    "127.0.0.1:7002", kNow));
+                                    "127.0.0.1:7002", kNow, kAddrs));
     auto files = store_->list_files(g.pk);
     ASSERT_TRUE(files.ok());
     ASSERT_EQ(files->size(), 2u);
@@ -408,8 +411,8 @@ TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
     Group g = group("g", alice);
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
     auto pk = (*store_->file_by_name(g.pk, "a.txt"))->pk;
-    ASSERT_TRUE(*store_->add_seeder(pk, alice, "127.0.0.1:7009", kNow));
-    ASSERT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow));
+    ASSERT_TRUE(*store_->add_seeder(pk, alice, "127.0.0.1:7009", kNow, kAddrs));
+    ASSERT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow, kAddrs));
 
     EXPECT_EQ(*store_->remove_seeder(pk, alice), 2) << "every address of the user goes";
     EXPECT_TRUE(store_->file_by_name(g.pk, "a.txt")->has_value());
@@ -429,7 +432,7 @@ TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
     ASSERT_TRUE(*store_->add_file(g.pk, file("mine.txt", 'a'), bob, "127.0.0.1:7002", kNow));
     ASSERT_TRUE(*store_->add_file(g.pk, file("both.txt", 'b'), alice, "127.0.0.1:7001", kNow));
     ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "both.txt"))->pk, bob,
-                                    "127.0.0.1:7002", kNow));
+                                    "127.0.0.1:7002", kNow, kAddrs));
     ASSERT_TRUE(*store_->add_file(h.pk, file("other.txt", 'c'), bob, "127.0.0.1:7002", kNow));
 
     ASSERT_TRUE(store_->leave_group(g.pk, bob)->was_member);

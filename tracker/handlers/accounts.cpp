@@ -37,6 +37,20 @@ Status check_listen_addr(std::string_view addr) {
                       fmt::format("invalid listen address '{}': use IP:PORT", printable(addr)));
 }
 
+// The address the tracker records and hands out for a client: the IP its connection comes
+// from (`source`, the connection's "IP:PORT") with the port it announced (`announced`). The
+// announced IP is checked but not believed, so nobody can point downloaders at someone else.
+Result<std::string> seeder_addr(std::string_view source, std::string_view announced) {
+    if (auto s = check_listen_addr(announced); !s) return s.error();
+    const auto source_colon = source.rfind(':');
+    if (source_colon == std::string_view::npos || !is_valid_listen_addr(source)) {
+        return make_error(Errc::Internal, fmt::format("the connection's address '{}' is unusable",
+                                                      printable(source)));
+    }
+    return fmt::format("{}:{}", source.substr(0, source_colon),
+                       announced.substr(announced.rfind(':') + 1));
+}
+
 }  // namespace
 
 Error already_exists_user_error(std::string_view user_id) {
@@ -112,14 +126,16 @@ Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const pr
 }
 
 Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,
-                              bool verified, LoginThrottle::Clock::time_point now,
-                              TimePoint wall_now) {
+                              bool verified, std::string_view source,
+                              LoginThrottle::Clock::time_point now, TimePoint wall_now) {
     if (!verified || !login.found) {
         throttle.on_failure(login.user_id, now);
         return make_error(Errc::AuthFailed, "wrong user id or password");
     }
     throttle.on_success(login.user_id);
-    LoggedIn out{Session{login.found->user_pk, login.found->user_id, login.listen_addr, ""}, ""};
+    auto addr = seeder_addr(source, login.listen_addr);
+    if (!addr) return addr.error();
+    LoggedIn out{Session{login.found->user_pk, login.found->user_id, std::move(*addr), ""}, ""};
     auto token = open_session(store, out.session, wall_now);
     if (!token) return token.error();
     out.token = std::move(*token);
@@ -143,8 +159,10 @@ Result<std::string> open_session(Store& store, Session& session, TimePoint now) 
 }
 
 Result<Session> resume_session(Store& store, std::string_view token_hex,
-                               std::string_view listen_addr, TimePoint now) {
-    if (auto s = check_listen_addr(listen_addr); !s) return s.error();
+                               std::string_view listen_addr, std::string_view source,
+                               TimePoint now) {
+    auto addr = seeder_addr(source, listen_addr);
+    if (!addr) return addr.error();
     unsigned char token[kTokenBytes];
     std::size_t decoded = 0;
     const char* hex_end = nullptr;
@@ -161,7 +179,7 @@ Result<Session> resume_session(Store& store, std::string_view token_hex,
     if (!*user) return make_error(Errc::AuthFailed, std::string(kUnknownSessionMessage));
     // A client that keeps coming back stays logged in; one away for kSessionLifetime does not.
     if (auto s = store.renew_session(hash, now + kSessionLifetime); !s) return s.error();
-    return Session{(*user)->pk, (*user)->user_id, std::string(listen_addr), std::move(hash)};
+    return Session{(*user)->pk, (*user)->user_id, std::move(*addr), std::move(hash)};
 }
 
 Reply handle_logout(const Context& ctx, const proto::Value& /*request*/) {

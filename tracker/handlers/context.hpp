@@ -2,6 +2,7 @@
 // and the time. Built by the Dispatcher on the reactor thread for each request.
 #pragma once
 
+#include "tracker/handlers/file_limits.hpp"
 #include "tracker/ticket_issuer.hpp"
 
 #include "shared/proto/bencode.hpp"
@@ -38,6 +39,7 @@ struct Context {
     std::chrono::system_clock::time_point now;
     // Issues download tickets (get_file, get_peers); null: none are issued (some unit tests).
     TicketIssuer* tickets = nullptr;
+    FileLimits file_limits{};  // files, seeder addresses and proofs per account
 };
 
 // A handler's answer: the fields of a successful reply (docs/protocol.md), or an Error whose

@@ -1,5 +1,5 @@
-// Files: upload (share), list, get (with online peers), stop sharing, add a seeder. Members
-// only. docs/protocol.md §1.3.
+// Files: upload (share), list, get (with online peers), stop sharing, add a seeder, and the
+// owner's remove_file. Members only. docs/protocol.md §1.3.
 #include "shared/ids.hpp"
 #include "tracker/handlers/args.hpp"
 #include "tracker/handlers/handlers.hpp"
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -79,6 +80,62 @@ Status add_ticket(const Context& ctx, const MemberCall& call, std::string_view i
     return {};
 }
 
+// How many files the caller may still add: FileLimits::files_per_group and files_total.
+Status check_upload_quota(const Context& ctx, const MemberCall& call) {
+    auto counts = ctx.store.uploads_by(call.session->user_pk, call.group.pk);
+    if (!counts) return counts.error();
+    const FileLimits& limits = ctx.file_limits;
+    if (counts->in_group >= limits.files_per_group) {
+        return make_error(Errc::Limit,
+                          fmt::format("you already share {} files you added to group '{}', the "
+                                      "most one account may; stop_share some you added first",
+                                      counts->in_group, call.group.group_id));
+    }
+    if (counts->total >= limits.files_total) {
+        return make_error(Errc::Limit,
+                          fmt::format("you already share {} files you added across all groups, "
+                                      "the most one account may; stop_share some you added first",
+                                      counts->total));
+    }
+    return {};
+}
+
+// A file new to this group whose info hash another group has: unless the caller seeds it there
+// already, the caller proves having the file by sending one piece the tracker picks
+// (challenge_piece). Knowing the info dictionary is not enough to share it elsewhere.
+// Returns the challenge to send back, nothing when the upload may go ahead, or an error.
+Result<std::optional<proto::Dict>> check_possession(const Context& ctx, const MemberCall& call,
+                                                    const CheckedInfo& info,
+                                                    const proto::Value& request) {
+    auto elsewhere =
+        ctx.store.info_hash_elsewhere(call.group.pk, info.info_hash, call.session->user_pk);
+    if (!elsewhere) return elsewhere.error();
+    if (!elsewhere->shared || elsewhere->seeded_by_user || info.piece_count() == 0) {
+        return std::optional<proto::Dict>();
+    }
+    const std::uint32_t piece = challenge_piece(call.session->user_id, info);
+    const std::int64_t piece_bytes =
+        std::min(info.piece_length, info.length - std::int64_t{piece} * info.piece_length);
+    if (piece_bytes > ctx.file_limits.proof_piece_bytes) {
+        return make_error(
+            Errc::Limit,
+            fmt::format("'{}' is shared in another group, so sharing it here needs "
+                        "one of its pieces as proof that you have it, and its "
+                        "pieces of {} bytes are over the {} bytes a proof may "
+                        "carry; share it with smaller pieces",
+                        printable(info.name), piece_bytes, ctx.file_limits.proof_piece_bytes));
+    }
+    auto proof = request.get_string("proof");
+    if (!proof) return std::optional<proto::Dict>(proto::Dict{{"prove_piece", piece}});
+    if (!is_piece(info, piece, *proof)) {
+        return make_error(Errc::Denied,
+                          fmt::format("that is not piece {} of '{}': a file shared in another "
+                                      "group can be shared here only by someone who has it",
+                                      piece, printable(info.name)));
+    }
+    return std::optional<proto::Dict>();
+}
+
 }  // namespace
 
 Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
@@ -101,10 +158,15 @@ Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
                                           call->group.group_id, printable(info->name)));
         }
         // The same content again: the caller becomes (or stays) one of its seeders.
-        auto added = ctx.store.add_seeder((*existing)->pk, me.user_pk, me.listen_addr, ctx.now);
+        auto added = ctx.store.add_seeder((*existing)->pk, me.user_pk, me.listen_addr, ctx.now,
+                                          ctx.file_limits.addrs_per_file);
         if (!added) return added.error();
         return reply;
     }
+    if (auto quota = check_upload_quota(ctx, *call); !quota) return quota.error();
+    auto challenge = check_possession(ctx, *call, *info, request);
+    if (!challenge) return challenge.error();
+    if (*challenge) return std::move(**challenge);  // nothing recorded until the proof comes
     NewFile file{info->name, info->info_hash, *bytes, info->length, info->piece_length};
     auto added = ctx.store.add_file(call->group.pk, file, me.user_pk, me.listen_addr, ctx.now);
     if (!added) return added.error();
@@ -219,8 +281,30 @@ Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {
                                                       call->group.group_id, info_hash));
     }
     const Session& me = *call->session;
-    auto added = ctx.store.add_seeder((*file)->pk, me.user_pk, me.listen_addr, ctx.now);
+    auto added = ctx.store.add_seeder((*file)->pk, me.user_pk, me.listen_addr, ctx.now,
+                                      ctx.file_limits.addrs_per_file);
     if (!added) return added.error();
+    return proto::Dict{};
+}
+
+// Moderation: the group's owner takes a file out of the group, with every member's seeder rows
+// for it, so it is no longer listed and no ticket is issued for it. A member who only wants to
+// stop sharing uses stop_share.
+Reply handle_remove_file(const Context& ctx, const proto::Value& request) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto file = file_arg(ctx, request, *call);
+    if (!file) return file.error();
+    if (call->group.owner_pk != call->session->user_pk) {
+        return make_error(Errc::Denied,
+                          fmt::format("only the owner of group '{}' ({}) can remove a file; to "
+                                      "stop sharing your own copy use stop_share {} {}",
+                                      call->group.group_id, call->group.owner_id,
+                                      call->group.group_id, printable(file->name)));
+    }
+    auto removed = ctx.store.remove_file(file->pk);
+    if (!removed) return removed.error();
+    if (!*removed) return no_such_file_error(call->group.group_id, file->name);
     return proto::Dict{};
 }
 

@@ -58,6 +58,7 @@ Reply handle_stop_share(const Context& ctx, const proto::Value& request);
 Reply handle_get_file(const Context& ctx, const proto::Value& request);
 Reply handle_get_peers(const Context& ctx, const proto::Value& request);
 Reply handle_add_seeder(const Context& ctx, const proto::Value& request);
+Reply handle_remove_file(const Context& ctx, const proto::Value& request);
 
 // ---- Accounts (run by the Dispatcher around the hash worker) ----
 
@@ -96,19 +97,23 @@ struct LoggedIn {
 
 // After the password check: `verified` is whether the password matched the user's hash (false
 // for a user that does not exist). Tells the throttle; a good login gets its session
-// (open_session below), a bad one Errc::AuthFailed.
+// (open_session below), a bad one Errc::AuthFailed. `source` is the connection's "IP:PORT": the
+// session's listen address is its IP with the port the login announced (the announced IP is
+// not believed; SECURITY.md).
 Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,
-                              bool verified, LoginThrottle::Clock::time_point now,
-                              TimePoint wall_now);
+                              bool verified, std::string_view source,
+                              LoginThrottle::Clock::time_point now, TimePoint wall_now);
 
 // After a verified login: makes a random 32-byte token, stores only its hash (expiring after
 // kSessionLifetime), sets `session.token_hash`, and returns the token as 64 hex digits for the
 // reply. Also drops expired sessions. Checks `session.listen_addr`.
 Result<std::string> open_session(Store& store, Session& session, TimePoint now);
 
-// The session a `resume` token names, with `listen_addr` as its new address; its expiry moves
-// to kSessionLifetime from `now`. An unknown, expired or malformed token gives Errc::AuthFailed.
+// The session a `resume` token names; its new address is the IP of `source` (the connection's
+// "IP:PORT") with the port of `listen_addr`, as for finish_login. Its expiry moves to
+// kSessionLifetime from `now`. An unknown, expired or malformed token gives Errc::AuthFailed.
 Result<Session> resume_session(Store& store, std::string_view token_hex,
-                               std::string_view listen_addr, TimePoint now);
+                               std::string_view listen_addr, std::string_view source,
+                               TimePoint now);
 
 }  // namespace gs::tracker

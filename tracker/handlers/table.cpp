@@ -18,6 +18,7 @@ const std::map<std::string_view, Handler>& handler_table() {
         {"get_file", {handle_get_file, true}},
         {"get_peers", {handle_get_peers, true}},
         {"add_seeder", {handle_add_seeder, true}},
+        {"remove_file", {handle_remove_file, true}},
     };
     return kTable;
 }
