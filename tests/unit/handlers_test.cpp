@@ -26,7 +26,8 @@ TEST_F(HandlersTest, TableRoutesEveryLoggedInOperationOfTheProtocol) {
     EXPECT_EQ(ops, (std::set<std::string>{"accept_request", "add_seeder", "create_group",
                                           "get_file", "get_peers", "join_group", "leave_group",
                                           "list_files", "list_groups", "list_requests", "logout",
-                                          "reject_request", "stop_share", "upload_file"}));
+                                          "reject_request", "remove_file", "stop_share",
+                                          "upload_file"}));
 }
 
 TEST_F(HandlersTest, EveryHandlerRefusesCallersWhoAreNotLoggedIn) {
@@ -314,8 +315,7 @@ TEST_F(HandlersTest, LoginIsCheckedBeforeItsPasswordAndCountedByTheThrottle) {
     ASSERT_TRUE(nobody.ok()) << nobody.error().message;
     EXPECT_FALSE(nobody->found.has_value());
     EXPECT_ERROR(finish_login(*store_, throttle, *nobody, true, kSource, t0, kNow),
-                 Errc::AuthFailed,
-                 "wrong user id or password");
+                 Errc::AuthFailed, "wrong user id or password");
 
     // Attempts count from begin_login: the free ones are used up by attempts still pending.
     for (int i = 0; i < LoginThrottle::kFreeFailures; ++i) {
