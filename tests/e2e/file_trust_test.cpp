@@ -48,7 +48,9 @@ public:
     // create_user (when `create`) and login announcing `listen`.
     void login(const std::string& user, const std::string& listen, bool create) {
         const Args creds{{"user", Bencode::str(user)}, {"password", Bencode::str("secret")}};
-        if (create) ASSERT_THAT(request("create_user", creds), HasSubstr("2:oki1e"));
+        if (create) {
+            ASSERT_THAT(request("create_user", creds), HasSubstr("2:oki1e"));
+        }
         Args args = creds;
         args.emplace_back("listen", Bencode::str(listen));
         ASSERT_THAT(request("login", args), HasSubstr("2:oki1e"));

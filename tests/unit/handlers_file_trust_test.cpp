@@ -43,8 +43,9 @@ protected:
     std::vector<std::string> addrs_of(const std::string& group, const std::string& name) {
         auto g = store_->find_group(group);
         auto f = store_->file_by_name((*g)->pk, name);
+        auto seeders = store_->seeders_of((*f)->pk);
         std::vector<std::string> out;
-        for (const Seeder& s : *store_->seeders_of((*f)->pk)) {
+        for (const Seeder& s : *seeders) {
             out.push_back(s.user_id + "@" + s.listen_addr);
         }
         return out;
@@ -214,13 +215,14 @@ TEST_F(FileTrustTest, APieceOverTheProofBoundCannotBeProven) {
     group_g();
     ASSERT_TRUE(make_group(carol_, "c").ok());
     limits_.proof_piece_bytes = kPiece;
-    // At the bound: a challenge. Below it (the short last piece of a one-piece file): too.
+    // At the bound: a challenge (below it: AFileSharedInAnotherGroupNeedsOneOfItsPiecesAsProof).
     auto [at, at_dict] = real_file(2);
     ASSERT_TRUE(share(alice_, at_dict.bencoded, "g").ok());
     EXPECT_TRUE(share(carol_, at_dict.bencoded, "c")->count("prove_piece"));
     // Past it: refused with a clear error, nothing recorded.
     auto [past, past_dict] = real_file(2, 0, 2 * kPiece);
-    ASSERT_TRUE(share(alice_, past_dict.bencoded, "g").ok());  // new everywhere: no proof needed
+    ASSERT_TRUE(make_group(alice_, "g2").ok());  // both are named "file"
+    ASSERT_TRUE(share(alice_, past_dict.bencoded, "g2").ok());  // new everywhere: no proof
     EXPECT_ERROR(share(carol_, past_dict.bencoded, "c"), Errc::Limit,
                  "'file' is shared in another group, so sharing it here needs one of its pieces "
                  "as proof that you have it, and its pieces of 32768 bytes are over the 16384 "

@@ -126,7 +126,7 @@ Result<std::optional<proto::Dict>> check_possession(const Context& ctx, const Me
                         printable(info.name), piece_bytes, ctx.file_limits.proof_piece_bytes));
     }
     auto proof = request.get_string("proof");
-    if (!proof) return std::optional<proto::Dict>(proto::Dict{{"prove_piece", piece}});
+    if (!proof) return std::optional<proto::Dict>(proto::Dict{{"prove_piece", std::int64_t{piece}}});
     if (!is_piece(info, piece, *proof)) {
         return make_error(Errc::Denied,
                           fmt::format("that is not piece {} of '{}': a file shared in another "
