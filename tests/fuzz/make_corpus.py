@@ -120,6 +120,15 @@ dispatch = {
         {"op": "list_files", "seq": 3, "group": "g"},
         {"op": "create_group", "seq": 7, "group": "c"},
         {"op": "upload_file", "seq": 11, "group": "c", "info": info("c.txt", 0)}),
+    "remove_file": reqs(
+        {"op": "remove_file", "seq": 2, "group": "g", "name": "a.txt"},
+        {"op": "remove_file", "seq": 1, "group": "g", "name": "a.txt"},
+        {"op": "list_files", "seq": 5, "group": "g"},
+        {"op": "remove_file", "seq": 9, "group": "g", "name": "a.txt"}),
+    "prove": reqs(
+        {"op": "create_group", "seq": 3, "group": "c"},
+        {"op": "upload_file", "seq": 7, "group": "c", "info": info()},
+        {"op": "upload_file", "seq": 11, "group": "c", "info": info(), "proof": b"xxxxx"}),
 }
 for name, data in dispatch.items():
     write("dispatch", name, data)
