@@ -273,6 +273,9 @@ TEST_F(FileTrustTest, TheOwnerRemovesAFileWithAllItsSeeders) {
 // ---- Files per account ----
 
 TEST_F(FileTrustTest, FilesAUserAddsAreCappedPerGroupAndInAll) {
+    const std::string kHint =
+        "a file frees its place when it leaves its group (stop_share by everyone sharing it, or "
+        "remove_file by the owner)";
     group_g({&bob_});
     ASSERT_TRUE(make_group(alice_, "h").ok());
     limits_.files_per_group = 2;
@@ -287,17 +290,20 @@ TEST_F(FileTrustTest, FilesAUserAddsAreCappedPerGroupAndInAll) {
     ASSERT_TRUE(share(alice_, named("2"), "g").ok());
     // Past it.
     EXPECT_ERROR(share(alice_, named("3"), "g"), Errc::Limit,
-                 "you already share 2 files you added to group 'g', the most one account may; "
-                 "stop_share some you added first");
+                 "group 'g' already has 2 files you added, the most one account may add to a "
+                 "group; " + kHint);
     // Seeding a file someone else added is not adding one; another user has his own count.
     ASSERT_TRUE(share(bob_, named("b"), "g").ok());
     ASSERT_TRUE(share(alice_, named("b"), "g").ok());
     // At the total cap through another group, then past it.
     ASSERT_TRUE(share(alice_, named("3"), "h").ok());
     EXPECT_ERROR(share(alice_, named("4"), "h"), Errc::Limit,
-                 "you already share 3 files you added across all groups, the most one account "
-                 "may; stop_share some you added first");
-    // Re-announcing a file already there still works at the cap.
+                 "your groups already have 3 files you added, the most one account may add; " +
+                     kHint);
+    // Re-announcing a file already there still works at the cap; others' stop_share frees no
+    // place while alice still shares the file.
+    ASSERT_TRUE(share(bob_, named("1"), "g").ok());
+    ASSERT_TRUE(limited(handle_stop_share, &bob_, {{"group", "g"}, {"name", "1"}}).ok());
     EXPECT_TRUE(share(alice_, named("1"), "g").ok());
     // A file that goes frees its place.
     ASSERT_TRUE(limited(handle_stop_share, &alice_, {{"group", "g"}, {"name", "1"}}).ok());

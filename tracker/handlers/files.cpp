@@ -80,6 +80,11 @@ Status add_ticket(const Context& ctx, const MemberCall& call, std::string_view i
     return {};
 }
 
+// Files count against their first uploader while they are in their group, whoever seeds them.
+constexpr std::string_view kQuotaHint =
+    "a file frees its place when it leaves its group (stop_share by everyone sharing it, or "
+    "remove_file by the owner)";
+
 // How many files the caller may still add: FileLimits::files_per_group and files_total.
 Status check_upload_quota(const Context& ctx, const MemberCall& call) {
     auto counts = ctx.store.uploads_by(call.session->user_pk, call.group.pk);
@@ -87,15 +92,15 @@ Status check_upload_quota(const Context& ctx, const MemberCall& call) {
     const FileLimits& limits = ctx.file_limits;
     if (counts->in_group >= limits.files_per_group) {
         return make_error(Errc::Limit,
-                          fmt::format("you already share {} files you added to group '{}', the "
-                                      "most one account may; stop_share some you added first",
-                                      counts->in_group, call.group.group_id));
+                          fmt::format("group '{}' already has {} files you added, the most one "
+                                      "account may add to a group; {}",
+                                      call.group.group_id, counts->in_group, kQuotaHint));
     }
     if (counts->total >= limits.files_total) {
         return make_error(Errc::Limit,
-                          fmt::format("you already share {} files you added across all groups, "
-                                      "the most one account may; stop_share some you added first",
-                                      counts->total));
+                          fmt::format("your groups already have {} files you added, the most "
+                                      "one account may add; {}",
+                                      counts->total, kQuotaHint));
     }
     return {};
 }
