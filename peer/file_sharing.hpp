@@ -1,8 +1,9 @@
 // FileSharing: the client's file commands (upload_file, list_files, stop_share, remove_file,
 // download_file, show_downloads) and what they drive — the Shares served by the Uploader and
 // the Downloaders, all on the reactor thread next to each other. Registers its commands with
-// Commands and follows login, logout and leaving a group. Downloads in progress are remembered per user on disk, so a
-// client killed mid-download continues after the next login. Reactor thread only.
+// Commands and follows login, logout and leaving a group. Downloads in progress are remembered
+// per user on disk, so a client killed mid-download continues after the next login. Reactor
+// thread only.
 #pragma once
 
 #include "peer/commands.hpp"
