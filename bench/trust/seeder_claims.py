@@ -3,11 +3,10 @@
 
     python3 bench/trust/seeder_claims.py TRACKER_BINARY N
 
-
 Starts the tracker on 127.0.0.1:0 in a temp dir; bob owns group g; mallory joins, logs in N
 times (N connections, listen ports 5001..5000+N, the first naming the foreign IP 10.9.8.7) and
 registers each as a seeder of one file; prints the addresses bob is sent to."""
-import hashlib, os, re, socket, ssl, struct, subprocess, sys, tempfile, time
+import os, re, shutil, socket, ssl, struct, subprocess, sys, tempfile
 
 def benc(v):
     if isinstance(v, int): return b"i%de" % v
@@ -69,5 +68,6 @@ def main():
         print("foreign IP 10.9.8.7 recorded:", any(a.startswith("10.9.8.7") for a in addrs))
     finally:
         p.kill(); p.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 main()
