@@ -66,6 +66,7 @@ public:
     Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) override;
     Result<int> remove_seeder(std::int64_t file_pk, std::int64_t user_pk) override;
     Result<int> remove_user_shares_in_group(std::int64_t group_pk, std::int64_t user_pk) override;
+    Result<int> delete_sessions_of_user(std::int64_t user_pk) override;
 
     struct Statements;  // tracker/sqlite_store_sql.hpp
 

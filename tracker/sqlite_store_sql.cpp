@@ -93,6 +93,8 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
         {&st.delete_unseeded_files_in_group,
          "DELETE FROM files WHERE group_pk = ?1"
          " AND NOT EXISTS (SELECT 1 FROM seeders s WHERE s.file_pk = files.pk)"},
+
+        {&st.delete_sessions_of_user, "DELETE FROM sessions WHERE user_pk = ?1"},
     };
     for (const auto& item : items) {
         auto prepared = Statement::prepare(db, item.sql);

@@ -23,6 +23,8 @@ struct SqliteStore::Statements {
         seeders_of;
     Statement delete_user_seeders_of_file, delete_user_seeders_in_group;
     Statement delete_file_if_unseeded, delete_unseeded_files_in_group;
+    // Sessions of a user (logout --everywhere)
+    Statement delete_sessions_of_user;
 };
 
 // Prepares every statement in `st`.
