@@ -97,8 +97,8 @@ TEST_F(SessionsTest, NoTicketForASessionEndedOnAnotherTracker) {
     logged_in("alice");
     RawConnection holder("127.0.0.1", tracker_.port());
     const std::string token = raw_login(holder, "alice", "secret");
-    // With a live session the request reaches the file rules (no such group).
-    EXPECT_EQ(ask_code(holder, get_file_request(2)), "no_such_group");
+    // With a live session the request reaches the file rules (no such group: not_found).
+    EXPECT_EQ(ask_code(holder, get_file_request(2)), "not_found");
 
     // A second tracker on the same database ends that session.
     write_file(dir_ / "second_info.txt", "127.0.0.1:0\n");
