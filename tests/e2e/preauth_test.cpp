@@ -29,6 +29,8 @@ constexpr std::size_t kFrameCap = 4 * 1024 * 1024;
 constexpr std::size_t kMaxPassword = 1024;
 // tracker/dispatcher.hpp AccountLimits.
 constexpr int kHashingPerConnection = 4;
+constexpr int kHashJobsPerAddress = 16;
+constexpr int kHashJobs = 64;
 constexpr int kAttemptsBurst = 256;
 
 std::string length_prefix(std::uint32_t length) {
@@ -241,6 +243,92 @@ TEST_F(PreauthTest, LoginFloodFromOneAddressDoesNotSlowAnotherAddresssLogin) {
     }
     EXPECT_GT(throttled, 0);
     EXPECT_GT(failed, 0);
+}
+
+// Opens `count` connections from `source` and sends each kHashingPerConnection pipelined logins
+// for unknown ids (each is hashed, against a dummy hash).
+std::vector<std::unique_ptr<RawConnection>> hashing_connections(std::uint16_t port,
+                                                                const std::string& source,
+                                                                int count) {
+    std::vector<std::unique_ptr<RawConnection>> conns;
+    for (int c = 0; c < count; ++c) {
+        conns.push_back(std::make_unique<RawConnection>("127.0.0.1", port,
+                                                        RawConnection::Transport::Tls, source));
+    }
+    return conns;
+}
+
+void send_logins(RawConnection& raw) {
+    // Ids never used twice, so the per-user throttle never answers instead of the queue.
+    static int next_ghost = 0;
+    std::string batch;
+    for (int i = 1; i <= kHashingPerConnection; ++i) {
+        batch += frame(login_request(i, "phantom" + std::to_string(++next_ghost), "pw"));
+    }
+    // Answered at once (not logged in): once it is back, the tracker has taken up the logins.
+    batch += frame(Bencode::dict({{"op", Bencode::str("list_groups")},
+                                  {"seq", Bencode::integer(99)}}));
+    raw.send_bytes(batch);
+}
+
+void wait_taken_up(RawConnection& raw) {
+    auto reply = raw.read_frame();
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_EQ(seq_of(*reply), 99) << *reply;
+}
+
+// How many of a connection's kHashingPerConnection answers have each code.
+std::map<std::string, int> answer_codes(RawConnection& raw) {
+    std::map<std::string, int> codes;
+    for (int i = 0; i < kHashingPerConnection; ++i) {
+        auto reply = raw.read_frame(Duration(60000));
+        if (reply && seq_of(*reply) == 99) reply = raw.read_frame(Duration(60000));  // the marker
+        if (!reply) break;
+        ++codes[code_of(*reply)];
+        if (code_of(*reply) == "throttled") {
+            EXPECT_THAT(bencode_string_field(*reply, "error"),
+                        HasSubstr("the tracker is busy checking passwords; try again in a few "
+                                  "seconds"));
+        }
+    }
+    return codes;
+}
+
+TEST_F(PreauthTest, HashQueueHoldsSixteenJobsPerAddressAndSixtyFourInAll) {
+    // Four addresses fill the whole queue (16 each, its share); all connections are open before
+    // any login is sent, so the queue fills faster than two workers empty it.
+    const std::vector<std::string> fillers = {"127.0.0.5", "127.0.0.6", "127.0.0.7",
+                                              "127.0.0.8"};
+    constexpr int kPerAddress = kHashJobsPerAddress / kHashingPerConnection;
+    std::vector<std::vector<std::unique_ptr<RawConnection>>> by_address;
+    for (const auto& source : fillers) {
+        by_address.push_back(hashing_connections(tracker_.port(), source, kPerAddress + 1));
+    }
+    auto late = hashing_connections(tracker_.port(), "127.0.0.9", 1);
+    static_assert(kPerAddress * kHashingPerConnection * 4 == kHashJobs);
+    // At the bounds: each address's first 16 and the first 64 in all are taken.
+    for (auto& conns : by_address) {
+        for (int c = 0; c < kPerAddress; ++c) send_logins(*conns[c]);
+    }
+    for (auto& conns : by_address) {
+        for (int c = 0; c < kPerAddress; ++c) wait_taken_up(*conns[c]);
+    }
+    // Past them: a 17th job from a full address, and a job from a new address once all 64 wait
+    // (the first jobs take a hash's time to finish; a few may have finished by now, so past the
+    // bound at least one of each batch is refused).
+    send_logins(*by_address[0][kPerAddress]);
+    send_logins(*late[0]);
+    auto past_share = answer_codes(*by_address[0][kPerAddress]);
+    auto past_total = answer_codes(*late[0]);
+    EXPECT_GE(past_share["throttled"], 1) << "a 17th job from one address";
+    EXPECT_GE(past_total["throttled"], 1) << "a 65th job in all";
+    for (auto& conns : by_address) {
+        for (int c = 0; c < kPerAddress; ++c) {
+            auto codes = answer_codes(*conns[c]);
+            EXPECT_EQ(codes["auth_failed"], kHashingPerConnection)
+                << "at the bound: " << codes.size() << " codes, throttled " << codes["throttled"];
+        }
+    }
 }
 
 TEST_F(PreauthTest, LoginsAndSignUpsFromOneAddressAreRateLimited) {
