@@ -97,7 +97,7 @@ dispatch = {
         {"op": "logout", "seq": 2, "everywhere": 1},
         {"op": "get_file", "seq": 4, "group": "g", "name": "a.txt"},
         {"op": "logout", "seq": 1, "everywhere": 7},
-        {"op": "login", "seq": 5, "user": "alice", "password": "x" * 1025, "listen": "127.0.0.1:1"}),
+        {"op": "login", "seq": 8, "user": "alice", "password": "x" * 1025, "listen": "127.0.0.1:1"}),
     "join_accept": reqs(
         {"op": "join_group", "seq": 3, "group": "g"},
         {"op": "list_requests", "seq": 1, "group": "g"},
