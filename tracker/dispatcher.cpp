@@ -279,23 +279,22 @@ void Dispatcher::create_user(Request req, const proto::Value& msg) {
     if (auto refused = admit_hashed(conns_.at(req.conn))) return reply(req, *refused);
     Status ok = check_new_user(store_, *user, *password);
     if (!ok) return reply(req, ok.error());
-    run_hashed(req.conn, [pw = std::string(*password)] { return hash_password(pw); },
-                    [this, req, user = std::string(*user)](std::string hash) {
-                        if (conns_.find(req.conn) == conns_.end()) return;  // caller left
-                        if (hash.empty()) {
-                            return reply(req, make_error(Errc::Internal,
-                                                         "the tracker could not hash the password"));
-                        }
-                        auto created = store_.create_user(user, hash,
-                                                          std::chrono::system_clock::now());
-                        if (!created) return reply(req, created.error());
-                        if (!*created) {
-                            return reply(req, make_error(Errc::AlreadyExists,
-                                                         fmt::format("user '{}' already exists",
-                                                                     user)));
-                        }
-                        reply(req, proto::Dict{});
-                    });
+    run_hashed(
+        req.conn, [pw = std::string(*password)] { return hash_password(pw); },
+        [this, req, user = std::string(*user)](std::string hash) {
+            if (conns_.find(req.conn) == conns_.end()) return;  // caller left
+            if (hash.empty()) {
+                return reply(req,
+                             make_error(Errc::Internal, "the tracker could not hash the password"));
+            }
+            auto created = store_.create_user(user, hash, std::chrono::system_clock::now());
+            if (!created) return reply(req, created.error());
+            if (!*created) {
+                return reply(req, make_error(Errc::AlreadyExists,
+                                             fmt::format("user '{}' already exists", user)));
+            }
+            reply(req, proto::Dict{});
+        });
 }
 
 void Dispatcher::login(Request req, const proto::Value& msg) {

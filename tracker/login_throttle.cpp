@@ -45,7 +45,8 @@ AddressRate::Clock::duration AddressRate::take(const std::string& address, Clock
     if (it == buckets_.end()) {
         if (buckets_.size() >= kMaxTracked) {
             // Forget full buckets: a new one starts full anyway.
-            std::erase_if(buckets_, [&](const auto& kv) { return refilled(kv.second, now) >= burst_; });
+            std::erase_if(buckets_,
+                          [&](const auto& kv) { return refilled(kv.second, now) >= burst_; });
         }
         it = buckets_.emplace(address, Bucket{burst_, now}).first;
     }

@@ -115,7 +115,8 @@ int run(const Options& options) {
         loop.stop();
     });
 
-    for (const char* suffix : {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
+    for (const char* suffix :
+         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
         make_owner_only(options.db_path + suffix);
     }
     gs::tracker::SqliteStore store(options.db_path);  // opens and migrates; throws on failure

@@ -338,7 +338,9 @@ TEST_F(PreauthTest, LoginsAndSignUpsFromOneAddressAreRateLimited) {
     RawConnection raw("127.0.0.1", tracker_.port(), RawConnection::Transport::Tls, "127.0.0.4");
     constexpr int kPast = 4;
     std::string batch;
-    for (int i = 1; i <= kAttemptsBurst + kPast; ++i) batch += frame(create_user_request(i, "alice"));
+    for (int i = 1; i <= kAttemptsBurst + kPast; ++i) {
+        batch += frame(create_user_request(i, "alice"));
+    }
     raw.send_bytes(batch);
     std::map<std::int64_t, std::string> replies;
     for (int i = 1; i <= kAttemptsBurst + kPast; ++i) {

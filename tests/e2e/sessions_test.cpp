@@ -35,7 +35,8 @@ std::string resume_request(std::int64_t seq, const std::string& token) {
 }
 
 std::string get_file_request(std::int64_t seq) {
-    return request("get_file", seq, {{"group", Bencode::str("nosuch")}, {"name", Bencode::str("x")}});
+    return request("get_file", seq,
+                   {{"group", Bencode::str("nosuch")}, {"name", Bencode::str("x")}});
 }
 
 // Sends `body` and returns the answer's code ("" for ok); fails if the connection closes.
@@ -142,7 +143,8 @@ TEST_F(SessionsTest, TrackerFilesAreOwnerOnly) {
     logged_in("alice").must("create_group books", "group books created; you are its owner");
     const std::string db = tracker_.db_path().string();
     // Before: the database and its WAL were 0644.
-    for (const char* suffix : {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
+    for (const char* suffix :
+         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
         EXPECT_EQ(others_bits(db + suffix), 0u) << db << suffix;
     }
     // A database left readable by an older tracker is made owner-only at start.
