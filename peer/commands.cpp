@@ -94,7 +94,9 @@ void Commands::run(std::string_view line, Done done) {
         return;
     }
     const Command& cmd = it->second;
-    if (args.size() != cmd.arg_count) {
+    const bool flagged = !cmd.flag.empty() && args.size() == cmd.arg_count + 1 &&
+                         args.back() == cmd.flag;
+    if (args.size() != cmd.arg_count && !flagged) {
         fail(fmt::format("usage: {}", cmd.usage));
         done();
         return;
@@ -150,17 +152,29 @@ void Commands::register_account_commands() {
                           },
                           std::move(done));
                   }});
-    add("logout", {"logout", "log out (stops sharing, pauses downloads)", 0, true,
-                   [this](const Args&, Done done) {
-                       ask({{"op", "logout"}},
-                           [this](const proto::Value&) {
-                               say(fmt::format("logged out {}", user_));
+    add("logout", {"logout [--everywhere]",
+                   "log out (stops sharing, pauses downloads); --everywhere: every session",
+                   0, true,
+                   [this](const Args& a, Done done) {
+                       const bool everywhere = !a.empty();  // the flag, checked by run()
+                       proto::Dict request{{"op", "logout"}};
+                       if (everywhere) request["everywhere"] = 1;
+                       ask(std::move(request),
+                           [this, everywhere](const proto::Value& reply) {
+                               if (everywhere) {
+                                   say(fmt::format("logged out {} everywhere ({} session(s) "
+                                                   "ended)",
+                                                   user_, reply.get_int("sessions").value_or(0)));
+                               } else {
+                                   say(fmt::format("logged out {}", user_));
+                               }
                                user_.clear();
                                tracker_.clear_session();
                                if (hooks_.on_logout) hooks_.on_logout();
                            },
                            std::move(done));
-                   }});
+                   },
+                   "--everywhere"});
 }
 
 void Commands::register_group_commands() {

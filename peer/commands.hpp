@@ -42,6 +42,8 @@ public:
         std::size_t arg_count;
         bool needs_login;
         std::function<void(const Args&, Done)> run;
+        // An optional last word the command also takes ("--everywhere"); run() sees it in Args.
+        std::string flag = {};
     };
     void add(std::string name, Command command);
     void set_session_hooks(SessionHooks hooks) { hooks_ = std::move(hooks); }

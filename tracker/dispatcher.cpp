@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <vector>
 
 namespace gs::tracker {
 
@@ -39,35 +40,46 @@ std::string error_body(std::int64_t seq, const Error& e) {
 }  // namespace
 
 Dispatcher::Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
-                       TicketSigner tickets)
-    : loop_(loop), server_(server), store_(store), workers_(workers), tickets_(std::move(tickets)) {
+                       TicketSigner tickets, AccountLimits limits)
+    : loop_(loop),
+      server_(server),
+      store_(store),
+      workers_(workers),
+      tickets_(std::move(tickets)),
+      limits_(limits),
+      attempts_(limits.attempts_burst, limits.attempts_per_second) {
     // A hash of a random password, checked when a login names an unknown user.
     unsigned char random[16];
     randombytes_buf(random, sizeof random);
     dummy_hash_ = hash_password(std::string(reinterpret_cast<char*>(random), sizeof random));
 }
 
-void Dispatcher::on_connect(ConnId id, const std::string& peer) {
-    conns_[id] = ConnState{peer, std::nullopt};
+void Dispatcher::on_connect(ConnId id, const std::string& peer, const std::string& host) {
+    conns_[id] = ConnState{peer, host, std::nullopt, 0};
 }
 
 void Dispatcher::on_disconnect(ConnId id, std::string_view reason) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
     log::info("conn {} {} closed: {}", id, it->second.peer, reason);
-    unbind_session(it->second);
-    conns_.erase(it);
+    unbind_session(id);
+    conns_.erase(id);  // its hash jobs that have not started are skipped (start_hash_jobs)
 }
 
 void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
     auto it = conns_.find(id);
     std::string peer = it == conns_.end() ? "?" : it->second.peer;
-    log::warn("conn {} {}: frame of {} bytes is over the {} byte limit; closing", id, peer,
-              declared_bytes, proto::kMaxFrameBytes);
+    const bool logged_in = it != conns_.end() && it->second.session;
+    const std::size_t cap = server_.max_frame_bytes(id);
+    log::warn("conn {} {}: frame of {} bytes is over the {} byte limit{}; closing", id, peer,
+              declared_bytes, cap, logged_in ? "" : " before login");
     server_.send(id, error_body(0, make_error(Errc::Limit,
                                               fmt::format("message of {} bytes is over the limit "
-                                                          "of {} bytes",
-                                                          declared_bytes, proto::kMaxFrameBytes))));
+                                                          "of {} bytes{}",
+                                                          declared_bytes, cap,
+                                                          logged_in ? ""
+                                                                    : " for a connection that "
+                                                                      "has not logged in"))));
 }
 
 Context Dispatcher::context(const ConnState& conn) {
@@ -111,13 +123,132 @@ void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
         return;
     }
     if (h->second.needs_login && !conn.session) {
-        reply(req, make_error(Errc::NotLoggedIn,
-                              "you are not logged in; use login <user_id> <passwd> first"));
+        reply(req, make_error(Errc::NotLoggedIn, std::string(kNotLoggedInMessage)));
         return;
     }
+    if (conn.session && issues_tickets(req.op)) {
+        // A logout elsewhere (another connection, another tracker, logout --everywhere) ends
+        // the session in the Store: no ticket for it after that.
+        if (Status live = check_session_live(context(conn)); !live) {
+            if (live.error().code == Errc::NotLoggedIn) {
+                log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn,
+                          conn.peer, conn.session->user_id);
+                unbind_session(req.conn);
+            }
+            return reply(req, live.error());
+        }
+    }
     Reply result = h->second.fn(context(conn), msg);
-    if (req.op == "logout" && result) unbind_session(conn);
+    if (req.op == "logout" && result) {
+        Session ended = *conn.session;
+        unbind_session(req.conn);
+        reply(req, result);
+        end_sessions(req.conn, ended, logout_everywhere(msg));
+        return;
+    }
     reply(req, result);
+}
+
+void Dispatcher::end_sessions(ConnId id, const Session& ended, bool everywhere) {
+    std::vector<ConnId> others;
+    for (const auto& [other, state] : conns_) {
+        if (other == id || !state.session) continue;
+        if (everywhere ? state.session->user_pk == ended.user_pk
+                       : state.session->token_hash == ended.token_hash) {
+            others.push_back(other);
+        }
+    }
+    // Closing calls on_disconnect, which erases from conns_: not while iterating it.
+    for (ConnId other : others) {
+        log::info("conn {} {}: session of {} ended by {} on conn {}; closing", other,
+                  conns_.at(other).peer, ended.user_id,
+                  everywhere ? "logout --everywhere" : "logout", id);
+        unbind_session(other);
+        server_.close_after_flush(other, "session logged out");
+    }
+}
+
+std::optional<Error> Dispatcher::admit_hashed(const ConnState& conn) {
+    if (conn.hashing >= limits_.max_hashing_per_connection) {
+        return make_error(Errc::Throttled,
+                          fmt::format("{} logins or sign-ups on this connection are still being "
+                                      "checked; wait for their answers before sending more",
+                                      conn.hashing));
+    }
+    auto from_here = hash_jobs_of_.find(conn.host);
+    if (hash_jobs_ >= limits_.max_hash_jobs ||
+        (from_here != hash_jobs_of_.end() &&
+         from_here->second >= limits_.max_hash_jobs_per_address)) {
+        return make_error(Errc::Throttled,
+                          "the tracker is busy checking passwords; try again in a few seconds");
+    }
+    auto wait = attempts_.take(conn.host, net::Clock::now());
+    if (wait > AddressRate::Clock::duration::zero()) {
+        auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+        return make_error(Errc::Throttled,
+                          fmt::format("too many logins and sign-ups from your address; try again "
+                                      "in {} s",
+                                      secs));
+    }
+    return std::nullopt;
+}
+
+template <class Work, class Done>
+void Dispatcher::run_hashed(ConnId id, Work work, Done done) {
+    ConnState& conn = conns_.at(id);
+    const std::string host = conn.host;
+    ++conn.hashing;
+    ++hash_jobs_;
+    ++hash_jobs_of_[host];
+    auto& waiting = hash_waiting_[host];
+    waiting.push_back(HashJob{id, [this, id, host, work = std::move(work),
+                                   done = std::move(done)]() mutable {
+                                  workers_.submit(std::move(work),
+                                                  [this, id, host, done = std::move(done)](
+                                                      auto result) mutable {
+                                                      end_hash_job(id, host);
+                                                      done(std::move(result));
+                                                  });
+                              }});
+    if (waiting.size() == 1) hash_turns_.push_back(host);
+    start_hash_jobs();
+}
+
+void Dispatcher::start_hash_jobs() {
+    while (hash_running_ < limits_.hash_workers && !hash_turns_.empty()) {
+        std::string host = std::move(hash_turns_.front());
+        hash_turns_.pop_front();
+        auto waiting = hash_waiting_.find(host);
+        HashJob job = std::move(waiting->second.front());
+        waiting->second.pop_front();
+        if (waiting->second.empty()) {
+            hash_waiting_.erase(waiting);
+        } else {
+            hash_turns_.push_back(host);  // its next job waits for the other addresses' turns
+        }
+        if (conns_.find(job.conn) == conns_.end()) {
+            // Its connection has gone: nobody waits for the answer.
+            --hash_jobs_;
+            if (auto n = hash_jobs_of_.find(host); n != hash_jobs_of_.end() && --n->second == 0) {
+                hash_jobs_of_.erase(n);
+            }
+            continue;
+        }
+        ++hash_running_;
+        job.start();
+    }
+}
+
+void Dispatcher::end_hash_job(ConnId id, const std::string& host) {
+    --hash_running_;
+    --hash_jobs_;
+    if (auto n = hash_jobs_of_.find(host); n != hash_jobs_of_.end() && --n->second == 0) {
+        hash_jobs_of_.erase(n);
+    }
+    if (auto conn = conns_.find(id); conn != conns_.end() && conn->second.hashing > 0) {
+        --conn->second.hashing;
+    }
+    start_hash_jobs();
 }
 
 void Dispatcher::reply(const Request& req, const Reply& result) {
@@ -144,37 +275,41 @@ void Dispatcher::create_user(Request req, const proto::Value& msg) {
         return reply(req, make_error(Errc::BadInput, "create_user needs a user id and a password"));
     }
     req.user = printable(*user);
+    // Before the id is looked up: the rate also bounds how fast ids can be probed (SECURITY.md).
+    if (auto refused = admit_hashed(conns_.at(req.conn))) return reply(req, *refused);
     Status ok = check_new_user(store_, *user, *password);
     if (!ok) return reply(req, ok.error());
-    workers_.submit([pw = std::string(*password)] { return hash_password(pw); },
-                    [this, req, user = std::string(*user)](std::string hash) {
-                        if (conns_.find(req.conn) == conns_.end()) return;  // caller left
-                        if (hash.empty()) {
-                            return reply(req, make_error(Errc::Internal,
-                                                         "the tracker could not hash the password"));
-                        }
-                        auto created = store_.create_user(user, hash,
-                                                          std::chrono::system_clock::now());
-                        if (!created) return reply(req, created.error());
-                        if (!*created) {
-                            return reply(req, make_error(Errc::AlreadyExists,
-                                                         fmt::format("user '{}' already exists",
-                                                                     user)));
-                        }
-                        reply(req, proto::Dict{});
-                    });
+    run_hashed(
+        req.conn, [pw = std::string(*password)] { return hash_password(pw); },
+        [this, req, user = std::string(*user)](std::string hash) {
+            if (conns_.find(req.conn) == conns_.end()) return;  // caller left
+            if (hash.empty()) {
+                return reply(req,
+                             make_error(Errc::Internal, "the tracker could not hash the password"));
+            }
+            auto created = store_.create_user(user, hash, std::chrono::system_clock::now());
+            if (!created) return reply(req, created.error());
+            if (!*created) {
+                return reply(req, make_error(Errc::AlreadyExists,
+                                             fmt::format("user '{}' already exists", user)));
+            }
+            reply(req, proto::Dict{});
+        });
 }
 
 void Dispatcher::login(Request req, const proto::Value& msg) {
     if (auto user = msg.get_string("user")) req.user = printable(*user);
     const ConnState& conn = conns_.at(req.conn);
+    // Before anything is counted or looked up (the per-user throttle included).
+    if (auto refused = admit_hashed(conn)) return reply(req, *refused);
     auto pending = begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr,
                                net::Clock::now());
     if (!pending) return reply(req, pending.error());
     std::string hash = pending->found ? pending->found->password_hash : dummy_hash_;
     // The password goes to the worker only; what waits here for the answer does not hold it.
     std::string password = std::move(pending->password);
-    workers_.submit(
+    run_hashed(
+        req.conn,
         [hash = std::move(hash), pw = std::move(password)] { return verify_password(hash, pw); },
         [this, req, login = std::move(pending).value()](bool verified) {
             if (conns_.find(req.conn) == conns_.end()) return;  // caller left while we hashed
@@ -206,8 +341,7 @@ void Dispatcher::resume(Request req, const proto::Value& msg) {
                                   std::chrono::system_clock::now());
     if (!session) return reply(req, session.error());
     req.user = session->user_id;
-    auto& conn = conns_.at(req.conn);
-    if (conn.session) unbind_session(conn);
+    if (conns_.at(req.conn).session) unbind_session(req.conn);
     bind_session(req.conn, *session);
     reply(req, proto::Dict{{"user", session->user_id}, {"ticket_key", tickets_.public_key()}});
 }
@@ -216,10 +350,13 @@ void Dispatcher::bind_session(ConnId id, Session session) {
     auto& conn = conns_.at(id);
     presence_[session.user_id].insert(session.listen_addr);
     conn.session = std::move(session);
+    server_.set_authenticated(id, true);
 }
 
-void Dispatcher::unbind_session(ConnState& conn) {
-    if (!conn.session) return;
+void Dispatcher::unbind_session(ConnId id) {
+    auto found = conns_.find(id);
+    if (found == conns_.end() || !found->second.session) return;
+    ConnState& conn = found->second;
     auto it = presence_.find(conn.session->user_id);
     if (it != presence_.end()) {
         auto addr = it->second.find(conn.session->listen_addr);
@@ -227,6 +364,7 @@ void Dispatcher::unbind_session(ConnState& conn) {
         if (it->second.empty()) presence_.erase(it);
     }
     conn.session.reset();
+    server_.set_authenticated(id, false);  // back to the small frame cap of a stranger
 }
 
 }  // namespace gs::tracker

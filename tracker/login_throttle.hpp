@@ -38,4 +38,30 @@ private:
     std::unordered_map<std::string, Entry> entries_;
 };
 
+// AddressRate: a token bucket per client address for the requests that cost a password hash or
+// tell whether an id exists (login, create_user). Each address may spend `burst` at once, then
+// `per_second` more each second. Pure, time is passed in; reactor thread only.
+class AddressRate {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::size_t kMaxTracked = 100000;  // memory bound under an address flood
+
+    AddressRate(double burst, double per_second) : burst_(burst), per_second_(per_second) {}
+
+    // Zero when `address` may make one more request now (it is counted), else how long it must
+    // wait for the next one (nothing is counted).
+    Clock::duration take(const std::string& address, Clock::time_point now);
+
+private:
+    struct Bucket {
+        double tokens = 0;
+        Clock::time_point updated{};
+    };
+    double refilled(const Bucket& b, Clock::time_point now) const;
+
+    double burst_;
+    double per_second_;
+    std::unordered_map<std::string, Bucket> buckets_;
+};
+
 }  // namespace gs::tracker

@@ -16,11 +16,14 @@
 #include <fmt/format.h>
 #include <sodium.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -69,6 +72,19 @@ Options parse_args(int argc, char** argv) {
     return o;
 }
 
+// The database (password hashes, session token hashes), its WAL, the TLS key and the ticket key
+// are the tracker's secrets: a file left from before umask(077) was set at start is made
+// owner-only too, with a log line.
+void make_owner_only(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+    if (::chmod(path.c_str(), st.st_mode & 0700) == 0) {
+        gs::log::warn("{} was readable by others; made it owner-only", path);
+    } else {
+        gs::log::warn("{} is readable by others and chmod failed: {}", path, std::strerror(errno));
+    }
+}
+
 // A tracker holds one descriptor per client: take all the kernel allows (the soft limit is
 // often 1,024, the hard one far more). Returns the limit in force.
 rlim_t raise_open_file_limit() {
@@ -99,6 +115,10 @@ int run(const Options& options) {
         loop.stop();
     });
 
+    for (const char* suffix :
+         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
+        make_owner_only(options.db_path + suffix);
+    }
     gs::tracker::SqliteStore store(options.db_path);  // opens and migrates; throws on failure
     auto listener = gs::net::listen_tcp(at);
     if (!listener) throw std::runtime_error(listener.error().message);
@@ -126,7 +146,10 @@ int run(const Options& options) {
     // The key that signs download tickets lives next to the database (SECURITY.md).
     auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
     if (!tickets) throw std::runtime_error(tickets.error().message);
-    gs::tracker::Dispatcher dispatcher(loop, server, store, workers, std::move(tickets).value());
+    gs::tracker::AccountLimits account_limits;
+    account_limits.hash_workers = kHashThreads;
+    gs::tracker::Dispatcher dispatcher(loop, server, store, workers, std::move(tickets).value(),
+                                       account_limits);
     server.set_dispatcher(&dispatcher);
 
     gs::net::LineReader::Callbacks input;
@@ -169,6 +192,8 @@ int run(const Options& options) {
 int main(int argc, char** argv) {
     gs::log::set_program("tracker");
     std::signal(SIGPIPE, SIG_IGN);
+    // Everything the tracker creates (database, WAL, keys) is owner-only (SECURITY.md).
+    ::umask(077);
     Options options = parse_args(argc, argv);
     if (sodium_init() < 0) {
         std::fprintf(stderr, "error: libsodium failed to initialise\n");

@@ -57,6 +57,7 @@ void Server::on_acceptable() {
         }
         ConnId id = next_id_++;
         std::string name = peer.to_string();
+        std::string host = peer.host;
         net::Connection::Callbacks callbacks;
         callbacks.on_frame = [this, id](std::string_view body) {
             if (dispatcher_ != nullptr) dispatcher_->on_frame(id, body);
@@ -67,13 +68,15 @@ void Server::on_acceptable() {
         callbacks.on_closed = [this, id](std::string_view reason) { on_closed(id, reason); };
         net::ConnectionLimits conn_limits;
         conn_limits.idle_timeout = limits_.idle_timeout;
+        conn_limits.max_frame_bytes = limits_.preauth_max_frame_bytes;
+        conn_limits.output_high_water_bytes = limits_.preauth_output_high_water_bytes;
         connections_.emplace(
             id, Client{std::make_unique<net::Connection>(loop_, std::move(fd), name,
                                                          std::move(callbacks), conn_limits,
                                                          std::move(session).value()),
                        peer.host});
         ++per_address_[peer.host];
-        if (dispatcher_ != nullptr) dispatcher_->on_connect(id, name);
+        if (dispatcher_ != nullptr) dispatcher_->on_connect(id, name, host);
     }
 }
 
@@ -85,6 +88,22 @@ void Server::send(ConnId id, std::string_view body) {
 void Server::close_after_flush(ConnId id, std::string_view reason) {
     auto it = connections_.find(id);
     if (it != connections_.end()) it->second.conn->close_after_flush(reason);
+}
+
+void Server::set_authenticated(ConnId id, bool authenticated) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    if (authenticated) {
+        it->second.conn->set_frame_limits(limits_.max_frame_bytes, limits_.output_high_water_bytes);
+    } else {
+        it->second.conn->set_frame_limits(limits_.preauth_max_frame_bytes,
+                                          limits_.preauth_output_high_water_bytes);
+    }
+}
+
+std::size_t Server::max_frame_bytes(ConnId id) const {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? 0 : it->second.conn->max_frame_bytes();
 }
 
 void Server::on_closed(ConnId id, std::string_view reason) {

@@ -25,6 +25,15 @@ struct ServerLimits {
     std::size_t max_per_address = 256;
     // A client that sends nothing for this long is closed ("idle timeout").
     net::Clock::duration idle_timeout = std::chrono::seconds(600);
+    // Until a connection has logged in (login or resume), its frames are capped far below the
+    // protocol's kMaxFrameBytes: create_user, login and resume are small (a password is at most
+    // kMaxPasswordBytes), so a socket without an account cannot make the tracker hold megabytes
+    // for it. Its unsent replies are kept small too. Logout returns to these caps.
+    std::size_t preauth_max_frame_bytes = 64 * 1024;
+    std::size_t preauth_output_high_water_bytes = 64 * 1024;
+    // After login: the protocol's caps (docs/protocol.md §1.1).
+    std::size_t max_frame_bytes = proto::kMaxFrameBytes;
+    std::size_t output_high_water_bytes = 8 * 1024 * 1024;
 };
 
 class Server {
@@ -41,6 +50,11 @@ public:
     // Queues one reply frame on a connection; a connection that is gone is ignored.
     void send(ConnId id, std::string_view body);
     void close_after_flush(ConnId id, std::string_view reason);
+    // Logged in: the connection gets the full frame cap; logged out: the small one before login.
+    void set_authenticated(ConnId id, bool authenticated);
+    // The frame cap in force on a connection (0 if it is gone).
+    std::size_t max_frame_bytes(ConnId id) const;
+    const ServerLimits& limits() const { return limits_; }
     void stop_accepting();
     std::size_t connection_count() const { return connections_.size(); }
 

@@ -135,4 +135,10 @@ Status SqliteStore::delete_expired_sessions(TimePoint now) {
     return {};
 }
 
+Result<int> SqliteStore::delete_sessions_of_user(std::int64_t user_pk) {
+    auto ended = count_changes(st_->delete_sessions_of_user, user_pk);
+    if (!ended) return storage_error("delete_sessions_of_user", ended.error());
+    return *ended;
+}
+
 }  // namespace gs::tracker

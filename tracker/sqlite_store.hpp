@@ -71,6 +71,7 @@ public:
     Result<HashElsewhere> info_hash_elsewhere(std::int64_t group_pk, std::string_view info_hash,
                                               std::int64_t user_pk) override;
     Result<UploadCounts> uploads_by(std::int64_t user_pk, std::int64_t group_pk) override;
+    Result<int> delete_sessions_of_user(std::int64_t user_pk) override;
 
     struct Statements;  // tracker/sqlite_store_sql.hpp
 

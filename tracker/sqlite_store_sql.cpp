@@ -109,6 +109,8 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
          " WHERE f.info_hash = ?2 AND f.group_pk != ?1 AND s.user_pk = ?3)"},
         {&st.uploads_by,
          "SELECT coalesce(sum(group_pk = ?2), 0), count(*) FROM files WHERE uploaded_by = ?1"},
+
+        {&st.delete_sessions_of_user, "DELETE FROM sessions WHERE user_pk = ?1"},
     };
     for (const auto& item : items) {
         auto prepared = Statement::prepare(db, item.sql);

@@ -25,6 +25,8 @@ struct SqliteStore::Statements {
     Statement delete_file_if_unseeded, delete_unseeded_files_in_group;
     Statement seeder_exists, count_user_seeders_of_file, delete_oldest_user_seeder_of_file;
     Statement delete_file, info_hash_elsewhere, uploads_by;
+    // Sessions of a user (logout --everywhere)
+    Statement delete_sessions_of_user;
 };
 
 // Prepares every statement in `st`.

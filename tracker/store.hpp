@@ -191,6 +191,9 @@ public:
     // The same for every file of the group; used when a member leaves.
     virtual Result<int> remove_user_shares_in_group(std::int64_t group_pk,
                                                     std::int64_t user_pk) = 0;
+
+    // Ends every session of the user (logout --everywhere); returns how many there were.
+    virtual Result<int> delete_sessions_of_user(std::int64_t user_pk) = 0;
 };
 
 }  // namespace gs::tracker

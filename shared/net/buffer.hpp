@@ -14,6 +14,7 @@ public:
     bool empty() const { return size() == 0; }
     const char* data() const { return storage_.data() + read_; }
     std::string_view view() const { return {data(), size()}; }
+    std::size_t capacity() const { return storage_.size(); }  // bytes held, used or not
 
     void append(std::string_view bytes);
     void consume(std::size_t n);

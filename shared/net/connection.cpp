@@ -2,6 +2,7 @@
 
 #include "shared/log.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -67,6 +68,18 @@ void Connection::send_frame(std::string_view body) {
     // Write first; ask for writability only while bytes remain (STYLE.md habit 1).
     if (!flush()) return;
     update_interest();
+}
+
+void Connection::set_frame_limits(std::size_t max_frame_bytes,
+                                  std::size_t output_high_water_bytes) {
+    limits_.max_frame_bytes = max_frame_bytes;
+    limits_.output_high_water_bytes = output_high_water_bytes;
+    update_interest();
+}
+
+std::size_t Connection::input_room() const {
+    const std::size_t whole_frame = limits_.max_frame_bytes + proto::kFrameHeaderBytes;
+    return in_.size() < whole_frame ? whole_frame - in_.size() : 0;
 }
 
 void Connection::close_after_flush(std::string_view reason) {
@@ -224,7 +237,11 @@ void Connection::handle_readable() {
         }
         return;
     }
-    long n = in_.read_from(fd_.get(), kMaxReadPerEventBytes);
+    if (input_room() == 0) {
+        process_input();  // a whole frame's worth is in: hand it on before reading more
+        if (state_ != State::Open) return;
+    }
+    long n = in_.read_from(fd_.get(), std::min(kMaxReadPerEventBytes, input_room()));
     if (n > 0) {
         last_activity_ = loop_.now();
         process_input();
@@ -241,16 +258,33 @@ void Connection::handle_readable() {
 void Connection::read_tls() {
     if (state_ == State::Closed) return;
     read_wants_write_ = false;
-    // While closing we still read, to see the peer's close, but keep nothing.
-    const bool keep = state_ == State::Open;
     char sink[4096];
     std::size_t total = 0;
-    std::string ended;  // why the link ended, once it has
+    bool unprocessed = false;  // bytes kept since frames were last handed on
+    std::string ended;         // why the link ended, once it has
     while (total < kMaxReadPerEventBytes) {
-        char* dst = keep ? in_.prepare(kTlsReadChunkBytes) : sink;
-        auto io = tls_->read(dst, keep ? kTlsReadChunkBytes : sizeof sink);
+        // While closing we still read, to see the peer's close, but keep nothing.
+        const bool keep = state_ == State::Open;
+        std::size_t want = sizeof sink;
+        if (keep) {
+            if (input_room() == 0) {
+                // A whole frame's worth is in: hand it on before reading more, so the buffer
+                // never holds more than one frame at the cap (plus the frames before it).
+                last_activity_ = loop_.now();
+                process_input();
+                unprocessed = false;
+                if (state_ == State::Closed) return;
+                continue;
+            }
+            want = std::min(kTlsReadChunkBytes, input_room());
+        }
+        char* dst = keep ? in_.prepare(want) : sink;
+        auto io = tls_->read(dst, want);
         if (io.status == TlsSession::Status::Done) {
-            if (keep) in_.commit(io.bytes);
+            if (keep) {
+                in_.commit(io.bytes);
+                unprocessed = true;
+            }
             total += io.bytes;
             continue;
         }
@@ -259,7 +293,7 @@ void Connection::read_tls() {
         if (io.status == TlsSession::Status::Failed) ended = "tls read: " + tls_->error();
         break;
     }
-    if (total > 0 && keep) {
+    if (unprocessed && state_ == State::Open) {
         last_activity_ = loop_.now();
         process_input();
     }
@@ -300,6 +334,11 @@ void Connection::process_input() {
         callbacks_.on_frame(body);
         if (state_ == State::Closed) return;
         in_.consume(total);
+    }
+    // Storage grown for a big frame is given back once it is handed on (a connection that
+    // logged out keeps no more than its new cap needs).
+    if (in_.empty() && in_.capacity() > 2 * (limits_.max_frame_bytes + proto::kFrameHeaderBytes)) {
+        in_ = Buffer();
     }
 }
 

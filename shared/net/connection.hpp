@@ -55,6 +55,10 @@ public:
     Connection& operator=(const Connection&) = delete;
 
     void send_frame(std::string_view body);
+    // Changes the frame cap and the output high-water mark (the tracker's smaller caps before
+    // login, tracker/server.hpp). Frames already buffered are checked against the new cap.
+    void set_frame_limits(std::size_t max_frame_bytes, std::size_t output_high_water_bytes);
+    std::size_t max_frame_bytes() const { return limits_.max_frame_bytes; }
     void close_after_flush(std::string_view reason);
     void close_now(std::string_view reason);
 
@@ -74,6 +78,9 @@ private:
     void read_tls();
     void schedule_tls_read();
     void process_input();
+    // How many more bytes the input buffer may take before the frames in it are handed on: one
+    // whole frame at the cap. An unfinished frame never holds more than that.
+    std::size_t input_room() const;
     void update_interest();
     void arm_idle_timer();
 

@@ -627,8 +627,16 @@ int count_open_sockets(pid_t pid) {
 // ---- RawConnection ----
 
 RawConnection::RawConnection(const std::string& host, std::uint16_t port, Transport transport,
-                             std::source_location where) {
+                             const std::string& source, std::source_location where) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && !source.empty()) {
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+            fail_with_dump("raw connection: cannot bind " + source + ": " + errno_text(), where);
+        }
+    }
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
@@ -690,6 +698,36 @@ int RawConnection::tls_call(const std::function<int()>& call, Clock::time_point 
         pollfd p{fd_, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
         ::poll(&p, 1, static_cast<int>(left.count()));
     }
+}
+
+std::string bencode_string_field(std::string_view reply, std::string_view key) {
+    std::string needle = std::to_string(key.size()) + ":" + std::string(key);
+    auto at = reply.find(needle);
+    if (at == std::string_view::npos) return "";
+    std::size_t pos = at + needle.size();
+    std::size_t colon = reply.find(':', pos);
+    if (colon == std::string_view::npos) return "";
+    std::size_t length = 0;
+    for (std::size_t i = pos; i < colon; ++i) {
+        if (reply[i] < '0' || reply[i] > '9') return "";
+        length = length * 10 + static_cast<std::size_t>(reply[i] - '0');
+    }
+    if (colon + 1 + length > reply.size()) return "";
+    return std::string(reply.substr(colon + 1, length));
+}
+
+std::string raw_login(RawConnection& raw, const std::string& user, const std::string& password,
+                      std::source_location where) {
+    raw.send_frame(Bencode::dict({{"op", Bencode::str("login")},
+                                  {"seq", Bencode::integer(1)},
+                                  {"user", Bencode::str(user)},
+                                  {"password", Bencode::str(password)},
+                                  {"listen", Bencode::str("127.0.0.1:1")}}));
+    auto reply = raw.read_frame(kDefaultTimeout, where);
+    if (!reply || reply->find("2:oki1e") == std::string::npos) {
+        fail_with_dump("raw login as " + user + " failed: " + reply.value_or("(closed)"), where);
+    }
+    return bencode_string_field(*reply, "token");
 }
 
 void RawConnection::send_bytes(std::string_view bytes) {

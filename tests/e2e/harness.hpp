@@ -271,7 +271,10 @@ class RawConnection {
 public:
     enum class Transport { Tls, Plain };
 
+    // `source`: the local address to connect from ("" = any; any 127.x.y.z works on Linux
+    // loopback), to stand for another host.
     RawConnection(const std::string& host, std::uint16_t port, Transport transport = Transport::Tls,
+                  const std::string& source = {},
                   std::source_location where = std::source_location::current());
     ~RawConnection();
     RawConnection(const RawConnection&) = delete;
@@ -306,6 +309,14 @@ private:
     ssl_st* ssl_ = nullptr;
     std::string buffer_;
 };
+
+// The string value of `key` in a raw bencoded reply (a flat dictionary), or "" without one.
+std::string bencode_string_field(std::string_view reply, std::string_view key);
+
+// Logs `raw` in as the existing `user` (listen address 127.0.0.1:1) and returns the session
+// token; fails the test unless the tracker answers ok.
+std::string raw_login(RawConnection& raw, const std::string& user, const std::string& password,
+                      std::source_location where = std::source_location::current());
 
 // A minimal bencode writer for raw requests, independent of the product's codec.
 class Bencode {

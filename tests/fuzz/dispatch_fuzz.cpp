@@ -11,7 +11,10 @@
 // As in the Dispatcher: an unreadable request (or one without op and seq) closes its connection
 // and ends the input; create_user, login and resume call the same rules (check_new_user,
 // begin_login and finish_login, resume_session) around a stand-in for argon2 (the "hash" stored
-// is "fuzz:" + password); other ops go through handler_table() with its login check.
+// is "fuzz:" + password); other ops go through handler_table() with its login check, and the ops
+// that issue tickets first check the session is still in the store (check_session_live). A
+// logout ends the other connections of its session (with everywhere: 1, of its user), as the
+// Dispatcher closes them. The three users start with real sessions in the store.
 // Checks: every reply encodes and decodes back to itself; no request makes the store fail
 // (Errc::Internal); every error message is one line without control characters.
 #include "shared/proto/bencode.hpp"
@@ -83,7 +86,9 @@ Session make_user(SqliteStore& store, const std::string& id, const std::string& 
     if (!created || !*created) fail("setup: create_user " + id);
     auto creds = store.password_hash_of(id);
     if (!creds || !*creds) fail("setup: password_hash_of " + id);
-    return Session{(*creds)->user_pk, id, addr, ""};
+    Session session{(*creds)->user_pk, id, addr, ""};
+    if (!open_session(store, session, kNow)) fail("setup: open_session " + id);
+    return session;
 }
 
 void expect_ok(const Reply& r, const char* what) {
@@ -182,8 +187,23 @@ private:
             return make_error(Errc::NotLoggedIn, std::string(kNotLoggedInMessage));
         }
         Context ctx{conn.session ? &*conn.session : nullptr, *w_.store, presence_, kNow};
+        if (conn.session && issues_tickets(op)) {
+            if (Status live = check_session_live(ctx); !live) {
+                if (live.error().code == Errc::NotLoggedIn) unbind(conn);
+                return live.error();
+            }
+        }
         Reply result = h->second.fn(ctx, msg);
-        if (op == "logout" && result) unbind(conn);
+        if (op == "logout" && result) {
+            Session ended = *conn.session;
+            const bool everywhere = logout_everywhere(msg);
+            for (Conn& other : conns_) {
+                if (other.session && (everywhere ? other.session->user_pk == ended.user_pk
+                                                 : other.session->token_hash == ended.token_hash)) {
+                    unbind(other);
+                }
+            }
+        }
         return result;
     }
 

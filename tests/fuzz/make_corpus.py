@@ -92,6 +92,12 @@ dispatch = {
         {"op": "login", "seq": 0, "user": "alice", "password": "nope", "listen": "127.0.0.1:1"},
         {"op": "login", "seq": 4, "user": "alice", "password": "pw", "listen": "[::1]:7001"}),
     "resume": reqs({"op": "resume", "seq": 0, "token": "ab" * 32, "listen": "127.0.0.1:7009"}),
+    "logout_everywhere": reqs(
+        {"op": "login", "seq": 0, "user": "bob", "password": "pw", "listen": "127.0.0.1:7002"},
+        {"op": "logout", "seq": 2, "everywhere": 1},
+        {"op": "get_file", "seq": 4, "group": "g", "name": "a.txt"},
+        {"op": "logout", "seq": 1, "everywhere": 7},
+        {"op": "login", "seq": 8, "user": "alice", "password": "x" * 1025, "listen": "127.0.0.1:1"}),
     "join_accept": reqs(
         {"op": "join_group", "seq": 3, "group": "g"},
         {"op": "list_requests", "seq": 1, "group": "g"},

@@ -162,5 +162,48 @@ TEST_F(ConnectionTest, FrameOneByteOverTheCapGetsOneReplyThenTheConnectionCloses
     EXPECT_EQ(peer_reads_to_end(), proto::make_frame("too big"));
 }
 
+// The input buffer takes one frame at the cap at a time (Connection::input_room): many frames
+// sent at once are still all delivered, in order, however small the cap.
+TEST_F(ConnectionTest, ManyFramesSentAtOnceAreAllDeliveredThroughAOneFrameBuffer) {
+    ConnectionLimits limits;
+    limits.max_frame_bytes = 100;
+    start(limits);
+    constexpr int kFrames = 400;  // 41 KB in one write, 400 times the room
+    std::string burst;
+    for (int i = 0; i < kFrames; ++i) {
+        burst += proto::make_frame(
+            std::string(i % 2 == 0 ? 100 : 7, static_cast<char>('a' + i % 26)));
+    }
+    peer_sends(burst);
+    ASSERT_TRUE(run_until([&] { return frames_.size() == kFrames || closed_.has_value(); }));
+    ASSERT_EQ(frames_.size(), static_cast<std::size_t>(kFrames));
+    for (int i = 0; i < kFrames; ++i) {
+        EXPECT_EQ(frames_[static_cast<std::size_t>(i)],
+                  std::string(i % 2 == 0 ? 100 : 7, static_cast<char>('a' + i % 26)))
+            << "frame " << i;
+    }
+    EXPECT_TRUE(conn_->is_open());
+}
+
+// set_frame_limits (the tracker's cap before and after login): the new cap holds from the next
+// frame, raised and lowered again.
+TEST_F(ConnectionTest, FrameCapChangedOnTheFlyHoldsFromTheNextFrame) {
+    ConnectionLimits limits;
+    limits.max_frame_bytes = 100;
+    start(limits);
+    conn_->set_frame_limits(1000, limits.output_high_water_bytes);
+    EXPECT_EQ(conn_->max_frame_bytes(), 1000u);
+    peer_sends(proto::make_frame(std::string(1000, 'x')));
+    ASSERT_TRUE(run_until([&] { return frames_.size() == 1 || closed_.has_value(); }));
+    EXPECT_THAT(frames_, ElementsAre(std::string(1000, 'x')));
+    conn_->set_frame_limits(100, limits.output_high_water_bytes);
+    peer_sends(proto::make_frame(std::string(100, 'y')));
+    ASSERT_TRUE(run_until([&] { return frames_.size() == 2 || closed_.has_value(); }));
+    peer_sends(proto::make_frame(std::string(101, 'z')).substr(0, proto::kFrameHeaderBytes));
+    ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
+    EXPECT_EQ(oversized_, 101u);
+    EXPECT_EQ(frames_.size(), 2u);
+}
+
 }  // namespace
 }  // namespace gs::net

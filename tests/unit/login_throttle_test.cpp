@@ -106,5 +106,33 @@ TEST(LoginThrottle, AFullTableKeepsUsersWhoMustStillWait) {
     EXPECT_EQ(t.wait_before_attempt("throttled", kT0 + 1s), LoginThrottle::kMaxDelay - 1s);
 }
 
+// AddressRate: the per-address token bucket for login and create_user.
+
+TEST(AddressRate, AnAddressGetsItsBurstAtOnceAndTheNextWaitsForTheRate) {
+    AddressRate rate(4, 2);  // 4 at once, then 2 a second
+    for (int i = 1; i <= 4; ++i) {
+        EXPECT_EQ(rate.take("10.0.0.1", kT0), Clock::duration::zero()) << "request " << i;
+    }
+    // Past the burst: half a second to the next token at 2 a second.
+    EXPECT_EQ(rate.take("10.0.0.1", kT0), std::chrono::duration_cast<Clock::duration>(500ms));
+    // A refused request takes nothing: the token comes at its time, not later.
+    EXPECT_GT(rate.take("10.0.0.1", kT0 + 499ms), Clock::duration::zero());
+    EXPECT_EQ(rate.take("10.0.0.1", kT0 + 500ms), Clock::duration::zero());
+    EXPECT_GT(rate.take("10.0.0.1", kT0 + 500ms), Clock::duration::zero());
+    // Other addresses have their own bucket.
+    EXPECT_EQ(rate.take("10.0.0.2", kT0 + 500ms), Clock::duration::zero());
+}
+
+TEST(AddressRate, AQuietAddressRefillsUpToTheBurstAndNoMore) {
+    AddressRate rate(3, 1);
+    for (int i = 0; i < 3; ++i) rate.take("a", kT0);
+    // An hour later: a full burst again, but not 3600 tokens.
+    const auto later = kT0 + 1h;
+    for (int i = 1; i <= 3; ++i) {
+        EXPECT_EQ(rate.take("a", later), Clock::duration::zero()) << "request " << i;
+    }
+    EXPECT_EQ(rate.take("a", later), std::chrono::duration_cast<Clock::duration>(1s));
+}
+
 }  // namespace
 }  // namespace gs::tracker

@@ -108,6 +108,11 @@ Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const pr
         return make_error(Errc::BadInput, fmt::format("already logged in as {}; logout first",
                                                       current->user_id));
     }
+    // The cap create_user sets: no longer password is ever right, and none is hashed.
+    if (password->size() > kMaxPasswordBytes) {
+        return make_error(Errc::BadInput,
+                          fmt::format("the password is longer than {} bytes", kMaxPasswordBytes));
+    }
     PendingLogin login{std::string(*user), std::string(*password), std::string(*listen), {}};
     // Not a name any user can have; also keeps the throttle's keys short.
     if (Status valid = check_user_id(login.user_id); !valid) return valid.error();
@@ -182,9 +187,38 @@ Result<Session> resume_session(Store& store, std::string_view token_hex,
     return Session{(*user)->pk, (*user)->user_id, std::move(*addr), std::move(hash)};
 }
 
-Reply handle_logout(const Context& ctx, const proto::Value& /*request*/) {
+bool issues_tickets(std::string_view op) {
+    return op == "get_file" || op == "get_peers" || op == "add_seeder" || op == "upload_file";
+}
+
+Status check_session_live(const Context& ctx) {
     auto session = require_session(ctx);
     if (!session) return session.error();
+    if (!(*session)->token_hash.empty()) {
+        auto user = ctx.store.user_of_session((*session)->token_hash, ctx.now);
+        if (!user) return user.error();
+        if (*user && (*user)->pk == (*session)->user_pk) return {};
+    }
+    return make_error(Errc::NotLoggedIn, std::string(kNotLoggedInMessage));
+}
+
+bool logout_everywhere(const proto::Value& request) {
+    return request.get_int("everywhere").value_or(0) == 1;
+}
+
+Reply handle_logout(const Context& ctx, const proto::Value& request) {
+    auto session = require_session(ctx);
+    if (!session) return session.error();
+    if (auto flag = request.get_int("everywhere"); flag && *flag != 0 && *flag != 1) {
+        return make_error(Errc::BadInput, "logout: 'everywhere' must be 0 or 1");
+    }
+    if (logout_everywhere(request)) {
+        // Every session of the user, on every tracker sharing this database: a leaked token
+        // stops working at its next request (the Dispatcher closes this tracker's connections).
+        auto ended = ctx.store.delete_sessions_of_user((*session)->user_pk);
+        if (!ended) return ended.error();
+        return proto::Dict{{"sessions", static_cast<std::int64_t>(*ended)}};
+    }
     if (!(*session)->token_hash.empty()) {
         if (auto s = ctx.store.delete_session((*session)->token_hash); !s) return s.error();
     }

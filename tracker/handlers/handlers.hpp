@@ -71,6 +71,15 @@ Status check_new_user(Store& store, std::string_view user_id, std::string_view p
 Status check_user_id(std::string_view user_id);
 Error already_exists_user_error(std::string_view user_id);
 
+// Session revocation (SECURITY.md): the ops that hand out tickets or register a seeder, which
+// the Dispatcher runs only after check_session_live().
+bool issues_tickets(std::string_view op);
+// The caller's session is still in the Store (not logged out elsewhere, not expired):
+// Errc::NotLoggedIn with kNotLoggedInMessage otherwise.
+Status check_session_live(const Context& ctx);
+// Whether a logout request asks to end every session of the user (`everywhere: 1`).
+bool logout_everywhere(const proto::Value& request);
+
 // "IP:PORT" with an IPv4 address or a bracketed IPv6 one, port 1-65535.
 bool is_valid_listen_addr(std::string_view addr);
 
