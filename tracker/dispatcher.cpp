@@ -39,8 +39,12 @@ std::string error_body(std::int64_t seq, const Error& e) {
 }  // namespace
 
 Dispatcher::Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
-                       TicketSigner tickets)
-    : loop_(loop), server_(server), store_(store), workers_(workers), tickets_(std::move(tickets)) {
+                       TicketSigner tickets, std::chrono::seconds ticket_lifetime)
+    : loop_(loop),
+      server_(server),
+      store_(store),
+      workers_(workers),
+      tickets_(std::move(tickets), ticket_lifetime) {
     // A hash of a random password, checked when a login names an unknown user.
     unsigned char random[16];
     randombytes_buf(random, sizeof random);

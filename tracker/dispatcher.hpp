@@ -23,8 +23,9 @@ class Store;
 
 class Dispatcher {
 public:
+    // `ticket_lifetime`: shorter only in tests (tracker --ticket-lifetime).
     Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
-               TicketSigner tickets);
+               TicketSigner tickets, std::chrono::seconds ticket_lifetime = kTicketLifetime);
 
     void on_connect(ConnId id, const std::string& peer);
     void on_frame(ConnId id, std::string_view body);

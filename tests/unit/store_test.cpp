@@ -158,7 +158,7 @@ TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_FALSE(*store_->is_member(g.pk, bob));
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyRequested);
-    auto pending = store_->list_requests(g.pk);
+    auto pending = store_->list_requests(g.pk, 0, 1000);
     ASSERT_TRUE(pending.ok());
     ASSERT_EQ(pending->size(), 1u);
     EXPECT_EQ((*pending)[0].user_id, "bob");
@@ -166,7 +166,7 @@ TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
 
     EXPECT_TRUE(*store_->accept_request(g.pk, "bob", kNow));
     EXPECT_TRUE(*store_->is_member(g.pk, bob));
-    EXPECT_THAT(*store_->list_requests(g.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(g.pk, 0, 1000), IsEmpty());
     EXPECT_FALSE(*store_->accept_request(g.pk, "bob", kNow)) << "accepted twice";
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyMember);
 }
@@ -184,7 +184,7 @@ TEST_F(StoreTest, RequestsAreListedOldestFirst) {
         ASSERT_EQ(*store_->add_join_request(g.pk, user(id), kNow), JoinOutcome::Requested);
     }
     std::vector<std::string> ids;
-    auto pending = store_->list_requests(g.pk);
+    auto pending = store_->list_requests(g.pk, 0, 1000);
     ASSERT_TRUE(pending.ok());
     for (const auto& r : *pending) ids.push_back(r.user_id);
     EXPECT_THAT(ids, ElementsAre("zed", "bob", "carol"));
@@ -197,7 +197,7 @@ TEST_F(StoreTest, RejectedRequestIsGoneAndTheUserMayAskAgain) {
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_TRUE(*store_->reject_request(g.pk, "bob"));
     EXPECT_FALSE(*store_->is_member(g.pk, bob));
-    EXPECT_THAT(*store_->list_requests(g.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(g.pk, 0, 1000), IsEmpty());
     EXPECT_FALSE(*store_->reject_request(g.pk, "bob"));
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
 }
@@ -219,7 +219,7 @@ TEST_F(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
     Group h = group("h", alice);
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_FALSE(*store_->accept_request(h.pk, "bob", kNow));
-    EXPECT_THAT(*store_->list_requests(h.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(h.pk, 0, 1000), IsEmpty());
 }
 
 TEST_F(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
@@ -309,8 +309,8 @@ TEST_F(StoreTest, LastMemberLeavingDeletesTheGroupWithItsRequestsAndFiles) {
     }
     // The id is free again, with nothing left over.
     Group again = group("g", bob);
-    EXPECT_THAT(*store_->list_requests(again.pk), IsEmpty());
-    EXPECT_THAT(*store_->list_files(again.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(again.pk, 0, 1000), IsEmpty());
+    EXPECT_THAT(*store_->list_files(again.pk, "", 1000), IsEmpty());
 }
 
 TEST_F(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
@@ -320,7 +320,7 @@ TEST_F(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
     Group a = group("alpha", alice);
     admit(a, bob, "bob");
     group("mid", alice);
-    auto groups = store_->list_groups(bob);
+    auto groups = store_->list_groups(bob, "", 1000);
     ASSERT_TRUE(groups.ok());
     ASSERT_EQ(groups->size(), 3u);
     EXPECT_EQ((*groups)[0].group_id, "alpha");
@@ -390,7 +390,7 @@ TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), bob, "127.0.0.1:7002", kNow));
     ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "b.txt"))->pk, bob,
                                     "127.0.0.1:7002", kNow));
-    auto files = store_->list_files(g.pk);
+    auto files = store_->list_files(g.pk, "", 1000);
     ASSERT_TRUE(files.ok());
     ASSERT_EQ(files->size(), 2u);
     EXPECT_EQ((*files)[0].name, "a.txt");
@@ -416,7 +416,7 @@ TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
     EXPECT_EQ(*store_->remove_seeder(pk, alice), 0);
     EXPECT_EQ(*store_->remove_seeder(pk, bob), 1);
     EXPECT_FALSE(store_->file_by_name(g.pk, "a.txt")->has_value());
-    EXPECT_THAT(*store_->list_files(g.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_files(g.pk, "", 1000), IsEmpty());
     EXPECT_EQ(rows_in("seeders"), 0);
 }
 
@@ -433,11 +433,11 @@ TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
     ASSERT_TRUE(*store_->add_file(h.pk, file("other.txt", 'c'), bob, "127.0.0.1:7002", kNow));
 
     ASSERT_TRUE(store_->leave_group(g.pk, bob)->was_member);
-    auto files = *store_->list_files(g.pk);
+    auto files = *store_->list_files(g.pk, "", 1000);
     ASSERT_EQ(files.size(), 1u);
     EXPECT_EQ(files[0].name, "both.txt");
     EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"alice", "127.0.0.1:7001"}));
-    EXPECT_EQ(store_->list_files(h.pk)->size(), 1u);
+    EXPECT_EQ(store_->list_files(h.pk, "", 1000)->size(), 1u);
 }
 
 TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
@@ -447,7 +447,7 @@ TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
     ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), bob, "127.0.0.1:7002", kNow));
     EXPECT_EQ(*store_->remove_user_shares_in_group(g.pk, alice), 1);
-    auto files = *store_->list_files(g.pk);
+    auto files = *store_->list_files(g.pk, "", 1000);
     ASSERT_EQ(files.size(), 1u);
     EXPECT_EQ(files[0].name, "b.txt");
     EXPECT_EQ(*store_->remove_user_shares_in_group(g.pk, alice), 0);
@@ -473,8 +473,8 @@ TEST_F(StoreTest, EverythingSurvivesReopening) {
     ASSERT_TRUE(again.ok() && again->has_value());
     EXPECT_EQ((*again)->owner_id, "alice");
     EXPECT_THAT(members(**again), ElementsAre("alice", "bob"));
-    EXPECT_EQ((*store_->list_requests(g.pk))[0].user_id, "carol");
-    auto files = *store_->list_files(g.pk);
+    EXPECT_EQ((*store_->list_requests(g.pk, 0, 1000))[0].user_id, "carol");
+    auto files = *store_->list_files(g.pk, "", 1000);
     ASSERT_EQ(files.size(), 1u);
     EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"bob", "127.0.0.1:7002"}));
 }
