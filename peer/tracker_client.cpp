@@ -238,7 +238,7 @@ void TrackerClient::become_ready() {
     if (callbacks_.on_ready) callbacks_.on_ready();
 }
 
-void TrackerClient::fail_lost_requests() {
+void TrackerClient::fail_lost_requests(std::string_view reason) {
     std::vector<std::int64_t> lost;
     for (auto& [seq, p] : pending_) {
         if (p.in_flight && p.sends >= kMaxSends) lost.push_back(seq);
@@ -246,10 +246,11 @@ void TrackerClient::fail_lost_requests() {
     }
     for (std::int64_t seq : lost) {
         const std::string op = pending_[seq].op;
-        finish(seq, make_error(Errc::Io, fmt::format("the tracker {} dropped the connection "
-                                                     "while answering {}, twice; not trying "
-                                                     "again (see the tracker's log)",
-                                                     current_tracker(), op)));
+        finish(seq, make_error(Errc::Io, fmt::format("the connection to the tracker {} dropped "
+                                                     "twice while it answered {} (last: {}); "
+                                                     "not sent again: try later, or tell the "
+                                                     "tracker's operator",
+                                                     current_tracker(), op, reason)));
     }
 }
 
@@ -344,7 +345,7 @@ void TrackerClient::on_closed(std::string_view reason) {
     }
     // Destroy the connection after this batch; its callbacks must not run again.
     loop_.defer([dead = std::shared_ptr<net::Connection>(std::move(conn_))] {});
-    fail_lost_requests();
+    fail_lost_requests(reason);
     tracker_index_ = first_usable_tracker();
     schedule_reconnect();
 }

@@ -87,7 +87,7 @@ private:
 
     void send_pending(Pending& p);
     // After a drop: requests that were in flight for the last time fail now.
-    void fail_lost_requests();
+    void fail_lost_requests(std::string_view reason);
 
     void connect_next();
     void on_connect_ready();

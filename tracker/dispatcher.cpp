@@ -130,7 +130,18 @@ void Dispatcher::reply(const Request& req, const Reply& result) {
         proto::Dict d = *result;
         d["seq"] = req.seq;
         d["ok"] = 1;
-        server_.send(req.conn, proto::encode(proto::Value(std::move(d))));
+        std::string body = proto::encode(proto::Value(std::move(d)));
+        // No reply goes over the frame limit: the client would drop it (and the link). Listings
+        // page well below it; this is the backstop for anything else.
+        if (body.size() > proto::kMaxFrameBytes) {
+            log::warn("conn {} op={}: reply of {} bytes is over the frame limit; refused",
+                      req.conn, printable(req.op), body.size());
+            return reply(req, make_error(Errc::Limit,
+                                         fmt::format("the answer to {} would be over the {} byte "
+                                                     "message limit; tell the tracker's operator",
+                                                     printable(req.op), proto::kMaxFrameBytes)));
+        }
+        server_.send(req.conn, body);
         log::info("conn {} user={} op={} -> ok ({:.1f} ms)", req.conn,
                   req.user.empty() ? "-" : req.user, printable(req.op), elapsed.count());
     } else {

@@ -14,9 +14,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <string>
+#include <thread>
 
 namespace gs::e2e {
 namespace {
@@ -134,6 +137,133 @@ private:
     RawConnection conn_;
     std::int64_t seq_ = 0;
 };
+
+// A TCP relay between clients and the tracker on 127.0.0.1. Once armed, it cuts any connection
+// on which the tracker has sent more than `cut_after` bytes since arming: a reply that drops
+// the link, every time, as a reply too big for the client did.
+class CuttingRelay {
+public:
+    explicit CuttingRelay(std::uint16_t tracker_port) : tracker_port_(tracker_port) {
+        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        EXPECT_EQ(::listen(listener_, 16), 0);
+        socklen_t len = sizeof a;
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~CuttingRelay() {
+        stop_ = true;
+        thread_.join();
+        for (auto& [c, t] : pairs_) {
+            ::close(c);
+            ::close(t);
+        }
+        ::close(listener_);
+    }
+    std::uint16_t port() const { return port_; }
+    void arm(std::size_t cut_after) {
+        cut_after_ = cut_after;
+        armed_ = true;
+    }
+    void disarm() { armed_ = false; }
+    int connections() const { return accepted_; }
+
+private:
+    static int connect_to(std::uint16_t port) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    void run() {
+        std::map<int, std::size_t> sent;  // client fd -> tracker bytes since arming
+        while (!stop_) {
+            std::vector<pollfd> fds{{listener_, POLLIN, 0}};
+            for (auto& [c, t] : pairs_) {
+                fds.push_back({c, POLLIN, 0});
+                fds.push_back({t, POLLIN, 0});
+            }
+            if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+            if (fds[0].revents & POLLIN) {
+                int c = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+                int t = c >= 0 ? connect_to(tracker_port_) : -1;
+                if (t >= 0) {
+                    pairs_[c] = t;
+                    ++accepted_;
+                } else if (c >= 0) {
+                    ::close(c);
+                }
+            }
+            std::vector<int> dead;
+            for (std::size_t i = 1; i + 1 < fds.size(); i += 2) {
+                const int c = fds[i].fd, t = fds[i + 1].fd;
+                char buf[65536];
+                bool gone = false;
+                if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+                    gone |= n <= 0 || ::send(t, buf, n, MSG_NOSIGNAL) != n;
+                }
+                if (!gone && (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                    ssize_t n = ::recv(t, buf, sizeof buf, 0);
+                    if (n > 0 && armed_) {
+                        sent[c] += static_cast<std::size_t>(n);
+                        gone |= sent[c] > cut_after_;
+                    }
+                    gone |= n <= 0 || ::send(c, buf, n, MSG_NOSIGNAL) != n;
+                }
+                if (!armed_) sent[c] = 0;
+                if (gone) dead.push_back(c);
+            }
+            for (int c : dead) {
+                ::close(pairs_[c]);
+                ::close(c);
+                pairs_.erase(c);
+                sent.erase(c);
+            }
+        }
+    }
+
+    std::uint16_t tracker_port_;
+    std::uint16_t port_ = 0;
+    int listener_ = -1;
+    std::map<int, int> pairs_;  // client fd -> tracker fd
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> armed_{false};
+    std::atomic<std::size_t> cut_after_{0};
+    std::atomic<int> accepted_{0};
+    std::thread thread_;
+};
+
+// Uploads `count` files with long names into `group` on a raw session (pipelined).
+void upload_fake_files(RawSession& raw, const std::string& group, int count,
+                       std::size_t name_bytes = 0) {
+    for (int i = 0; i < count; ++i) {
+        std::string name = "f" + std::to_string(10000 + i);
+        name += std::string(name_bytes > name.size() ? name_bytes - name.size() : 0, 'n');
+        const std::string info =
+            Bencode::dict({{"length", Bencode::integer(5)},
+                           {"name", Bencode::str(name)},
+                           {"piece length", Bencode::integer(16384)},
+                           {"pieces", Bencode::str(std::string(20, static_cast<char>(i)))},
+                           {"private", Bencode::integer(1)}});
+        raw.send({{"op", Bencode::str("upload_file")},
+                  {"group", Bencode::str(group)},
+                  {"info", Bencode::str(info)}});
+    }
+    int ok = 0;
+    for (int i = 0; i < count; ++i) ok += raw.read().find("2:oki1e") != std::string::npos;
+    ASSERT_EQ(ok, count);
+}
 
 class MembershipTest : public E2eTest {
 protected:
@@ -294,26 +424,42 @@ TEST_F(MembershipTest, ListFilesOfManyPagesPrintsEveryFile) {
     Client& alice = logged_in("alice");
     alice.must("create_group g", "group g created; you are its owner");
     RawSession raw(tracker_, "alice");
-    for (int i = 0; i < kFiles; ++i) {
-        const std::string name = "f" + std::to_string(10000 + i);
-        const std::string info =
-            Bencode::dict({{"length", Bencode::integer(5)},
-                           {"name", Bencode::str(name)},
-                           {"piece length", Bencode::integer(16384)},
-                           {"pieces", Bencode::str(std::string(20, static_cast<char>(i)) +
-                                                   "")},
-                           {"private", Bencode::integer(1)}});
-        raw.send({{"op", Bencode::str("upload_file")},
-                  {"group", Bencode::str("g")},
-                  {"info", Bencode::str(info + std::string())}});
-    }
-    int ok = 0;
-    for (int i = 0; i < kFiles; ++i) ok += raw.read().find("2:oki1e") != std::string::npos;
-    ASSERT_EQ(ok, kFiles);
+    upload_fake_files(raw, "g", kFiles);
     auto lines = alice.run("list_files g", Duration(30000));
     ASSERT_THAT(lines, SizeIs(kFiles));
     EXPECT_THAT(lines.front(), StartsWith("f10000  5 B  seeders=1"));
     EXPECT_THAT(lines.back(), StartsWith("f11099  5 B  seeders=1"));
+}
+
+// A request whose answer drops the link is sent once more after the reconnect, then fails with
+// one error line: the client does not go round reconnecting (it did ~100 times per command).
+TEST_F(MembershipTest, ARequestWhoseAnswerDropsTheLinkTwiceFailsWithOneError) {
+    CuttingRelay relay(tracker_.port());
+    Client& owner = logged_in("alice");
+    owner.must("create_group g", "group g created; you are its owner");
+    {
+        RawSession raw(tracker_, "alice");
+        upload_fake_files(raw, "g", 300, 200);  // a list_files reply of about 80 KB
+    }
+    // This client reaches the tracker only through the relay.
+    write_file(tracker_.client_info_path(), "127.0.0.1:" + std::to_string(relay.port()) + "\n");
+    Client& c = new_client();
+    c.must("login alice secret", "logged in as alice");
+    ASSERT_THAT(c.run("list_files g"), SizeIs(300));
+    const int before = relay.connections();
+    relay.arm(20000);
+    const auto started = Clock::now();
+    auto lines = c.run("list_files g");
+    ASSERT_THAT(lines, SizeIs(1));
+    EXPECT_THAT(lines[0], ::testing::MatchesRegex(
+                              "error: the connection to the tracker 127\\.0\\.0\\.1:[0-9]+ "
+                              "dropped twice while it answered list_files \\(last: .*\\); not "
+                              "sent again: try later, or tell the tracker's operator"));
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(10));
+    // The first send and one resend: two connections cut (a third may be coming up).
+    EXPECT_LE(relay.connections() - before, 3);
+    relay.disarm();
+    EXPECT_THAT(c.run("list_files g"), SizeIs(300));
 }
 
 }  // namespace
