@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -58,10 +59,8 @@ std::string bencoded_string(const std::string& body, const std::string& key) {
     return body.substr(colon + 1, len);
 }
 
-// A BitTorrent peer that shows `ticket` in its extended handshake and asks for the first
-// block; true when the seeder at 127.0.0.1:`port` sends a piece within `wait`.
-bool seeder_serves(std::uint16_t port, const std::string& info_hash, const std::string& ticket,
-                   Duration wait) {
+// What a BitTorrent peer sends: a handshake, an extended handshake showing `ticket`, interested.
+std::string peer_hello(const std::string& info_hash, const std::string& ticket) {
     std::string hello;
     hello.push_back(19);
     hello += "BitTorrent protocol";
@@ -71,9 +70,72 @@ bool seeder_serves(std::uint16_t port, const std::string& info_hash, const std::
     const std::string dict = "d6:ticket" + std::to_string(ticket.size()) + ":" + ticket + "e";
     hello += be32(static_cast<std::uint32_t>(2 + dict.size())) + std::string(1, 20) +
              std::string(1, 0) + dict;
-    hello += be32(1) + std::string(1, 2);                                   // interested
-    hello += be32(13) + std::string(1, 6) + be32(0) + be32(0) + be32(16384);  // request
+    hello += be32(1) + std::string(1, 2);  // interested
+    return hello;
+}
 
+std::string request_first_block() {
+    return be32(13) + std::string(1, 6) + be32(0) + be32(0) + be32(16384);
+}
+
+// A download under way, as a raw peer: one connection to the seeder that asks for a block, waits
+// for it, and asks again.
+class RawDownload {
+public:
+    RawDownload(std::uint16_t port, const std::string& info_hash, const std::string& ticket) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        send(peer_hello(info_hash, ticket));
+    }
+    ~RawDownload() { ::close(fd_); }
+
+    // Asks for a block; true when a piece message comes within `wait`, false when the seeder
+    // closes the connection (or sends nothing) instead.
+    bool next_block(Duration wait) {
+        if (!send(request_first_block())) return false;
+        const auto deadline = Clock::now() + wait;
+        while (Clock::now() < deadline) {
+            // Walk whole messages after the 68-byte handshake.
+            while (in_.size() >= at_ + 4) {
+                std::uint32_t len = 0;
+                for (int i = 0; i < 4; ++i) {
+                    len = (len << 8) | static_cast<unsigned char>(in_[at_ + i]);
+                }
+                if (in_.size() < at_ + 4 + len) break;
+                const bool piece = len > 0 && static_cast<unsigned char>(in_[at_ + 4]) == 7;
+                at_ += 4 + len;
+                if (piece) return true;
+            }
+            pollfd p{fd_, POLLIN, 0};
+            auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
+            if (::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) continue;
+            char buf[65536];
+            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return false;
+            in_.append(buf, static_cast<std::size_t>(n));
+        }
+        return false;
+    }
+
+private:
+    bool send(const std::string& bytes) {
+        return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(bytes.size());
+    }
+    int fd_ = -1;
+    std::string in_;
+    std::size_t at_ = 68;
+};
+
+// A BitTorrent peer that shows `ticket` and asks for the first block on a new connection; true
+// when the seeder at 127.0.0.1:`port` sends a piece within `wait`.
+bool seeder_serves(std::uint16_t port, const std::string& info_hash, const std::string& ticket,
+                   Duration wait) {
+    const std::string hello = peer_hello(info_hash, ticket) + request_first_block();
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -314,9 +376,28 @@ protected:
         const std::string hash = hex_to_bytes(hash_hex_);
         ASSERT_TRUE(seeder_serves(seeder_port_, hash, ticket, Duration(5000)))
             << "the seeder does not serve a member's ticket: the test could not fail";
+        // A download under way when the membership ends.
+        RawDownload under_way(seeder_port_, hash, ticket);
+        ASSERT_TRUE(under_way.next_block(Duration(5000)));
 
         const auto ended = Clock::now();
         end_membership();
+        // The download under way stalls: blocks keep coming only until the ticket expires.
+        int blocks_after = 0;
+        while (under_way.next_block(Duration(1000))) {
+            ++blocks_after;
+            ASSERT_LT(Clock::now() - ended, std::chrono::seconds(kLifetime + 3))
+                << "the seeder still serves a download under way by a member who is gone";
+            // One block per 50 ms is enough to see when it stops (a wait for the seeder's
+            // close, which never comes early).
+            pollfd none{-1, 0, 0};
+            ::poll(&none, 0, 50);
+        }
+        const auto stalled = std::chrono::duration_cast<Duration>(Clock::now() - ended).count();
+        EXPECT_LE(stalled, (kLifetime + 2) * 1000) << "the download under way went on";
+        std::printf("[ measure ] download under way stalled %lld ms after the membership ended "
+                    "(%d blocks after; ticket lifetime %d s)\n",
+                    static_cast<long long>(stalled), blocks_after, kLifetime);
         // The tracker gives no new ticket...
         auto reply = raw.ask({{"op", Bencode::str("get_peers")},
                               {"group", Bencode::str("g")},
