@@ -31,7 +31,8 @@ Result<std::optional<Group>> SqliteStore::find_group(std::string_view group_id) 
     if (!row) return storage_error("find_group", row.error());
     if (!*row) return std::optional<Group>();
     return std::optional<Group>(
-        Group{q.column_int(0), q.column_text(1), q.column_int(2), q.column_text(3), q.column_int(4)});
+        Group{q.column_int(0), q.column_text(1), q.column_int(2), q.column_text(3),
+              q.column_int(4)});
 }
 
 Result<bool> SqliteStore::is_member(std::int64_t group_pk, std::int64_t user_pk) {

@@ -142,7 +142,8 @@ bool seeder_serves(std::uint16_t port, const std::string& info_hash, const std::
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size())) {
+        ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(hello.size())) {
         ::close(fd);
         return false;
     }
@@ -462,7 +463,9 @@ TEST_F(MembershipTest, AMemberWhoLeavesStopsGettingPiecesWithinTheTicketLifetime
 TEST_F(MembershipTest, AMemberWhoIsRemovedStopsGettingPiecesWithinTheTicketLifetime) {
     group_with_file({"bob", "carol"});
     access_ends("bob",
-                [&] { alice_->must("remove_member g bob", "bob is no longer a member of group g"); },
+                [&] {
+                    alice_->must("remove_member g bob", "bob is no longer a member of group g");
+                },
                 "carol");
 }
 

@@ -36,6 +36,10 @@ protected:
         return t.ok() ? t->epoch : -1;
     }
 
+    Reply create(const Session& who, const std::string& group) {
+        return call_with(handle_create_group, &who, {{"group", group}});
+    }
+
     std::vector<std::string> names(const Reply& r, const std::string& list, const char* key) {
         std::vector<std::string> out;
         for (const auto& item : r->at(list).as_list()) out.emplace_back(*item.get_string(key));
@@ -120,7 +124,7 @@ TEST_F(MembershipTest, TicketsLiveForTheIssuersLifetime) {
 TEST_F(MembershipTest, ListGroupsPagesByIdAndEveryPageFits) {
     limits_.page_items = 3;
     for (int i = 0; i < 7; ++i) {
-        ASSERT_TRUE(call_with(handle_create_group, &alice_, {{"group", fmt::format("g{}", i)}}).ok());
+        ASSERT_TRUE(create(alice_, fmt::format("g{}", i)).ok());
     }
     std::vector<std::string> seen;
     proto::Dict args;
@@ -143,7 +147,7 @@ TEST_F(MembershipTest, ListGroupsPagesByIdAndEveryPageFits) {
 TEST_F(MembershipTest, AFullPageAtExactlyTheLimitSaysNoMore) {
     limits_.page_items = 3;
     for (int i = 0; i < 3; ++i) {
-        ASSERT_TRUE(call_with(handle_create_group, &alice_, {{"group", fmt::format("g{}", i)}}).ok());
+        ASSERT_TRUE(create(alice_, fmt::format("g{}", i)).ok());
     }
     auto r = call_with(handle_list_groups, &alice_);
     EXPECT_EQ(r->at("groups").as_list().size(), 3u);
@@ -157,7 +161,7 @@ TEST_F(MembershipTest, AFullPageAtExactlyTheLimitSaysNoMore) {
 TEST_F(MembershipTest, APageStopsAtItsByteBudgetButHoldsAtLeastOneItem) {
     limits_.page_bytes = 1;  // smaller than any item
     for (int i = 0; i < 2; ++i) {
-        ASSERT_TRUE(call_with(handle_create_group, &alice_, {{"group", fmt::format("g{}", i)}}).ok());
+        ASSERT_TRUE(create(alice_, fmt::format("g{}", i)).ok());
     }
     auto r = call_with(handle_list_groups, &alice_);
     EXPECT_THAT(names(r, "groups", "group"), ElementsAre("g0"));
@@ -204,7 +208,8 @@ TEST_F(MembershipTest, ADefaultPageOfTheLongestItemsFitsTheFrameLimit) {
     group_g();
     for (int i = 0; i < 3; ++i) {
         std::string name = fmt::format("{:0>255}", i);
-        ASSERT_TRUE(upload(alice_, InfoSpec{.name = name, .fill = static_cast<char>('a' + i)}).ok());
+        const char fill = static_cast<char>('a' + i);
+        ASSERT_TRUE(upload(alice_, InfoSpec{.name = name, .fill = fill}).ok());
     }
     auto r = call_with(handle_list_files, &alice_, {{"group", "g"}});
     ASSERT_TRUE(r.ok());
@@ -217,7 +222,7 @@ TEST_F(MembershipTest, ADefaultPageOfTheLongestItemsFitsTheFrameLimit) {
 TEST_F(MembershipTest, GroupsOwnedQuotaAtBelowAndPast) {
     limits_.groups_owned = 3;
     for (int i = 0; i < 3; ++i) {  // below, then at
-        ASSERT_TRUE(call_with(handle_create_group, &alice_, {{"group", fmt::format("g{}", i)}}).ok());
+        ASSERT_TRUE(create(alice_, fmt::format("g{}", i)).ok());
     }
     EXPECT_ERROR(call_with(handle_create_group, &alice_, {{"group", "g3"}}), Errc::Limit,
                  "you already own 3 groups, the most one account may own (groups quota); "
@@ -231,7 +236,7 @@ TEST_F(MembershipTest, GroupsOwnedQuotaAtBelowAndPast) {
 TEST_F(MembershipTest, PendingRequestsQuotaAtBelowAndPast) {
     limits_.pending_requests = 2;
     for (int i = 0; i < 4; ++i) {
-        ASSERT_TRUE(call_with(handle_create_group, &alice_, {{"group", fmt::format("g{}", i)}}).ok());
+        ASSERT_TRUE(create(alice_, fmt::format("g{}", i)).ok());
     }
     EXPECT_TRUE(call_with(handle_join_group, &bob_, {{"group", "g0"}}).ok());
     EXPECT_TRUE(call_with(handle_join_group, &bob_, {{"group", "g1"}}).ok());
