@@ -282,6 +282,47 @@ TEST_F(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
     EXPECT_EQ(left->new_owner, "carol");
 }
 
+// The membership epoch moves on, with the change, whenever someone stops being a member, and
+// only then.
+TEST_F(StoreTest, TheEpochMovesWhenSomeoneLeavesOrIsRemovedAndOnlyThen) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    auto carol = user("carol");
+    Group g = group("g", alice);
+    auto epoch = [&] { return (*store_->find_group("g"))->epoch; };
+    EXPECT_EQ(epoch(), 0);
+    admit(g, bob, "bob");
+    admit(g, carol, "carol");
+    EXPECT_EQ(epoch(), 0);
+    ASSERT_TRUE(store_->leave_group(g.pk, bob)->was_member);
+    EXPECT_EQ(epoch(), 1);
+    EXPECT_FALSE(store_->leave_group(g.pk, bob)->was_member);  // not a member: no change
+    EXPECT_EQ(epoch(), 1);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("c.txt", 'c'), carol, "127.0.0.1:7003", kNow));
+    EXPECT_TRUE(*store_->remove_member(g.pk, "carol"));
+    EXPECT_EQ(epoch(), 2);
+    EXPECT_THAT(members(g), ElementsAre("alice"));
+    EXPECT_THAT(*store_->list_files(g.pk, "", 1000), IsEmpty());  // her only-seeded file went
+    EXPECT_FALSE(*store_->remove_member(g.pk, "carol"));
+    EXPECT_FALSE(*store_->remove_member(g.pk, "nobody"));
+    EXPECT_EQ(epoch(), 2);
+}
+
+TEST_F(StoreTest, ListsPageByKeyWithALimit) {
+    auto alice = user("alice");
+    for (const char* id : {"d", "b", "a", "c"}) group(id, alice);
+    auto page = *store_->list_groups(alice, "", 2);
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0].group_id, "a");
+    EXPECT_EQ(page[1].group_id, "b");
+    page = *store_->list_groups(alice, "b", 2);
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0].group_id, "c");
+    EXPECT_EQ(page[1].group_id, "d");
+    EXPECT_THAT(*store_->list_groups(alice, "d", 2), IsEmpty());
+    EXPECT_EQ(*store_->count_groups_owned(alice), 4);
+}
+
 TEST_F(StoreTest, NonMemberLeavingChangesNothing) {
     auto alice = user("alice");
     auto bob = user("bob");
