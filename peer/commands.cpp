@@ -2,6 +2,8 @@
 
 #include "shared/ids.hpp"
 
+#include <memory>
+
 #include <fmt/format.h>
 
 namespace gs::peer {
@@ -57,6 +59,57 @@ void Commands::ask(proto::Dict request, std::function<void(const proto::Value&)>
                          }
                          done();
                      });
+}
+
+namespace {
+
+// A tracker that keeps saying "more" cannot keep a command going forever: 2,000 pages of 500.
+constexpr std::size_t kMaxPages = 2000;
+
+struct Paging {
+    proto::Dict request;
+    std::string list_key;
+    std::function<void(const proto::Value&)> on_item;
+    std::function<void(std::size_t)> on_end;
+    Commands::Done done;
+    std::size_t total = 0;
+    std::size_t pages = 0;
+};
+
+}  // namespace
+
+void Commands::ask_pages(proto::Dict request, std::string list_key,
+                         std::function<void(const proto::Value&)> on_item,
+                         std::function<void(std::size_t total)> on_end, Done done) {
+    auto state = std::make_shared<Paging>(Paging{std::move(request), std::move(list_key),
+                                                 std::move(on_item), std::move(on_end),
+                                                 std::move(done)});
+    // One page; the next is asked from its reply. The function holds itself only through the
+    // request in flight, so nothing is left once the last page is in.
+    auto next_page = std::make_shared<std::function<void()>>();
+    *next_page = [this, state, weak = std::weak_ptr<std::function<void()>>(next_page)] {
+        ++state->pages;
+        tracker_.request(state->request, [this, state, self = weak.lock()](
+                                             Result<proto::Value> reply) {
+            if (!reply) {
+                if (reply.error().code == Errc::NotLoggedIn && !user_.empty()) on_session_lost();
+                fail(reply.error().message);
+                return state->done();
+            }
+            if (const proto::List* items = reply->get_list(state->list_key)) {
+                for (const auto& item : *items) state->on_item(item);
+                state->total += items->size();
+            }
+            auto next = reply->get_string("next");
+            if (reply->get_int("more").value_or(0) == 1 && next && state->pages < kMaxPages) {
+                state->request["after"] = std::string(*next);
+                return (*self)();
+            }
+            state->on_end(state->total);
+            state->done();
+        });
+    };
+    (*next_page)();
 }
 
 void Commands::on_session_lost() {
@@ -216,20 +269,20 @@ void Commands::register_group_commands() {
     add("list_requests", {"list_requests <group_id>", "pending join requests (owner only)", 1, true,
                           [this](const Args& a, Done done) {
                               if (!check_id("group id", a[0])) return done();
-                              ask({{"op", "list_requests"}, {"group", a[0]}},
-                                  [this, g = a[0]](const proto::Value& reply) {
-                                      const proto::List* items = reply.get_list("requests");
-                                      if (items == nullptr || items->empty()) {
-                                          say(fmt::format("(no pending requests for group {})", g));
-                                          return;
-                                      }
-                                      for (const auto& r : *items) {
-                                          say(fmt::format("{}  requested {}",
-                                                          r.get_string("user").value_or("?"),
-                                                          r.get_string("requested_at").value_or("?")));
-                                      }
-                                  },
-                                  std::move(done));
+                              ask_pages({{"op", "list_requests"}, {"group", a[0]}}, "requests",
+                                        [this](const proto::Value& r) {
+                                            say(fmt::format(
+                                                "{}  requested {}",
+                                                r.get_string("user").value_or("?"),
+                                                r.get_string("requested_at").value_or("?")));
+                                        },
+                                        [this, g = a[0]](std::size_t total) {
+                                            if (total == 0) {
+                                                say(fmt::format(
+                                                    "(no pending requests for group {})", g));
+                                            }
+                                        },
+                                        std::move(done));
                           }});
     add("accept_request", {"accept_request <group_id> <user_id>", "let a user into your group", 2,
                            true, [this](const Args& a, Done done) {
@@ -256,24 +309,38 @@ void Commands::register_group_commands() {
                                    },
                                    std::move(done));
                            }});
+    add("remove_member", {"remove_member <group_id> <user_id>",
+                          "take a member out of your group (and their shares in it)", 2, true,
+                          [this](const Args& a, Done done) {
+                              if (!check_id("group id", a[0]) || !check_id("user id", a[1])) {
+                                  return done();
+                              }
+                              ask({{"op", "remove_member"}, {"group", a[0]}, {"user", a[1]}},
+                                  [this, g = a[0], u = a[1]](const proto::Value&) {
+                                      say(fmt::format("{} is no longer a member of group {}", u,
+                                                      g));
+                                  },
+                                  std::move(done));
+                          }});
+    // A member sees owner and member count; for other groups the tracker gives only the id
+    // (SECURITY.md).
     add("list_groups", {"list_groups", "every group in the network", 0, true,
                         [this](const Args&, Done done) {
-                            ask({{"op", "list_groups"}},
-                                [this](const proto::Value& reply) {
-                                    const proto::List* items = reply.get_list("groups");
-                                    if (items == nullptr || items->empty()) {
-                                        say("(no groups yet)");
+                            ask_pages(
+                                {{"op", "list_groups"}}, "groups",
+                                [this](const proto::Value& g) {
+                                    const auto id = g.get_string("group").value_or("?");
+                                    if (g.get_int("member").value_or(0) != 1) {
+                                        say(fmt::format("{}  (not a member; join_group {} to ask)",
+                                                        id, id));
                                         return;
                                     }
-                                    for (const auto& g : *items) {
-                                        say(fmt::format(
-                                            "{}  owner={}  members={}{}",
-                                            g.get_string("group").value_or("?"),
-                                            g.get_string("owner").value_or("?"),
-                                            g.get_int("members").value_or(0),
-                                            g.get_int("member").value_or(0) == 1 ? "  (you are a member)"
-                                                                                 : ""));
-                                    }
+                                    say(fmt::format("{}  owner={}  members={}  (you are a member)",
+                                                    id, g.get_string("owner").value_or("?"),
+                                                    g.get_int("members").value_or(0)));
+                                },
+                                [this](std::size_t total) {
+                                    if (total == 0) say("(no groups yet)");
                                 },
                                 std::move(done));
                         }});

@@ -56,6 +56,14 @@ public:
     // Sends a request and prints either `on_ok(reply)` or "error: ...".
     void ask(proto::Dict request, std::function<void(const proto::Value&)> on_ok, Done done);
 
+    // A listing (docs/protocol.md §1.3, paging): sends `request`, calls `on_item` for each item
+    // of the reply's `list_key`, and asks again with "after" set to the reply's "next" for as
+    // long as it says "more"; then `on_end(total items)`. An error on any page is printed
+    // (after the items already shown) and ends it.
+    void ask_pages(proto::Dict request, std::string list_key,
+                   std::function<void(const proto::Value&)> on_item,
+                   std::function<void(std::size_t total)> on_end, Done done);
+
     // The session was lost for good (token refused after a reconnect).
     void on_session_lost();
 

@@ -245,21 +245,17 @@ void FileSharing::register_commands() {
 
 void FileSharing::list_files(const Commands::Args& a, Commands::Done done) {
     if (!commands_.check_id("group id", a[0])) return done();
-    commands_.ask(
-        {{"op", "list_files"}, {"group", a[0]}},
-        [this, group = a[0]](const proto::Value& reply) {
-            const proto::List* files = reply.get_list("files");
-            if (files == nullptr || files->empty()) {
-                commands_.say(fmt::format("(no files shared in group {})", group));
-                return;
-            }
-            for (const auto& f : *files) {
-                commands_.say(fmt::format("{}  {}  seeders={}  online={}",
-                                          printable(f.get_string("name").value_or("?"), 255),
-                                          human_bytes(f.get_int("length").value_or(0)),
-                                          f.get_int("seeders").value_or(0),
-                                          f.get_int("online").value_or(0)));
-            }
+    commands_.ask_pages(
+        {{"op", "list_files"}, {"group", a[0]}}, "files",
+        [this](const proto::Value& f) {
+            commands_.say(fmt::format("{}  {}  seeders={}  online={}",
+                                      printable(f.get_string("name").value_or("?"), 255),
+                                      human_bytes(f.get_int("length").value_or(0)),
+                                      f.get_int("seeders").value_or(0),
+                                      f.get_int("online").value_or(0)));
+        },
+        [this, group = a[0]](std::size_t total) {
+            if (total == 0) commands_.say(fmt::format("(no files shared in group {})", group));
         },
         std::move(done));
 }

@@ -224,16 +224,43 @@ void TrackerClient::send_resume() {
     pending_.emplace(resume_seq_, std::move(p));
 }
 
+void TrackerClient::send_pending(Pending& p) {
+    ++p.sends;
+    p.in_flight = true;
+    conn_->send_frame(p.body);
+}
+
 void TrackerClient::become_ready() {
     state_ = State::Ready;
-    for (auto& [seq, p] : pending_) conn_->send_frame(p.body);
+    for (auto& [seq, p] : pending_) {
+        if (seq != resume_seq_ && p.sends < kMaxSends) send_pending(p);
+    }
     if (callbacks_.on_ready) callbacks_.on_ready();
+}
+
+void TrackerClient::fail_lost_requests(std::string_view reason) {
+    std::vector<std::int64_t> lost;
+    for (auto& [seq, p] : pending_) {
+        if (p.in_flight && p.sends >= kMaxSends) lost.push_back(seq);
+        p.in_flight = false;
+    }
+    for (std::int64_t seq : lost) {
+        const std::string op = pending_[seq].op;
+        finish(seq, make_error(Errc::Io, fmt::format("the connection to the tracker {} dropped "
+                                                     "twice while it answered {} (last: {}); "
+                                                     "not sent again: try later, or tell the "
+                                                     "tracker's operator",
+                                                     current_tracker(), op, reason)));
+    }
 }
 
 void TrackerClient::request(proto::Dict request, ReplyFn done, std::chrono::seconds timeout) {
     std::int64_t seq = next_seq_++;
     request["seq"] = seq;
     Pending p;
+    if (auto it = request.find("op"); it != request.end() && it->second.is_string()) {
+        p.op = std::string(it->second.as_string());
+    }
     p.body = proto::encode(proto::Value(std::move(request)));
     p.done = std::move(done);
     if (state_ == State::Refused) {
@@ -256,7 +283,7 @@ void TrackerClient::request(proto::Dict request, ReplyFn done, std::chrono::seco
                                                            "running?",
                                                            where)));
     });
-    if (state_ == State::Ready && conn_) conn_->send_frame(p.body);
+    if (state_ == State::Ready && conn_) send_pending(p);
     pending_.emplace(seq, std::move(p));
 }
 
@@ -318,6 +345,7 @@ void TrackerClient::on_closed(std::string_view reason) {
     }
     // Destroy the connection after this batch; its callbacks must not run again.
     loop_.defer([dead = std::shared_ptr<net::Connection>(std::move(conn_))] {});
+    fail_lost_requests(reason);
     tracker_index_ = first_usable_tracker();
     schedule_reconnect();
 }

@@ -2,8 +2,10 @@
 // reachable tracker in tracker_info.txt without blocking, over TLS, and sends nothing before the
 // tracker's certificate matches its pinned fingerprint (§1.4); matches replies to requests by
 // seq, and when the link drops reconnects by itself, resumes the session with its token and
-// resends what was not answered — so the user just carries on. A tracker whose key does not
-// match is never tried again by this process. Reactor thread only.
+// resends what was not answered — so the user just carries on. A request is resent at most
+// once: if the link drops again while it waits, it fails with one error instead of going round
+// (a reply the client cannot take would otherwise be asked for forever). A tracker whose key
+// does not match is never tried again by this process. Reactor thread only.
 #pragma once
 
 #include "shared/config.hpp"
@@ -77,9 +79,18 @@ private:
 
     struct Pending {
         std::string body;  // bencoded request, with seq
+        std::string op;    // for the error if the link drops while it waits
         ReplyFn done;
         net::TimerId timer = 0;
+        int sends = 0;           // how many times it went out (kMaxSends at most)
+        bool in_flight = false;  // sent on the current connection, not answered yet
     };
+    // A request goes out once, and once more after a reconnect; no more.
+    static constexpr int kMaxSends = 2;
+
+    void send_pending(Pending& p);
+    // After a drop: requests that were in flight for the last time fail now.
+    void fail_lost_requests(std::string_view reason);
 
     void connect_next();
     void on_connect_ready();

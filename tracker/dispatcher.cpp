@@ -40,12 +40,13 @@ std::string error_body(std::int64_t seq, const Error& e) {
 }  // namespace
 
 Dispatcher::Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
-                       TicketSigner tickets, AccountLimits limits)
+                       TicketSigner tickets, AccountLimits limits,
+                       std::chrono::seconds ticket_lifetime)
     : loop_(loop),
       server_(server),
       store_(store),
       workers_(workers),
-      tickets_(std::move(tickets)),
+      tickets_(std::move(tickets), ticket_lifetime),
       limits_(limits),
       attempts_(limits.attempts_burst, limits.attempts_per_second) {
     // A hash of a random password, checked when a login names an unknown user.
@@ -257,7 +258,18 @@ void Dispatcher::reply(const Request& req, const Reply& result) {
         proto::Dict d = *result;
         d["seq"] = req.seq;
         d["ok"] = 1;
-        server_.send(req.conn, proto::encode(proto::Value(std::move(d))));
+        std::string body = proto::encode(proto::Value(std::move(d)));
+        // No reply goes over the frame limit: the client would drop it (and the link). Listings
+        // page well below it; this is the backstop for anything else.
+        if (body.size() > proto::kMaxFrameBytes) {
+            log::warn("conn {} op={}: reply of {} bytes is over the frame limit; refused",
+                      req.conn, printable(req.op), body.size());
+            return reply(req, make_error(Errc::Limit,
+                                         fmt::format("the answer to {} would be over the {} byte "
+                                                     "message limit; tell the tracker's operator",
+                                                     printable(req.op), proto::kMaxFrameBytes)));
+        }
+        server_.send(req.conn, body);
         log::info("conn {} user={} op={} -> ok ({:.1f} ms)", req.conn,
                   req.user.empty() ? "-" : req.user, printable(req.op), elapsed.count());
     } else {

@@ -44,8 +44,10 @@ struct AccountLimits {
 
 class Dispatcher {
 public:
+    // `ticket_lifetime`: shorter only in tests (tracker --ticket-lifetime).
     Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
-               TicketSigner tickets, AccountLimits limits = {});
+               TicketSigner tickets, AccountLimits limits = {},
+               std::chrono::seconds ticket_lifetime = kTicketLifetime);
 
     // `host`: the client's address without the port (what the per-address limits count).
     void on_connect(ConnId id, const std::string& peer, const std::string& host);

@@ -1,4 +1,4 @@
-// tracker tracker_info.txt N [--db PATH]
+// tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]
 // The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
 // epoll reactor thread (STYLE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly; the end
 // of stdin does not.
@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -30,13 +31,16 @@
 
 namespace {
 
-constexpr const char* kUsage = "usage: tracker tracker_info.txt N [--db PATH]";
+constexpr const char* kUsage =
+    "usage: tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]";
 constexpr unsigned kHashThreads = 2;  // argon2id jobs in parallel; each takes 64 MiB briefly
 
 struct Options {
     std::string tracker_info;
     int number = 0;
     std::string db_path;
+    // For tests only: how long download tickets live (default gs::tracker::kTicketLifetime).
+    std::chrono::seconds ticket_lifetime = gs::tracker::kTicketLifetime;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -52,6 +56,17 @@ Options parse_args(int argc, char** argv) {
         if (a == "--db") {
             if (i + 1 >= argc) usage_error("--db needs a path");
             o.db_path = argv[++i];
+        } else if (a == "--ticket-lifetime") {
+            if (i + 1 >= argc) usage_error("--ticket-lifetime needs a number of seconds");
+            std::string_view v = argv[++i];
+            int secs = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+            if (ec != std::errc() || p != v.data() + v.size() || secs < 2 ||
+                secs > gs::tracker::kTicketLifetime.count()) {
+                usage_error(fmt::format("--ticket-lifetime '{}' must be 2 to {} seconds", v,
+                                        gs::tracker::kTicketLifetime.count()));
+            }
+            o.ticket_lifetime = std::chrono::seconds(secs);
         } else if (a == "-h" || a == "--help") {
             std::puts(kUsage);
             std::exit(0);
@@ -149,7 +164,7 @@ int run(const Options& options) {
     gs::tracker::AccountLimits account_limits;
     account_limits.hash_workers = kHashThreads;
     gs::tracker::Dispatcher dispatcher(loop, server, store, workers, std::move(tickets).value(),
-                                       account_limits);
+                                       account_limits, options.ticket_lifetime);
     server.set_dispatcher(&dispatcher);
 
     gs::net::LineReader::Callbacks input;

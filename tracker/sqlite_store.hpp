@@ -43,14 +43,20 @@ public:
     Result<std::optional<Group>> find_group(std::string_view group_id) override;
     Result<bool> is_member(std::int64_t group_pk, std::int64_t user_pk) override;
     Result<std::vector<Member>> list_members(std::int64_t group_pk) override;
-    Result<std::vector<GroupSummary>> list_groups(std::int64_t user_pk) override;
+    Result<std::vector<GroupSummary>> list_groups(std::int64_t user_pk, std::string_view after,
+                                                  std::size_t limit) override;
+    Result<std::int64_t> count_groups_owned(std::int64_t user_pk) override;
+    Result<std::int64_t> count_pending_requests(std::int64_t user_pk) override;
+    Result<bool> has_join_request(std::int64_t group_pk, std::int64_t user_pk) override;
     Result<JoinOutcome> add_join_request(std::int64_t group_pk, std::int64_t user_pk,
                                          TimePoint now) override;
-    Result<std::vector<JoinRequest>> list_requests(std::int64_t group_pk) override;
+    Result<std::vector<JoinRequest>> list_requests(std::int64_t group_pk, std::int64_t after_seq,
+                                                   std::size_t limit) override;
     Result<bool> accept_request(std::int64_t group_pk, std::string_view user_id,
                                 TimePoint now) override;
     Result<bool> reject_request(std::int64_t group_pk, std::string_view user_id) override;
     Result<LeaveOutcome> leave_group(std::int64_t group_pk, std::int64_t user_pk) override;
+    Result<bool> remove_member(std::int64_t group_pk, std::string_view user_id) override;
 
     Result<bool> add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
                           std::string_view listen_addr, TimePoint now) override;
@@ -63,7 +69,8 @@ public:
                                                    std::string_view info_hash) override;
     Result<std::optional<std::int64_t>> file_pk_by_hash(std::int64_t group_pk,
                                                        std::string_view info_hash) override;
-    Result<std::vector<FileListing>> list_files(std::int64_t group_pk) override;
+    Result<std::vector<FileListing>> list_files(std::int64_t group_pk, std::string_view after,
+                                                std::size_t limit) override;
     Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) override;
     Result<int> remove_seeder(std::int64_t file_pk, std::int64_t user_pk) override;
     Result<int> remove_user_shares_in_group(std::int64_t group_pk, std::int64_t user_pk) override;

@@ -125,10 +125,12 @@ Result<std::optional<std::int64_t>> SqliteStore::file_pk_by_hash(std::int64_t gr
     return std::optional<std::int64_t>(q.column_int(0));
 }
 
-Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk) {
+Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk,
+                                                        std::string_view after,
+                                                        std::size_t limit) {
     auto& q = st_->list_files;
     auto use = q.use();
-    q.bind_all(group_pk);
+    q.bind_all(group_pk, after, static_cast<std::int64_t>(limit));
     std::vector<FileListing> out;
     std::int64_t current_pk = -1;
     while (true) {

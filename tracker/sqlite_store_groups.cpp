@@ -31,7 +31,8 @@ Result<std::optional<Group>> SqliteStore::find_group(std::string_view group_id) 
     if (!row) return storage_error("find_group", row.error());
     if (!*row) return std::optional<Group>();
     return std::optional<Group>(
-        Group{q.column_int(0), q.column_text(1), q.column_int(2), q.column_text(3)});
+        Group{q.column_int(0), q.column_text(1), q.column_int(2), q.column_text(3),
+              q.column_int(4)});
 }
 
 Result<bool> SqliteStore::is_member(std::int64_t group_pk, std::int64_t user_pk) {
@@ -53,10 +54,12 @@ Result<std::vector<Member>> SqliteStore::list_members(std::int64_t group_pk) {
     }
 }
 
-Result<std::vector<GroupSummary>> SqliteStore::list_groups(std::int64_t user_pk) {
+Result<std::vector<GroupSummary>> SqliteStore::list_groups(std::int64_t user_pk,
+                                                          std::string_view after,
+                                                          std::size_t limit) {
     auto& q = st_->list_groups;
     auto use = q.use();
-    q.bind_all(user_pk);
+    q.bind_all(user_pk, after, static_cast<std::int64_t>(limit));
     std::vector<GroupSummary> out;
     while (true) {
         auto row = q.step();
@@ -85,16 +88,49 @@ Result<JoinOutcome> SqliteStore::add_join_request(std::int64_t group_pk, std::in
     return JoinOutcome::Requested;
 }
 
-Result<std::vector<JoinRequest>> SqliteStore::list_requests(std::int64_t group_pk) {
+namespace {
+
+// The single integer a count(*) query gives.
+Result<std::int64_t> count_of(Statement& q, std::int64_t key) {
+    auto use = q.use();
+    q.bind_all(key);
+    auto row = q.step();
+    if (!row) return row.error();
+    return *row ? q.column_int(0) : 0;
+}
+
+}  // namespace
+
+Result<std::int64_t> SqliteStore::count_groups_owned(std::int64_t user_pk) {
+    auto n = count_of(st_->count_groups_owned, user_pk);
+    if (!n) return storage_error("count_groups_owned", n.error());
+    return *n;
+}
+
+Result<std::int64_t> SqliteStore::count_pending_requests(std::int64_t user_pk) {
+    auto n = count_of(st_->count_pending_requests, user_pk);
+    if (!n) return storage_error("count_pending_requests", n.error());
+    return *n;
+}
+
+Result<bool> SqliteStore::has_join_request(std::int64_t group_pk, std::int64_t user_pk) {
+    auto r = has_row(st_->has_request, group_pk, user_pk);
+    if (!r) return storage_error("has_join_request", r.error());
+    return *r;
+}
+
+Result<std::vector<JoinRequest>> SqliteStore::list_requests(std::int64_t group_pk,
+                                                           std::int64_t after_seq,
+                                                           std::size_t limit) {
     auto& q = st_->list_requests;
     auto use = q.use();
-    q.bind_all(group_pk);
+    q.bind_all(group_pk, after_seq, static_cast<std::int64_t>(limit));
     std::vector<JoinRequest> out;
     while (true) {
         auto row = q.step();
         if (!row) return storage_error("list_requests", row.error());
         if (!*row) return out;
-        out.push_back(JoinRequest{q.column_text(0), q.column_text(1)});
+        out.push_back(JoinRequest{q.column_text(0), q.column_text(1), q.column_int(2)});
     }
 }
 
@@ -185,9 +221,36 @@ Result<LeaveOutcome> SqliteStore::leave_group(std::int64_t group_pk, std::int64_
         auto passed = count_changes(st_->set_owner, group_pk, (*successor)->pk, user_pk);
         if (!passed) return storage_error(kOp, passed.error());
         if (*passed > 0) out.new_owner = (*successor)->user_id;
+        // Tickets issued before now are of an older epoch (shared/ticket.hpp).
+        if (auto s = run_once(st_->bump_epoch, group_pk); !s) return storage_error(kOp, s.error());
     }
     if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
     return out;
+}
+
+Result<bool> SqliteStore::remove_member(std::int64_t group_pk, std::string_view user_id) {
+    constexpr std::string_view kOp = "remove_member";
+    auto tx = Transaction::begin(db_);
+    if (!tx) return storage_error(kOp, tx.error());
+    std::int64_t user_pk = 0;
+    {
+        auto& q = st_->user_pk_of;
+        auto use = q.use();
+        q.bind_all(user_id);
+        auto row = q.step();
+        if (!row) return storage_error(kOp, row.error());
+        if (!*row) return false;  // no such user: not a member either
+        user_pk = q.column_int(0);
+    }
+    auto removed = count_changes(st_->delete_membership, group_pk, user_pk);
+    if (!removed) return storage_error(kOp, removed.error());
+    if (*removed == 0) return false;  // not a member; the transaction rolls back
+    if (auto r = drop_user_seeders_in_group(group_pk, user_pk); !r) {
+        return storage_error(kOp, r.error());
+    }
+    if (auto s = run_once(st_->bump_epoch, group_pk); !s) return storage_error(kOp, s.error());
+    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
+    return true;
 }
 
 }  // namespace gs::tracker

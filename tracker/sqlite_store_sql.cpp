@@ -29,7 +29,7 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
         {&st.insert_group,
          "INSERT INTO groups (group_id, owner_pk, created_at) VALUES (?1, ?2, ?3)"},
         {&st.find_group,
-         "SELECT g.pk, g.group_id, g.owner_pk, u.user_id FROM groups g"
+         "SELECT g.pk, g.group_id, g.owner_pk, u.user_id, g.member_epoch FROM groups g"
          " JOIN users u ON u.pk = g.owner_pk WHERE g.group_id = ?1"},
         {&st.insert_membership,
          "INSERT INTO memberships (group_pk, user_pk, joined_at) VALUES (?1, ?2, ?3)"},
@@ -41,13 +41,15 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
          "SELECT g.group_id, o.user_id,"
          " (SELECT count(*) FROM memberships m WHERE m.group_pk = g.pk),"
          " EXISTS (SELECT 1 FROM memberships m WHERE m.group_pk = g.pk AND m.user_pk = ?1)"
-         " FROM groups g JOIN users o ON o.pk = g.owner_pk ORDER BY g.group_id"},
+         " FROM groups g JOIN users o ON o.pk = g.owner_pk WHERE g.group_id > ?2"
+         " ORDER BY g.group_id LIMIT ?3"},
         {&st.has_request, "SELECT 1 FROM join_requests WHERE group_pk = ?1 AND user_pk = ?2"},
         {&st.insert_request,
          "INSERT INTO join_requests (group_pk, user_pk, requested_at) VALUES (?1, ?2, ?3)"},
         {&st.list_requests,
-         "SELECT u.user_id, r.requested_at FROM join_requests r JOIN users u ON u.pk = r.user_pk"
-         " WHERE r.group_pk = ?1 ORDER BY r.seq"},
+         "SELECT u.user_id, r.requested_at, r.seq FROM join_requests r"
+         " JOIN users u ON u.pk = r.user_pk WHERE r.group_pk = ?1 AND r.seq > ?2"
+         " ORDER BY r.seq LIMIT ?3"},
         {&st.find_request,
          "SELECT r.seq, r.user_pk FROM join_requests r JOIN users u ON u.pk = r.user_pk"
          " WHERE r.group_pk = ?1 AND u.user_id = ?2"},
@@ -58,6 +60,10 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
          " WHERE m.group_pk = ?1 ORDER BY m.seq LIMIT 1"},
         {&st.set_owner, "UPDATE groups SET owner_pk = ?2 WHERE pk = ?1 AND owner_pk = ?3"},
         {&st.delete_group, "DELETE FROM groups WHERE pk = ?1"},
+        {&st.bump_epoch, "UPDATE groups SET member_epoch = member_epoch + 1 WHERE pk = ?1"},
+        {&st.user_pk_of, "SELECT pk FROM users WHERE user_id = ?1"},
+        {&st.count_groups_owned, "SELECT count(*) FROM groups WHERE owner_pk = ?1"},
+        {&st.count_pending_requests, "SELECT count(*) FROM join_requests WHERE user_pk = ?1"},
 
         {&st.insert_file,
          "INSERT INTO files (group_pk, name, info_hash, info, length, piece_length, uploaded_by,"
@@ -78,7 +84,8 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
         {&st.list_files,
          "SELECT f.pk, f.name, f.length, f.info_hash, u.user_id, s.listen_addr FROM files f"
          " LEFT JOIN seeders s ON s.file_pk = f.pk LEFT JOIN users u ON u.pk = s.user_pk"
-         " WHERE f.group_pk = ?1 ORDER BY f.name, f.pk, s.rowid"},
+         " WHERE f.pk IN (SELECT pk FROM files WHERE group_pk = ?1 AND name > ?2"
+         " ORDER BY name LIMIT ?3) ORDER BY f.name, f.pk, s.rowid"},
         {&st.seeders_of,
          "SELECT u.user_id, s.listen_addr FROM seeders s JOIN users u ON u.pk = s.user_pk"
          " WHERE s.file_pk = ?1 ORDER BY s.rowid"},

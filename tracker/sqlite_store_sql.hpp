@@ -18,6 +18,7 @@ struct SqliteStore::Statements {
     Statement insert_group, find_group, insert_membership, is_member, list_members, list_groups;
     Statement has_request, insert_request, list_requests, find_request, delete_request;
     Statement delete_membership, earliest_member, set_owner, delete_group;
+    Statement bump_epoch, user_pk_of, count_groups_owned, count_pending_requests;
     // Files and seeders
     Statement insert_file, insert_seeder, file_by_name, file_by_hash, file_pk_by_hash, list_files,
         seeders_of;

@@ -36,6 +36,9 @@ struct Group {
     std::string group_id;
     std::int64_t owner_pk = 0;
     std::string owner_id;
+    // The membership epoch: moves on whenever someone stops being a member (leave_group,
+    // remove_member); every ticket carries it (shared/ticket.hpp).
+    std::int64_t epoch = 0;
 };
 
 struct GroupSummary {
@@ -53,6 +56,7 @@ struct Member {
 struct JoinRequest {
     std::string user_id;
     std::string requested_at;  // "YYYY-MM-DDTHH:MM:SSZ"
+    std::int64_t seq = 0;      // request order: the key list_requests pages by
 };
 
 enum class JoinOutcome { Requested, AlreadyMember, AlreadyRequested };
@@ -137,14 +141,25 @@ public:
     virtual Result<bool> is_member(std::int64_t group_pk, std::int64_t user_pk) = 0;
     // Members in join order (the owner hand-over order).
     virtual Result<std::vector<Member>> list_members(std::int64_t group_pk) = 0;
-    // Every group, by id, with whether `user_pk` is a member.
-    virtual Result<std::vector<GroupSummary>> list_groups(std::int64_t user_pk) = 0;
+    // Groups by id, with whether `user_pk` is a member: at most `limit`, those whose id sorts
+    // after `after` (empty: from the first). Listings page by key, so no reply grows with the
+    // whole table (docs/protocol.md §1.3, paging).
+    virtual Result<std::vector<GroupSummary>> list_groups(std::int64_t user_pk,
+                                                          std::string_view after,
+                                                          std::size_t limit) = 0;
+    // How many groups `user_pk` owns, and how many join requests it has pending (quotas).
+    virtual Result<std::int64_t> count_groups_owned(std::int64_t user_pk) = 0;
+    virtual Result<std::int64_t> count_pending_requests(std::int64_t user_pk) = 0;
+    // Whether `user_pk` has a pending request to join the group.
+    virtual Result<bool> has_join_request(std::int64_t group_pk, std::int64_t user_pk) = 0;
 
     // Join requests: pending until the owner accepts (membership) or rejects (gone).
     virtual Result<JoinOutcome> add_join_request(std::int64_t group_pk, std::int64_t user_pk,
                                                  TimePoint now) = 0;
-    // Oldest first.
-    virtual Result<std::vector<JoinRequest>> list_requests(std::int64_t group_pk) = 0;
+    // Oldest first: at most `limit`, those after request `after_seq` (0: from the first).
+    virtual Result<std::vector<JoinRequest>> list_requests(std::int64_t group_pk,
+                                                           std::int64_t after_seq,
+                                                           std::size_t limit) = 0;
     // False when `user_id` has no pending request for the group.
     virtual Result<bool> accept_request(std::int64_t group_pk, std::string_view user_id,
                                         TimePoint now) = 0;
@@ -153,7 +168,12 @@ public:
     // Removes the membership and the user's seeders in the group (files left without seeders
     // go). If the owner left, the longest-standing member becomes owner; if nobody is left, the
     // group goes with its requests and files.
+    // Moves the group's membership epoch on, in the same transaction.
     virtual Result<LeaveOutcome> leave_group(std::int64_t group_pk, std::int64_t user_pk) = 0;
+    // An owner removes `user_id`: the membership and the user's seeders in the group go (files
+    // left without seeders go too) and the membership epoch moves on, in one transaction.
+    // False when `user_id` is not a member. The owner is never removed this way (leave_group).
+    virtual Result<bool> remove_member(std::int64_t group_pk, std::string_view user_id) = 0;
 
     // Files. add_file stores a new file with `user_pk` at `listen_addr` as its first seeder;
     // false when the group already has a file with that name or info hash.
@@ -172,8 +192,11 @@ public:
                                                                std::string_view info_hash) = 0;
     virtual Result<std::optional<FileRecord>> file_by_hash(std::int64_t group_pk,
                                                            std::string_view info_hash) = 0;
-    // By name (byte order), each with its seeders in the order they started.
-    virtual Result<std::vector<FileListing>> list_files(std::int64_t group_pk) = 0;
+    // By name (byte order), each with its seeders in the order they started: at most `limit`
+    // files, those whose name sorts after `after` (empty: from the first).
+    virtual Result<std::vector<FileListing>> list_files(std::int64_t group_pk,
+                                                        std::string_view after,
+                                                        std::size_t limit) = 0;
     virtual Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) = 0;
     // Removes every seeder row of `user_pk` for the file (all its addresses) and deletes the
     // file when no seeder is left. Returns how many rows went; 0 means the user was not seeding.

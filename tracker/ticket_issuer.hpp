@@ -1,7 +1,7 @@
 // TicketIssuer: hands out download tickets (shared/ticket.hpp) for get_file and get_peers. A
 // signature costs tens of microseconds, and downloaders ask for peers every few seconds, so a
-// ticket is reused for the same (user, group, file) while more than half its life is left.
-// Owned by the Dispatcher; reactor thread only.
+// ticket is reused for the same (user, group, membership epoch, file) while more than half its
+// life is left. Owned by the Dispatcher; reactor thread only.
 #pragma once
 
 #include "shared/ticket.hpp"
@@ -13,8 +13,10 @@
 
 namespace gs::tracker {
 
-// How long a download ticket stays valid; clients fetch a fresh one well before that.
-inline constexpr std::chrono::seconds kTicketLifetime{600};
+// How long a download ticket stays valid. Short on purpose: it bounds how long a member who
+// leaves or is removed can still fetch pieces with a ticket already held (SECURITY.md).
+// Downloaders ask get_peers every few seconds and so always hold a fresh one.
+inline constexpr std::chrono::seconds kTicketLifetime{30};
 
 struct IssuedTicket {
     std::string ticket;
@@ -25,15 +27,21 @@ class TicketIssuer {
 public:
     static constexpr std::size_t kMaxCached = 100'000;  // memory bound; cleared when reached
 
-    explicit TicketIssuer(TicketSigner signer) : signer_(std::move(signer)) {}
+    // `lifetime`: kTicketLifetime, shorter in tests (tracker --ticket-lifetime).
+    explicit TicketIssuer(TicketSigner signer, std::chrono::seconds lifetime = kTicketLifetime)
+        : signer_(std::move(signer)), lifetime_(lifetime) {}
 
+    // A ticket for `user` in `group` at the group's membership epoch `epoch`.
     IssuedTicket issue(const std::string& user, const std::string& group,
-                       const Sha1Digest& info_hash, std::int64_t now);
+                       const Sha1Digest& info_hash, std::int64_t epoch, std::int64_t now);
     const std::string& public_key() const { return signer_.public_key(); }
+    std::chrono::seconds lifetime() const { return lifetime_; }
 
 private:
     TicketSigner signer_;
-    std::unordered_map<std::string, IssuedTicket> cache_;  // user \0 group \0 hash -> ticket
+    std::chrono::seconds lifetime_;
+    // user \0 group \0 epoch \0 hash -> ticket: a new epoch never reuses an older ticket.
+    std::unordered_map<std::string, IssuedTicket> cache_;
 };
 
 }  // namespace gs::tracker

@@ -262,7 +262,8 @@ TEST_F(AccountsTest, HelpListsEveryCommandWithoutTheTracker) {
          {"create_user <user_id> <passwd>", "login <user_id> <passwd>", "logout",
           "create_group <group_id>", "join_group <group_id>", "leave_group <group_id>",
           "list_requests <group_id>", "accept_request <group_id> <user_id>",
-          "reject_request <group_id> <user_id>", "list_groups", "help", "quit"}) {
+          "reject_request <group_id> <user_id>", "remove_member <group_id> <user_id>",
+          "list_groups", "help", "quit"}) {
         bool found = false;
         for (const auto& l : lines) found = found || l.rfind(std::string("  ") + usage + " ", 0) == 0;
         EXPECT_TRUE(found) << "help does not list '" << usage << "'";

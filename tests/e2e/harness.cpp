@@ -470,9 +470,10 @@ void Tracker::launch(const std::filesystem::path& info) {
     }
     ++generation_;
     std::string name = generation_ == 1 ? "tracker" : "tracker#" + std::to_string(generation_);
-    current_ = std::make_unique<Process>(
-        name, binary_from_env("GS_TRACKER"),
-        std::vector<std::string>{info.string(), "1", "--db", db_.string()}, dir_.path());
+    std::vector<std::string> args{info.string(), "1", "--db", db_.string()};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    current_ = std::make_unique<Process>(name, binary_from_env("GS_TRACKER"), std::move(args),
+                                         dir_.path());
     std::string line = current_->wait_for_line(R"(^tracker 1 listening on 127\.0\.0\.1:\d+ )");
     std::smatch m;
     std::regex_search(line, m, std::regex(R"(127\.0\.0\.1:(\d+))"));

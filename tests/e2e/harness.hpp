@@ -169,6 +169,8 @@ public:
     explicit Tracker(const TempDir& dir);
 
     void start();
+    // Options added to the command line from the next start on (e.g. --ticket-lifetime 2).
+    void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
     // Starts it again on the same port and database; the previous process must have ended
     // (after quit, SIGTERM or SIGKILL).
     void restart();
@@ -195,6 +197,7 @@ private:
     std::uint16_t port_ = 0;
     std::string fingerprint_;
     int generation_ = 0;
+    std::vector<std::string> extra_args_;
     std::unique_ptr<Process> current_;
     std::vector<std::unique_ptr<Process>> ended_;  // kept so their output stays in dumps
 };

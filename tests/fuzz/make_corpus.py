@@ -122,6 +122,13 @@ dispatch = {
          "info": info("b.bin", 40000, 16384, b"y")},
         {"op": "upload_file", "seq": 1, "group": "g", "info": info()},
         {"op": "list_files", "seq": 5, "group": "g"}),
+    "remove_member_pages": reqs(
+        {"op": "remove_member", "seq": 1, "group": "g", "user": "bob"},
+        {"op": "remove_member", "seq": 2, "group": "g", "user": "alice"},
+        {"op": "list_groups", "seq": 3, "after": "a"},
+        {"op": "list_files", "seq": 4, "group": "g", "after": "a.txt"},
+        {"op": "list_requests", "seq": 5, "group": "g", "after": "7"},
+        {"op": "list_requests", "seq": 6, "group": "g", "after": "x" * 300}),
     "not_member": reqs(
         {"op": "list_files", "seq": 3, "group": "g"},
         {"op": "create_group", "seq": 7, "group": "c"},

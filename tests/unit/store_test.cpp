@@ -161,7 +161,7 @@ TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_FALSE(*store_->is_member(g.pk, bob));
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyRequested);
-    auto pending = store_->list_requests(g.pk);
+    auto pending = store_->list_requests(g.pk, 0, 1000);
     ASSERT_TRUE(pending.ok());
     ASSERT_EQ(pending->size(), 1u);
     EXPECT_EQ((*pending)[0].user_id, "bob");
@@ -169,7 +169,7 @@ TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
 
     EXPECT_TRUE(*store_->accept_request(g.pk, "bob", kNow));
     EXPECT_TRUE(*store_->is_member(g.pk, bob));
-    EXPECT_THAT(*store_->list_requests(g.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(g.pk, 0, 1000), IsEmpty());
     EXPECT_FALSE(*store_->accept_request(g.pk, "bob", kNow)) << "accepted twice";
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyMember);
 }
@@ -187,7 +187,7 @@ TEST_F(StoreTest, RequestsAreListedOldestFirst) {
         ASSERT_EQ(*store_->add_join_request(g.pk, user(id), kNow), JoinOutcome::Requested);
     }
     std::vector<std::string> ids;
-    auto pending = store_->list_requests(g.pk);
+    auto pending = store_->list_requests(g.pk, 0, 1000);
     ASSERT_TRUE(pending.ok());
     for (const auto& r : *pending) ids.push_back(r.user_id);
     EXPECT_THAT(ids, ElementsAre("zed", "bob", "carol"));
@@ -200,7 +200,7 @@ TEST_F(StoreTest, RejectedRequestIsGoneAndTheUserMayAskAgain) {
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_TRUE(*store_->reject_request(g.pk, "bob"));
     EXPECT_FALSE(*store_->is_member(g.pk, bob));
-    EXPECT_THAT(*store_->list_requests(g.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(g.pk, 0, 1000), IsEmpty());
     EXPECT_FALSE(*store_->reject_request(g.pk, "bob"));
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
 }
@@ -222,7 +222,7 @@ TEST_F(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
     Group h = group("h", alice);
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_FALSE(*store_->accept_request(h.pk, "bob", kNow));
-    EXPECT_THAT(*store_->list_requests(h.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(h.pk, 0, 1000), IsEmpty());
 }
 
 TEST_F(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
@@ -285,6 +285,47 @@ TEST_F(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
     EXPECT_EQ(left->new_owner, "carol");
 }
 
+// The membership epoch moves on, with the change, whenever someone stops being a member, and
+// only then.
+TEST_F(StoreTest, TheEpochMovesWhenSomeoneLeavesOrIsRemovedAndOnlyThen) {
+    auto alice = user("alice");
+    auto bob = user("bob");
+    auto carol = user("carol");
+    Group g = group("g", alice);
+    auto epoch = [&] { return (*store_->find_group("g"))->epoch; };
+    EXPECT_EQ(epoch(), 0);
+    admit(g, bob, "bob");
+    admit(g, carol, "carol");
+    EXPECT_EQ(epoch(), 0);
+    ASSERT_TRUE(store_->leave_group(g.pk, bob)->was_member);
+    EXPECT_EQ(epoch(), 1);
+    EXPECT_FALSE(store_->leave_group(g.pk, bob)->was_member);  // not a member: no change
+    EXPECT_EQ(epoch(), 1);
+    ASSERT_TRUE(*store_->add_file(g.pk, file("c.txt", 'c'), carol, "127.0.0.1:7003", kNow));
+    EXPECT_TRUE(*store_->remove_member(g.pk, "carol"));
+    EXPECT_EQ(epoch(), 2);
+    EXPECT_THAT(members(g), ElementsAre("alice"));
+    EXPECT_THAT(*store_->list_files(g.pk, "", 1000), IsEmpty());  // her only-seeded file went
+    EXPECT_FALSE(*store_->remove_member(g.pk, "carol"));
+    EXPECT_FALSE(*store_->remove_member(g.pk, "nobody"));
+    EXPECT_EQ(epoch(), 2);
+}
+
+TEST_F(StoreTest, ListsPageByKeyWithALimit) {
+    auto alice = user("alice");
+    for (const char* id : {"d", "b", "a", "c"}) group(id, alice);
+    auto page = *store_->list_groups(alice, "", 2);
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0].group_id, "a");
+    EXPECT_EQ(page[1].group_id, "b");
+    page = *store_->list_groups(alice, "b", 2);
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0].group_id, "c");
+    EXPECT_EQ(page[1].group_id, "d");
+    EXPECT_THAT(*store_->list_groups(alice, "d", 2), IsEmpty());
+    EXPECT_EQ(*store_->count_groups_owned(alice), 4);
+}
+
 TEST_F(StoreTest, NonMemberLeavingChangesNothing) {
     auto alice = user("alice");
     auto bob = user("bob");
@@ -312,8 +353,8 @@ TEST_F(StoreTest, LastMemberLeavingDeletesTheGroupWithItsRequestsAndFiles) {
     }
     // The id is free again, with nothing left over.
     Group again = group("g", bob);
-    EXPECT_THAT(*store_->list_requests(again.pk), IsEmpty());
-    EXPECT_THAT(*store_->list_files(again.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_requests(again.pk, 0, 1000), IsEmpty());
+    EXPECT_THAT(*store_->list_files(again.pk, "", 1000), IsEmpty());
 }
 
 TEST_F(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
@@ -323,7 +364,7 @@ TEST_F(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
     Group a = group("alpha", alice);
     admit(a, bob, "bob");
     group("mid", alice);
-    auto groups = store_->list_groups(bob);
+    auto groups = store_->list_groups(bob, "", 1000);
     ASSERT_TRUE(groups.ok());
     ASSERT_EQ(groups->size(), 3u);
     EXPECT_EQ((*groups)[0].group_id, "alpha");
@@ -393,7 +434,7 @@ TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), bob, "127.0.0.1:7002", kNow));
     ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "b.txt"))->pk, bob,
                                     "127.0.0.1:7002", kNow, kAddrs));
-    auto files = store_->list_files(g.pk);
+    auto files = store_->list_files(g.pk, "", 1000);
     ASSERT_TRUE(files.ok());
     ASSERT_EQ(files->size(), 2u);
     EXPECT_EQ((*files)[0].name, "a.txt");
@@ -419,7 +460,7 @@ TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
     EXPECT_EQ(*store_->remove_seeder(pk, alice), 0);
     EXPECT_EQ(*store_->remove_seeder(pk, bob), 1);
     EXPECT_FALSE(store_->file_by_name(g.pk, "a.txt")->has_value());
-    EXPECT_THAT(*store_->list_files(g.pk), IsEmpty());
+    EXPECT_THAT(*store_->list_files(g.pk, "", 1000), IsEmpty());
     EXPECT_EQ(rows_in("seeders"), 0);
 }
 
@@ -436,11 +477,11 @@ TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
     ASSERT_TRUE(*store_->add_file(h.pk, file("other.txt", 'c'), bob, "127.0.0.1:7002", kNow));
 
     ASSERT_TRUE(store_->leave_group(g.pk, bob)->was_member);
-    auto files = *store_->list_files(g.pk);
+    auto files = *store_->list_files(g.pk, "", 1000);
     ASSERT_EQ(files.size(), 1u);
     EXPECT_EQ(files[0].name, "both.txt");
     EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"alice", "127.0.0.1:7001"}));
-    EXPECT_EQ(store_->list_files(h.pk)->size(), 1u);
+    EXPECT_EQ(store_->list_files(h.pk, "", 1000)->size(), 1u);
 }
 
 TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
@@ -450,7 +491,7 @@ TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
     ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), bob, "127.0.0.1:7002", kNow));
     EXPECT_EQ(*store_->remove_user_shares_in_group(g.pk, alice), 1);
-    auto files = *store_->list_files(g.pk);
+    auto files = *store_->list_files(g.pk, "", 1000);
     ASSERT_EQ(files.size(), 1u);
     EXPECT_EQ(files[0].name, "b.txt");
     EXPECT_EQ(*store_->remove_user_shares_in_group(g.pk, alice), 0);
@@ -476,8 +517,8 @@ TEST_F(StoreTest, EverythingSurvivesReopening) {
     ASSERT_TRUE(again.ok() && again->has_value());
     EXPECT_EQ((*again)->owner_id, "alice");
     EXPECT_THAT(members(**again), ElementsAre("alice", "bob"));
-    EXPECT_EQ((*store_->list_requests(g.pk))[0].user_id, "carol");
-    auto files = *store_->list_files(g.pk);
+    EXPECT_EQ((*store_->list_requests(g.pk, 0, 1000))[0].user_id, "carol");
+    auto files = *store_->list_files(g.pk, "", 1000);
     ASSERT_EQ(files.size(), 1u);
     EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"bob", "127.0.0.1:7002"}));
 }

@@ -32,6 +32,17 @@ struct Session {
 // (user, address) pair is here.
 using Presence = std::map<std::string, std::multiset<std::string>, std::less<>>;
 
+// Per-account quotas and listing pages (SECURITY.md, Limits). Tests shorten them.
+struct GroupLimits {
+    std::int64_t groups_owned = 100;       // groups one account owns
+    std::int64_t pending_requests = 100;   // join requests one account has waiting
+    // A listing reply (list_groups, list_files, list_requests) holds at most this many items
+    // and this many encoded bytes of them, far below the 4 MiB frame limit; the client asks
+    // for the next page with "after" (docs/protocol.md §1.3, paging).
+    std::size_t page_items = 500;
+    std::size_t page_bytes = 1024 * 1024;
+};
+
 struct Context {
     const Session* session = nullptr;  // null when not logged in
     Store& store;
@@ -40,6 +51,7 @@ struct Context {
     // Issues download tickets (get_file, get_peers); null: none are issued (some unit tests).
     TicketIssuer* tickets = nullptr;
     FileLimits file_limits{};  // files, seeder addresses and proofs per account
+    GroupLimits limits{};
 };
 
 // A handler's answer: the fields of a successful reply (docs/protocol.md), or an Error whose

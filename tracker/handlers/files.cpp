@@ -4,6 +4,7 @@
 #include "tracker/handlers/args.hpp"
 #include "tracker/handlers/handlers.hpp"
 #include "tracker/handlers/info_dict.hpp"
+#include "tracker/handlers/paging.hpp"
 
 #include <fmt/format.h>
 
@@ -66,7 +67,8 @@ proto::List online_peers(const Context& ctx, const Session& me, std::vector<Seed
     return peers;
 }
 
-// Proof for the seeders that this member may fetch the file's pieces (SECURITY.md).
+// Proof for the seeders that this member may fetch the file's pieces (SECURITY.md), at the
+// group's current membership epoch.
 Status add_ticket(const Context& ctx, const MemberCall& call, std::string_view info_hash_hex,
                   proto::Dict& reply) {
     if (ctx.tickets == nullptr) return {};
@@ -74,7 +76,8 @@ Status add_ticket(const Context& ctx, const MemberCall& call, std::string_view i
     if (!hash) return make_error(Errc::Internal, "stored info hash is not hex");
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(ctx.now.time_since_epoch());
     IssuedTicket t =
-        ctx.tickets->issue(call.session->user_id, call.group.group_id, *hash, now.count());
+        ctx.tickets->issue(call.session->user_id, call.group.group_id, *hash, call.group.epoch,
+                           now.count());
     reply["ticket"] = std::move(t.ticket);
     reply["ticket_expires"] = t.expires;
     return {};
@@ -188,9 +191,11 @@ Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
 Reply handle_list_files(const Context& ctx, const proto::Value& request) {
     auto call = member_call(ctx, request);
     if (!call) return call.error();
-    auto files = ctx.store.list_files(call->group.pk);
+    auto after = cursor_arg(request);
+    if (!after) return after.error();
+    Page page(ctx.limits);
+    auto files = ctx.store.list_files(call->group.pk, *after, page.rows_to_fetch());
     if (!files) return files.error();
-    proto::List list;
     for (auto& f : *files) {
         // Counted in members, not addresses: a client that came back on another port (or two
         // clients of one user) is still one seeder.
@@ -200,13 +205,14 @@ Reply handle_list_files(const Context& ctx, const proto::Value& request) {
             seeders.insert(s.user_id);
             if (is_online(ctx.presence, s)) online.insert(s.user_id);
         }
-        list.push_back(proto::Dict{{"name", std::move(f.name)},
-                                   {"length", f.length},
-                                   {"info_hash", std::move(f.info_hash)},
-                                   {"seeders", static_cast<std::int64_t>(seeders.size())},
-                                   {"online", static_cast<std::int64_t>(online.size())}});
+        proto::Dict item{{"name", f.name},
+                         {"length", f.length},
+                         {"info_hash", std::move(f.info_hash)},
+                         {"seeders", static_cast<std::int64_t>(seeders.size())},
+                         {"online", static_cast<std::int64_t>(online.size())}};
+        if (!page.add(std::move(item), std::move(f.name))) break;
     }
-    return proto::Dict{{"files", std::move(list)}};
+    return page.finish("files", files->size());
 }
 
 Reply handle_stop_share(const Context& ctx, const proto::Value& request) {

@@ -1,7 +1,10 @@
 // Groups: create, join (a pending request the owner decides), leave (with owner hand-over),
-// list. docs/protocol.md §1.3.
+// remove a member, list. docs/protocol.md §1.3.
 #include "tracker/handlers/args.hpp"
 #include "tracker/handlers/handlers.hpp"
+#include "tracker/handlers/paging.hpp"
+
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -52,6 +55,14 @@ Reply handle_create_group(const Context& ctx, const proto::Value& request) {
     if (!session) return session.error();
     auto group_id = require_id(request, "group", "group id");
     if (!group_id) return group_id.error();
+    auto owned = ctx.store.count_groups_owned((*session)->user_pk);
+    if (!owned) return owned.error();
+    if (*owned >= ctx.limits.groups_owned) {
+        return make_error(Errc::Limit,
+                          fmt::format("you already own {} groups, the most one account may own "
+                                      "(groups quota); leave one you own first",
+                                      ctx.limits.groups_owned));
+    }
     auto created = ctx.store.create_group(*group_id, (*session)->user_pk, ctx.now);
     if (!created) return created.error();
     if (!*created) {
@@ -65,6 +76,22 @@ Reply handle_join_group(const Context& ctx, const proto::Value& request) {
     if (!session) return session.error();
     auto group = group_arg(ctx, request);
     if (!group) return group.error();
+    // A member or a repeated request is answered as before; only a new request counts.
+    auto member = ctx.store.is_member(group->pk, (*session)->user_pk);
+    if (!member) return member.error();
+    auto asked = ctx.store.has_join_request(group->pk, (*session)->user_pk);
+    if (!asked) return asked.error();
+    if (!*member && !*asked) {
+        auto pending = ctx.store.count_pending_requests((*session)->user_pk);
+        if (!pending) return pending.error();
+        if (*pending >= ctx.limits.pending_requests) {
+            return make_error(Errc::Limit,
+                              fmt::format("you already have {} join requests waiting, the most "
+                                          "one account may have (pending requests quota); wait "
+                                          "until owners answer some",
+                                          ctx.limits.pending_requests));
+        }
+    }
     auto outcome = ctx.store.add_join_request(group->pk, (*session)->user_pk, ctx.now);
     if (!outcome) return outcome.error();
     switch (*outcome) {
@@ -103,14 +130,52 @@ Reply handle_list_requests(const Context& ctx, const proto::Value& request) {
     auto group = group_arg(ctx, request);
     if (!group) return group.error();
     if (auto s = require_owner(*group, **session, "see its join requests"); !s) return s.error();
-    auto requests = ctx.store.list_requests(group->pk);
-    if (!requests) return requests.error();
-    proto::List list;
-    for (auto& r : *requests) {
-        list.push_back(proto::Dict{{"user", std::move(r.user_id)},
-                                   {"requested_at", std::move(r.requested_at)}});
+    auto after = cursor_arg(request);
+    if (!after) return after.error();
+    // The key is the request's sequence number, as decimal text.
+    std::int64_t after_seq = 0;
+    if (!after->empty()) {
+        auto [end, ec] = std::from_chars(after->data(), after->data() + after->size(), after_seq);
+        if (ec != std::errc() || end != after->data() + after->size() || after_seq < 0) {
+            return make_error(Errc::BadInput, "invalid cursor 'after': use the 'next' of the "
+                                              "previous page");
+        }
     }
-    return proto::Dict{{"requests", std::move(list)}};
+    Page page(ctx.limits);
+    auto requests = ctx.store.list_requests(group->pk, after_seq, page.rows_to_fetch());
+    if (!requests) return requests.error();
+    for (auto& r : *requests) {
+        if (!page.add(proto::Dict{{"user", std::move(r.user_id)},
+                                  {"requested_at", std::move(r.requested_at)}},
+                      std::to_string(r.seq))) {
+            break;
+        }
+    }
+    return page.finish("requests", requests->size());
+}
+
+Reply handle_remove_member(const Context& ctx, const proto::Value& request) {
+    auto session = require_session(ctx);
+    if (!session) return session.error();
+    auto group_id = require_id(request, "group", "group id");
+    if (!group_id) return group_id.error();
+    auto user_id = require_id(request, "user", "user id");
+    if (!user_id) return user_id.error();
+    auto group = require_group(ctx.store, *group_id);
+    if (!group) return group.error();
+    if (auto s = require_owner(*group, **session, "remove members"); !s) return s.error();
+    if (*user_id == (*session)->user_id) {
+        return make_error(Errc::BadInput,
+                          fmt::format("you own group '{}'; use leave_group {} to leave it",
+                                      group->group_id, group->group_id));
+    }
+    auto removed = ctx.store.remove_member(group->pk, *user_id);
+    if (!removed) return removed.error();
+    if (!*removed) {
+        return make_error(Errc::NotFound, fmt::format("'{}' is not a member of group '{}'",
+                                                      *user_id, group->group_id));
+    }
+    return proto::Dict{};
 }
 
 Reply handle_accept_request(const Context& ctx, const proto::Value& request) {
@@ -121,19 +186,25 @@ Reply handle_reject_request(const Context& ctx, const proto::Value& request) {
     return decide_request(ctx, request, false);
 }
 
-Reply handle_list_groups(const Context& ctx, const proto::Value& /*request*/) {
+// A member sees each group's owner and member count; anyone else only its id, enough to ask to
+// join (SECURITY.md, "What is protected").
+Reply handle_list_groups(const Context& ctx, const proto::Value& request) {
     auto session = require_session(ctx);
     if (!session) return session.error();
-    auto groups = ctx.store.list_groups((*session)->user_pk);
+    auto after = cursor_arg(request);
+    if (!after) return after.error();
+    Page page(ctx.limits);
+    auto groups = ctx.store.list_groups((*session)->user_pk, *after, page.rows_to_fetch());
     if (!groups) return groups.error();
-    proto::List list;
     for (auto& g : *groups) {
-        list.push_back(proto::Dict{{"group", std::move(g.group_id)},
-                                   {"owner", std::move(g.owner_id)},
-                                   {"members", g.members},
-                                   {"member", g.is_member ? 1 : 0}});
+        proto::Dict item{{"group", g.group_id}, {"member", g.is_member ? 1 : 0}};
+        if (g.is_member) {
+            item["owner"] = std::move(g.owner_id);
+            item["members"] = g.members;
+        }
+        if (!page.add(std::move(item), std::move(g.group_id))) break;
     }
-    return proto::Dict{{"groups", std::move(list)}};
+    return page.finish("groups", groups->size());
 }
 
 }  // namespace gs::tracker

@@ -52,6 +52,7 @@ Reply handle_list_requests(const Context& ctx, const proto::Value& request);
 Reply handle_accept_request(const Context& ctx, const proto::Value& request);
 Reply handle_reject_request(const Context& ctx, const proto::Value& request);
 Reply handle_list_groups(const Context& ctx, const proto::Value& request);
+Reply handle_remove_member(const Context& ctx, const proto::Value& request);
 Reply handle_upload_file(const Context& ctx, const proto::Value& request);
 Reply handle_list_files(const Context& ctx, const proto::Value& request);
 Reply handle_stop_share(const Context& ctx, const proto::Value& request);

@@ -12,6 +12,7 @@ const std::map<std::string_view, Handler>& handler_table() {
         {"accept_request", {handle_accept_request, true}},
         {"reject_request", {handle_reject_request, true}},
         {"list_groups", {handle_list_groups, true}},
+        {"remove_member", {handle_remove_member, true}},
         {"upload_file", {handle_upload_file, true}},
         {"list_files", {handle_list_files, true}},
         {"stop_share", {handle_stop_share, true}},

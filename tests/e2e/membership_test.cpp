@@ -1,0 +1,557 @@
+// Membership ends access, listings always fit, quotas (issue 10, findings 1 and 3):
+// remove_member end to end; a member who leaves or is removed stops getting pieces once the
+// ticket they hold expires (the tracker runs with --ticket-lifetime 2); list_groups and
+// list_files of more items than one reply page print every item as before; the groups quota.
+// Raw clients written here (not our code) play the leaver who kept a ticket.
+#include "tests/e2e/harness.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <string>
+#include <thread>
+
+namespace gs::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+constexpr int kLifetime = 2;  // seconds: the tracker's --ticket-lifetime in these tests
+
+std::string be32(std::uint32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
+    return s;
+}
+
+std::string hex_to_bytes(const std::string& hex) {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+    return out;
+}
+
+// The byte string under `key` in a bencoded dictionary `body` (a flat lookup, enough for the
+// tracker's replies here), or "" when absent.
+std::string bencoded_string(const std::string& body, const std::string& key) {
+    const std::string tag = std::to_string(key.size()) + ":" + key;
+    auto at = body.find(tag);
+    if (at == std::string::npos) return "";
+    at += tag.size();
+    auto colon = body.find(':', at);
+    if (colon == std::string::npos) return "";
+    const std::size_t len = std::stoul(body.substr(at, colon - at));
+    return body.substr(colon + 1, len);
+}
+
+// What a BitTorrent peer sends: a handshake, an extended handshake showing `ticket`, interested.
+std::string peer_hello(const std::string& info_hash, const std::string& ticket) {
+    std::string hello;
+    hello.push_back(19);
+    hello += "BitTorrent protocol";
+    std::string reserved(8, '\0');
+    reserved[5] = 0x10;  // BEP 10
+    hello += reserved + info_hash + std::string("-XX0001-leaverleaver");
+    const std::string dict = "d6:ticket" + std::to_string(ticket.size()) + ":" + ticket + "e";
+    hello += be32(static_cast<std::uint32_t>(2 + dict.size())) + std::string(1, 20) +
+             std::string(1, 0) + dict;
+    hello += be32(1) + std::string(1, 2);  // interested
+    return hello;
+}
+
+std::string request_first_block() {
+    return be32(13) + std::string(1, 6) + be32(0) + be32(0) + be32(16384);
+}
+
+// A download under way, as a raw peer: one connection to the seeder that asks for a block, waits
+// for it, and asks again.
+class RawDownload {
+public:
+    RawDownload(std::uint16_t port, const std::string& info_hash, const std::string& ticket) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        send(peer_hello(info_hash, ticket));
+    }
+    ~RawDownload() { ::close(fd_); }
+
+    // Asks for a block; true when a piece message comes within `wait`, false when the seeder
+    // closes the connection (or sends nothing) instead.
+    bool next_block(Duration wait) {
+        if (!send(request_first_block())) return false;
+        const auto deadline = Clock::now() + wait;
+        while (Clock::now() < deadline) {
+            // Walk whole messages after the 68-byte handshake.
+            while (in_.size() >= at_ + 4) {
+                std::uint32_t len = 0;
+                for (int i = 0; i < 4; ++i) {
+                    len = (len << 8) | static_cast<unsigned char>(in_[at_ + i]);
+                }
+                if (in_.size() < at_ + 4 + len) break;
+                const bool piece = len > 0 && static_cast<unsigned char>(in_[at_ + 4]) == 7;
+                at_ += 4 + len;
+                if (piece) return true;
+            }
+            pollfd p{fd_, POLLIN, 0};
+            auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
+            if (::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) continue;
+            char buf[65536];
+            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return false;
+            in_.append(buf, static_cast<std::size_t>(n));
+        }
+        return false;
+    }
+
+private:
+    bool send(const std::string& bytes) {
+        return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(bytes.size());
+    }
+    int fd_ = -1;
+    std::string in_;
+    std::size_t at_ = 68;
+};
+
+// A BitTorrent peer that shows `ticket` and asks for the first block on a new connection; true
+// when the seeder at 127.0.0.1:`port` sends a piece within `wait`.
+bool seeder_serves(std::uint16_t port, const std::string& info_hash, const std::string& ticket,
+                   Duration wait) {
+    const std::string hello = peer_hello(info_hash, ticket) + request_first_block();
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(hello.size())) {
+        ::close(fd);
+        return false;
+    }
+    std::string in;
+    bool got_piece = false;
+    const auto deadline = Clock::now() + wait;
+    while (Clock::now() < deadline && !got_piece) {
+        pollfd p{fd, POLLIN, 0};
+        auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
+        if (::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) continue;
+        char buf[65536];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+        // Walk the messages after the 68-byte handshake.
+        std::size_t at = 68;
+        while (in.size() >= at + 5) {
+            std::uint32_t len = 0;
+            for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(in[at + i]);
+            if (len > 0 && static_cast<unsigned char>(in[at + 4]) == 7) got_piece = true;
+            at += 4 + len;
+        }
+    }
+    ::close(fd);
+    return got_piece;
+}
+
+// A logged-in raw tracker connection (docs/protocol.md §1.3), for asking what the client would
+// not show: the ticket itself.
+class RawSession {
+public:
+    RawSession(const Tracker& tracker, const std::string& user)
+        : conn_("127.0.0.1", tracker.port()) {
+        auto reply = ask({{"op", Bencode::str("login")},
+                          {"user", Bencode::str(user)},
+                          {"password", Bencode::str("secret")},
+                          {"listen", Bencode::str("127.0.0.1:9")}});
+        EXPECT_NE(reply.find("2:oki1e"), std::string::npos) << reply;
+    }
+
+    // One request (seq added), its reply frame.
+    std::string ask(std::vector<std::pair<std::string, std::string>> fields) {
+        send(std::move(fields));
+        auto reply = conn_.read_frame();
+        return reply.value_or("");
+    }
+    void send(std::vector<std::pair<std::string, std::string>> fields) {
+        fields.emplace_back("seq", Bencode::integer(++seq_));
+        conn_.send_frame(Bencode::dict(std::move(fields)));
+    }
+    std::string read() { return conn_.read_frame().value_or(""); }
+
+private:
+    RawConnection conn_;
+    std::int64_t seq_ = 0;
+};
+
+// A TCP relay between clients and the tracker on 127.0.0.1. Once armed, it cuts any connection
+// on which the tracker has sent more than `cut_after` bytes since arming: a reply that drops
+// the link, every time, as a reply too big for the client did.
+class CuttingRelay {
+public:
+    explicit CuttingRelay(std::uint16_t tracker_port) : tracker_port_(tracker_port) {
+        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        EXPECT_EQ(::listen(listener_, 16), 0);
+        socklen_t len = sizeof a;
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~CuttingRelay() {
+        stop_ = true;
+        thread_.join();
+        for (auto& [c, t] : pairs_) {
+            ::close(c);
+            ::close(t);
+        }
+        ::close(listener_);
+    }
+    std::uint16_t port() const { return port_; }
+    void arm(std::size_t cut_after) {
+        cut_after_ = cut_after;
+        armed_ = true;
+    }
+    void disarm() { armed_ = false; }
+    int connections() const { return accepted_; }
+
+private:
+    static int connect_to(std::uint16_t port) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    void run() {
+        std::map<int, std::size_t> sent;  // client fd -> tracker bytes since arming
+        while (!stop_) {
+            std::vector<pollfd> fds{{listener_, POLLIN, 0}};
+            for (auto& [c, t] : pairs_) {
+                fds.push_back({c, POLLIN, 0});
+                fds.push_back({t, POLLIN, 0});
+            }
+            if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+            if (fds[0].revents & POLLIN) {
+                int c = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+                int t = c >= 0 ? connect_to(tracker_port_) : -1;
+                if (t >= 0) {
+                    pairs_[c] = t;
+                    ++accepted_;
+                } else if (c >= 0) {
+                    ::close(c);
+                }
+            }
+            std::vector<int> dead;
+            for (std::size_t i = 1; i + 1 < fds.size(); i += 2) {
+                const int c = fds[i].fd, t = fds[i + 1].fd;
+                char buf[65536];
+                bool gone = false;
+                if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+                    gone |= n <= 0 || ::send(t, buf, n, MSG_NOSIGNAL) != n;
+                }
+                if (!gone && (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                    ssize_t n = ::recv(t, buf, sizeof buf, 0);
+                    if (n > 0 && armed_) {
+                        sent[c] += static_cast<std::size_t>(n);
+                        gone |= sent[c] > cut_after_;
+                    }
+                    gone |= n <= 0 || ::send(c, buf, n, MSG_NOSIGNAL) != n;
+                }
+                if (!armed_) sent[c] = 0;
+                if (gone) dead.push_back(c);
+            }
+            for (int c : dead) {
+                ::close(pairs_[c]);
+                ::close(c);
+                pairs_.erase(c);
+                sent.erase(c);
+            }
+        }
+    }
+
+    std::uint16_t tracker_port_;
+    std::uint16_t port_ = 0;
+    int listener_ = -1;
+    std::map<int, int> pairs_;  // client fd -> tracker fd
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> armed_{false};
+    std::atomic<std::size_t> cut_after_{0};
+    std::atomic<int> accepted_{0};
+    std::thread thread_;
+};
+
+// Uploads `count` files with long names into `group` on a raw session (pipelined).
+void upload_fake_files(RawSession& raw, const std::string& group, int count,
+                       std::size_t name_bytes = 0, int first = 10000) {
+    for (int i = 0; i < count; ++i) {
+        std::string name = "f" + std::to_string(first + i);
+        name += std::string(name_bytes > name.size() ? name_bytes - name.size() : 0, 'n');
+        const std::string info =
+            Bencode::dict({{"length", Bencode::integer(5)},
+                           {"name", Bencode::str(name)},
+                           {"piece length", Bencode::integer(16384)},
+                           {"pieces", Bencode::str(std::string(20, static_cast<char>(i)))},
+                           {"private", Bencode::integer(1)}});
+        raw.send({{"op", Bencode::str("upload_file")},
+                  {"group", Bencode::str(group)},
+                  {"info", Bencode::str(info)}});
+    }
+    int ok = 0;
+    for (int i = 0; i < count; ++i) ok += raw.read().find("2:oki1e") != std::string::npos;
+    ASSERT_EQ(ok, count);
+}
+
+class MembershipTest : public E2eTest {
+protected:
+    void SetUp() override {
+        tracker_.set_extra_args({"--ticket-lifetime", std::to_string(kLifetime)});
+        E2eTest::SetUp();
+    }
+
+    // alice owns g and shares secret.bin in it; `members` are let in.
+    void group_with_file(std::initializer_list<std::string> members) {
+        alice_ = &logged_in("alice");
+        alice_->must("create_group g", "group g created; you are its owner");
+        for (const auto& m : members) {
+            Client& c = logged_in(m);
+            c.must("join_group g", "join request sent to the owner of group g");
+            alice_->must("accept_request g " + m, m + " is now a member of group g");
+            clients_by_name_[m] = &c;
+        }
+        content_ = random_bytes(200000, 7);
+        write_file(dir_ / "src" / "secret.bin", content_);
+        auto lines = alice_->run("upload_file " + (dir_ / "src" / "secret.bin").string() + " g");
+        ASSERT_THAT(lines, SizeIs(1));
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(lines[0], m, std::regex("info hash ([0-9a-f]{40})")))
+            << lines[0];
+        hash_hex_ = m[1];
+        const std::string& addr = alice_->listen_address();
+        seeder_port_ = static_cast<std::uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+    }
+
+    // The ticket get_peers hands `raw`'s user for secret.bin.
+    std::string ticket_for(RawSession& raw) {
+        auto reply = raw.ask({{"op", Bencode::str("get_peers")},
+                              {"group", Bencode::str("g")},
+                              {"info_hash", Bencode::str(hash_hex_)}});
+        std::string ticket = bencoded_string(reply, "ticket");
+        EXPECT_FALSE(ticket.empty()) << reply;
+        return ticket;
+    }
+
+    // `who` held a ticket while a member and `end_membership` ends that: the seeder serves the
+    // ticket before, and refuses it (a new connection) no later than its expiry, while a
+    // member who stays (`stayer`) still downloads the file.
+    void access_ends(const std::string& who, const std::function<void()>& end_membership,
+                     const std::string& stayer) {
+        RawSession raw(tracker_, who);
+        const std::string ticket = ticket_for(raw);
+        const std::string hash = hex_to_bytes(hash_hex_);
+        ASSERT_TRUE(seeder_serves(seeder_port_, hash, ticket, Duration(5000)))
+            << "the seeder does not serve a member's ticket: the test could not fail";
+        // A download under way when the membership ends.
+        RawDownload under_way(seeder_port_, hash, ticket);
+        ASSERT_TRUE(under_way.next_block(Duration(5000)));
+
+        const auto ended = Clock::now();
+        end_membership();
+        // The download under way stalls: blocks keep coming only until the ticket expires.
+        int blocks_after = 0;
+        while (under_way.next_block(Duration(1000))) {
+            ++blocks_after;
+            ASSERT_LT(Clock::now() - ended, std::chrono::seconds(kLifetime + 3))
+                << "the seeder still serves a download under way by a member who is gone";
+            // One block per 50 ms is enough to see when it stops (a wait for the seeder's
+            // close, which never comes early).
+            pollfd none{-1, 0, 0};
+            ::poll(&none, 0, 50);
+        }
+        const auto stalled = std::chrono::duration_cast<Duration>(Clock::now() - ended).count();
+        EXPECT_LE(stalled, (kLifetime + 2) * 1000) << "the download under way went on";
+        std::printf("[ measure ] download under way stalled %lld ms after the membership ended "
+                    "(%d blocks after; ticket lifetime %d s)\n",
+                    static_cast<long long>(stalled), blocks_after, kLifetime);
+        // The tracker gives no new ticket...
+        auto reply = raw.ask({{"op", Bencode::str("get_peers")},
+                              {"group", Bencode::str("g")},
+                              {"info_hash", Bencode::str(hash_hex_)}});
+        EXPECT_NE(reply.find("you are not a member of group 'g'"), std::string::npos) << reply;
+        // ...and the one held stops working within its lifetime (polled, one try at a time).
+        EXPECT_TRUE(eventually([&] { return !seeder_serves(seeder_port_, hash, ticket,
+                                                           Duration(1000)); },
+                               Duration((kLifetime + 4) * 1000)))
+            << "the seeder still serves a ticket of a member who is gone";
+        const auto took =
+            std::chrono::duration_cast<Duration>(Clock::now() - ended).count();
+        EXPECT_LE(took, (kLifetime + 2) * 1000) << "access lasted " << took << " ms";
+        // A member who stays goes on.
+        Client& s = *clients_by_name_.at(stayer);
+        fs::create_directories(dir_ / ("down-" + stayer));
+        const fs::path dest = dir_ / ("down-" + stayer) / "secret.bin";
+        auto started = s.run("download_file g secret.bin " + dest.parent_path().string());
+        ASSERT_THAT(started, SizeIs(1));
+        EXPECT_THAT(started[0], StartsWith("downloading secret.bin"));
+        s.process().wait_for_line("^\\[C\\] \\[g\\] secret\\.bin", Duration(30000));
+        EXPECT_TRUE(read_file(dest) == content_);
+    }
+
+    Client* alice_ = nullptr;
+    std::map<std::string, Client*> clients_by_name_;
+    std::string content_;
+    std::string hash_hex_;
+    std::uint16_t seeder_port_ = 0;
+};
+
+TEST_F(MembershipTest, OwnerRemovesAMemberAndOnlyTheOwnerCan) {
+    group_with_file({"bob", "carol"});
+    Client& bob = *clients_by_name_["bob"];
+    Client& carol = *clients_by_name_["carol"];
+    EXPECT_THAT(carol.run("remove_member g bob"),
+                ElementsAre("error: only the owner of group 'g' can remove members"));
+    EXPECT_THAT(alice_->run("remove_member g bob"),
+                ElementsAre("bob is no longer a member of group g"));
+    EXPECT_THAT(bob.run("list_files g"), ElementsAre("error: you are not a member of group 'g'"));
+    EXPECT_THAT(bob.run("list_groups"), ElementsAre("g  (not a member; join_group g to ask)"));
+    EXPECT_THAT(alice_->run("remove_member g bob"),
+                ElementsAre("error: 'bob' is not a member of group 'g'"));
+    EXPECT_THAT(alice_->run("remove_member g alice"),
+                ElementsAre("error: you own group 'g'; use leave_group g to leave it"));
+    EXPECT_THAT(alice_->run("remove_member nowhere bob"),
+                ElementsAre("error: group 'nowhere' does not exist"));
+    EXPECT_THAT(alice_->run("remove_member g"),
+                ElementsAre("error: usage: remove_member <group_id> <user_id>"));
+    EXPECT_THAT(carol.run("list_groups"),
+                ElementsAre("g  owner=alice  members=2  (you are a member)"));
+    // bob may ask again.
+    bob.must("join_group g", "join request sent to the owner of group g");
+}
+
+TEST_F(MembershipTest, AMemberWhoLeavesStopsGettingPiecesWithinTheTicketLifetime) {
+    group_with_file({"bob", "carol"});
+    access_ends("bob", [&] { clients_by_name_["bob"]->must("leave_group g", "left group g"); },
+                "carol");
+}
+
+TEST_F(MembershipTest, AMemberWhoIsRemovedStopsGettingPiecesWithinTheTicketLifetime) {
+    group_with_file({"bob", "carol"});
+    access_ends("bob",
+                [&] {
+                    alice_->must("remove_member g bob", "bob is no longer a member of group g");
+                },
+                "carol");
+}
+
+// 3 accounts own 100 groups each, the quota, pipelined on raw connections; the 101st is
+// refused. list_groups then needs more than one page (500), and prints all 300... plus the
+// rest, one per line as before.
+TEST_F(MembershipTest, ListGroupsOfManyPagesPrintsEveryGroupAndTheGroupsQuotaHolds) {
+    constexpr int kAccounts = 6;
+    constexpr int kQuota = 100;
+    Client& viewer = logged_in("viewer");
+    for (int a = 0; a < kAccounts; ++a) {
+        const std::string user = "u" + std::to_string(a);
+        viewer.must("create_user " + user + " secret", "user " + user + " created");
+        RawSession raw(tracker_, user);
+        for (int i = 0; i <= kQuota; ++i) {
+            raw.send({{"op", Bencode::str("create_group")},
+                      {"group", Bencode::str(user + "-" + std::to_string(1000 + i))}});
+        }
+        for (int i = 0; i < kQuota; ++i) {
+            auto reply = raw.read();
+            ASSERT_NE(reply.find("2:oki1e"), std::string::npos) << i << ": " << reply;
+        }
+        auto refused = raw.read();
+        EXPECT_NE(refused.find("you already own 100 groups, the most one account may own "
+                               "(groups quota); leave one you own first"),
+                  std::string::npos)
+            << refused;
+    }
+    viewer.must("create_group zz", "group zz created; you are its owner");
+    auto lines = viewer.run("list_groups", Duration(30000));
+    ASSERT_THAT(lines, SizeIs(kAccounts * kQuota + 1));
+    EXPECT_EQ(lines[0], "u0-1000  (not a member; join_group u0-1000 to ask)");
+    EXPECT_EQ(lines[kAccounts * kQuota - 1], "u5-1099  (not a member; join_group u5-1099 to ask)");
+    EXPECT_EQ(lines.back(), "zz  owner=viewer  members=1  (you are a member)");
+}
+
+// More files than one reply page: list_files prints each, in name order, as before.
+TEST_F(MembershipTest, ListFilesOfManyPagesPrintsEveryFile) {
+    constexpr int kFiles = 1100;  // over two pages; from two accounts, as one may add 1000
+    Client& alice = logged_in("alice");
+    alice.must("create_group g", "group g created; you are its owner");
+    Client& bob = logged_in("bob");
+    bob.must("join_group g", "join request sent to the owner of group g");
+    alice.must("accept_request g bob", "bob is now a member of group g");
+    {
+        RawSession raw(tracker_, "alice");
+        upload_fake_files(raw, "g", 600);
+    }
+    RawSession raw(tracker_, "bob");
+    upload_fake_files(raw, "g", kFiles - 600, 0, 10600);
+    auto lines = alice.run("list_files g", Duration(30000));
+    ASSERT_THAT(lines, SizeIs(kFiles));
+    EXPECT_THAT(lines.front(), StartsWith("f10000  5 B  seeders=1"));
+    EXPECT_THAT(lines.back(), StartsWith("f11099  5 B  seeders=1"));
+}
+
+// A request whose answer drops the link is sent once more after the reconnect, then fails with
+// one error line: the client does not go round reconnecting (it did ~100 times per command).
+TEST_F(MembershipTest, ARequestWhoseAnswerDropsTheLinkTwiceFailsWithOneError) {
+    CuttingRelay relay(tracker_.port());
+    Client& owner = logged_in("alice");
+    owner.must("create_group g", "group g created; you are its owner");
+    {
+        RawSession raw(tracker_, "alice");
+        upload_fake_files(raw, "g", 300, 200);  // a list_files reply of about 80 KB
+    }
+    // This client reaches the tracker only through the relay.
+    write_file(tracker_.client_info_path(), "127.0.0.1:" + std::to_string(relay.port()) + "\n");
+    Client& c = new_client();
+    c.must("login alice secret", "logged in as alice");
+    ASSERT_THAT(c.run("list_files g"), SizeIs(300));
+    const int before = relay.connections();
+    relay.arm(20000);
+    const auto started = Clock::now();
+    auto lines = c.run("list_files g");
+    ASSERT_THAT(lines, SizeIs(1));
+    EXPECT_THAT(lines[0], ::testing::MatchesRegex(
+                              "error: the connection to the tracker 127\\.0\\.0\\.1:[0-9]+ "
+                              "dropped twice while it answered list_files \\(last: .*\\); not "
+                              "sent again: try later, or tell the tracker's operator"));
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(10));
+    // The first send and one resend: two connections cut (a third may be coming up).
+    EXPECT_LE(relay.connections() - before, 3);
+    relay.disarm();
+    EXPECT_THAT(c.run("list_files g"), SizeIs(300));
+}
+
+}  // namespace
+}  // namespace gs::e2e
