@@ -427,13 +427,12 @@ void Uploader::make_room_for(const std::string& newcomer) {
 bool Uploader::admit(UploadSession& session) {
     AddressSlots& slots = per_address_[session.peer_host()];
     if (admitted_ >= limits_.max_sessions) {
-        log::warn("refusing peer {}: already serving {} connections", session.peer_host(),
-                  admitted_);
+        log::warn("refusing peer {}: already serving {} connections", session.peer(), admitted_);
         return false;
     }
     if (slots.admitted >= limits_.max_sessions_per_address) {
-        log::warn("refusing peer {}: already serving {} connections from {}",
-                  session.peer_host(), slots.admitted, session.peer_host());
+        log::warn("refusing peer {}: already serving {} connections from {}", session.peer(),
+                  slots.admitted, session.peer_host());
         return false;
     }
     if (waiting_.erase(session.id()) > 0) --slots.waiting;

@@ -69,6 +69,7 @@ public:
     const Sha1Digest& info_hash() const { return info_hash_; }
     const std::string& peer_host() const { return peer_host_; }
     std::uint64_t id() const { return id_; }
+    const std::string& peer() const { return peer_; }  // "address:port"
 
 private:
     struct Request {
