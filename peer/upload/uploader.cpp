@@ -19,10 +19,6 @@ namespace gs::peer {
 namespace {
 constexpr std::size_t kMaxReadBytes = 256 * 1024;  // requests are small; bounds the input buffer
 constexpr int kSendBufferBytes = 4 * 1024 * 1024;
-// Before its ticket a connection has no business sending more than its handshake and its
-// extended handshake (at most kMaxExtendedBytes): what a waiting connection may buffer.
-constexpr std::size_t kMaxInputBeforeTicket =
-    wire::kHandshakeBytes + 4 + 2 + wire::kMaxExtendedBytes;
 
 // Our bitfield for `share`: the pieces we have (all, or a download's verified ones).
 void encode_bitfield_of(const Share& share, std::string& out) {
@@ -82,7 +78,6 @@ void UploadSession::on_input() {
         return close(std::string("read: ") + std::strerror(errno));
     }
     last_input_ = owner_.loop().now();
-    if (!admitted_ && in_.size() > kMaxInputBeforeTicket) return close("too much data before a ticket");
     if (!handshaken_ && !on_handshake()) return;
     if (!handshaken_) return;
     std::size_t consumed_total = 0;
@@ -96,6 +91,8 @@ void UploadSession::on_input() {
         consumed_total += consumed;
     }
     in_.consume(consumed_total);
+    // Unfinished input of a connection without its ticket yet stays small.
+    if (!admitted_ && in_.size() > kMaxInputBeforeTicket) return close("too much data before a ticket");
     pump();
 }
 

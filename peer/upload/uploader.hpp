@@ -53,6 +53,11 @@ struct UploadLimits {
     net::Clock::duration idle_timeout = std::chrono::seconds(180);
 };
 
+// Before its ticket a connection has no business sending more than its handshake and its
+// extended handshake (at most kMaxExtendedBytes): what a waiting connection may buffer.
+inline constexpr std::size_t kMaxInputBeforeTicket =
+    wire::kHandshakeBytes + 4 + 2 + wire::kMaxExtendedBytes;
+
 class UploadSession {
 public:
     UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, net::Endpoint peer);

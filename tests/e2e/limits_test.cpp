@@ -379,7 +379,7 @@ bool closed_within(int fd, Duration wait) {
 TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithAReason) {
     raise_fd_limit();
     Client& seeder = logged_in("alice");
-    const OpenSeeder open = open_seeder(seeder, dir_);
+    const OpenSeeder open = open_seeder(seeder, dir_.path());
     ASSERT_FALSE(open.info_hash.empty());
     Fds held;
     // From 16 addresses, 16 each: under the per-address bound, so only the total counts.
@@ -411,7 +411,7 @@ TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithARea
 
 TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOthers) {
     Client& seeder = logged_in("alice");
-    const OpenSeeder open = open_seeder(seeder, dir_);
+    const OpenSeeder open = open_seeder(seeder, dir_.path());
     ASSERT_FALSE(open.info_hash.empty());
     Fds held;
     // Below and at the bound: all admitted.
