@@ -70,8 +70,9 @@ void UploadSession::on_ready(net::Ready ready) {
 
 void UploadSession::on_input() {
     // A waiting connection's input stays small: it is closed rather than buffered.
-    const std::size_t room =
-        admitted_ ? kMaxReadBytes : kMaxInputBeforeTicket + 1 - std::min(in_.size(), kMaxInputBeforeTicket);
+    const std::size_t room = admitted_ ? kMaxReadBytes
+                                       : kMaxInputBeforeTicket + 1 -
+                                             std::min(in_.size(), kMaxInputBeforeTicket);
     long n = in_.read_from(fd_.get(), room);
     if (n == 0) return close("closed by the peer");
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -92,7 +93,9 @@ void UploadSession::on_input() {
     }
     in_.consume(consumed_total);
     // Unfinished input of a connection without its ticket yet stays small.
-    if (!admitted_ && in_.size() > kMaxInputBeforeTicket) return close("too much data before a ticket");
+    if (!admitted_ && in_.size() > kMaxInputBeforeTicket) {
+        return close("too much data before a ticket");
+    }
     pump();
 }
 

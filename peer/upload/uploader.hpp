@@ -3,9 +3,9 @@
 // extended handshake, then (once the peer's extended handshake shows a valid ticket for a group
 // the file is shared in) our bitfield, unchoke, and blocks of verified pieces. An open share
 // skips the ticket. Connections that have not shown a ticket yet wait in a small pool of their
-// own, so they can never take the slots of admitted ones. Each block goes out as its 13-byte header followed by sendfile(2)
-// from the shared file, so the bytes never pass through our memory; requests wait in a bounded
-// queue. Reactor thread only.
+// own, so they can never take the slots of admitted ones. Each block goes out as its 13-byte
+// header followed by sendfile(2) from the shared file, so the bytes never pass through our
+// memory; requests wait in a bounded queue. Reactor thread only.
 #pragma once
 
 #include "peer/shares.hpp"

@@ -299,7 +299,8 @@ TEST_F(AdmissionTest, AFloodOfTicketlessConnectionsNeitherKeepsAMemberOutNorCost
 
     TicketlessFlood flood(port_of(alice.listen_address()), hex_to_bytes(hash), 8, 32);
     // Every flood connection is open (before the fix, all 256 held a slot from here on).
-    ASSERT_TRUE(eventually([&] { return flood.connections_made() >= 256 && flood.answered() >= 16; }))
+    ASSERT_TRUE(eventually(
+        [&] { return flood.connections_made() >= 256 && flood.answered() >= 16; }))
         << "the flood never got going";
 
     const fs::path dest = dir_ / "down" / "big.bin";

@@ -445,7 +445,8 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
     ::close(freed);
     held.fds.erase(held.fds.begin());
     seeder.process().wait_for_stderr_line(
-        regex_escape("upload to 127.0.9.1:" + std::to_string(freed_port) + " closed: closed by the peer"));
+        regex_escape("upload to 127.0.9.1:" + std::to_string(freed_port) +
+                     " closed: closed by the peer"));
     int again = admitted_connection("127.0.9.1", open);
     ASSERT_GE(again, 0) << "the freed slot was not given again";
     held.fds.push_back(again);

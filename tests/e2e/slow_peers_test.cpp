@@ -169,7 +169,9 @@ private:
         std::size_t at = 0;
         while (c.in.size() - at >= 4 && c.in.size() - at - 4 >= get32(c.in, at)) {
             const std::uint32_t len = get32(c.in, at);
-            if (len == 13 && c.in[at + 4] == kRequest) c.requests.push_back(c.in.substr(at + 5, 12));
+            if (len == 13 && c.in[at + 4] == kRequest) {
+                c.requests.push_back(c.in.substr(at + 5, 12));
+            }
             at += 4 + len;
         }
         c.in.erase(0, at);
@@ -260,7 +262,8 @@ TEST_F(SlowPeersTest, SeedersThatDripJunkDoNotHoldUpTheDownload) {
     fs::create_directories(dest.parent_path());
     const auto t0 = Clock::now();
     EXPECT_THAT(carol.run("download_file g big.bin " + dest.string()),
-                ::testing::ElementsAre(HasSubstr(std::to_string(kDrippers + 1) + " peer(s) online")));
+                ::testing::ElementsAre(
+                    HasSubstr(std::to_string(kDrippers + 1) + " peer(s) online")));
     // Far below the 51 s it took before (the drop of a slow peer takes a few seconds). Polled
     // rather than waited for, so that the numbers are printed either way.
     const std::string done = "[C] [g] big.bin  -> " + dest.string();

@@ -407,7 +407,9 @@ TEST_F(UploaderTest, ConnectionsWithoutATicketHaveASmallPoolOfTheirOwn) {
 // When the waiting pool is full, the addresses holding the most waiting connections lose them
 // first: a member's single connection outlives a flood from other addresses.
 TEST_F(UploaderTest, AFloodingAddressLosesItsWaitingConnectionsBeforeAMemberLosesHisOne) {
-    start(UploadLimits{.max_waiting_sessions = 4, .max_waiting_per_address = 3, .ticket_timeout = 60s},
+    start(UploadLimits{.max_waiting_sessions = 4,
+                       .max_waiting_per_address = 3,
+                       .ticket_timeout = 60s},
           /*open=*/false);
     auto member = connect("127.0.0.1");
     member->send_handshake(info_.info_hash);
