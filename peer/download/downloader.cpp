@@ -1,18 +1,20 @@
 #include "peer/download/downloader.hpp"
 
 #include "shared/log.hpp"
+#include "shared/proto/bencode.hpp"
 #include "shared/sha1.hpp"
 #include "shared/ticket.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <random>
 
 namespace gs::peer {
 
 Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string group,
                        PieceStore store, wire::PeerIdBytes our_id, Callbacks callbacks,
-                       SessionDeadlines deadlines)
+                       SessionDeadlines deadlines, RankingLimits ranking)
     : loop_(loop),
       workers_(workers),
       group_(std::move(group)),
@@ -21,7 +23,9 @@ Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string gr
               std::random_device{}()),
       callbacks_(std::move(callbacks)),
       deadlines_(deadlines),
-      started_(net::Clock::now()) {
+      started_(net::Clock::now()),
+      ranking_(ranking),
+      ranking_limits_(ranking) {
     handshake_.info_hash = store_.info().info_hash;
     handshake_.peer_id = our_id;
     for (std::uint32_t i = 0; i < store_.info().piece_count(); ++i) {
@@ -32,9 +36,11 @@ Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string gr
             if (!alive.expired()) finish();
         });
     }
+    arm_rank_tick();
 }
 
 Downloader::~Downloader() {
+    if (rank_timer_ != 0) loop_.cancel(rank_timer_);
     // Sessions must not call back into a half-destroyed owner.
     state_ = State::Failed;
     sessions_.clear();
@@ -61,13 +67,35 @@ void Downloader::add_peers(const std::vector<net::Endpoint>& peers) {
     }
 }
 
+namespace {
+// The membership epoch a ticket says it was issued in (0 when unreadable). Read without
+// checking the signature: it only decides when to send the ticket on, the seeder checks it.
+std::int64_t epoch_of_ticket(std::string_view ticket) {
+    auto outer = proto::decode(ticket);
+    if (!outer || !outer->is_dict()) return 0;
+    auto body = outer->get_string("b");
+    if (!body) return 0;
+    auto fields = proto::decode(*body);
+    if (!fields || !fields->is_dict()) return 0;
+    return fields->get_int("m").value_or(0);
+}
+}  // namespace
+
 void Downloader::set_ticket(std::string ticket, std::int64_t expires) {
-    if (ticket.empty() || ticket == ticket_) return;
-    // Renew on the connections only when the one they hold has less than half its life left.
-    const bool renew = ticket_expires_ - unix_now() < std::chrono::seconds(kTicketRenewBefore).count();
-    ticket_ = std::move(ticket);
-    ticket_expires_ = expires;
-    if (!renew) return;
+    const std::int64_t now = unix_now();
+    if (!ticket.empty() && ticket != ticket_) {
+        ticket_epoch_ = epoch_of_ticket(ticket);
+        ticket_ = std::move(ticket);
+        ticket_expires_ = expires;
+        ticket_lifetime_ = expires - now;
+    }
+    if (ticket_.empty() || ticket_ == sent_ticket_) return;
+    // The held one is still good for more than half its life, and of the same epoch: no need.
+    if (sent_expires_ - now > sent_lifetime_ / 2 && ticket_epoch_ <= sent_epoch_) return;
+    sent_ticket_ = ticket_;
+    sent_expires_ = ticket_expires_;
+    sent_lifetime_ = ticket_lifetime_;
+    sent_epoch_ = ticket_epoch_;
     for (auto& [id, s] : sessions_) s->send_ticket();
 }
 
@@ -130,7 +158,63 @@ void Downloader::pause_with_error(Error error) {
 }
 
 void Downloader::top_up_all() {
-    for (auto& [id, s] : sessions_) s->request_more();
+    // The fastest peers pick first: a piece to fetch again goes to one of them.
+    std::vector<PeerSession*> order;
+    for (PeerId id : ranking_.fastest_first()) {
+        if (auto it = sessions_.find(id); it != sessions_.end()) order.push_back(it->second.get());
+    }
+    for (auto& [id, s] : sessions_) {
+        if (std::find(order.begin(), order.end(), s.get()) == order.end()) order.push_back(s.get());
+    }
+    for (PeerSession* s : order) s->request_more();
+}
+
+void Downloader::arm_rank_tick() {
+    last_rank_tick_ = loop_.now();
+    rank_timer_ = loop_.after(ranking_limits_.tick, [this] {
+        rank_timer_ = 0;
+        on_rank_tick();
+    });
+}
+
+bool Downloader::others_can_serve(const PeerSession& slow) const {
+    for (const auto& [id, s] : sessions_) {
+        if (id == slow.id() || s->state() != PeerSession::State::Active || s->choking_us() ||
+            !ranking_.is_fast(id)) {
+            continue;
+        }
+        const bool has_all = std::all_of(
+            slow.requested().begin(), slow.requested().end(),
+            [&](const BlockRequest& r) { return picker_.peer_has(id, r.piece); });
+        if (has_all) return true;
+    }
+    return false;
+}
+
+void Downloader::on_rank_tick() {
+    if (state_ == State::Complete || state_ == State::Failed) return;
+    const auto now = loop_.now();
+    const double seconds = std::chrono::duration<double>(now - last_rank_tick_).count();
+    arm_rank_tick();
+    if (state_ != State::Downloading) return;
+    for (auto& [id, s] : sessions_) {
+        if (s->state() != PeerSession::State::Active) continue;
+        const std::uint64_t bytes = s->take_delivered();
+        ranking_.sample(id, bytes, seconds, s->in_flight() > 0 || bytes > 0);
+    }
+    for (const auto& outlier : ranking_.judge(now)) {
+        auto it = sessions_.find(outlier.peer);
+        if (it == sessions_.end() || it->second->state() != PeerSession::State::Active) continue;
+        PeerSession& slow = *it->second;
+        if (!others_can_serve(slow)) continue;
+        const std::string address = slow.address().to_string();
+        slow.fail(fmt::format(
+            "too slow: {:.1f} KB/s for {:g} s while the other peers deliver {:.1f} KB/s, and they "
+            "have its pieces",
+            outlier.rate / 1e3, std::chrono::duration<double>(ranking_limits_.slow_for).count(),
+            outlier.median / 1e3));
+        retry_after_[address] = now + kSlowRetryDelay;
+    }
 }
 
 void Downloader::on_peer_bitfield(PeerSession& s, const Bitfield& has) {
@@ -203,6 +287,7 @@ void Downloader::verify_piece(PieceIndex piece) {
 
 void Downloader::on_session_closed(PeerSession& s) {
     picker_.on_peer_gone(s.id());
+    ranking_.forget(s.id());
     if (s.failed()) retry_after_[s.address().to_string()] = loop_.now() + kRetryDelay;
     const PeerId id = s.id();
     // The session is inside its own callback: destroy it once this event batch is over.
@@ -210,9 +295,7 @@ void Downloader::on_session_closed(PeerSession& s) {
         if (!alive.expired()) sessions_.erase(id);
     });
     if (state_ != State::Downloading) return;
-    for (auto& [other_id, other] : sessions_) {
-        if (other_id != id) other->request_more();
-    }
+    top_up_all();  // the closed one asks for nothing any more
 }
 
 void Downloader::finish() {

@@ -6,6 +6,7 @@
 // thread only.
 #pragma once
 
+#include "peer/download/peer_ranking.hpp"
 #include "peer/download/peer_session.hpp"
 #include "peer/download/piece_picker.hpp"
 #include "peer/download/piece_store.hpp"
@@ -30,8 +31,8 @@ public:
     static constexpr std::uint32_t kMaxStrikes = 2;
     // A peer whose connection failed is not tried again before this long.
     static constexpr auto kRetryDelay = std::chrono::seconds(10);
-    // Connected seeders get a fresh ticket when theirs has less than this left.
-    static constexpr auto kTicketRenewBefore = std::chrono::seconds(300);
+    // A peer dropped for being far slower than the others is not tried again before this long.
+    static constexpr auto kSlowRetryDelay = std::chrono::seconds(60);
 
     enum class State { Downloading, Paused, Complete, Failed };
 
@@ -43,14 +44,17 @@ public:
 
     // `workers` writes the resume state in the background (fdatasync must not stall the loop).
     Downloader(net::EventLoop& loop, WorkerPool& workers, std::string group, PieceStore store,
-               wire::PeerIdBytes our_id, Callbacks callbacks, SessionDeadlines deadlines = {});
+               wire::PeerIdBytes our_id, Callbacks callbacks, SessionDeadlines deadlines = {},
+               RankingLimits ranking = {});
     ~Downloader();
     Downloader(const Downloader&) = delete;
     Downloader& operator=(const Downloader&) = delete;
 
     void set_callbacks(Callbacks callbacks) { callbacks_ = std::move(callbacks); }
     // The tracker's ticket for this file (get_file), shown to every seeder in our extended
-    // handshake. A fresh one is sent to connected seeders when the old one nears expiry.
+    // handshake. Connected seeders get the newest one once the ticket they hold has less than
+    // half of its lifetime left (the lifetime it had when we got it), or when the newest is of
+    // a later membership epoch (the old one is refused from then on).
     void set_ticket(std::string ticket, std::int64_t expires);
     const std::string& ticket() const { return ticket_; }
     // Connects to the addresses it has no session with yet (up to kMaxPeers); `self` is skipped.
@@ -74,6 +78,8 @@ public:
     const wire::Handshake& handshake() const { return handshake_; }
     const SessionDeadlines& deadlines() const { return deadlines_; }
     PiecePicker& picker() { return picker_; }
+    // One of the fastest peers: it may join any endgame block (PiecePicker::pick).
+    bool is_fast(PeerId peer) const { return ranking_.is_fast(peer); }
     void on_peer_bitfield(PeerSession& s, const Bitfield& has);
     void on_peer_have(PeerSession& s, PieceIndex piece);
     void on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin, std::string_view data);
@@ -87,6 +93,11 @@ private:
     void stop_sessions(std::string_view why);
     void pause_with_error(Error error);
     void top_up_all();
+    // Every RankingLimits::tick: samples each peer's delivered rate and drops outliers.
+    void on_rank_tick();
+    void arm_rank_tick();
+    // Whether fast peers other than `slow` have every piece `slow` has requests out for.
+    bool others_can_serve(const PeerSession& slow) const;
 
     net::EventLoop& loop_;
     WorkerPool& workers_;
@@ -108,8 +119,19 @@ private:
     bool saving_ = false;             // a state save runs on a worker
     bool save_again_ = false;         // ... and a newer one, written meanwhile, must follow it
     bool finish_after_save_ = false;  // ... and the download is complete
-    std::string ticket_;
+    std::string ticket_;  // the newest
     std::int64_t ticket_expires_ = 0;
+    std::int64_t ticket_lifetime_ = 0;  // its expiry less the time we got it
+    std::int64_t ticket_epoch_ = 0;
+    // The one last sent to the connected seeders (new connections send the newest).
+    std::string sent_ticket_;
+    std::int64_t sent_expires_ = 0;
+    std::int64_t sent_lifetime_ = 0;
+    std::int64_t sent_epoch_ = 0;
+    PeerRanking ranking_;
+    RankingLimits ranking_limits_;
+    net::TimerId rank_timer_ = 0;
+    net::Clock::time_point last_rank_tick_{};
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred tasks check it
 };
 

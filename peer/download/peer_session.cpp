@@ -108,6 +108,11 @@ void PeerSession::close(std::string_view reason, bool quiet) {
     owner_.on_session_closed(*this);
 }
 
+void PeerSession::fail(std::string_view reason) {
+    failed_ = true;
+    close(reason);
+}
+
 void PeerSession::on_ready(net::Ready ready) {
     if (state_ == State::Connecting) {
         if (int err = net::connect_error(fd_.get()); err != 0) {
@@ -231,6 +236,8 @@ void PeerSession::on_piece(const wire::Message& m) {
                   : std::find_if(requested_.begin(), requested_.end(), matches);
     if (it == requested_.end()) return;  // cancelled, or an endgame duplicate we withdrew
     requested_.erase(it);
+    ++blocks_received_;
+    delivered_bytes_ += m.payload.size();
 
     const auto now = owner_.loop().now();
     rate_window_bytes_ += m.payload.size();
@@ -257,7 +264,7 @@ void PeerSession::drop_requests() {
 }
 
 std::size_t PeerSession::target_in_flight() const {
-    if (rate_ == 0) return kStartInFlight;
+    if (rate_ == 0) return std::min(kStartInFlight, kInitialInFlight + blocks_received_);
     double blocks = rate_ * std::chrono::duration<double>(kTargetLatency).count() /
                     static_cast<double>(wire::kBlockBytes);
     return std::clamp(static_cast<std::size_t>(blocks), kMinInFlight, kMaxInFlight);
@@ -274,7 +281,8 @@ void PeerSession::request_more() {
     if (!choked_ && interested_) {
         const std::size_t target = target_in_flight();
         if (requested_.size() < target) {
-            for (const auto& r : owner_.picker().pick(id_, target - requested_.size())) {
+            for (const auto& r : owner_.picker().pick(id_, target - requested_.size(),
+                                                      owner_.is_fast(id_))) {
                 wire::encode_request(out, r.piece.value, r.begin, r.length);
                 requested_.push_back(r);
             }

@@ -18,6 +18,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace gs::peer {
 
@@ -41,6 +42,10 @@ public:
     // Pipeline depth: enough blocks to cover kTargetLatency at the measured rate, within bounds.
     static constexpr auto kTargetLatency = std::chrono::milliseconds(250);
     static constexpr std::size_t kMinInFlight = 4;
+    // Before its rate is measured a peer starts with a few requests and gets one more for each
+    // block it delivers (a slow start), up to kStartInFlight: a peer that delivers nothing never
+    // holds many blocks others could have fetched.
+    static constexpr std::size_t kInitialInFlight = 8;
     static constexpr std::size_t kStartInFlight = 64;
     static constexpr std::size_t kMaxInFlight = 256;  // 4 MiB of 16 KiB blocks
 
@@ -52,6 +57,8 @@ public:
     void start();
     // Closes the connection and tells the owner (once). `quiet` skips the log line (pause, done).
     void close(std::string_view reason, bool quiet = false);
+    // Closes it as the peer's fault (the owner waits before trying that address again).
+    void fail(std::string_view reason);
     // Endgame: another peer delivered this block first; withdraw our request for it.
     void cancel(const BlockRequest& block);
     // Tops up the request pipeline from the picker.
@@ -68,6 +75,10 @@ public:
     bool failed() const { return failed_; }
     double rate_bytes_per_second() const { return rate_; }
     std::size_t in_flight() const { return requested_.size(); }
+    const std::deque<BlockRequest>& requested() const { return requested_; }
+    bool choking_us() const { return choked_; }
+    // Bytes of requested blocks delivered since the last call (for the owner's ranking).
+    std::uint64_t take_delivered() { return std::exchange(delivered_bytes_, 0); }
 
 private:
     void on_ready(net::Ready ready);
@@ -103,6 +114,8 @@ private:
     net::Clock::time_point rate_window_start_{};
     std::uint64_t rate_window_bytes_ = 0;
     double rate_ = 0;
+    std::uint64_t blocks_received_ = 0;
+    std::uint64_t delivered_bytes_ = 0;
 };
 
 }  // namespace gs::peer

@@ -102,6 +102,12 @@ std::uint32_t PiecePicker::spoiled_pieces() const {
     return spoiled;
 }
 
+bool PiecePicker::peer_has(PeerId peer, PieceIndex piece) const {
+    auto it = peers_.find(peer.value);
+    return it != peers_.end() && it->second.has.size() == piece_count_ &&
+           it->second.has.has(piece.value);
+}
+
 bool PiecePicker::is_interesting(PeerId peer) const {
     auto it = peers_.find(peer.value);
     if (it == peers_.end()) return false;
@@ -152,11 +158,11 @@ void PiecePicker::take_missing(PeerId peer, std::uint32_t piece, Partial& partia
 }
 
 void PiecePicker::take_endgame(PeerId peer, const PeerState& p, std::size_t max_blocks,
-                               std::vector<BlockRequest>& out) {
+                               std::size_t max_asks, std::vector<BlockRequest>& out) {
     // Blocks with the fewest outstanding requests first, so every straggler gets a second asker
     // before any gets a third.
     auto order = partials_by_rarity(p);
-    for (std::size_t asks = 1; asks < kMaxEndgameAsks; ++asks) {
+    for (std::size_t asks = 1; asks < max_asks; ++asks) {
         for (std::uint32_t index : order) {
             Partial& partial = partial_.at(index);
             if (partial.single_source) continue;  // its blame must stay exact
@@ -172,7 +178,7 @@ void PiecePicker::take_endgame(PeerId peer, const PeerState& p, std::size_t max_
     }
 }
 
-std::vector<BlockRequest> PiecePicker::pick(PeerId peer, std::size_t max_blocks) {
+std::vector<BlockRequest> PiecePicker::pick(PeerId peer, std::size_t max_blocks, bool fast) {
     std::vector<BlockRequest> out;
     auto it = peers_.find(peer.value);
     if (it == peers_.end() || max_blocks == 0) return out;
@@ -194,7 +200,12 @@ std::vector<BlockRequest> PiecePicker::pick(PeerId peer, std::size_t max_blocks)
         if (!best) break;
         take_missing(peer, *best, start(*best), max_blocks, out);
     }
-    if (out.size() < max_blocks && missing_blocks_ == 0) take_endgame(peer, p, max_blocks, out);
+    if (out.size() < max_blocks && missing_blocks_ == 0) {
+        // A fast peer joins however many others were asked (each peer asks once per block).
+        const std::size_t max_asks = fast ? std::max(kMaxEndgameAsks, peers_.size() + 1)
+                                          : kMaxEndgameAsks;
+        take_endgame(peer, p, max_blocks, max_asks, out);
+    }
     return out;
 }
 

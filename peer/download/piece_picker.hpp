@@ -39,12 +39,16 @@ public:
     void on_peer_gone(PeerId peer);
     // Whether the peer has a piece we still need and may fetch from it (BEP 3 "interested").
     bool is_interesting(PeerId peer) const;
+    // Whether the peer has said it has the piece (bitfield or have).
+    bool peer_has(PeerId peer, PieceIndex piece) const;
 
     // --- requests
     // Up to `max_blocks` blocks to request from `peer`: Missing blocks of started pieces first,
     // then new pieces rarest first; once no block is Missing anywhere (endgame), blocks already
-    // requested from other peers. Never a piece the peer is barred from.
-    std::vector<BlockRequest> pick(PeerId peer, std::size_t max_blocks);
+    // requested from other peers: at most kMaxEndgameAsks askers per block, except that a `fast`
+    // peer (one of the fastest, by the caller's ranking) may always add itself, so the last
+    // blocks never wait only on slow peers. Never a piece the peer is barred from.
+    std::vector<BlockRequest> pick(PeerId peer, std::size_t max_blocks, bool fast = false);
 
     struct BlockOutcome {
         bool accepted = false;        // false: not a block we want (have it, unknown, duplicate)
@@ -112,7 +116,7 @@ private:
     Partial& start(std::uint32_t piece);
     void take_missing(PeerId peer, std::uint32_t piece, Partial& partial, std::size_t max_blocks,
                       std::vector<BlockRequest>& out);
-    void take_endgame(PeerId peer, const PeerState& p, std::size_t max_blocks,
+    void take_endgame(PeerId peer, const PeerState& p, std::size_t max_blocks, std::size_t max_asks,
                       std::vector<BlockRequest>& out);
     void drop_ask(Block& block, PeerId peer);
     std::vector<std::uint32_t> partials_by_rarity(const PeerState& p) const;

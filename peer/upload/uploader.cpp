@@ -19,6 +19,17 @@ namespace gs::peer {
 namespace {
 constexpr std::size_t kMaxReadBytes = 256 * 1024;  // requests are small; bounds the input buffer
 constexpr int kSendBufferBytes = 4 * 1024 * 1024;
+
+// Our bitfield for `share`: the pieces we have (all, or a download's verified ones).
+void encode_bitfield_of(const Share& share, std::string& out) {
+    const std::uint32_t pieces = share.info.piece_count();
+    if (pieces == 0) return;
+    Bitfield bits(pieces);
+    for (std::uint32_t i = 0; i < pieces; ++i) {
+        if (share.has_piece(i)) bits.set(i);
+    }
+    wire::encode_bitfield(out, bits.to_bytes());
+}
 }  // namespace
 
 UploadSession::UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, net::Endpoint peer)
@@ -58,7 +69,11 @@ void UploadSession::on_ready(net::Ready ready) {
 }
 
 void UploadSession::on_input() {
-    long n = in_.read_from(fd_.get(), kMaxReadBytes);
+    // A waiting connection's input stays small: it is closed rather than buffered.
+    const std::size_t room = admitted_ ? kMaxReadBytes
+                                       : kMaxInputBeforeTicket + 1 -
+                                             std::min(in_.size(), kMaxInputBeforeTicket);
+    long n = in_.read_from(fd_.get(), room);
     if (n == 0) return close("closed by the peer");
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         return close(std::string("read: ") + std::strerror(errno));
@@ -77,6 +92,10 @@ void UploadSession::on_input() {
         consumed_total += consumed;
     }
     in_.consume(consumed_total);
+    // Unfinished input of a connection without its ticket yet stays small.
+    if (!admitted_ && in_.size() > kMaxInputBeforeTicket) {
+        return close("too much data before a ticket");
+    }
     pump();
 }
 
@@ -97,28 +116,45 @@ bool UploadSession::on_handshake() {
     handshaken_ = true;
     if (!file_unchanged(*share)) return false;
 
+    // Someone who knows the info hash learns that we share it, nothing more: which pieces we
+    // have comes with admission. An open share admits everyone at once, its bitfield first as
+    // BEP 3 wants.
     std::string out;
     wire::encode_handshake(out, wire::Handshake{info_hash_, owner_.peer_id(), true});
-    const std::uint32_t pieces = share->info.piece_count();
-    if (pieces > 0) {
-        Bitfield bits(pieces);
-        for (std::uint32_t i = 0; i < pieces; ++i) {
-            if (share->has_piece(i)) bits.set(i);
-        }
-        wire::encode_bitfield(out, bits.to_bytes());
-    }
+    if (share->open) encode_bitfield_of(*share, out);
     wire::ExtendedHandshake ours;
     ours.client = std::string(wire::kClientVersion);
     wire::encode_extended_handshake(out, ours);
-    // Members are served as soon as they show a ticket (there is no tit-for-tat inside a group);
-    // an open share serves everyone at once.
-    if (share->open) {
-        wire::encode_state(out, wire::MsgId::Unchoke);
-        unchoked_ = true;
-    }
     out_.append(out);
 
     owner_.loop().cancel(timer_);
+    timer_ = 0;
+    if (share->open) return admit(*share);
+    timer_ = owner_.loop().after(owner_.limits().ticket_timeout, [this] {
+        timer_ = 0;
+        close("no ticket in time");
+    });
+    return true;
+}
+
+// Members are served as soon as they show a ticket (there is no tit-for-tat inside a group).
+bool UploadSession::admit(const Share& share) {
+    if (!owner_.admit(*this)) {
+        close("no free upload slot");
+        return false;
+    }
+    admitted_ = true;
+    if (timer_ != 0) owner_.loop().cancel(timer_);
+    timer_ = 0;
+    std::string out;
+    if (!share.open) encode_bitfield_of(share, out);
+    wire::encode_state(out, wire::MsgId::Unchoke);
+    unchoked_ = true;
+    if (send_left_ > 0) {
+        after_block_ += out;
+    } else {
+        out_.append(out);
+    }
     arm_idle_check(owner_.limits().idle_timeout);
     return true;
 }
@@ -193,7 +229,9 @@ bool UploadSession::file_unchanged(const Share& share) {
 }
 
 bool UploadSession::may_serve(const Share& share) const {
-    return share.open || unix_now() < ticket_expires_;
+    if (share.open) return true;
+    return unix_now() < ticket_expires_ && share.in_group(ticket_group_) &&
+           ticket_epoch_ >= owner_.epoch_of(ticket_group_);
 }
 
 // A downloader proves group membership with the tracker's ticket in its extended handshake
@@ -205,24 +243,31 @@ bool UploadSession::on_extended_handshake(std::string_view body) {
         return false;
     }
     auto it = hs->extra.find("ticket");
-    if (it == hs->extra.end() || !it->second.is_string()) return true;  // e.g. libtorrent
+    // None (e.g. libtorrent on an open share): a waiting connection waits on, until its deadline.
+    if (it == hs->extra.end() || !it->second.is_string()) return true;
+    const Share* share = owner_.shares().find(info_hash_);
+    if (share == nullptr) {
+        close("the file is no longer shared");
+        return false;
+    }
     auto ticket = verify_ticket(it->second.as_string(), owner_.ticket_key(), info_hash_, unix_now());
     if (!ticket) {
         close(ticket.error().message);
         return false;
     }
-    ticket_expires_ = ticket->expires;
-    if (!unchoked_) {
-        std::string out;
-        wire::encode_state(out, wire::MsgId::Unchoke);
-        unchoked_ = true;
-        if (send_left_ > 0) {
-            after_block_ += out;
-        } else {
-            out_.append(out);
-        }
+    // The tracker signed it for one group: it opens the file only if we share it there.
+    if (!share->in_group(ticket->group)) {
+        close("ticket refused: for a group this file is not shared in");
+        return false;
     }
-    return true;
+    if (auto fresh = owner_.check_epoch(ticket->group, ticket->epoch); !fresh) {
+        close(fresh.error().message);
+        return false;
+    }
+    ticket_expires_ = ticket->expires;
+    ticket_group_ = std::move(ticket->group);
+    ticket_epoch_ = ticket->epoch;
+    return admitted_ || admit(*share);
 }
 
 void UploadSession::pump() {
@@ -266,6 +311,8 @@ void UploadSession::pump() {
         if (queue_.empty()) break;
         if (share == nullptr) share = owner_.shares().find(info_hash_);
         if (share == nullptr) return close("the file is no longer shared");
+        // Queued while the ticket was good: it may have expired or been outdated since.
+        if (!may_serve(*share)) return close("request without a valid download ticket");
         const Request r = queue_.front();
         queue_.pop_front();
         std::string header;
@@ -285,7 +332,7 @@ void UploadSession::update_interest() {
 }
 
 void UploadSession::send_have(const Sha1Digest& info_hash, std::uint32_t piece) {
-    if (closed_ || !handshaken_ || info_hash != info_hash_) return;
+    if (closed_ || !admitted_ || info_hash != info_hash_) return;
     // Whatever is in out_ goes before the block being sent; a have must wait for that block.
     wire::encode_have(after_block_, piece);
     if (send_left_ == 0) pump();
@@ -321,20 +368,21 @@ void Uploader::on_acceptable() {
         net::Fd fd = net::accept_tcp(listener_.get(), &peer);
         if (!fd.valid()) return;
         if (!serving_) continue;  // logged out: nothing to serve
-        if (sessions_.size() >= limits_.max_sessions) {
-            log::warn("refusing peer {}: already serving {} connections", peer.to_string(),
-                      sessions_.size());
+        // Every new connection waits for admission in the small pool.
+        if (auto it = per_address_.find(peer.host);
+            it != per_address_.end() && it->second.waiting >= limits_.max_waiting_per_address) {
+            log::warn("refusing peer {}: already {} connections from {} waiting for a ticket",
+                      peer.to_string(), it->second.waiting, peer.host);
             continue;
         }
-        std::size_t& from_address = sessions_per_address_[peer.host];
-        if (from_address >= limits_.max_sessions_per_address) {
-            log::warn("refusing peer {}: already serving {} connections from {}",
-                      peer.to_string(), from_address, peer.host);
-            continue;
+        if (!waiting_.empty() && waiting_.size() >= limits_.max_waiting_sessions) {
+            make_room_for(peer.host);
         }
-        ++from_address;
+        if (limits_.max_waiting_sessions == 0) continue;
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes, sizeof kSendBufferBytes);
         const std::uint64_t id = next_id_++;
+        ++per_address_[peer.host].waiting;
+        waiting_.insert(id);
         sessions_.emplace(id, std::make_unique<UploadSession>(*this, id, std::move(fd), peer));
     }
 }
@@ -357,16 +405,82 @@ void Uploader::report_changed(const Sha1Digest& info_hash) {
     });
 }
 
-void Uploader::reap(std::uint64_t id) {
-    loop_.defer([this, id, alive = std::weak_ptr<int>(alive_)] {
-        if (alive.expired()) return;
-        auto it = sessions_.find(id);
-        if (it == sessions_.end()) return;
-        auto count = sessions_per_address_.find(it->second->peer_host());
-        if (count != sessions_per_address_.end() && --count->second == 0) {
-            sessions_per_address_.erase(count);
+// The pool of waiting connections is full: the oldest one of the address holding the most of
+// them goes (the newcomer's address counted with its newcomer). A member's one connection is
+// thus never the one to go while a flooding address holds more than one.
+void Uploader::make_room_for(const std::string& newcomer) {
+    std::size_t most = 0;
+    for (const auto& [host, slots] : per_address_) {
+        most = std::max(most, slots.waiting + (host == newcomer ? 1 : 0));
+    }
+    for (std::uint64_t id : waiting_) {  // oldest first
+        UploadSession& s = *sessions_.at(id);
+        const std::size_t from = per_address_.at(s.peer_host()).waiting;
+        if (from + (s.peer_host() == newcomer ? 1 : 0) < most) continue;
+        s.close(fmt::format("made room for a newer connection ({} waiting for a ticket, {} of "
+                            "them from {})",
+                            waiting_.size(), from, s.peer_host()));
+        return;
+    }
+}
+
+bool Uploader::admit(UploadSession& session) {
+    AddressSlots& slots = per_address_[session.peer_host()];
+    if (admitted_ >= limits_.max_sessions) {
+        log::warn("refusing peer {}: already serving {} connections", session.peer(), admitted_);
+        return false;
+    }
+    if (slots.admitted >= limits_.max_sessions_per_address) {
+        log::warn("refusing peer {}: already serving {} connections from {}", session.peer(),
+                  slots.admitted, session.peer_host());
+        return false;
+    }
+    if (waiting_.erase(session.id()) > 0) --slots.waiting;
+    ++slots.admitted;
+    ++admitted_;
+    return true;
+}
+
+std::int64_t Uploader::epoch_of(const std::string& group) const {
+    auto it = epochs_.find(group);
+    return it == epochs_.end() ? 0 : it->second;
+}
+
+Status Uploader::check_epoch(const std::string& group, std::int64_t epoch) {
+    if (auto it = epochs_.find(group); it != epochs_.end()) {
+        if (epoch < it->second) {
+            return make_error(Errc::Denied, "ticket refused: issued before a membership change");
         }
-        sessions_.erase(it);
+        it->second = epoch;
+        return {};
+    }
+    if (epochs_.size() >= limits_.max_epoch_groups) {
+        // Forget groups none of our shares is in any more: their tickets open nothing here.
+        std::erase_if(epochs_, [&](const auto& kv) {
+            return std::none_of(shares_.all().begin(), shares_.all().end(),
+                                [&](const auto& share) { return share.second.in_group(kv.first); });
+        });
+    }
+    if (epochs_.size() < limits_.max_epoch_groups) epochs_.emplace(group, epoch);
+    return {};
+}
+
+void Uploader::reap(std::uint64_t id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    // The slot is free at once (a newer connection may be taking it right now).
+    auto slots = per_address_.find(it->second->peer_host());
+    if (slots != per_address_.end()) {
+        if (waiting_.erase(id) > 0) {
+            --slots->second.waiting;
+        } else if (it->second->is_admitted()) {
+            --slots->second.admitted;
+            --admitted_;
+        }
+        if (slots->second.waiting == 0 && slots->second.admitted == 0) per_address_.erase(slots);
+    }
+    loop_.defer([this, id, alive = std::weak_ptr<int>(alive_)] {
+        if (!alive.expired()) sessions_.erase(id);
     });
 }
 

@@ -1,12 +1,16 @@
 // Uploader: the serving side. Owns the client's listening socket and one UploadSession per
-// incoming connection (BEP 3): a handshake for an info hash we share, our bitfield, unchoke, then
-// blocks of verified pieces. Each block goes out as its 13-byte header followed by sendfile(2)
-// from the shared file, so the bytes never pass through our memory; requests wait in a bounded
-// queue. Reactor thread only.
+// incoming connection (BEP 3): a handshake for an info hash we share, our handshake and BEP 10
+// extended handshake, then (once the peer's extended handshake shows a valid ticket for a group
+// the file is shared in) our bitfield, unchoke, and blocks of verified pieces. An open share
+// skips the ticket. Connections that have not shown a ticket yet wait in a small pool of their
+// own, so they can never take the slots of admitted ones. Each block goes out as its 13-byte
+// header followed by sendfile(2) from the shared file, so the bytes never pass through our
+// memory; requests wait in a bounded queue. Reactor thread only.
 #pragma once
 
 #include "peer/shares.hpp"
 #include "peer/wire/wire.hpp"
+#include "shared/result.hpp"
 #include "shared/net/buffer.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/fd.hpp"
@@ -17,6 +21,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -27,14 +32,31 @@ class Uploader;
 // What one client gives the peers that download from it (SECURITY.md "Limits"). Tests shorten
 // the timeouts; the client runs with the defaults.
 struct UploadLimits {
+    // Admitted connections: they showed a valid ticket (or their file is an open share).
     std::size_t max_sessions = 256;
     // One address cannot take every slot; a downloader opens one connection per file it fetches.
     std::size_t max_sessions_per_address = 32;
+    // Connections still waiting for admission (no handshake or no ticket yet), counted apart.
+    // When this pool is full, the oldest waiting connection of the address that holds the most
+    // of them makes room for the new one: a flood of idle sockets from a few addresses cannot
+    // keep a member out (he needs one connection for a round trip to show his ticket).
+    std::size_t max_waiting_sessions = 16;
+    std::size_t max_waiting_per_address = 4;  // past it, that address's new connection is refused
+    // After its handshake, a connection to a share that is not open shows a ticket within this.
+    net::Clock::duration ticket_timeout = std::chrono::seconds(3);
+    // The highest membership epoch is remembered for at most this many groups (those our
+    // shares are in; more only if the shares changed meanwhile).
+    std::size_t max_epoch_groups = 1024;
     std::size_t max_queued_requests = 1024;  // 16 MiB of blocks per connection
     net::Clock::duration handshake_timeout = std::chrono::seconds(10);
     // A connection that sends nothing for this long, with nothing left to send it, is closed.
     net::Clock::duration idle_timeout = std::chrono::seconds(180);
 };
+
+// Before its ticket a connection has no business sending more than its handshake and its
+// extended handshake (at most kMaxExtendedBytes): what a waiting connection may buffer.
+inline constexpr std::size_t kMaxInputBeforeTicket =
+    wire::kHandshakeBytes + 4 + 2 + wire::kMaxExtendedBytes;
 
 class UploadSession {
 public:
@@ -47,8 +69,12 @@ public:
     void send_have(const Sha1Digest& info_hash, std::uint32_t piece);
     void close(std::string_view reason);
     bool is_closed() const { return closed_; }
+    // Counted among the admitted connections (not the waiting ones).
+    bool is_admitted() const { return admitted_; }
     const Sha1Digest& info_hash() const { return info_hash_; }
     const std::string& peer_host() const { return peer_host_; }
+    std::uint64_t id() const { return id_; }
+    const std::string& peer() const { return peer_; }  // "address:port"
 
 private:
     struct Request {
@@ -59,7 +85,12 @@ private:
     bool on_handshake();  // false: closed
     bool handle(const wire::Message& m);
     bool on_extended_handshake(std::string_view body);  // false: closed
+    // Open share, or a ticket that has not expired, for a group the file is still shared in,
+    // and not issued before that group's latest membership change.
     bool may_serve(const Share& share) const;
+    // Moves the connection to the admitted pool and sends the bitfield and unchoke; false (and
+    // closed) when that pool is full.
+    bool admit(const Share& share);
     // False (and the connection closed, the owner told) when the file changed since it was
     // shared; checked at the handshake and then at most once a second.
     bool file_unchanged(const Share& share);
@@ -80,7 +111,12 @@ private:
     Sha1Digest info_hash_{};
     bool handshaken_ = false;
     bool unchoked_ = false;
-    std::int64_t ticket_expires_ = 0;  // Unix seconds; requests are served until then
+    bool admitted_ = false;
+    // The ticket shown: requests are served until it expires (Unix seconds), while the file is
+    // shared in its group and no ticket of that group with a higher epoch has been seen.
+    std::int64_t ticket_expires_ = 0;
+    std::string ticket_group_;
+    std::int64_t ticket_epoch_ = 0;
     bool closed_ = false;
     std::deque<Request> queue_;
     // The block being sent with sendfile: file offset and bytes still to go.
@@ -121,11 +157,27 @@ public:
     const UploadLimits& limits() const { return limits_; }
     Shares& shares() { return shares_; }
     const wire::PeerIdBytes& peer_id() const { return peer_id_; }
+    // A closing session gives back its slot at once; it is destroyed after this event.
     void reap(std::uint64_t id);
     void report_changed(const Sha1Digest& info_hash);
+    // Takes an admitted slot for a waiting session; false when the pool (or its address's
+    // share of it) is full.
+    bool admit(UploadSession& session);
+    // A verified ticket's group and epoch: refused when the group's highest epoch seen is
+    // newer; otherwise remembered as the highest.
+    Status check_epoch(const std::string& group, std::int64_t epoch);
+    // The highest membership epoch seen in a verified ticket of `group` (0: none).
+    std::int64_t epoch_of(const std::string& group) const;
+    std::size_t waiting_count() const { return waiting_.size(); }
+    std::size_t admitted_count() const { return admitted_; }
 
 private:
     void on_acceptable();
+    void make_room_for(const std::string& newcomer);
+    struct AddressSlots {
+        std::size_t admitted = 0;
+        std::size_t waiting = 0;
+    };
 
     net::EventLoop& loop_;
     net::Fd listener_;
@@ -138,7 +190,10 @@ private:
     std::function<void(const Sha1Digest&)> on_share_changed_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<UploadSession>> sessions_;
-    std::unordered_map<std::string, std::size_t> sessions_per_address_;  // by IP, no port
+    std::unordered_map<std::string, AddressSlots> per_address_;  // by IP, no port
+    std::set<std::uint64_t> waiting_;  // ids of open waiting sessions; the smallest is the oldest
+    std::size_t admitted_ = 0;
+    std::unordered_map<std::string, std::int64_t> epochs_;  // group -> highest epoch seen
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

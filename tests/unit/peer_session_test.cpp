@@ -5,12 +5,14 @@
 // seeder that the test plays with plain non-blocking sockets between turns of the event loop;
 // which deadline fired is read from the session's log line on stderr.
 #include "peer/download/downloader.hpp"
+#include "peer/wire/extended_handshake.hpp"
 #include "peer/wire/wire.hpp"
 #include "shared/bitfield.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/socket.hpp"
 #include "shared/proto/bencode.hpp"
 #include "shared/sha1.hpp"
+#include "shared/ticket.hpp"
 #include "shared/worker_pool.hpp"
 #include "tests/unit/run_until.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -85,6 +87,8 @@ public:
         return closed_;
     }
     const std::deque<wire::Message>& requests() const { return requests_; }
+    // The tickets the downloader showed in its extended handshakes, in order.
+    const std::vector<std::string>& tickets() const { return tickets_; }
     // Runs the loop until a request is outstanding; false when the connection closed first.
     bool wait_for_request() {
         return run_until([&] { return !requests_.empty() || closed_; }) && !requests_.empty();
@@ -171,6 +175,13 @@ private:
             const wire::Message msg = **m;
             if (msg.id == wire::MsgId::Request && !msg.keep_alive) {
                 requests_.push_back(msg);
+            } else if (msg.id == wire::MsgId::Extended && !msg.keep_alive &&
+                       msg.extended_id == wire::kExtendedHandshakeId) {
+                auto hs = wire::parse_extended_handshake(msg.payload);
+                ASSERT_TRUE(hs.ok());
+                if (auto t = hs->extra.find("ticket"); t != hs->extra.end()) {
+                    tickets_.push_back(std::string(t->second.as_string()));
+                }
             } else if (msg.id == wire::MsgId::Cancel && !msg.keep_alive) {
                 std::erase_if(requests_, [&](const wire::Message& r) {
                     return r.index == msg.index && r.begin == msg.begin && r.length == msg.length;
@@ -214,6 +225,7 @@ private:
     bool closed_ = false;
     bool handshaken_ = false;
     std::deque<wire::Message> requests_;  // payload unused: requests carry none
+    std::vector<std::string> tickets_;
 };
 
 class PeerSessionDeadlineTest : public ::testing::Test {
@@ -394,6 +406,52 @@ TEST_F(PeerSessionDeadlineTest, SeederThatUnchokesWithinTheDeadlineIsKeptAndOneT
     const std::string& log = log_text();
     EXPECT_THAT(log, HasSubstr(closed_line(seeder.address(), "kept us choked for too long")));
     EXPECT_EQ(log.find("closed ("), log.rfind("closed (")) << log;
+}
+
+// --- tickets
+
+// Tickets live 30 s, so a download outlives many: the ticket connected seeders hold is renewed
+// once it has less than half of its lifetime left (the lifetime it had when we got it, not a
+// constant), not before; and at once when the newest is of a later membership epoch.
+TEST_F(PeerSessionDeadlineTest, ConnectedSeedersGetTheNewestTicketWhenTheHeldOneIsHalfwayGone) {
+    ASSERT_NO_FATAL_FAILURE(start_downloader({}));
+    const TicketSigner signer = TicketSigner::generate();
+    constexpr std::int64_t kLife = 4;  // seconds
+    auto issue = [&](std::int64_t expires, std::int64_t epoch) {
+        return signer.sign(Ticket{"carol", "group", info_.info_hash, expires, epoch});
+    };
+    const std::int64_t first_expires = unix_now() + kLife;
+    const std::string first = issue(first_expires, 0);
+    downloader_->set_ticket(first, first_expires);
+    FakeSeeder seeder(loop_, info_, content_);
+    downloader_->add_peers({seeder.address()});
+    ASSERT_TRUE(seeder.accept_and_read_handshake());
+    ASSERT_NO_FATAL_FAILURE(seeder.send_handshake_and_bitfield());
+    ASSERT_TRUE(seeder.run_until([&] { return !seeder.tickets().empty(); }));
+    EXPECT_EQ(seeder.tickets(), std::vector<std::string>{first});
+
+    // Below: more than half of its life left, a newer one is kept back (as the tracker hands
+    // one out on every refresh).
+    const std::int64_t second_expires = unix_now() + 2 * kLife;
+    const std::string second = issue(second_expires, 0);
+    downloader_->set_ticket(second, second_expires);
+    seeder.run_until([] { return false; }, 200ms);
+    ASSERT_GT(first_expires - unix_now(), kLife / 2) << "the machine is too slow for this test";
+    EXPECT_EQ(seeder.tickets().size(), 1u);
+    // At half its life: the next refresh (the same newest ticket) sends it on.
+    seeder.run_until([&] { return first_expires - unix_now() <= kLife / 2; }, 5s);
+    downloader_->set_ticket(second, second_expires);
+    ASSERT_TRUE(seeder.run_until([&] { return seeder.tickets().size() == 2; }));
+    EXPECT_EQ(seeder.tickets().back(), second);
+    downloader_->set_ticket(second, second_expires);
+    seeder.run_until([] { return false; }, 100ms);
+    EXPECT_EQ(seeder.tickets().size(), 2u) << "sent once";
+
+    // A later membership epoch: sent at once, though the held one is fresh.
+    const std::string third = issue(unix_now() + 2 * kLife, 1);
+    downloader_->set_ticket(third, unix_now() + 2 * kLife);
+    ASSERT_TRUE(seeder.run_until([&] { return seeder.tickets().size() == 3; }));
+    EXPECT_EQ(seeder.tickets().back(), third);
 }
 
 // --- connect

@@ -188,6 +188,27 @@ TEST(PiecePicker, EndgameAsksAtMostAFewPeersPerBlock) {
     EXPECT_TRUE(picker.pick(peer(0), 5).empty()) << "never the same block twice to one peer";
 }
 
+// The last blocks never wait only on slow peers: when every endgame ask is taken, a fast peer
+// (one of the fastest by the Downloader's ranking) still joins, and the block it delivers first
+// cancels the others.
+TEST(PiecePicker, AFastPeerJoinsAnEndgameBlockEvenWhenSlowPeersTookEveryAsk) {
+    const std::uint32_t slow = PiecePicker::kMaxEndgameAsks;  // peers 0 .. slow-1
+    std::vector<std::string> peers(slow + 2, "1");
+    auto picker = swarm(peers);
+    for (std::uint32_t i = 0; i < slow; ++i) {
+        EXPECT_EQ(picker.pick(peer(i), 5).size(), 1u) << "peer " << i;
+    }
+    // At the cap: another peer that is not fast gets nothing, a fast one gets the block.
+    EXPECT_TRUE(picker.pick(peer(slow), 5).empty());
+    EXPECT_EQ(picker.pick(peer(slow + 1), 5, /*fast=*/true), std::vector<BlockRequest>{req(0, 0)});
+    // Once: it is not asked twice for the same block.
+    EXPECT_TRUE(picker.pick(peer(slow + 1), 5, /*fast=*/true).empty());
+    auto outcome = picker.on_block(peer(slow + 1), piece(0), 0);
+    ASSERT_TRUE(outcome.accepted);
+    EXPECT_EQ(outcome.cancels.size(), slow);
+    EXPECT_TRUE(outcome.piece_complete);
+}
+
 TEST(PiecePicker, FailedPieceBarsALoneContributor) {
     auto picker = swarm({"11", "11"});
     auto picks = picker.pick(peer(0), 1);

@@ -1,12 +1,17 @@
-// The serving side's limits (UploadLimits), each at, below and past its bound: connections in
-// total and per address, the handshake and idle timeouts, requests queued per connection. The
+// The serving side's limits (UploadLimits), each at, below and past its bound: admitted
+// connections in total and per address, the separate pool of connections waiting for a ticket,
+// the handshake, ticket and idle timeouts, requests queued per connection; and its admission
+// rules: nothing about the pieces before a valid ticket, tickets only for a group the file is
+// shared in, and never one issued before the group's latest membership change. The
 // limits are shortened so that a timeout takes a fraction of a second; the peers are plain
 // sockets on 127.0.0.1 written and read by the test between turns of the loop.
 #include "peer/upload/uploader.hpp"
 
 #include "peer/wire/handshake.hpp"
 #include "peer/wire/message.hpp"
+#include "peer/wire/extended_handshake.hpp"
 #include "shared/proto/bencode.hpp"
+#include "shared/ticket.hpp"
 #include "tests/unit/run_until.hpp"
 #include "tests/unit/temp_dir.hpp"
 #include "tests/unit/test_content.hpp"
@@ -63,6 +68,23 @@ public:
         }
         send(out);  // in one write, so the uploader reads them in one go
     }
+    // Our extended handshake, with a ticket when one is given.
+    void send_ticket(const std::string& ticket) {
+        wire::ExtendedHandshake hs;
+        hs.client = "test";
+        if (!ticket.empty()) hs.extra["ticket"] = ticket;
+        std::string out;
+        wire::encode_extended_handshake(out, hs);
+        send(out);
+    }
+    bool extended_handshake_seen() {
+        poll();
+        return extended_;
+    }
+    bool bitfield_seen() {
+        poll();
+        return bitfield_;
+    }
 
     // Reads what has arrived; true once the uploader has closed the connection.
     bool closed() {
@@ -111,6 +133,8 @@ private:
             ASSERT_TRUE(m.ok()) << m.error().message;
             if (!*m) break;
             if ((*m)->id == wire::MsgId::Unchoke) unchoked_ = true;
+            if ((*m)->id == wire::MsgId::Bitfield) bitfield_ = true;
+            if ((*m)->id == wire::MsgId::Extended && (*m)->extended_id == 0) extended_ = true;
             if ((*m)->id == wire::MsgId::Piece) {
                 pieces_.push_back({(*m)->index, (*m)->begin, std::string((*m)->payload)});
             }
@@ -123,6 +147,8 @@ private:
     std::string in_;
     bool handshaken_ = false;
     bool unchoked_ = false;
+    bool bitfield_ = false;
+    bool extended_ = false;
     bool closed_ = false;
     std::vector<Piece> pieces_;
     std::size_t checked_ = 0;
@@ -136,17 +162,34 @@ protected:
         log();
     }
 
-    // An uploader serving one open share (no ticket needed) of content_.
-    void start(UploadLimits limits) {
+    // An uploader serving one share of content_ in group "g": open (no ticket needed), or for
+    // members holding a ticket signed by signer_.
+    void start(UploadLimits limits, bool open = true) {
         auto listener = net::listen_tcp(net::Endpoint{"127.0.0.1", 0});
         ASSERT_TRUE(listener.ok());
         port_ = net::local_endpoint(listener->get())->port;
         std::ofstream(dir_.file("file"), std::ios::binary) << content_;
         ASSERT_TRUE(shares_.add("g", info_, dir_.file("file")).ok());
-        shares_.find(info_.info_hash)->open = true;
+        shares_.find(info_.info_hash)->open = open;
         uploader_ = std::make_unique<Uploader>(loop_, std::move(listener).value(), shares_,
                                                wire::random_peer_id(), limits);
+        uploader_->set_ticket_key(signer_.public_key());
         uploader_->set_serving(true);
+    }
+    std::string ticket(std::string group = "g", std::int64_t epoch = 0,
+                       std::int64_t lifetime = 60) {
+        return signer_.sign(Ticket{"bob", std::move(group), info_.info_hash,
+                                   unix_now() + lifetime, epoch});
+    }
+    // A peer that handshook with the ticketed share and showed `t`: unchoked, or closed.
+    std::unique_ptr<FakePeer> ticketed_peer(const std::string& t,
+                                            const std::string& from = "127.0.0.1") {
+        auto peer = connect(from);
+        peer->send_handshake(info_.info_hash);
+        EXPECT_TRUE(run_until(loop_, [&] { return peer->extended_handshake_seen(); }));
+        peer->send_ticket(t);
+        EXPECT_TRUE(run_until(loop_, [&] { return peer->unchoked() || peer->closed(); }));
+        return peer;
     }
 
     std::unique_ptr<FakePeer> connect(const std::string& from = "127.0.0.1") {
@@ -176,6 +219,7 @@ protected:
     Shares shares_;
     std::uint16_t port_ = 0;
     std::unique_ptr<Uploader> uploader_;
+    TicketSigner signer_ = TicketSigner::generate();
     bool capturing_ = true;
     std::string log_;
 };
@@ -245,30 +289,265 @@ TEST_F(UploaderTest, KeepsAPeerThatSpeaksWithinTheIdleTimeoutAndDropsOneSilentFo
     EXPECT_TRUE(logged("closed: idle for 1 s")) << log();
 }
 
-TEST_F(UploaderTest, CountsConnectionsPerAddressAndInTotalAndFreesASlotWhenOneCloses) {
+TEST_F(UploaderTest, CountsAdmittedConnectionsPerAddressAndInTotalAndFreesASlotWhenOneCloses) {
     start(UploadLimits{.max_sessions = 3, .max_sessions_per_address = 2});
-    // At the per-address bound: two from 127.0.0.1; past it: a third is refused.
-    auto a1 = connect("127.0.0.1");
-    auto a2 = connect("127.0.0.1");
-    ASSERT_TRUE(sessions_reach(2));
+    // At the per-address bound: two admitted from 127.0.0.1; past it: a third is refused.
+    auto a1 = handshaken_peer();
+    auto a2 = handshaken_peer();
     auto a3 = connect("127.0.0.1");
+    a3->send_handshake(info_.info_hash);
     EXPECT_TRUE(run_until(loop_, [&] { return a3->closed(); }));
+    EXPECT_FALSE(a3->unchoked());
     // Another address still gets in, up to the total; past the total, it is refused too.
     auto b1 = connect("127.0.0.2");
-    ASSERT_TRUE(sessions_reach(3));
+    b1->send_handshake(info_.info_hash);
+    EXPECT_TRUE(run_until(loop_, [&] { return b1->unchoked(); }));
     auto c1 = connect("127.0.0.3");
+    c1->send_handshake(info_.info_hash);
     EXPECT_TRUE(run_until(loop_, [&] { return c1->closed(); }));
-    EXPECT_EQ(uploader_->session_count(), 3u);
+    EXPECT_EQ(uploader_->admitted_count(), 3u);
     EXPECT_FALSE(a1->closed() || a2->closed() || b1->closed());
 
     // A connection that ends frees its slot for its address.
     a1.reset();
-    ASSERT_TRUE(sessions_reach(2));
-    auto a4 = connect("127.0.0.1");
-    ASSERT_TRUE(sessions_reach(3));
+    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->admitted_count() == 2; }));
+    auto a4 = handshaken_peer();
+    EXPECT_EQ(uploader_->admitted_count(), 3u);
     EXPECT_FALSE(a4->closed());
     EXPECT_TRUE(logged("already serving 2 connections from 127.0.0.1")) << log();
     EXPECT_TRUE(logged("already serving 3 connections")) << log();
+    EXPECT_TRUE(logged("closed: no free upload slot")) << log();
+}
+
+// Finding 5 and 7: a seeder answers the handshake of someone who knows the info hash with its
+// own handshake and extended handshake only; the bitfield and unchoke come with a valid ticket,
+// and a connection without one is closed at the ticket deadline.
+TEST_F(UploaderTest, SaysNothingOfItsPiecesBeforeATicketAndClosesAtTheTicketDeadline) {
+    constexpr auto kTicketDeadline = 1000ms;
+    start(UploadLimits{.ticket_timeout = kTicketDeadline}, /*open=*/false);
+    auto silent = connect();
+    const auto greeted = net::Clock::now();  // its ticket deadline starts after this
+    silent->send_handshake(info_.info_hash);
+    ASSERT_TRUE(run_until(loop_, [&] { return silent->extended_handshake_seen(); }));
+    // Below: a ticket well within the deadline opens the share.
+    auto member = connect();
+    member->send_handshake(info_.info_hash);
+    ASSERT_TRUE(run_until(loop_, [&] { return member->extended_handshake_seen(); }));
+    EXPECT_FALSE(member->bitfield_seen() || member->unchoked());
+    run_for(loop_, kTicketDeadline / 10);
+    member->send_ticket(ticket());
+    ASSERT_TRUE(run_until(loop_, [&] { return member->unchoked(); }));
+    EXPECT_TRUE(member->bitfield_seen());
+    member->send_requests(2);
+    EXPECT_TRUE(run_until(loop_, [&] { return member->blocks(content_) == 2; }));
+
+    // Past: the other one never learnt what we have, and goes at the deadline, not before.
+    EXPECT_TRUE(run_until(loop_, [&] { return silent->closed(); }, 3000ms));
+    EXPECT_GE(net::Clock::now() - greeted, kTicketDeadline);
+    EXPECT_FALSE(silent->bitfield_seen() || silent->unchoked());
+    EXPECT_EQ(silent->blocks(content_), 0u);
+    EXPECT_FALSE(member->closed());
+
+    // A request without a ticket is refused, and an extended handshake without one admits
+    // nothing.
+    auto greedy = connect();
+    greedy->send_handshake(info_.info_hash);
+    greedy->send_ticket("");
+    greedy->send_requests(1);
+    EXPECT_TRUE(run_until(loop_, [&] { return greedy->closed(); }));
+    EXPECT_FALSE(greedy->bitfield_seen());
+    EXPECT_TRUE(logged("closed: no ticket in time (0 bytes served)")) << log();
+    EXPECT_TRUE(logged("closed: request without a valid download ticket")) << log();
+}
+
+// Finding 5: connections without a ticket wait in a pool of their own: at most
+// max_waiting_per_address from one address (past it refused) and max_waiting_sessions in all
+// (past it the oldest makes room); they never take an admitted slot.
+TEST_F(UploaderTest, ConnectionsWithoutATicketHaveASmallPoolOfTheirOwn) {
+    start(UploadLimits{.max_sessions = 4,
+                       .max_sessions_per_address = 4,
+                       .max_waiting_sessions = 3,
+                       .max_waiting_per_address = 2,
+                       .ticket_timeout = 60s},
+          /*open=*/false);
+    // At the per-address bound: two waiting from 127.0.0.1 (one handshaken, one silent).
+    auto a1 = connect("127.0.0.1");
+    a1->send_handshake(info_.info_hash);
+    ASSERT_TRUE(run_until(loop_, [&] { return a1->extended_handshake_seen(); }));
+    auto a2 = connect("127.0.0.1");
+    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->waiting_count() == 2; }));
+    // Past it: a third from that address is refused; the others are kept.
+    auto a3 = connect("127.0.0.1");
+    EXPECT_TRUE(run_until(loop_, [&] { return a3->closed(); }));
+    // At the total: a third from another address.
+    auto b1 = connect("127.0.0.2");
+    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->waiting_count() == 3; }));
+    EXPECT_FALSE(a1->closed() || a2->closed() || b1->closed());
+    // Past it: a newcomer gets in and the oldest one of the address with the most makes room.
+    auto c1 = connect("127.0.0.3");
+    EXPECT_TRUE(run_until(loop_, [&] { return a1->closed(); }));
+    EXPECT_EQ(uploader_->waiting_count(), 3u);
+    EXPECT_FALSE(a2->closed() || b1->closed() || c1->closed());
+
+    // The pool is full of idle sockets, yet a member comes in and is served: his ticket moves
+    // him to the admitted slots, none of which the waiting ones hold.
+    auto member = ticketed_peer(ticket(), "127.0.0.4");
+    ASSERT_TRUE(member->unchoked());
+    member->send_requests(3);
+    EXPECT_TRUE(run_until(loop_, [&] { return member->blocks(content_) == 3; }));
+    EXPECT_EQ(uploader_->admitted_count(), 1u);
+    EXPECT_EQ(uploader_->waiting_count(), 2u);
+    EXPECT_FALSE(member->closed());
+    EXPECT_TRUE(logged("already 2 connections from 127.0.0.1 waiting for a ticket")) << log();
+    EXPECT_TRUE(logged("made room for a newer connection (3 waiting for a ticket, 2 of them from "
+                       "127.0.0.1)"))
+        << log();
+}
+
+// When the waiting pool is full, the addresses holding the most waiting connections lose them
+// first: a member's single connection outlives a flood from other addresses.
+TEST_F(UploaderTest, AFloodingAddressLosesItsWaitingConnectionsBeforeAMemberLosesHisOne) {
+    start(UploadLimits{.max_waiting_sessions = 4,
+                       .max_waiting_per_address = 3,
+                       .ticket_timeout = 60s},
+          /*open=*/false);
+    auto member = connect("127.0.0.1");
+    member->send_handshake(info_.info_hash);
+    ASSERT_TRUE(run_until(loop_, [&] { return member->extended_handshake_seen(); }));
+    std::vector<std::unique_ptr<FakePeer>> flood;
+    for (int i = 0; i < 3; ++i) flood.push_back(connect("127.0.0.2"));
+    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->waiting_count() == 4; }));
+    // Three newcomers from a third address: each time the address with the most goes first.
+    for (int i = 0; i < 3; ++i) {
+        flood.push_back(connect("127.0.0.3"));
+        ASSERT_TRUE(run_until(loop_, [&] {
+            std::size_t closed = 0;
+            for (auto& f : flood) closed += f->closed() ? 1 : 0;
+            return closed == static_cast<std::size_t>(i + 1);
+        }));
+    }
+    // The member, the oldest of all, was never the one to go; .2 lost two, .3 its oldest.
+    EXPECT_FALSE(member->closed());
+    EXPECT_TRUE(flood[0]->closed() && flood[1]->closed() && flood[3]->closed());
+    EXPECT_FALSE(flood[2]->closed() || flood[4]->closed() || flood[5]->closed());
+    member->send_ticket(ticket());
+    EXPECT_TRUE(run_until(loop_, [&] { return member->unchoked(); }));
+}
+
+// Before a ticket, a connection may send its handshake and extended handshake, not more.
+TEST_F(UploaderTest, AWaitingConnectionThatSendsMoreThanAnExtendedHandshakeIsClosed) {
+    start(UploadLimits{}, /*open=*/false);
+    auto peer = connect();
+    peer->send_handshake(info_.info_hash);
+    ASSERT_TRUE(run_until(loop_, [&] { return peer->extended_handshake_seen(); }));
+    // At the cap: an unfinished message (a bitfield, which BEP 3 allows up to 256 KiB) whose
+    // bytes so far fill it exactly.
+    std::string partial;
+    const std::uint32_t len = 1 + 64 * 1024;
+    for (int i = 3; i >= 0; --i) partial.push_back(static_cast<char>(len >> (8 * i)));
+    partial.push_back(5);
+    partial += std::string(kMaxInputBeforeTicket - partial.size(), '\0');
+    peer->send(partial);
+    run_for(loop_, 200ms);
+    EXPECT_FALSE(peer->closed());
+    // Past it: one byte more.
+    peer->send(std::string(1, '\0'));
+    EXPECT_TRUE(run_until(loop_, [&] { return peer->closed(); }));
+    EXPECT_TRUE(logged("closed: too much data before a ticket")) << log();
+}
+
+// Finding 1: a ticket opens a share only for a group the file is shared in here.
+TEST_F(UploaderTest, ATicketForAGroupTheFileIsNotSharedInIsRefused) {
+    start(UploadLimits{}, /*open=*/false);
+    auto other = ticketed_peer(ticket("g2"));
+    EXPECT_TRUE(other->closed());
+    EXPECT_FALSE(other->bitfield_seen() || other->unchoked());
+    EXPECT_TRUE(logged("closed: ticket refused: for a group this file is not shared in")) << log();
+    // Shared in g2 as well: the same ticket opens it.
+    ASSERT_TRUE(shares_.add("g2", info_, dir_.file("file")).ok());
+    auto now_ok = ticketed_peer(ticket("g2"));
+    EXPECT_TRUE(now_ok->unchoked());
+    // No longer shared in g2: what its ticket asks for is refused.
+    ASSERT_TRUE(shares_.remove("g2", info_.name).has_value());
+    now_ok->send_requests(1);
+    EXPECT_TRUE(run_until(loop_, [&] { return now_ok->closed(); }));
+    EXPECT_EQ(now_ok->blocks(content_), 0u);
+}
+
+// Finding 1: once a ticket of a later membership epoch has been seen for a group, tickets of
+// that group from before are refused, and connections admitted on them are no longer served.
+TEST_F(UploaderTest, TicketsIssuedBeforeTheGroupsLatestMembershipChangeAreRefused) {
+    start(UploadLimits{}, /*open=*/false);
+    auto old_member = ticketed_peer(ticket("g", 5));
+    ASSERT_TRUE(old_member->unchoked());
+    old_member->send_requests(1);
+    EXPECT_TRUE(run_until(loop_, [&] { return old_member->blocks(content_) == 1; }));
+    EXPECT_EQ(uploader_->epoch_of("g"), 5);
+    // At the epoch: the same one is accepted.
+    auto same = ticketed_peer(ticket("g", 5));
+    EXPECT_TRUE(same->unchoked());
+    // A later one is accepted and remembered.
+    auto newer = ticketed_peer(ticket("g", 6));
+    EXPECT_TRUE(newer->unchoked());
+    EXPECT_EQ(uploader_->epoch_of("g"), 6);
+    // Below it: refused from now on.
+    auto stale = ticketed_peer(ticket("g", 5));
+    EXPECT_TRUE(stale->closed());
+    EXPECT_TRUE(logged("closed: ticket refused: issued before a membership change")) << log();
+    // The connection admitted on epoch 5 is served no more...
+    old_member->send_requests(1);
+    EXPECT_TRUE(run_until(loop_, [&] { return old_member->closed(); }));
+    EXPECT_EQ(old_member->blocks(content_), 1u);
+    // ... unless it shows a ticket of the new epoch, as our downloader does.
+    same->send_ticket(ticket("g", 6));
+    same->send_requests(2);
+    EXPECT_TRUE(run_until(loop_, [&] { return same->blocks(content_) == 2; }));
+    EXPECT_FALSE(same->closed());
+}
+
+// Finding 1 (seeder half): tickets live 30 s now, so a download outlives many of them; a
+// connection that shows a fresh one before the old expires is served throughout, and one that
+// stops renewing is refused once its ticket has expired.
+TEST_F(UploaderTest, AConnectionRenewingItsShortTicketIsServedAcrossExpiriesAndOneThatStopsIsNot) {
+    start(UploadLimits{.max_queued_requests = 64}, /*open=*/false);
+    constexpr std::int64_t kLifetime = 2;  // seconds
+    auto renewing = ticketed_peer(ticket("g", 0, kLifetime));
+    auto lapsing = ticketed_peer(ticket("g", 0, kLifetime));
+    ASSERT_TRUE(renewing->unchoked() && lapsing->unchoked());
+    std::size_t asked = 0;
+    const auto t0 = net::Clock::now();
+    // Four ticket lifetimes: a request every 100 ms, a fresh ticket every quarter lifetime (the
+    // expiry has a resolution of one second).
+    auto last_renewed = t0;
+    while (net::Clock::now() - t0 < std::chrono::seconds(4 * kLifetime)) {
+        if (net::Clock::now() - last_renewed >= std::chrono::milliseconds(kLifetime * 250)) {
+            renewing->send_ticket(ticket("g", 0, kLifetime));
+            last_renewed = net::Clock::now();
+        }
+        renewing->send_requests(1);
+        ++asked;
+        ASSERT_TRUE(run_until(loop_, [&] { return renewing->blocks(content_) == asked; }))
+            << "not served after " << asked << " requests";
+        run_for(loop_, 100ms);
+    }
+    EXPECT_FALSE(renewing->closed());
+    lapsing->send_requests(1);
+    EXPECT_TRUE(run_until(loop_, [&] { return lapsing->closed(); }));
+    EXPECT_EQ(lapsing->blocks(content_), 0u);
+    EXPECT_TRUE(logged("closed: request without a valid download ticket")) << log();
+}
+
+// The group epochs remembered are bounded: past the bound, groups no share is in are forgotten.
+TEST_F(UploaderTest, RemembersEpochsForABoundedNumberOfGroups) {
+    start(UploadLimits{.max_epoch_groups = 2}, /*open=*/false);
+    ASSERT_TRUE(uploader_->check_epoch("g", 3).ok());
+    ASSERT_TRUE(uploader_->check_epoch("gone", 1).ok());
+    EXPECT_EQ(uploader_->epoch_of("gone"), 1);
+    // At the bound: "gone" is in no share, so it is forgotten to make room; "g" stays.
+    ASSERT_TRUE(uploader_->check_epoch("third", 1).ok());
+    EXPECT_EQ(uploader_->epoch_of("gone"), 0);
+    EXPECT_EQ(uploader_->epoch_of("third"), 1);
+    EXPECT_FALSE(uploader_->check_epoch("g", 2).ok());
 }
 
 }  // namespace
