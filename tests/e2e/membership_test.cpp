@@ -469,6 +469,33 @@ TEST_F(MembershipTest, AMemberWhoIsRemovedStopsGettingPiecesWithinTheTicketLifet
                 "carol");
 }
 
+// With the real 30 s tickets: a removed member's ticket is dead at a seeder as soon as any member
+// shows it a ticket issued after the removal (a newer membership epoch), long before it expires.
+class EpochTest : public MembershipTest {
+protected:
+    void SetUp() override { E2eTest::SetUp(); }  // the default ticket lifetime
+};
+
+TEST_F(EpochTest, ARemovedMembersTicketDiesAtASeederOnceItSeesANewerEpoch) {
+    group_with_file({"bob", "carol"});
+    const std::string hash = hex_to_bytes(hash_hex_);
+    RawSession bob(tracker_, "bob");
+    const std::string old_ticket = ticket_for(bob);
+    ASSERT_TRUE(seeder_serves(seeder_port_, hash, old_ticket, Duration(5000)))
+        << "the seeder does not serve a member's ticket: the test could not fail";
+    alice_->must("remove_member g bob", "bob is no longer a member of group g");
+    const auto removed = Clock::now();
+    // carol's next ticket carries the new epoch; the seeder learns it when she shows it.
+    RawSession carol(tracker_, "carol");
+    ASSERT_TRUE(seeder_serves(seeder_port_, hash, ticket_for(carol), Duration(5000)));
+    EXPECT_FALSE(seeder_serves(seeder_port_, hash, old_ticket, Duration(5000)))
+        << "a ticket from before the removal still opens the share";
+    const auto took = std::chrono::duration_cast<Duration>(Clock::now() - removed).count();
+    EXPECT_LT(took, 10000) << "the 30 s ticket was refused only after " << took << " ms";
+    std::printf("[ measure ] a removed member's 30 s ticket refused %lld ms after the removal\n",
+                static_cast<long long>(took));
+}
+
 // 3 accounts own 100 groups each, the quota, pipelined on raw connections; the 101st is
 // refused. list_groups then needs more than one page (500), and prints all 300... plus the
 // rest, one per line as before.
