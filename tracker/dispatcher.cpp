@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <deque>
 #include <vector>
 
 namespace gs::tracker {
@@ -35,6 +36,11 @@ bool verify_password(const std::string& hash, const std::string& password) {
 std::string error_body(std::int64_t seq, const Error& e) {
     proto::Dict d{{"seq", seq}, {"ok", 0}, {"code", errc_name(e.code)}, {"error", e.message}};
     return proto::encode(proto::Value(std::move(d)));
+}
+
+Error hash_queue_full_error() {
+    return make_error(Errc::Throttled,
+                      "the tracker is busy checking passwords; try again in a few seconds");
 }
 
 }  // namespace
@@ -177,11 +183,12 @@ std::optional<Error> Dispatcher::admit_hashed(const ConnState& conn) {
                                       conn.hashing));
     }
     auto from_here = hash_jobs_of_.find(conn.host);
-    if (hash_jobs_ >= limits_.max_hash_jobs ||
+    // A full queue takes a job from an address that holds far fewer than another (run_hashed
+    // makes the room): a few flooding addresses cannot keep everyone else's logins out.
+    if ((hash_jobs_ >= limits_.max_hash_jobs && !hash_victim(conn.host)) ||
         (from_here != hash_jobs_of_.end() &&
          from_here->second >= limits_.max_hash_jobs_per_address)) {
-        return make_error(Errc::Throttled,
-                          "the tracker is busy checking passwords; try again in a few seconds");
+        return hash_queue_full_error();
     }
     auto wait = attempts_.take(conn.host, net::Clock::now());
     if (wait > AddressRate::Clock::duration::zero()) {
@@ -194,8 +201,50 @@ std::optional<Error> Dispatcher::admit_hashed(const ConnState& conn) {
     return std::nullopt;
 }
 
+std::optional<std::string> Dispatcher::hash_victim(const std::string& host) const {
+    auto count_of = [&](const std::string& h) {
+        auto n = hash_jobs_of_.find(h);
+        return n == hash_jobs_of_.end() ? std::size_t{0} : n->second;
+    };
+    const std::size_t mine = count_of(host);
+    std::optional<std::string> victim;
+    std::size_t most = mine + 1;  // taking one from an address with mine + 1 would change nothing
+    for (const auto& [other, jobs] : hash_waiting_) {
+        if (other != host && !jobs.empty() && count_of(other) > most) {
+            most = count_of(other);
+            victim = other;
+        }
+    }
+    return victim;
+}
+
+void Dispatcher::refuse_newest_hash_job(const std::string& victim) {
+    auto waiting = hash_waiting_.find(victim);
+    HashJob job = std::move(waiting->second.back());
+    waiting->second.pop_back();
+    if (waiting->second.empty()) {
+        hash_waiting_.erase(waiting);
+        std::erase(hash_turns_, victim);
+    }
+    --hash_jobs_;
+    if (auto n = hash_jobs_of_.find(victim); n != hash_jobs_of_.end() && --n->second == 0) {
+        hash_jobs_of_.erase(n);
+    }
+    if (auto conn = conns_.find(job.conn); conn != conns_.end() && conn->second.hashing > 0) {
+        --conn->second.hashing;
+    }
+    log::info("conn {}: password queue full; its newest login or sign-up from {} makes room "
+              "for another address",
+              job.conn, victim);
+    job.refuse();
+}
+
 template <class Work, class Done>
-void Dispatcher::run_hashed(ConnId id, Work work, Done done) {
+void Dispatcher::run_hashed(const Request& req, Work work, Done done) {
+    const ConnId id = req.conn;
+    if (hash_jobs_ >= limits_.max_hash_jobs) {
+        if (auto victim = hash_victim(conns_.at(id).host)) refuse_newest_hash_job(*victim);
+    }
     ConnState& conn = conns_.at(id);
     const std::string host = conn.host;
     ++conn.hashing;
@@ -210,7 +259,8 @@ void Dispatcher::run_hashed(ConnId id, Work work, Done done) {
                                                       end_hash_job(id, host);
                                                       done(std::move(result));
                                                   });
-                              }});
+                              },
+                              [this, req] { reply(req, hash_queue_full_error()); }});
     if (waiting.size() == 1) hash_turns_.push_back(host);
     start_hash_jobs();
 }
@@ -292,7 +342,7 @@ void Dispatcher::create_user(Request req, const proto::Value& msg) {
     Status ok = check_new_user(store_, *user, *password);
     if (!ok) return reply(req, ok.error());
     run_hashed(
-        req.conn, [pw = std::string(*password)] { return hash_password(pw); },
+        req, [pw = std::string(*password)] { return hash_password(pw); },
         [this, req, user = std::string(*user)](std::string hash) {
             if (conns_.find(req.conn) == conns_.end()) return;  // caller left
             if (hash.empty()) {
@@ -321,7 +371,7 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
     // The password goes to the worker only; what waits here for the answer does not hold it.
     std::string password = std::move(pending->password);
     run_hashed(
-        req.conn,
+        req,
         [hash = std::move(hash), pw = std::move(password)] { return verify_password(hash, pw); },
         [this, req, login = std::move(pending).value()](bool verified) {
             if (conns_.find(req.conn) == conns_.end()) return;  // caller left while we hashed

@@ -62,10 +62,12 @@ private:
         std::optional<Session> session;
         std::size_t hashing = 0;  // its requests waiting for the hash worker
     };
-    // A hash job waiting for a worker; `start` submits it.
+    // A hash job waiting for a worker; `start` submits it, `refuse` answers it `throttled`
+    // instead (when it makes room for another address's job).
     struct HashJob {
         ConnId conn;
         std::function<void()> start;
+        std::function<void()> refuse;
     };
     struct Request {
         ConnId conn;
@@ -86,7 +88,11 @@ private:
     // Runs `work` on the WorkerPool when a worker is free (turns by address), then `done` on the
     // reactor thread with its result.
     template <class Work, class Done>
-    void run_hashed(ConnId id, Work work, Done done);
+    void run_hashed(const Request& req, Work work, Done done);
+    // The queue is full: the address whose newest waiting job would make room for one from
+    // `host` (the one holding the most jobs, if it holds at least two more than `host`).
+    std::optional<std::string> hash_victim(const std::string& host) const;
+    void refuse_newest_hash_job(const std::string& victim);
     void start_hash_jobs();
     void end_hash_job(ConnId id, const std::string& host);
 

@@ -48,6 +48,7 @@ UploadSession::UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, net:
 
 UploadSession::~UploadSession() {
     if (timer_ != 0) owner_.loop().cancel(timer_);
+    if (ticket_timer_ != 0) owner_.loop().cancel(ticket_timer_);
     if (watch_ != 0) owner_.loop().unwatch(watch_);
 }
 
@@ -56,6 +57,8 @@ void UploadSession::close(std::string_view reason) {
     closed_ = true;
     if (timer_ != 0) owner_.loop().cancel(timer_);
     timer_ = 0;
+    if (ticket_timer_ != 0) owner_.loop().cancel(ticket_timer_);
+    ticket_timer_ = 0;
     if (watch_ != 0) owner_.loop().unwatch(watch_);
     watch_ = 0;
     fd_.reset();
@@ -267,7 +270,21 @@ bool UploadSession::on_extended_handshake(std::string_view body) {
     ticket_expires_ = ticket->expires;
     ticket_group_ = std::move(ticket->group);
     ticket_epoch_ = ticket->epoch;
+    if (!share->open) arm_ticket_check();
     return admitted_ || admit(*share);
+}
+
+void UploadSession::arm_ticket_check() {
+    if (ticket_timer_ != 0) owner_.loop().cancel(ticket_timer_);
+    const auto left = std::chrono::seconds(std::max<std::int64_t>(0, ticket_expires_ - unix_now()));
+    ticket_timer_ = owner_.loop().after(left + owner_.limits().ticket_timeout, [this] {
+        ticket_timer_ = 0;
+        const Share* share = owner_.shares().find(info_hash_);
+        if (share == nullptr) return close("the file is no longer shared");
+        if (share->open) return;  // opened since: served without a ticket
+        if (!may_serve(*share)) return close("ticket expired and no newer one shown");
+        arm_ticket_check();  // still good (the expiry is in whole seconds): look again later
+    });
 }
 
 void UploadSession::pump() {

@@ -42,7 +42,8 @@ struct UploadLimits {
     // keep a member out (he needs one connection for a round trip to show his ticket).
     std::size_t max_waiting_sessions = 16;
     std::size_t max_waiting_per_address = 4;  // past it, that address's new connection is refused
-    // After its handshake, a connection to a share that is not open shows a ticket within this.
+    // After its handshake, a connection to a share that is not open shows a ticket within this;
+    // an admitted one shows a new ticket within this after the one it showed has expired.
     net::Clock::duration ticket_timeout = std::chrono::seconds(3);
     // The highest membership epoch is remembered for at most this many groups (those our
     // shares are in; more only if the shares changed meanwhile).
@@ -97,6 +98,10 @@ private:
     void pump();  // writes queued messages and blocks until the socket is full
     void update_interest();
     void arm_idle_check(net::Clock::duration after);
+    // Once the ticket shown has expired, the connection has UploadLimits::ticket_timeout to
+    // show a newer one (the downloader renews it well before); then it is closed, so that an
+    // admitted slot is not kept with keep-alives by someone who can no longer get a ticket.
+    void arm_ticket_check();
 
     Uploader& owner_;
     std::uint64_t id_;
@@ -105,6 +110,7 @@ private:
     std::string peer_host_;  // the address alone, for the per-address limit
     net::WatchId watch_ = 0;
     net::TimerId timer_ = 0;
+    net::TimerId ticket_timer_ = 0;  // arm_ticket_check
     net::Buffer in_;
     net::Buffer out_;          // sent before the current sendfile block: messages, its header
     std::string after_block_;  // messages that came up while a block was being sent

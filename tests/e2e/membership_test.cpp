@@ -121,6 +121,21 @@ public:
         return false;
     }
 
+    // Sends only keep-alives (every 250 ms) and reads whatever comes; true when the seeder
+    // closes the connection within `wait`.
+    bool closed_while_idle(Duration wait) {
+        const auto deadline = Clock::now() + wait;
+        while (Clock::now() < deadline) {
+            if (!send(std::string(4, '\0'))) return true;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 250) <= 0) continue;
+            char buf[65536];
+            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return true;
+        }
+        return false;
+    }
+
 private:
     bool send(const std::string& bytes) {
         return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
@@ -429,6 +444,25 @@ protected:
     std::string hash_hex_;
     std::uint16_t seeder_port_ = 0;
 };
+
+// A removed member cannot renew his ticket, but an admitted connection used to keep its upload
+// slot for as long as it sent keep-alives (32 per address, 256 in all: finding 5 again, with a
+// ticket once valid). It is now closed once its ticket has expired and no newer one came within
+// the seeder's ticket_timeout (3 s).
+TEST_F(MembershipTest, AnAdmittedConnectionWhoseTicketLapsesLosesItsSlot) {
+    group_with_file({"bob"});
+    RawSession raw(tracker_, "bob");
+    const std::string ticket = ticket_for(raw);
+    RawDownload held(seeder_port_, hex_to_bytes(hash_hex_), ticket);
+    ASSERT_TRUE(held.next_block(Duration(5000))) << "not admitted: the test could not fail";
+    alice_->must("remove_member g bob", "bob is no longer a member of group g");
+    const auto removed = Clock::now();
+    EXPECT_TRUE(held.closed_while_idle(Duration((kLifetime + 3 + 4) * 1000)))
+        << "a removed member keeps an upload slot with keep-alives";
+    const auto took = std::chrono::duration_cast<Duration>(Clock::now() - removed).count();
+    EXPECT_LE(took, (kLifetime + 3 + 2) * 1000);
+    alice_->process().wait_for_stderr_line("closed: ticket expired and no newer one shown");
+}
 
 TEST_F(MembershipTest, OwnerRemovesAMemberAndOnlyTheOwnerCan) {
     group_with_file({"bob", "carol"});
