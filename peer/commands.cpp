@@ -101,7 +101,13 @@ void Commands::ask_pages(proto::Dict request, std::string list_key,
                 state->total += items->size();
             }
             auto next = reply->get_string("next");
-            if (reply->get_int("more").value_or(0) == 1 && next && state->pages < kMaxPages) {
+            if (reply->get_int("more").value_or(0) == 1 && next) {
+                if (state->pages >= kMaxPages) {
+                    fail(fmt::format("the tracker kept sending more after {} pages ({} items); "
+                                     "stopped here",
+                                     state->pages, state->total));
+                    return state->done();
+                }
                 state->request["after"] = std::string(*next);
                 return (*self)();
             }

@@ -201,6 +201,9 @@ TEST_F(MembershipTest, ListFilesAndListRequestsPageToo) {
     EXPECT_ERROR(call_with(handle_list_groups, &alice_, {{"after", std::string(256, 'a')}}),
                  Errc::BadInput, "invalid cursor 'after': over 255 bytes");
     EXPECT_TRUE(call_with(handle_list_groups, &alice_, {{"after", std::string(255, 'a')}}).ok());
+    // A cursor that is not a string does not silently start again from the first page.
+    EXPECT_ERROR(call_with(handle_list_files, &alice_, {{"group", "g"}, {"after", 5}}),
+                 Errc::BadInput, "invalid cursor 'after': use the 'next' of the previous page");
 }
 
 // The default page is far below the frame limit even with the longest ids and names.

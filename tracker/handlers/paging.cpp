@@ -5,8 +5,12 @@
 namespace gs::tracker {
 
 Result<std::string> cursor_arg(const proto::Value& request) {
+    if (request.find("after") == nullptr) return std::string();  // the first page
     auto after = request.get_string("after");
-    if (!after) return std::string();
+    if (!after) {
+        return make_error(Errc::BadInput, "invalid cursor 'after': use the 'next' of the previous "
+                                          "page");
+    }
     if (after->size() > kMaxCursorBytes) {
         return make_error(Errc::BadInput, fmt::format("invalid cursor 'after': over {} bytes",
                                                       kMaxCursorBytes));
