@@ -119,8 +119,7 @@ int listen_loopback(int flags, std::uint16_t& port, const std::string& who) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
     if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::listen(fd, 16) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
         const std::string why = std::strerror(errno);
         if (fd >= 0) ::close(fd);
         throw std::runtime_error(who + ": " + why);

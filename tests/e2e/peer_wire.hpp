@@ -63,8 +63,7 @@ std::vector<char> message_ids(std::string_view in);
 // A TCP connection from `source` (any 127.x.y.z works on Linux loopback) to 127.0.0.1:`port`;
 // -1 on failure. Blocking: connected on return. Nonblocking: the connect may still be under way.
 enum class Connect { Blocking, Nonblocking };
-int connect_from(const std::string& source, std::uint16_t port,
-                 Connect mode = Connect::Blocking);
+int connect_from(const std::string& source, std::uint16_t port, Connect mode = Connect::Blocking);
 // A listening TCP socket on 127.0.0.1:0 (socket(2) `flags` such as SOCK_NONBLOCK added to
 // SOCK_CLOEXEC); its port in `port`. Throws naming `who` when it cannot.
 int listen_loopback(int flags, std::uint16_t& port, const std::string& who);

@@ -175,8 +175,7 @@ private:
             // A session the downloader ends unasked (its download is complete) is no drop.
             if (read_some(fd, in) != Read::Data) return false;
         }
-        if (in.compare(0, 20, bep3_protocol()) != 0 ||
-            in.compare(28, 20, info_hash_) != 0) {
+        if (in.compare(0, 20, bep3_protocol()) != 0 || in.compare(28, 20, info_hash_) != 0) {
             note_problem("the downloader's handshake was not for our file");
             return false;
         }
