@@ -4,13 +4,12 @@
 // attackers here are raw BEP 3 clients written in this file (not our peer code), bound to
 // 127.0.0.2 and up so that they come from several addresses.
 #include "tests/e2e/harness.hpp"
+#include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,64 +33,9 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr char kBitfield = 5;
-constexpr char kUnchoke = 1;
-constexpr char kPieceId = 7;
-
-std::string be32(std::uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
-    return s;
-}
-
-std::string hex_to_bytes(const std::string& hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
-}
-
-std::uint16_t port_of(const std::string& address) {
-    return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-}
-
-std::string handshake(const std::string& info_hash) {
-    std::string reserved(8, '\0');
-    reserved[5] = 0x10;  // BEP 10
-    return std::string(1, 19) + "BitTorrent protocol" + reserved + info_hash +
-           "-XX0001-abcdefghijkl";
-}
-
 // An extended handshake carrying `ticket`, then interested and a request for the first block.
 std::string ticket_and_request(const std::string& ticket) {
-    std::string dict = "d6:ticket" + std::to_string(ticket.size()) + ":" + ticket + "e";
-    std::string out = be32(static_cast<std::uint32_t>(2 + dict.size())) + std::string(1, 20) +
-                      std::string(1, 0) + dict;
-    out += be32(1) + std::string(1, 2);                                     // interested
-    out += be32(13) + std::string(1, 6) + be32(0) + be32(0) + be32(16384);  // request
-    return out;
-}
-
-// A non-blocking TCP connection from `source` (an address of 127/8) to 127.0.0.1:`port`;
-// -1 on failure.
-int connect_from(const std::string& source, std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return -1;
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-        (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 &&
-         errno != EINPROGRESS)) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
+    return extended_ticket(ticket) + interested() + request_first_block();
 }
 
 struct Answer {
@@ -106,7 +50,7 @@ struct Answer {
 // or until the seeder closes.
 Answer talk(std::uint16_t port, const std::string& hello, Duration wait) {
     Answer a;
-    int fd = connect_from("127.0.0.1", port);
+    int fd = connect_from("127.0.0.1", port, Connect::Nonblocking);
     EXPECT_GE(fd, 0);
     if (fd < 0) return a;
     std::string out = hello;
@@ -130,17 +74,11 @@ Answer talk(std::uint16_t port, const std::string& hello, Duration wait) {
         }
     }
     ::close(fd);
-    a.handshake = in.size() >= 68;
-    std::size_t at = a.handshake ? 68 : in.size();
-    while (at + 5 <= in.size()) {
-        std::uint32_t len = 0;
-        for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(in[at + i]);
-        if (len > 0) {
-            a.bitfield |= in[at + 4] == kBitfield;
-            a.unchoke |= in[at + 4] == kUnchoke;
-            a.piece |= in[at + 4] == kPieceId;
-        }
-        at += 4 + len;
+    a.handshake = in.size() >= kHandshakeBytes;
+    for (char id : message_ids(in)) {
+        a.bitfield |= id == kBitfield;
+        a.unchoke |= id == kUnchoke;
+        a.piece |= id == kPieceId;
     }
     return a;
 }
@@ -161,7 +99,7 @@ std::size_t rss_bytes(pid_t pid) {
 class TicketlessFlood {
 public:
     TicketlessFlood(std::uint16_t port, std::string info_hash, int addresses, int per_address)
-        : port_(port), hello_(handshake(info_hash)) {
+        : port_(port), hello_(bep3_handshake(info_hash)) {
         for (int a = 0; a < addresses; ++a) {
             for (int c = 0; c < per_address; ++c) {
                 slots_.push_back({"127.0.0." + std::to_string(2 + a), -1, false, {}});
@@ -204,7 +142,7 @@ private:
         while (!stop_ && Clock::now() < end) {
             for (auto& s : slots_) {
                 if (s.fd >= 0 || made_ >= kMaxConnections || Clock::now() < s.retry_at) continue;
-                s.fd = connect_from(s.source, port_);
+                s.fd = connect_from(s.source, port_, Connect::Nonblocking);
                 s.greeted = false;
                 if (s.fd >= 0) ++made_;
             }
@@ -272,11 +210,6 @@ protected:
         }
         return m[1];
     }
-    void join(Client& owner, Client& member, const std::string& user, const std::string& group) {
-        member.must("join_group " + group, "join request sent to the owner of group " + group);
-        owner.must("accept_request " + group + " " + user,
-                   user + " is now a member of group " + group);
-    }
 };
 
 // Finding 5: 8 addresses x 32 connections that send a valid handshake and then keep-alives
@@ -287,7 +220,7 @@ TEST_F(AdmissionTest, AFloodOfTicketlessConnectionsNeitherKeepsAMemberOutNorCost
     Client& alice = logged_in("alice");
     Client& bob = logged_in("bob");
     alice.must("create_group g", "group g created; you are its owner");
-    join(alice, bob, "bob", "g");
+    join_group(alice, bob, "bob", "g");
     // 256 Ki pieces: before, each flood connection cost the seeder a 32 KiB unsent bitfield.
     const std::string content = random_bytes(8 << 20, 5);
     const fs::path src = dir_ / "src" / "big.bin";
@@ -344,7 +277,7 @@ TEST_F(AdmissionTest, WithoutATicketTheSeederSaysNothingOfItsPieces) {
     write_file(src, random_bytes(300000, 3));
     const std::string hash = upload(alice, src, "g");
     ASSERT_FALSE(hash.empty());
-    Answer a = talk(port_of(alice.listen_address()), handshake(hex_to_bytes(hash)),
+    Answer a = talk(port_of(alice.listen_address()), bep3_handshake(hex_to_bytes(hash)),
                     Duration{10000});
     EXPECT_TRUE(a.handshake);
     EXPECT_FALSE(a.bitfield);
@@ -401,7 +334,7 @@ TEST_F(AdmissionTest, ATicketForAnotherGroupSharingTheSameFileDoesNotOpenTheShar
     const std::size_t len = std::stoul(reply.substr(at + 8, colon - at - 8));
     const std::string ticket = reply.substr(colon + 1, len);
 
-    const std::string hello = handshake(hex_to_bytes(hash)) + ticket_and_request(ticket);
+    const std::string hello = bep3_handshake(hex_to_bytes(hash)) + ticket_and_request(ticket);
     Answer at_alice = talk(port_of(alice.listen_address()), hello, Duration{5000});
     EXPECT_TRUE(at_alice.closed);
     EXPECT_FALSE(at_alice.bitfield || at_alice.unchoke || at_alice.piece);

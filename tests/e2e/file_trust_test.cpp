@@ -72,17 +72,6 @@ std::string fake_info(const std::string& name) {
                           {"private", Bencode::integer(1)}});
 }
 
-// The byte string stored under `key` in the bencoded dictionary `reply` (first occurrence).
-std::string string_field(const std::string& reply, const std::string& key) {
-    const std::string tag = std::to_string(key.size()) + ":" + key;
-    auto at = reply.find(tag);
-    if (at == std::string::npos) return "";
-    at += tag.size();
-    auto colon = reply.find(':', at);
-    const std::size_t len = std::stoul(reply.substr(at, colon - at));
-    return reply.substr(colon + 1, len);
-}
-
 // Every "addr" value in a get_file / get_peers reply.
 std::vector<std::string> peer_addrs(const std::string& reply) {
     std::vector<std::string> out;
@@ -97,18 +86,6 @@ std::vector<std::string> peer_addrs(const std::string& reply) {
 
 class FileTrustTest : public E2eTest {
 protected:
-    // `owner` makes `group` and lets each client in `members` (logged in as `names`) join.
-    void make_group(Client& owner, const std::string& group, std::vector<Client*> members,
-                    std::vector<std::string> names) {
-        owner.must("create_group " + group, "group " + group + " created; you are its owner");
-        for (std::size_t i = 0; i < members.size(); ++i) {
-            members[i]->must("join_group " + group,
-                             "join request sent to the owner of group " + group);
-            owner.must("accept_request " + group + " " + names[i],
-                       names[i] + " is now a member of group " + group);
-        }
-    }
-
     fs::path file_with(const std::string& who, const std::string& name, const std::string& bytes) {
         const fs::path path = dir_ / who / name;
         write_file(path, bytes);
@@ -195,7 +172,7 @@ TEST_F(FileTrustTest, AFormerMemberCannotShareAKeptInfoDictionaryWithoutTheFile)
     alice.must("accept_request g mallory", "mallory is now a member of group g");
     const std::string got = mallory.request(
         "get_file", {{"group", Bencode::str("g")}, {"name", Bencode::str("data.bin")}});
-    const std::string info = string_field(got, "info");
+    const std::string info = bencode_string_field(got, "info");
     ASSERT_FALSE(info.empty()) << got;
     ASSERT_THAT(mallory.request("leave_group", {{"group", Bencode::str("g")}}), HasSubstr(kOk));
 

@@ -570,6 +570,21 @@ void Client::must(std::string_view command, std::string_view expected,
                    where, process_.get());
 }
 
+void join_group(Client& owner, Client& member, const std::string& user, const std::string& group,
+                std::source_location where) {
+    member.must("join_group " + group, "join request sent to the owner of group " + group, where);
+    owner.must("accept_request " + group + " " + user,
+               user + " is now a member of group " + group, where);
+}
+
+void make_group(Client& owner, const std::string& group, const std::vector<Client*>& members,
+                const std::vector<std::string>& users, std::source_location where) {
+    owner.must("create_group " + group, "group " + group + " created; you are its owner", where);
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        join_group(owner, *members[i], users[i], group, where);
+    }
+}
+
 void Client::quit() {
     process_->send_line("quit");
     process_->wait_for_line("^bye$");

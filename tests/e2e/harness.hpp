@@ -250,6 +250,15 @@ private:
     std::uint64_t next_marker_ = 1;
 };
 
+// Setup steps (each aborts the test unless the clients answer as usual):
+// `member`, logged in as `user`, asks to join `group`, and `owner` accepts the request;
+void join_group(Client& owner, Client& member, const std::string& user, const std::string& group,
+                std::source_location where = std::source_location::current());
+// `owner` creates `group` and lets each of `members` (logged in as `users`) in.
+void make_group(Client& owner, const std::string& group, const std::vector<Client*>& members,
+                const std::vector<std::string>& users,
+                std::source_location where = std::source_location::current());
+
 // `text` with the characters that mean something in a regex escaped, to match it literally.
 std::string regex_escape(std::string_view text);
 // `n` bytes that depend only on `seed`.

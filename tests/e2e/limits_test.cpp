@@ -4,12 +4,11 @@
 // bounded, and its uploader bounds the peers it serves and how long they may take to say their
 // BEP 3 handshake.
 #include "tests/e2e/harness.hpp"
+#include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -42,21 +41,7 @@ void raise_fd_limit() {
 // A TCP connection to the tracker from `source` (any 127.x.y.z works on Linux loopback) that
 // sends nothing.
 int idle_connection(const std::string& source, std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-        ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
+    return connect_from(source, port);
 }
 
 // Whether the tracker closed `fd` within `wait` (EOF or reset), without sending anything.
@@ -116,14 +101,6 @@ TEST_F(LimitsTest, TwoThousandIdleConnectionsDoNotSlowRealClientsDown) {
         Duration{20000}))
         << "idle connections should be closed by the 10 s handshake timeout";
     EXPECT_EQ(c.run("list_groups").size(), 1u);
-}
-
-// The local port of a connected socket.
-std::uint16_t local_port(int fd) {
-    sockaddr_in a{};
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    return ntohs(a.sin_port);
 }
 
 TEST_F(LimitsTest, OneAddressGetsAtMostItsShareOfConnections) {
@@ -243,8 +220,9 @@ constexpr int kMaxUploadSessions = 256;
 constexpr int kMaxUploadSessionsPerAddress = 32;
 constexpr std::chrono::seconds kPeerHandshakeTimeout{10};
 
-std::uint16_t port_of(const std::string& address) {
-    return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+// The BEP 3 handshake the peers here say for `info_hash` (20 bytes), without BEP 10.
+std::string limits_handshake(const std::string& info_hash) {
+    return bep3_handshake(info_hash, "-XX0001-limits-test-", /*bep10=*/false);
 }
 
 // Reads what has arrived on `fd` without waiting; `closed` once the peer has closed it.
@@ -274,10 +252,7 @@ TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThat
     const std::string uploaded = seeder.run_one("upload_file " + file.string() + " g");
     std::smatch m;
     ASSERT_TRUE(std::regex_search(uploaded, m, std::regex("info hash ([0-9a-f]{40})"))) << uploaded;
-    std::string info_hash;
-    for (std::size_t i = 0; i < 40; i += 2) {
-        info_hash.push_back(static_cast<char>(std::stoi(m[1].str().substr(i, 2), nullptr, 16)));
-    }
+    const std::string info_hash = hex_to_bytes(m[1]);
     // Open, so that a handshake alone admits the greeting peer (a member's share would want a
     // ticket within UploadLimits::ticket_timeout too).
     ASSERT_THAT(seeder.run_one("open_share g shared.bin"), ::testing::HasSubstr("now served"));
@@ -292,9 +267,8 @@ TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThat
     ASSERT_GE(silent, 0);
     peers.fds = {greeted, silent};
     // BEP 3: <19>"BitTorrent protocol"<8 reserved><info hash><peer id>, well within the time.
-    const std::string protocol = std::string(1, 19) + "BitTorrent protocol";
-    const std::string handshake =
-        protocol + std::string(8, '\0') + info_hash + "-XX0001-limits-test-";
+    const std::string protocol = bep3_protocol();
+    const std::string handshake = limits_handshake(info_hash);
     ASSERT_EQ(::send(greeted, handshake.data(), handshake.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(handshake.size()));
     std::string answer;
@@ -336,9 +310,7 @@ OpenSeeder open_seeder(Client& seeder, const std::filesystem::path& dir) {
     const std::string uploaded = seeder.run_one("upload_file " + file.string() + " g");
     std::smatch m;
     EXPECT_TRUE(std::regex_search(uploaded, m, std::regex("info hash ([0-9a-f]{40})"))) << uploaded;
-    for (std::size_t i = 0; i + 1 < m[1].str().size(); i += 2) {
-        out.info_hash.push_back(static_cast<char>(std::stoi(m[1].str().substr(i, 2), nullptr, 16)));
-    }
+    out.info_hash = hex_to_bytes(m[1]);
     EXPECT_THAT(seeder.run_one("open_share g open.bin"), ::testing::HasSubstr("now served"));
     out.port = port_of(seeder.listen_address());
     return out;
@@ -349,8 +321,7 @@ OpenSeeder open_seeder(Client& seeder, const std::filesystem::path& dir) {
 int admitted_connection(const std::string& source, const OpenSeeder& seeder) {
     int fd = idle_connection(source, seeder.port);
     if (fd < 0) return -1;
-    const std::string handshake = std::string(1, 19) + "BitTorrent protocol" +
-                                  std::string(8, '\0') + seeder.info_hash + "-XX0001-limits-test-";
+    const std::string handshake = limits_handshake(seeder.info_hash);
     if (::send(fd, handshake.data(), handshake.size(), MSG_NOSIGNAL) !=
         static_cast<ssize_t>(handshake.size())) {
         ::close(fd);
@@ -391,8 +362,7 @@ TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithARea
     // Past the bound: the next one's handshake gets no slot.
     int over = idle_connection("127.0.8.100", open.port);
     ASSERT_GE(over, 0);
-    const std::string handshake = std::string(1, 19) + "BitTorrent protocol" +
-                                  std::string(8, '\0') + open.info_hash + "-XX0001-limits-test-";
+    const std::string handshake = limits_handshake(open.info_hash);
     ASSERT_EQ(::send(over, handshake.data(), handshake.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(handshake.size()));
     EXPECT_TRUE(closed_within(over, Duration{3000})) << "connection " << kMaxUploadSessions + 1;
@@ -421,8 +391,7 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
         held.fds.push_back(fd);
     }
     // Past it: refused with the reason, while another address is still served.
-    const std::string handshake = std::string(1, 19) + "BitTorrent protocol" +
-                                  std::string(8, '\0') + open.info_hash + "-XX0001-limits-test-";
+    const std::string handshake = limits_handshake(open.info_hash);
     int over = idle_connection("127.0.9.1", open.port);
     ASSERT_GE(over, 0);
     ASSERT_EQ(::send(over, handshake.data(), handshake.size(), MSG_NOSIGNAL),

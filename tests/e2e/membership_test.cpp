@@ -4,12 +4,11 @@
 // list_files of more items than one reply page print every item as before; the groups quota.
 // Raw clients written here (not our code) play the leaver who kept a ticket.
 #include "tests/e2e/harness.hpp"
+#include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,63 +31,19 @@ using ::testing::StartsWith;
 
 constexpr int kLifetime = 2;  // seconds: the tracker's --ticket-lifetime in these tests
 
-std::string be32(std::uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
-    return s;
-}
-
-std::string hex_to_bytes(const std::string& hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
-}
-
-// The byte string under `key` in a bencoded dictionary `body` (a flat lookup, enough for the
-// tracker's replies here), or "" when absent.
-std::string bencoded_string(const std::string& body, const std::string& key) {
-    const std::string tag = std::to_string(key.size()) + ":" + key;
-    auto at = body.find(tag);
-    if (at == std::string::npos) return "";
-    at += tag.size();
-    auto colon = body.find(':', at);
-    if (colon == std::string::npos) return "";
-    const std::size_t len = std::stoul(body.substr(at, colon - at));
-    return body.substr(colon + 1, len);
-}
-
 // What a BitTorrent peer sends: a handshake, an extended handshake showing `ticket`, interested.
 std::string peer_hello(const std::string& info_hash, const std::string& ticket) {
-    std::string hello;
-    hello.push_back(19);
-    hello += "BitTorrent protocol";
-    std::string reserved(8, '\0');
-    reserved[5] = 0x10;  // BEP 10
-    hello += reserved + info_hash + std::string("-XX0001-leaverleaver");
-    const std::string dict = "d6:ticket" + std::to_string(ticket.size()) + ":" + ticket + "e";
-    hello += be32(static_cast<std::uint32_t>(2 + dict.size())) + std::string(1, 20) +
-             std::string(1, 0) + dict;
-    hello += be32(1) + std::string(1, 2);  // interested
-    return hello;
-}
-
-std::string request_first_block() {
-    return be32(13) + std::string(1, 6) + be32(0) + be32(0) + be32(16384);
+    return bep3_handshake(info_hash, "-XX0001-leaverleaver") + extended_ticket(ticket) +
+           interested();
 }
 
 // A download under way, as a raw peer: one connection to the seeder that asks for a block, waits
 // for it, and asks again.
 class RawDownload {
 public:
-    RawDownload(std::uint16_t port, const std::string& info_hash, const std::string& ticket) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    RawDownload(std::uint16_t port, const std::string& info_hash, const std::string& ticket)
+        : fd_(connect_from("127.0.0.1", port)) {
+        EXPECT_GE(fd_, 0);
         send(peer_hello(info_hash, ticket));
     }
     ~RawDownload() { ::close(fd_); }
@@ -101,12 +56,9 @@ public:
         while (Clock::now() < deadline) {
             // Walk whole messages after the 68-byte handshake.
             while (in_.size() >= at_ + 4) {
-                std::uint32_t len = 0;
-                for (int i = 0; i < 4; ++i) {
-                    len = (len << 8) | static_cast<unsigned char>(in_[at_ + i]);
-                }
+                const std::uint32_t len = get32(in_, at_);
                 if (in_.size() < at_ + 4 + len) break;
-                const bool piece = len > 0 && static_cast<unsigned char>(in_[at_ + 4]) == 7;
+                const bool piece = len > 0 && in_[at_ + 4] == kPieceId;
                 at_ += 4 + len;
                 if (piece) return true;
             }
@@ -143,7 +95,7 @@ private:
     }
     int fd_ = -1;
     std::string in_;
-    std::size_t at_ = 68;
+    std::size_t at_ = kHandshakeBytes;
 };
 
 // A BitTorrent peer that shows `ticket` and asks for the first block on a new connection; true
@@ -151,14 +103,10 @@ private:
 bool seeder_serves(std::uint16_t port, const std::string& info_hash, const std::string& ticket,
                    Duration wait) {
     const std::string hello = peer_hello(info_hash, ticket) + request_first_block();
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) !=
-            static_cast<ssize_t>(hello.size())) {
+    int fd = connect_from("127.0.0.1", port);
+    if (fd < 0) return false;
+    if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(hello.size())) {
         ::close(fd);
         return false;
     }
@@ -173,14 +121,7 @@ bool seeder_serves(std::uint16_t port, const std::string& info_hash, const std::
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) break;
         in.append(buf, static_cast<std::size_t>(n));
-        // Walk the messages after the 68-byte handshake.
-        std::size_t at = 68;
-        while (in.size() >= at + 5) {
-            std::uint32_t len = 0;
-            for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(in[at + i]);
-            if (len > 0 && static_cast<unsigned char>(in[at + 4]) == 7) got_piece = true;
-            at += 4 + len;
-        }
+        for (char id : message_ids(in)) got_piece |= id == kPieceId;
     }
     ::close(fd);
     return got_piece;
@@ -222,15 +163,7 @@ private:
 class CuttingRelay {
 public:
     explicit CuttingRelay(std::uint16_t tracker_port) : tracker_port_(tracker_port) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        EXPECT_EQ(::listen(listener_, 16), 0);
-        socklen_t len = sizeof a;
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
+        listener_ = listen_loopback(0, port_, "cutting relay");
         thread_ = std::thread([this] { run(); });
     }
     ~CuttingRelay() {
@@ -251,18 +184,6 @@ public:
     int connections() const { return accepted_; }
 
 private:
-    static int connect_to(std::uint16_t port) {
-        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            ::close(fd);
-            return -1;
-        }
-        return fd;
-    }
     void run() {
         std::map<int, std::size_t> sent;  // client fd -> tracker bytes since arming
         while (!stop_) {
@@ -274,7 +195,7 @@ private:
             if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
             if (fds[0].revents & POLLIN) {
                 int c = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-                int t = c >= 0 ? connect_to(tracker_port_) : -1;
+                int t = c >= 0 ? connect_from("127.0.0.1", tracker_port_) : -1;
                 if (t >= 0) {
                     pairs_[c] = t;
                     ++accepted_;
@@ -356,8 +277,7 @@ protected:
         alice_->must("create_group g", "group g created; you are its owner");
         for (const auto& m : members) {
             Client& c = logged_in(m);
-            c.must("join_group g", "join request sent to the owner of group g");
-            alice_->must("accept_request g " + m, m + " is now a member of group g");
+            join_group(*alice_, c, m, "g");
             clients_by_name_[m] = &c;
         }
         content_ = random_bytes(200000, 7);
@@ -377,7 +297,7 @@ protected:
         auto reply = raw.ask({{"op", Bencode::str("get_peers")},
                               {"group", Bencode::str("g")},
                               {"info_hash", Bencode::str(hash_hex_)}});
-        std::string ticket = bencoded_string(reply, "ticket");
+        std::string ticket = bencode_string_field(reply, "ticket");
         EXPECT_FALSE(ticket.empty()) << reply;
         return ticket;
     }

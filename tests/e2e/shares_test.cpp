@@ -27,17 +27,6 @@ constexpr Duration kDownloadTimeout{90000};
 
 class SharesTest : public E2eTest {
 protected:
-    void make_group(Client& owner, const std::string& group, const std::vector<Client*>& members,
-                    const std::vector<std::string>& users) {
-        owner.must("create_group " + group, "group " + group + " created; you are its owner");
-        for (std::size_t i = 0; i < members.size(); ++i) {
-            members[i]->must("join_group " + group,
-                             "join request sent to the owner of group " + group);
-            owner.must("accept_request " + group + " " + users[i],
-                       users[i] + " is now a member of group " + group);
-        }
-    }
-
     void share(Client& c, const fs::path& path, const std::string& group) {
         auto lines = c.run("upload_file " + path.string() + " " + group, Duration{60000});
         ASSERT_EQ(lines.size(), 1u) << c.name();

@@ -6,21 +6,18 @@
 // wire_abuse_test.cpp), that drip one block of junk every 4.5 s: just under the downloader's
 // 5 s "no block" deadline.
 #include "tests/e2e/harness.hpp"
+#include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <iostream>
@@ -36,37 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-constexpr char kUnchoke = 1;
-constexpr char kBitfield = 5;
-constexpr char kRequest = 6;
-constexpr char kPieceId = 7;
 // How long the download may take at most (before the fix: 51-180 s).
 constexpr Duration kPatience{20000};
-
-std::string be32(std::uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
-    return s;
-}
-
-std::uint32_t get32(std::string_view in, std::size_t at) {
-    std::uint32_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[at + i]);
-    return v;
-}
-
-std::string message(char id, std::string_view payload = {}) {
-    return be32(static_cast<std::uint32_t>(1 + payload.size())) + std::string(1, id) +
-           std::string(payload);
-}
-
-std::string hex_to_bytes(const std::string& hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
-}
 
 // A seeder that claims every piece, unchokes at once, and answers one request every `every`
 // with a block of junk, on every connection the downloader opens; its own thread, bounded by
@@ -75,26 +43,13 @@ class DrippingSeeder {
 public:
     DrippingSeeder(std::string info_hash, std::uint32_t pieces, Duration every)
         : info_hash_(std::move(info_hash)), pieces_(pieces), every_(every) {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            ::listen(listen_fd_, 16) != 0 ||
-            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            throw std::runtime_error(std::string("dripping seeder: ") + std::strerror(errno));
-        }
-        port_ = ntohs(addr.sin_port);
-        stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
+        listen_fd_ = listen_loopback(SOCK_NONBLOCK, port_, "dripping seeder");
         thread_ = std::thread([this] { run(); });
     }
     ~DrippingSeeder() {
-        std::uint64_t one = 1;
-        (void)!::write(stop_fd_, &one, sizeof one);
+        stop_.raise();
         thread_.join();
         for (auto& c : conns_) ::close(c.fd);
-        ::close(stop_fd_);
         ::close(listen_fd_);
     }
     DrippingSeeder(const DrippingSeeder&) = delete;
@@ -114,7 +69,7 @@ private:
 
     void run() {
         for (;;) {
-            std::vector<pollfd> p{{stop_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+            std::vector<pollfd> p{{stop_.fd(), POLLIN, 0}, {listen_fd_, POLLIN, 0}};
             for (auto& c : conns_) p.push_back({c.fd, POLLIN, 0});
             ::poll(p.data(), p.size(), 100);
             if (p[0].revents != 0) return;
@@ -130,8 +85,8 @@ private:
                 if (!dead && !c.requests.empty() && now >= c.next_drip) {
                     const std::string& r = c.requests.front();
                     const std::uint32_t length = get32(r, 8);
-                    std::string block = be32(9 + length) + std::string(1, kPieceId) +
-                                        r.substr(0, 8) + std::string(length, 'x');
+                    std::string block =
+                        message(kPieceId, r.substr(0, 8) + std::string(length, 'x'));
                     c.requests.pop_front();
                     dead = ::send(c.fd, block.data(), block.size(), MSG_NOSIGNAL) < 0 &&
                            errno != EAGAIN;
@@ -154,27 +109,18 @@ private:
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return false;
         if (n > 0) c.in.append(buf, static_cast<std::size_t>(n));
         if (!c.handshaken) {
-            if (c.in.size() < 68) return true;
-            c.in.erase(0, 68);
+            if (c.in.size() < kHandshakeBytes) return true;
+            c.in.erase(0, kHandshakeBytes);
             c.handshaken = true;
-            std::string reserved(8, '\0');
-            reserved[5] = 0x10;
             std::string bits((pieces_ + 7) / 8, '\xff');
             if (pieces_ % 8 != 0) bits.back() = static_cast<char>(0xff << (8 - pieces_ % 8));
-            std::string out = std::string(1, 19) + "BitTorrent protocol" + reserved + info_hash_ +
-                              "-XX0001-drippingpeer" + message(kBitfield, bits) +
-                              message(kUnchoke);
+            std::string out = bep3_handshake(info_hash_, "-XX0001-drippingpeer") +
+                              message(kBitfield, bits) + message(kUnchoke);
             if (::send(c.fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) return false;
         }
-        std::size_t at = 0;
-        while (c.in.size() - at >= 4 && c.in.size() - at - 4 >= get32(c.in, at)) {
-            const std::uint32_t len = get32(c.in, at);
-            if (len == 13 && c.in[at + 4] == kRequest) {
-                c.requests.push_back(c.in.substr(at + 5, 12));
-            }
-            at += 4 + len;
-        }
-        c.in.erase(0, at);
+        c.in.erase(0, whole_messages(c.in, [&](std::string_view body) {
+            if (body.size() == 13 && body[0] == kRequest) c.requests.emplace_back(body.substr(1));
+        }));
         return true;
     }
 
@@ -182,7 +128,7 @@ private:
     std::uint32_t pieces_;
     Duration every_;
     int listen_fd_ = -1;
-    int stop_fd_ = -1;
+    StopSignal stop_;
     std::uint16_t port_ = 0;
     std::vector<Conn> conns_;
     std::atomic<int> blocks_sent_{0};

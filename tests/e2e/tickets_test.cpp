@@ -2,12 +2,11 @@
 // signed by the tracker (SECURITY.md). Here a raw BEP 3 client written in this file — not our
 // peer code — knows a seeder's address and the file's info hash, and gets no piece.
 #include "tests/e2e/harness.hpp"
+#include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,37 +22,12 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::StartsWith;
 
-std::string be32(std::uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
-    return s;
-}
-
-std::string hex_to_bytes(const std::string& hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
-}
-
 // What a stranger's BitTorrent client would send: a handshake with the BEP 10 bit, optionally an
 // extended handshake carrying `ticket`, then interested and a request for the first block.
 std::string stranger_hello(const std::string& info_hash, const std::string& ticket) {
-    std::string out;
-    out.push_back(19);
-    out += "BitTorrent protocol";
-    std::string reserved(8, '\0');
-    reserved[5] = 0x10;
-    out += reserved + info_hash + std::string("-XX0001-abcdefghijkl");
-    if (!ticket.empty()) {
-        std::string dict = "d6:ticket" + std::to_string(ticket.size()) + ":" + ticket + "e";
-        out += be32(static_cast<std::uint32_t>(2 + dict.size())) + std::string(1, 20) +
-               std::string(1, 0) + dict;
-    }
-    out += be32(1) + std::string(1, 2);                                   // interested
-    out += be32(13) + std::string(1, 6) + be32(0) + be32(0) + be32(16384);  // request
-    return out;
+    std::string out = bep3_handshake(info_hash);
+    if (!ticket.empty()) out += extended_ticket(ticket);
+    return out + interested() + request_first_block();
 }
 
 struct Outcome {
@@ -64,12 +38,8 @@ struct Outcome {
 
 // Sends `hello` to 127.0.0.1:`port` and reads the answer for up to `wait`, parsing messages.
 Outcome talk_to_seeder(std::uint16_t port, const std::string& hello, Duration wait) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    int fd = connect_from("127.0.0.1", port);
+    EXPECT_GE(fd, 0);
     EXPECT_EQ(::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(hello.size()));
     std::string in;
@@ -88,17 +58,9 @@ Outcome talk_to_seeder(std::uint16_t port, const std::string& hello, Duration wa
         in.append(buf, static_cast<std::size_t>(n));
     }
     ::close(fd);
-    // Skip the seeder's 68-byte handshake, then walk the messages.
-    std::size_t at = in.size() >= 68 ? 68 : in.size();
-    while (at + 4 <= in.size()) {
-        std::uint32_t len = 0;
-        for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(in[at + i]);
-        if (len > 0 && at + 4 < in.size()) {
-            const int id = static_cast<unsigned char>(in[at + 4]);
-            out.got_piece |= id == 7;
-            out.got_unchoke |= id == 1;
-        }
-        at += 4 + len;
+    for (char id : message_ids(in)) {
+        out.got_piece |= id == kPieceId;
+        out.got_unchoke |= id == kUnchoke;
     }
     return out;
 }

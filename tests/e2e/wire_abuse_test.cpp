@@ -4,21 +4,18 @@
 // group member, registers as a seeder of the file with `add_seeder` (docs/protocol.md §1.3), so
 // the tracker lists it, and misbehaves on every connection the downloader opens to it.
 #include "tests/e2e/harness.hpp"
+#include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -48,39 +45,6 @@ constexpr std::uint32_t kPieces = 9;
 constexpr std::uint32_t kMessageCap = 1 + 256 * 1024;
 constexpr Duration kDownloadTimeout{30000};
 
-// BEP 3 message ids.
-constexpr char kUnchoke = 1;
-constexpr char kHave = 4;
-constexpr char kBitfield = 5;
-constexpr char kRequest = 6;
-constexpr char kPieceId = 7;
-constexpr char kExtended = 20;  // BEP 10
-
-std::string be32(std::uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
-    return s;
-}
-
-std::uint32_t get32(std::string_view in, std::size_t at) {
-    std::uint32_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[at + i]);
-    return v;
-}
-
-// <length><id><payload>, with the length given apart so it can lie.
-std::string message(std::uint32_t length, char id, std::string_view payload = {}) {
-    return be32(length) + std::string(1, id) + std::string(payload);
-}
-
-std::string hex_to_bytes(const std::string& hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
-}
-
 // One way to misbehave, and the reason the downloader gives when it drops the peer for it.
 struct Abuse {
     std::string name;
@@ -102,26 +66,13 @@ class HostilePeer {
 public:
     HostilePeer(std::string info_hash, Abuse abuse)
         : info_hash_(std::move(info_hash)), abuse_(std::move(abuse)) {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            ::listen(listen_fd_, 16) != 0 ||
-            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            throw std::runtime_error(std::string("hostile peer: ") + std::strerror(errno));
-        }
-        port_ = ntohs(addr.sin_port);
-        stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
+        listen_fd_ = listen_loopback(0, port_, "hostile peer");
         thread_ = std::thread([this] { run(); });
     }
 
     ~HostilePeer() {
-        std::uint64_t one = 1;
-        (void)!::write(stop_fd_, &one, sizeof one);
+        stop_.raise();
         thread_.join();
-        ::close(stop_fd_);
         ::close(listen_fd_);
     }
 
@@ -149,7 +100,7 @@ private:
 
     // Waits until `fd` is ready for `events` or the test stops us.
     Wait wait_for(int fd, short events) {
-        pollfd p[2] = {{fd, events, 0}, {stop_fd_, POLLIN, 0}};
+        pollfd p[2] = {{fd, events, 0}, {stop_.fd(), POLLIN, 0}};
         while (::poll(p, 2, -1) < 0) {
             if (errno != EINTR) return Wait::Stopped;
         }
@@ -207,41 +158,30 @@ private:
 
     // Answers each whole `request` in `in` with a block of junk; drops the messages it reads.
     bool answer_requests(int fd, std::string& in) {
-        std::size_t at = 0;
         std::string out;
-        while (in.size() - at >= 4 && in.size() - at - 4 >= get32(in, at)) {
-            const std::uint32_t len = get32(in, at);
-            if (len == 13 && in[at + 4] == kRequest) {
-                const std::uint32_t length = get32(in, at + 13);
-                out +=
-                    message(9 + length, kPieceId, in.substr(at + 5, 8)) + std::string(length, 'x');
+        in.erase(0, whole_messages(in, [&](std::string_view body) {
+            if (body.size() == 13 && body[0] == kRequest) {
+                const std::string index_and_begin(body.substr(1, 8));
+                out += message(kPieceId, index_and_begin + std::string(get32(body, 9), 'x'));
             }
-            at += 4 + len;
-        }
-        in.erase(0, at);
+        }));
         return send_all(fd, out);
     }
 
     // True when the downloader closed the connection after its handshake and our abuse.
     bool serve(int fd) {
         std::string in;
-        while (in.size() < 68) {
+        while (in.size() < kHandshakeBytes) {
             // A session the downloader ends unasked (its download is complete) is no drop.
             if (read_some(fd, in) != Read::Data) return false;
         }
-        if (in.compare(0, 20, std::string(1, 19) + "BitTorrent protocol") != 0 ||
-            in.compare(28, 20, info_hash_) != 0) {
+        if (in.compare(0, 20, bep3_protocol()) != 0 || in.compare(28, 20, info_hash_) != 0) {
             note_problem("the downloader's handshake was not for our file");
             return false;
         }
-        in.erase(0, 68);
+        in.erase(0, kHandshakeBytes);
         std::string opening;
-        if (abuse_.send_handshake) {
-            std::string reserved(8, '\0');
-            reserved[5] = 0x10;  // BEP 10
-            opening = std::string(1, 19) + "BitTorrent protocol" + reserved + info_hash_ +
-                      "-XX0001-hostilepeer0";
-        }
+        if (abuse_.send_handshake) opening = bep3_handshake(info_hash_, "-XX0001-hostilepeer0");
         opening += abuse_.bytes;
         if (!send_all(fd, opening)) return true;  // closed on us while we were still sending
         for (;;) {
@@ -260,7 +200,7 @@ private:
     std::string info_hash_;
     Abuse abuse_;
     int listen_fd_ = -1;
-    int stop_fd_ = -1;
+    StopSignal stop_;
     std::uint16_t port_ = 0;
     std::thread thread_;
     mutable std::mutex mu_;
@@ -279,41 +219,42 @@ std::vector<Abuse> abuses() {
          .bytes = be32(0xffffffff) + std::string(1, kPieceId),
          .reason = "message of 4294967295 bytes is over the 262145 byte limit"},
         {.name = "LengthPrefixOneOverTheCap",
-         .bytes = message(kMessageCap + 1, kBitfield, std::string(1000, '\xff')),
+         .bytes = message_with_length(kMessageCap + 1, kBitfield, std::string(1000, '\xff')),
          .reason = "message of 262146 bytes is over the 262145 byte limit"},
         {.name = "PieceShorterThanItsHeader",
-         .bytes = message(5, kPieceId, be32(0)),
+         .bytes = message(kPieceId, be32(0)),
          .reason = "message 7 of 5 bytes (expected 10 to 16393)"},
         {.name = "PieceWithABlockOver16KiB",
-         .bytes = message(9 + 32768, kPieceId, be32(0) + be32(0) + std::string(32768, 'x')),
+         .bytes = message(kPieceId, be32(0) + be32(0) + std::string(32768, 'x')),
          .reason = "message 7 of 32777 bytes (expected 10 to 16393)"},
         {.name = "RequestOfTheWrongLength",
-         .bytes = message(9, kRequest, be32(0) + be32(0)),
+         .bytes = message(kRequest, be32(0) + be32(0)),
          .reason = "message 6 of 9 bytes (expected 13)"},
         {.name = "ExtendedMessageOver16KiB",
-         .bytes = message(2 + 16 * 1024 + 1, kExtended, std::string(16 * 1024 + 1, 'e')),
+         .bytes = message_with_length(2 + 16 * 1024 + 1, kExtended,
+                                      std::string(16 * 1024 + 1, 'e')),
          .reason = "message 20 of 16387 bytes (expected 2 to 16386)"},
         {.name = "UnknownMessageId",
-         .bytes = message(3, '\xee', "zz"),
+         .bytes = message('\xee', "zz"),
          .reason = "unknown message id 238"},
         {.name = "AbsurdBitfieldWithinTheCap",
-         .bytes = message(kMessageCap, kBitfield, std::string(kMessageCap - 1, '\xff')),
+         .bytes = message(kBitfield, std::string(kMessageCap - 1, '\xff')),
          .reason = "bitfield of 262144 bytes for 9 pieces"},
         {.name = "BitfieldOneByteTooLong",
-         .bytes = message(4, kBitfield, all_pieces + std::string(1, '\0')),
+         .bytes = message(kBitfield, all_pieces + std::string(1, '\0')),
          .reason = "bitfield of 3 bytes for 9 pieces"},
         {.name = "BitfieldWithSpareBitsSet",
-         .bytes = message(3, kBitfield, "\xff\xff"),
+         .bytes = message(kBitfield, "\xff\xff"),
          .reason = "bitfield has spare bits set"},
         {.name = "HaveForAPieceThatDoesNotExist",
-         .bytes = message(5, kHave, be32(kPieces)),
+         .bytes = message(kHave, be32(kPieces)),
          .reason = "have for a piece that does not exist"},
         {.name = "NotABitTorrentHandshake",
          .send_handshake = false,
          .bytes = "GET /announce HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
          .reason = "not a BitTorrent handshake"},
         {.name = "BlocksOfGarbage",
-         .bytes = message(3, kBitfield, all_pieces) + message(1, kUnchoke),
+         .bytes = message(kBitfield, all_pieces) + message(kUnchoke),
          .serve_garbage = true,
          .reason = "kept sending pieces that fail their SHA1 check"},
     };

@@ -24,8 +24,18 @@ Status require_owner(const Group& group, const Session& session, std::string_vie
                       fmt::format("only the owner of group '{}' can {}", group.group_id, action));
 }
 
-// accept_request and reject_request differ only in the verb and the store call.
-Reply decide_request(const Context& ctx, const proto::Value& request, bool accept) {
+// What an owner's request about one user of a group (accept, reject, remove) is about.
+struct OwnerAction {
+    const Session* session;
+    Group group;
+    std::string user_id;
+};
+
+// The caller's session, the "group" and "user" arguments, the group checked to exist and to be
+// owned by the caller, in that order (so each failure is the same whatever the action); the
+// denial names `action`.
+Result<OwnerAction> owner_action(const Context& ctx, const proto::Value& request,
+                                 std::string_view action) {
     auto session = require_session(ctx);
     if (!session) return session.error();
     auto group_id = require_id(request, "group", "group id");
@@ -34,16 +44,20 @@ Reply decide_request(const Context& ctx, const proto::Value& request, bool accep
     if (!user_id) return user_id.error();
     auto group = require_group(ctx.store, *group_id);
     if (!group) return group.error();
-    if (auto s = require_owner(*group, **session, accept ? "accept requests" : "reject requests");
-        !s) {
-        return s.error();
-    }
-    auto done = accept ? ctx.store.accept_request(group->pk, *user_id, ctx.now)
-                       : ctx.store.reject_request(group->pk, *user_id);
+    if (auto s = require_owner(*group, **session, action); !s) return s.error();
+    return OwnerAction{*session, std::move(*group), std::move(*user_id)};
+}
+
+// accept_request and reject_request differ only in the verb and the store call.
+Reply decide_request(const Context& ctx, const proto::Value& request, bool accept) {
+    auto act = owner_action(ctx, request, accept ? "accept requests" : "reject requests");
+    if (!act) return act.error();
+    auto done = accept ? ctx.store.accept_request(act->group.pk, act->user_id, ctx.now)
+                       : ctx.store.reject_request(act->group.pk, act->user_id);
     if (!done) return done.error();
     if (!*done) {
         return make_error(Errc::NotFound, fmt::format("'{}' has not asked to join group '{}'",
-                                                      *user_id, group->group_id));
+                                                      act->user_id, act->group.group_id));
     }
     return proto::Dict{};
 }
@@ -155,25 +169,18 @@ Reply handle_list_requests(const Context& ctx, const proto::Value& request) {
 }
 
 Reply handle_remove_member(const Context& ctx, const proto::Value& request) {
-    auto session = require_session(ctx);
-    if (!session) return session.error();
-    auto group_id = require_id(request, "group", "group id");
-    if (!group_id) return group_id.error();
-    auto user_id = require_id(request, "user", "user id");
-    if (!user_id) return user_id.error();
-    auto group = require_group(ctx.store, *group_id);
-    if (!group) return group.error();
-    if (auto s = require_owner(*group, **session, "remove members"); !s) return s.error();
-    if (*user_id == (*session)->user_id) {
+    auto act = owner_action(ctx, request, "remove members");
+    if (!act) return act.error();
+    if (act->user_id == act->session->user_id) {
         return make_error(Errc::BadInput,
                           fmt::format("you own group '{}'; use leave_group {} to leave it",
-                                      group->group_id, group->group_id));
+                                      act->group.group_id, act->group.group_id));
     }
-    auto removed = ctx.store.remove_member(group->pk, *user_id);
+    auto removed = ctx.store.remove_member(act->group.pk, act->user_id);
     if (!removed) return removed.error();
     if (!*removed) {
         return make_error(Errc::NotFound, fmt::format("'{}' is not a member of group '{}'",
-                                                      *user_id, group->group_id));
+                                                      act->user_id, act->group.group_id));
     }
     return proto::Dict{};
 }
