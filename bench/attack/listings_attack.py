@@ -100,7 +100,7 @@ def listing(client, command):
     errors = [l for l in lines if l.startswith("error")]
     reconnects = client.stderr_text().count("lost connection")
     print(f"{command.split()[0]}: {len(lines)} lines ({len(errors)} error lines"
-          f"{': ' + errors[0][:100] if errors else ''}) in {took:.1f} s"
+          f"{': ' + errors[0][:100] if errors else ''}) in {took:.2f} s"
           f"{'' if finished else ' (NOT FINISHED: cut at 120 s)'}; "
           f"client reconnects so far: {reconnects}")
 
