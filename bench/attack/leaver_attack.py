@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
 """Revoking membership (issue 10, finding 1), measured; loopback only, bounded.
 
-usage: leaver_attack.py TRACKER CLIENT [--watch SECONDS] [--tracker-arg ARG ...]
+usage: leaver_attack.py TRACKER CLIENT [--watch SECONDS] [--no-remaining-member]
+                        [--tracker-arg ARG ...]
 
 Starts TRACKER in a temp dir on 127.0.0.1:0 (bench/attack/rawtracker.py). alice owns group g and
-her real CLIENT shares a 300 kB file in it; bob and carol are members. Each asks the tracker for
-the file (get_file) and keeps the ticket it hands out. Then bob leaves g and logs out, and alice
-removes carol (remove_member). Every 0.5 s, for at most --watch seconds (default 40), each of
+her real CLIENT shares a 300 kB file in it; bob, carol and dave are members. bob and carol ask the
+tracker for the file (get_file) and keep the ticket it hands out. Then bob leaves g and logs out,
+and alice removes carol (remove_member). dave, still a member, then gets a ticket and fetches a
+block, as any downloader in the swarm would (the seeder learns the group's newer membership epoch
+from it); --no-remaining-member leaves that out, so the held tickets can only expire. Every 0.5 s, for at most --watch seconds (default 40), each of
 them asks alice's seeder for a block with the ticket he kept, from another address (127.0.0.3).
 Then bob, no longer a member, creates a group of his own and uploads g's info dictionary there
 (he never had the file) to get fresh tickets for it. Lines printed:
   ticket lifetime   seconds from issue to the ticket's expiry (the finding: 600)
   served before     whether each ticket got a block while its holder was a member (both yes)
   leave / remove_member  the tracker's answers (before: remove_member did not exist)
+  remaining member  whether dave's fresh ticket got a block
   bob / carol       "refused N s after ..." or "still served N s later (ticket expires in M s)"
   own group upload  the tracker's answer to bob's upload_file of the info dict into his group
                     (the finding: accepted; now a prove_piece challenge he cannot meet)
@@ -36,16 +40,17 @@ def main():
     ap.add_argument("tracker")
     ap.add_argument("client")
     ap.add_argument("--watch", type=float, default=40.0)
+    ap.add_argument("--no-remaining-member", action="store_true")
     ap.add_argument("--tracker-arg", action="append", default=[])
     a = ap.parse_args()
     with Tracker(a.tracker, a.tracker_arg) as t:
         conns = {}
-        for user in ("alice", "bob", "carol"):
+        for user in ("alice", "bob", "carol", "dave"):
             conns[user] = t.conn()
             conns[user].login(user, PASSWORD, create=True)
         owner = conns["alice"]
         owner.ask("create_group", group="g")
-        for user in ("bob", "carol"):
+        for user in ("bob", "carol", "dave"):
             conns[user].ask("join_group", group="g")
             owner.ask("accept_request", group="g", user=user)
 
@@ -76,6 +81,10 @@ def main():
               "; logout: " + why(conns["bob"].ask("logout")))
         print("remove_member (carol): " + why(owner.ask("remove_member", group="g", user="carol")))
         start = time.monotonic()
+        if not a.no_remaining_member:
+            r = conns["dave"].ask("get_file", group="g", name="f.bin")
+            served = ok(r) and fetch_block(seeder.port, info_hash, r["ticket"])
+            print(f"remaining member: dave's fresh ticket served: {'yes' if served else 'no'}")
         pending = dict(tickets)
         while pending and time.monotonic() - start < a.watch:
             for user, (ticket, _) in list(pending.items()):
