@@ -46,7 +46,7 @@ def half_frames(t):
         conns.append(h)
     genuine_login_s(t)  # the tracker has read what came before
     after = rss_kib(t.pid)
-    closed = sum(h.closed(0.05) for h in conns)
+    closed = sum(h.closed(0.05) is not None for h in conns)
     for h in conns:
         h.close()
     print(f"half_frames: RSS {before / 1024:.0f} MB -> {after / 1024:.0f} MB "

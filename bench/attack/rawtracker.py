@@ -319,18 +319,20 @@ class Conn:
         return r
 
     def closed(self, timeout):
-        """True when the tracker closes this connection within `timeout` seconds."""
+        """Seconds until the tracker closed this connection, or None if still open after
+        `timeout` seconds."""
+        start = time.monotonic()
         self.s.settimeout(timeout)
         try:
             while True:
                 chunk = self.s.recv(1 << 16)
                 if not chunk:
-                    return True
+                    return time.monotonic() - start
                 self.buf += chunk
         except (socket.timeout, TimeoutError):
-            return False
+            return None
         except OSError:
-            return True
+            return time.monotonic() - start
         finally:
             self.s.settimeout(60)
 
