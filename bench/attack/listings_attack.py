@@ -96,13 +96,14 @@ def raw_reply_bytes(conn, op, **args):
 
 
 def listing(client, command):
+    before = client.stderr_text().count("lost connection")
     lines, took, finished = client.run(command, timeout=120)
     errors = [l for l in lines if l.startswith("error")]
-    reconnects = client.stderr_text().count("lost connection")
+    reconnects = client.stderr_text().count("lost connection") - before
     print(f"{command.split()[0]}: {len(lines)} lines ({len(errors)} error lines"
           f"{': ' + errors[0][:100] if errors else ''}) in {took:.2f} s"
           f"{'' if finished else ' (NOT FINISHED: cut at 120 s)'}; "
-          f"client reconnects so far: {reconnects}")
+          f"client reconnects meanwhile: {reconnects}")
 
 
 def main():

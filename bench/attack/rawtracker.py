@@ -137,13 +137,23 @@ class Tracker:
     """The tracker binary on 127.0.0.1:0 in a temp dir (`with Tracker(path) as t:`)."""
 
     def __init__(self, binary, args=(), keep=False):
-        self.binary, self.args, self.keep = binary, list(args), keep
+        self.binary, self.args, self.keep = os.path.abspath(binary), list(args), keep
         self.dir = tempfile.mkdtemp(prefix="gs-attack-")
         self.db = os.path.join(self.dir, "t.db")
         self.info_path = os.path.join(self.dir, "tracker_info.txt")
         self.clients = []
 
     def __enter__(self):
+        try:
+            return self._start()
+        except BaseException:
+            if hasattr(self, "proc"):
+                self.proc.kill()
+                self.proc.wait()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _start(self):
         own = os.path.join(self.dir, "own.txt")
         with open(own, "w") as f:
             f.write(f"{LOOPBACK}:0\n")
@@ -193,14 +203,19 @@ class Client:
         self.stderr_path = os.path.join(tracker.dir, name + ".err")
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
-            [binary, f"{LOOPBACK}:0", tracker.info_path, "--data-dir", os.path.join(self.dir, "data")],
+            [os.path.abspath(binary), f"{LOOPBACK}:0", tracker.info_path, "--data-dir", os.path.join(self.dir, "data")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
-        first = self.lines.get(timeout=30)
-        m = re.search(r"serving pieces on .*:(\d+)$", first or "")
-        if not m:
-            raise RuntimeError(f"client: unexpected first line {first!r}")
+        try:
+            first = self.lines.get(timeout=30)
+            m = re.search(r"serving pieces on .*:(\d+)$", first or "")
+            if not m:
+                raise RuntimeError(f"client: unexpected first line {first!r}")
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
         self.port = int(m.group(1))
 
     def _pump(self):
