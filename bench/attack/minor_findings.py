@@ -12,8 +12,8 @@ her real CLIENT shares a file in it; eve belongs to no group. Lines printed:
                       many refused, in how long (the finding: all answered, at full speed)
   file modes          the permission bits of the tracker's database and its WAL (the finding: 0644)
   ticketless peer     what alice's seeder sends in 4 s to a handshake for the file's info hash
-                      without a ticket: handshake, bitfield, unchoke (the finding: handshake and
-                      bitfield)
+                      without a ticket (handshake, bitfield, ...), and whether it closed the
+                      connection (the finding: handshake and bitfield)
 """
 import os
 import re
@@ -74,16 +74,20 @@ def ticketless_peer(port, info_hash_hex):
     s = socket.create_connection((LOOPBACK, port), timeout=4)
     s.sendall(hello)
     buf = b""
-    deadline = time.monotonic() + 4
+    start = time.monotonic()
+    closed = None
     try:
-        while time.monotonic() < deadline:
-            s.settimeout(max(deadline - time.monotonic(), 0.01))
+        while time.monotonic() < start + 4:
+            s.settimeout(max(start + 4 - time.monotonic(), 0.01))
             chunk = s.recv(1 << 16)
             if not chunk:
+                closed = time.monotonic() - start
                 break
             buf += chunk
-    except OSError:
+    except socket.timeout:
         pass
+    except OSError:
+        closed = time.monotonic() - start
     s.close()
     seen, i, stream = [], 68, buf
     if len(stream) >= 68:
@@ -94,7 +98,8 @@ def ticketless_peer(port, info_hash_hex):
         if n and len(stream) - i - 4 >= 1:
             seen.append(names.get(stream[i + 4], f"message {stream[i + 4]}"))
         i += 4 + n
-    print("ticketless peer: the seeder sent: " + (", ".join(seen) or "nothing"))
+    print("ticketless peer: the seeder sent: " + (", ".join(seen) or "nothing") + "; " +
+          ("still open after 4 s" if closed is None else f"closed after {closed:.1f} s"))
 
 
 def main():
