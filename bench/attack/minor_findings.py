@@ -103,7 +103,7 @@ def ticketless_peer(port, info_hash_hex):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 3 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
     with Tracker(sys.argv[1]) as t:
         alice = t.conn()

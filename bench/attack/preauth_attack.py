@@ -92,7 +92,7 @@ def big_passwords(t):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
     with Tracker(sys.argv[1]) as t:
         c = t.conn()

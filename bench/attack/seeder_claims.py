@@ -29,7 +29,7 @@ def fake_info(name, length, filler):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3) or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
     n = int(sys.argv[2]) if len(sys.argv) == 3 else 31
     with Tracker(sys.argv[1]) as t:

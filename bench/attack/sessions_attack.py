@@ -29,7 +29,7 @@ def ticket_or_why(r):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
     with Tracker(sys.argv[1]) as t:
         first = t.conn()
