@@ -183,9 +183,10 @@ bool Downloader::others_can_serve(const PeerSession& slow) const {
             !ranking_.is_fast(id)) {
             continue;
         }
+        const PeerId peer = id;  // clang 14 cannot capture a structured binding (C++20 allows it)
         const bool has_all = std::all_of(
             slow.requested().begin(), slow.requested().end(),
-            [&](const BlockRequest& r) { return picker_.peer_has(id, r.piece); });
+            [&](const BlockRequest& r) { return picker_.peer_has(peer, r.piece); });
         if (has_all) return true;
     }
     return false;
