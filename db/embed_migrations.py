@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Embeds db/migrations/NNNN_short_name.sql into a C++ source file (see STYLE.md, Migrations).
+"""Embeds db/migrations/NNNN_short_name.sql into a C++ source file (docs/ARCHITECTURE.md, habit 6).
 
     embed_migrations.py MIGRATIONS_DIR OUTPUT.cpp DEPFILE
     embed_migrations.py --self-test

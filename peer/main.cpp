@@ -1,6 +1,6 @@
 // client IP:PORT tracker_info.txt [--data-dir DIR]
 // The interactive groupshare client: a prompt for accounts, groups and files, and a server of
-// pieces to other peers on IP:PORT. One reactor thread runs everything (STYLE.md).
+// pieces to other peers on IP:PORT. One reactor thread runs everything (docs/ARCHITECTURE.md).
 #include "peer/commands.hpp"
 #include "peer/file_sharing.hpp"
 #include "peer/prompt.hpp"

@@ -1,5 +1,5 @@
 // Result<T>: a value or a plain-words Error, for failures that come from outside the
-// program (bad input, a misbehaving peer, a missing row). Bugs assert instead; see STYLE.md.
+// program (bad input, a misbehaving peer, a missing row). Bugs assert instead; see docs/ARCHITECTURE.md.
 #pragma once
 
 #include <cassert>

@@ -1,6 +1,6 @@
 // SHA1 (OpenSSL EVP) for piece checks and info hashes (BEP 3), and whole-file piece hashing that
 // keeps every core busy with bounded memory. Pure functions, callable from any thread; the
-// whole-file hash is slow work and belongs on a worker, not the reactor (STYLE.md).
+// whole-file hash is slow work and belongs on a worker, not the reactor (docs/ARCHITECTURE.md).
 #pragma once
 
 #include "shared/result.hpp"

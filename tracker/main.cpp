@@ -1,6 +1,6 @@
 // tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]
 // The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
-// epoll reactor thread (STYLE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly; the end
+// epoll reactor thread (docs/ARCHITECTURE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly; the end
 // of stdin does not.
 #include "shared/config.hpp"
 #include "shared/log.hpp"

@@ -108,7 +108,7 @@ std::size_t Server::max_frame_bytes(ConnId id) const {
 
 void Server::on_closed(ConnId id, std::string_view reason) {
     if (dispatcher_ != nullptr) dispatcher_->on_disconnect(id, reason);
-    // Never destroy a connection inside its own callback (STYLE.md habit 2).
+    // Never destroy a connection inside its own callback (docs/ARCHITECTURE.md, habit 3).
     loop_.defer([this, id] {
         auto it = connections_.find(id);
         if (it == connections_.end()) return;

@@ -19,7 +19,7 @@ public:
     // open, a migration failed) are for the operator and name the file.
     static Result<std::unique_ptr<SqliteStore>> open(
         const std::string& path, const std::vector<Migration>& migrations = embedded_migrations());
-    // The same for start-up code: throws std::runtime_error with that message (STYLE.md, Errors).
+    // The same for start-up code: throws std::runtime_error with that message (docs/ARCHITECTURE.md, habit 4).
     explicit SqliteStore(const std::string& path,
                          const std::vector<Migration>& migrations = embedded_migrations());
 

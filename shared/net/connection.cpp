@@ -65,7 +65,7 @@ void Connection::send_frame(std::string_view body) {
     std::string framed = proto::make_frame(body);
     out_.append(framed);
     if (handshaking_) return;  // sent when the handshake completes
-    // Write first; ask for writability only while bytes remain (STYLE.md habit 1).
+    // Write first; ask for writability only while bytes remain (docs/ARCHITECTURE.md, habit 2).
     if (!flush()) return;
     update_interest();
 }

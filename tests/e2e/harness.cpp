@@ -495,7 +495,7 @@ void Tracker::launch(const std::filesystem::path& info) {
 void Tracker::start() {
     write_file(own_info_, "127.0.0.1:0\n");
     launch(own_info_);
-    // Only now do the clients learn where the tracker is (STYLE.md, Tests).
+    // Only now do the clients learn where the tracker is (docs/ARCHITECTURE.md, habit 7).
     write_file(client_info_, address() + "\n");
 }
 

@@ -1,6 +1,6 @@
 // End-to-end harness: starts the real `tracker` and `client` binaries (paths from the GS_TRACKER
 // and GS_CLIENT environment variables, set by tests/e2e/meson.build) in a fresh temp dir, drives
-// them through stdin and reads them through stdout (STYLE.md, Tests). Used from the test thread;
+// them through stdin and reads them through stdout (docs/ARCHITECTURE.md, habit 7). Used from the test thread;
 // each Process also runs one reader thread that only appends to its line buffers.
 //
 // Every wait is on an event with a deadline. A wait that times out records a GoogleTest failure

@@ -1,6 +1,6 @@
 // Many clients at once, and connections that send junk or oversized frames (inside TLS, as a
 // client does) or junk instead of TLS: the tracker serves everyone and only the misbehaving
-// connection is closed (docs/protocol.md §1.1 and §1.4, STYLE.md).
+// connection is closed (docs/protocol.md §1.1 and §1.4).
 #include "tests/e2e/harness.hpp"
 
 #include <gmock/gmock.h>
