@@ -1,0 +1,30 @@
+#include "shared/liveness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+namespace gs {
+namespace {
+
+TEST(LivenessTest, AGuardedCallRunsWhileItsOwnerLives) {
+    Liveness life;
+    int calls = 0;
+    auto f = life.guard([&calls](int by) { calls += by; });
+    f(2);
+    f(3);
+    EXPECT_EQ(calls, 5);
+}
+
+TEST(LivenessTest, AGuardedCallDoesNothingOnceItsOwnerIsGone) {
+    auto life = std::make_unique<Liveness>();
+    int calls = 0;
+    std::function<void()> f = life->guard([&calls] { ++calls; });
+    life.reset();
+    f();
+    EXPECT_EQ(calls, 0);
+}
+
+}  // namespace
+}  // namespace gs
