@@ -63,6 +63,28 @@ Result<SetupClient> connect(const net::Endpoint& tracker, const TlsClient* tls,
     return SetupClient::connect(tracker, tls, kConnectTimeout, from);
 }
 
+// A new account `user` (password kPassword), logged in on `client`; its session token.
+Result<std::string> sign_up(SetupClient& client, const std::string& user,
+                            const std::string& listen) {
+    if (auto r = step(client, "create_user",
+                      {{"op", "create_user"}, {"user", user}, {"password", kPassword}});
+        !r) {
+        return r.error();
+    }
+    auto login =
+        step(client, "login",
+             {{"op", "login"}, {"user", user}, {"password", kPassword}, {"listen", listen}});
+    if (!login) return login.error();
+    return std::string(login->get_string("token").value_or(""));
+}
+
+// The session `token` resumed on `client`, which serves pieces on `listen`.
+Status resume(SetupClient& client, const std::string& token, const std::string& listen) {
+    auto r = step(client, "resume", {{"op", "resume"}, {"token", token}, {"listen", listen}});
+    if (!r) return r.error();
+    return {};
+}
+
 }  // namespace
 
 Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* tls, int seeders,
@@ -78,18 +100,8 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
 
     auto owner = connect(tracker, tls);
     if (!owner) return owner.error();
-    if (auto r = step(*owner, "create_user",
-                      {{"op", "create_user"}, {"user", seed_user}, {"password", kPassword}});
-        !r) {
-        return r.error();
-    }
-    auto login = step(*owner, "login",
-                      {{"op", "login"},
-                       {"user", seed_user},
-                       {"password", kPassword},
-                       {"listen", listen_addr(kSeederNetwork, 0)}});
-    if (!login) return login.error();
-    const std::string seed_token(login->get_string("token").value_or(""));
+    auto seed_token = sign_up(*owner, seed_user, listen_addr(kSeederNetwork, 0));
+    if (!seed_token) return seed_token.error();
     if (auto r = step(*owner, "create_group", {{"op", "create_group"}, {"group", s.group}}); !r) {
         return r.error();
     }
@@ -101,11 +113,7 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
     for (int i = 1; i < seeders; ++i) {
         auto c = connect(tracker, tls);
         if (!c) return c.error();
-        if (auto r = step(*c, "resume",
-                          {{"op", "resume"},
-                           {"token", seed_token},
-                           {"listen", listen_addr(kSeederNetwork, i)}});
-            !r) {
+        if (auto r = resume(*c, *seed_token, listen_addr(kSeederNetwork, i)); !r) {
             return r.error();
         }
         if (auto r = step(*c, "add_seeder",
@@ -118,18 +126,9 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
 
     auto fetch = connect(tracker, tls);
     if (!fetch) return fetch.error();
-    if (auto r = step(*fetch, "create_user",
-                      {{"op", "create_user"}, {"user", fetch_user}, {"password", kPassword}});
-        !r) {
-        return r.error();
-    }
-    auto fetch_login = step(*fetch, "login",
-                            {{"op", "login"},
-                             {"user", fetch_user},
-                             {"password", kPassword},
-                             {"listen", listen_addr(kDownloaderNetwork, 0)}});
-    if (!fetch_login) return fetch_login.error();
-    s.downloader_token = std::string(fetch_login->get_string("token").value_or(""));
+    auto fetch_token = sign_up(*fetch, fetch_user, listen_addr(kDownloaderNetwork, 0));
+    if (!fetch_token) return fetch_token.error();
+    s.downloader_token = std::move(fetch_token).value();
     if (auto r = step(*fetch, "join_group", {{"op", "join_group"}, {"group", s.group}}); !r) {
         return r.error();
     }
@@ -177,11 +176,7 @@ Result<std::vector<Link>> open_load_connections(const net::Endpoint& tracker, co
                              0};
         auto c = connect(tracker, tls, loopback ? &source : nullptr);
         if (!c) return c.error();
-        if (auto r = step(*c, "resume",
-                          {{"op", "resume"},
-                           {"token", scenario.downloader_token},
-                           {"listen", listen_addr(kLoadNetwork, i)}});
-            !r) {
+        if (auto r = resume(*c, scenario.downloader_token, listen_addr(kLoadNetwork, i)); !r) {
             return r.error();
         }
         links.push_back(std::move(c).value().release_link());
