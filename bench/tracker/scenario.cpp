@@ -21,8 +21,11 @@ constexpr std::chrono::milliseconds kConnectTimeout = 5s;
 // The "IP:PORT" a client says it serves pieces on. Nothing listens there: the tracker only
 // stores and returns it. Each kind of client gets its own 127.x network so that every
 // connection has a distinct address whatever the counts.
+std::string client_ip(int network, int index) {
+    return fmt::format("127.{}.{}.{}", network, index / 250, index % 250 + 1);
+}
 std::string listen_addr(int network, int index) {
-    return fmt::format("127.{}.{}.{}:6881", network, index / 250, index % 250 + 1);
+    return client_ip(network, index) + ":6881";
 }
 constexpr int kSeederNetwork = 1;
 constexpr int kDownloaderNetwork = 2;
@@ -30,14 +33,17 @@ constexpr int kLoadNetwork = 3;
 
 // A valid info dictionary (BEP 3, docs/protocol.md §1.3) for a file of `mib` MiB in
 // kPieceLengthBytes pieces. The tracker checks its shape, not its content, so the piece hashes
-// are SHA1s of the piece numbers rather than of a generated file.
-Result<std::string> make_info_dict(const std::string& name, std::int64_t mib) {
+// are SHA1s of `salt` and the piece numbers rather than of a generated file; a new salt makes a
+// new info hash (on a reused database, one already shared in another group would be challenged
+// for a piece).
+Result<std::string> make_info_dict(const std::string& name, std::int64_t mib,
+                                   const std::string& salt) {
     const std::int64_t length = mib * 1024 * 1024;
     const std::int64_t count = proto::piece_count_for(length, proto::kPieceLengthBytes);
     std::string pieces;
     pieces.reserve(static_cast<std::size_t>(count) * proto::kPieceHashBytes);
     for (std::int64_t i = 0; i < count; ++i) {
-        pieces += digest_bytes(sha1(fmt::format("groupshare loadgen piece {}", i)));
+        pieces += digest_bytes(sha1(fmt::format("groupshare loadgen {} piece {}", salt, i)));
     }
     std::string info = proto::encode(proto::Dict{{"length", length},
                                                  {"name", name},
@@ -61,6 +67,16 @@ Result<proto::Value> step(SetupClient& client, std::string_view what, proto::Dic
 Result<SetupClient> connect(const net::Endpoint& tracker, const TlsClient* tls,
                             const net::Endpoint* from = nullptr) {
     return SetupClient::connect(tracker, tls, kConnectTimeout, from);
+}
+
+// A set-up client that connects from the IP of its listen_addr when the tracker is on loopback
+// (where every 127.x.y.z is ours): the tracker records the IP a connection comes from with the
+// port it is told, so only then is each seeder a peer of its own.
+Result<SetupClient> connect_as(const net::Endpoint& tracker, const TlsClient* tls, int network,
+                               int index) {
+    if (tracker.host.rfind("127.", 0) != 0) return connect(tracker, tls);
+    const net::Endpoint from{client_ip(network, index), 0};
+    return connect(tracker, tls, &from);
 }
 
 // A new account `user` (password kPassword), logged in on `client`; its session token.
@@ -95,10 +111,10 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
     const std::string fetch_user = prefix + "-fetch";
     s.group = prefix;
     s.file_name = fmt::format("loadgen-{}MiB.bin", file_mib);
-    auto info = make_info_dict(s.file_name, file_mib);
+    auto info = make_info_dict(s.file_name, file_mib, prefix);
     if (!info) return info.error();
 
-    auto owner = connect(tracker, tls);
+    auto owner = connect_as(tracker, tls, kSeederNetwork, 0);
     if (!owner) return owner.error();
     auto seed_token = sign_up(*owner, seed_user, listen_addr(kSeederNetwork, 0));
     if (!seed_token) return seed_token.error();
@@ -111,7 +127,7 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
     const std::string info_hash(uploaded->get_string("info_hash").value_or(""));
     s.info_hash = info_hash;
     for (int i = 1; i < seeders; ++i) {
-        auto c = connect(tracker, tls);
+        auto c = connect_as(tracker, tls, kSeederNetwork, i);
         if (!c) return c.error();
         if (auto r = resume(*c, *seed_token, listen_addr(kSeederNetwork, i)); !r) {
             return r.error();
@@ -124,7 +140,7 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
         s.seeder_clients.push_back(std::move(c).value());
     }
 
-    auto fetch = connect(tracker, tls);
+    auto fetch = connect_as(tracker, tls, kDownloaderNetwork, 0);
     if (!fetch) return fetch.error();
     auto fetch_token = sign_up(*fetch, fetch_user, listen_addr(kDownloaderNetwork, 0));
     if (!fetch_token) return fetch_token.error();
