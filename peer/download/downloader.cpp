@@ -117,7 +117,9 @@ void Downloader::save_now() {
     // queue. Should the one in flight, with an older bitfield, land last, it claims fewer
     // pieces, which is safe; save_again_ writes the newer one once more after it.
     if (saving_) save_again_ = true;
-    if (auto saved = store_.save_state(picker_.have()); !saved) log::warn("{}", saved.error().message);
+    if (auto saved = store_.save_state(picker_.have()); !saved) {
+        log::warn("{}", saved.error().message);
+    }
 }
 
 void Downloader::save_in_background() {

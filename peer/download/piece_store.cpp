@@ -275,8 +275,7 @@ bool PieceStore::verify(PieceIndex piece, std::string_view data) const {
 PieceStore::StateSnapshot PieceStore::snapshot(const Bitfield& verified) {
     assert(!finished_ && verified.size() == info_.piece_count());
     unsaved_pieces_ = 0;
-    proto::Dict d{{"info_hash", digest_bytes(info_.info_hash)},
-                  {"verified", verified.to_bytes()}};
+    proto::Dict d{{"info_hash", digest_bytes(info_.info_hash)}, {"verified", verified.to_bytes()}};
     return StateSnapshot{net::Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0)), part_path_, state_path_,
                          proto::encode(proto::Value(std::move(d)))};
 }

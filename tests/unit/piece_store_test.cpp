@@ -54,8 +54,8 @@ protected:
 
     // Writes every block of piece i (from `source`) and has it verified: Passed, and recorded.
     void fetch_piece(PieceStore& store, std::uint32_t i, const std::string& source) {
-        std::string_view bytes = std::string_view(source).substr(std::size_t{i} * kPiece,
-                                                                 info_.piece_size(i));
+        std::string_view bytes =
+            std::string_view(source).substr(std::size_t{i} * kPiece, info_.piece_size(i));
         for (std::uint32_t begin = 0; begin < bytes.size(); begin += kBlock) {
             auto r = store.write_block(PieceIndex{i}, begin, bytes.substr(begin, kBlock));
             ASSERT_TRUE(r.ok()) << r.error().message;
@@ -134,7 +134,8 @@ TEST_F(PieceStoreTest, VerifyPieceSaysPassedFailedOrIoErrorAndAlwaysFreesThePiec
     std::string bad(piece_bytes(1));
     bad[kBlock + 3] ^= 1;
     ASSERT_TRUE(store.write_block(PieceIndex{1}, 0, std::string_view(bad).substr(0, kBlock)).ok());
-    ASSERT_TRUE(store.write_block(PieceIndex{1}, kBlock, std::string_view(bad).substr(kBlock)).ok());
+    ASSERT_TRUE(
+        store.write_block(PieceIndex{1}, kBlock, std::string_view(bad).substr(kBlock)).ok());
     auto failed = store.verify_piece(PieceIndex{1});
     ASSERT_TRUE(failed.ok()) << failed.error().message;
     EXPECT_EQ(*failed, Verdict::Failed);
@@ -144,8 +145,8 @@ TEST_F(PieceStoreTest, VerifyPieceSaysPassedFailedOrIoErrorAndAlwaysFreesThePiec
     ASSERT_TRUE(read_only.valid());
     ASSERT_EQ(::dup2(read_only.get(), store.fd()), store.fd());
     for (std::uint32_t begin : {0u, kBlock}) {
-        ASSERT_TRUE(store.write_block(PieceIndex{1}, begin, piece_bytes(1).substr(begin, kBlock))
-                        .ok());
+        ASSERT_TRUE(
+            store.write_block(PieceIndex{1}, begin, piece_bytes(1).substr(begin, kBlock)).ok());
     }
     auto io = store.verify_piece(PieceIndex{1});
     ASSERT_FALSE(io.ok()) << "a matching piece that could not be written";

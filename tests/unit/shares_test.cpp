@@ -210,8 +210,8 @@ protected:
         Bitfield all(info_.piece_count());
         all.set_all();
         download_->on_peer_bitfield(*session_, all);
-        ASSERT_TRUE(shares_.add("g", info_, download_->store().part_path(),
-                                download_->verified_pieces()));
+        ASSERT_TRUE(
+            shares_.add("g", info_, download_->store().part_path(), download_->verified_pieces()));
     }
     void TearDown() override {
         session_.reset();
