@@ -271,12 +271,7 @@ void Downloader::refetch_piece(PieceIndex piece) {
 
 std::function<bool(PieceIndex)> Downloader::verified_pieces() const {
     // Asked through the guard, so that an answer after this download is gone is "no".
-    auto ask = life_.guard([this](PieceIndex piece, bool& has) { has = has_piece(piece); });
-    return [ask](PieceIndex piece) mutable {
-        bool has = false;
-        ask(piece, has);
-        return has;
-    };
+    return life_.guard([this](PieceIndex piece) { return has_piece(piece); });
 }
 
 void Downloader::on_session_closed(PeerSession& s) {
