@@ -50,6 +50,24 @@ protected:
                                            dir_.path(), std::move(hooks));
     }
 
+    // One run of the client: alice starts downloading info_ from g1 into dest_, and the client
+    // ends without a logout. What it said is forgotten.
+    void run_that_starts_a_download() {
+        auto downloads = registry();
+        downloads->login("alice", admit_all);
+        ASSERT_NE(downloads->start("g1", info_, dest_, nullptr), nullptr);
+        said_.clear();
+        served_.clear();
+    }
+
+    // A new run in which `user` logs in: nothing is resumed, nothing said.
+    void expect_nothing_resumed_for(const std::string& user) {
+        auto downloads = registry();
+        downloads->login(user, admit_all);
+        EXPECT_THAT(said_, IsEmpty());
+        EXPECT_THAT(downloads->all(), IsEmpty());
+    }
+
     static std::optional<std::string> admit_all(const std::string&, const proto::InfoDict&) {
         return std::nullopt;
     }
@@ -95,12 +113,7 @@ TEST_F(DownloadsTest, ADownloadStartedInOneRunIsResumedAtTheNextLogin) {
 }
 
 TEST_F(DownloadsTest, ARecordedDownloadTheCallerRefusesIsNotResumedAndTheReasonIsSaid) {
-    {
-        auto downloads = registry();
-        downloads->login("alice", admit_all);
-        ASSERT_NE(downloads->start("g1", info_, dest_, nullptr), nullptr);
-    }
-    said_.clear();
+    run_that_starts_a_download();
     auto downloads = registry();
     downloads->login("alice", [](const std::string& group, const proto::InfoDict& info) {
         return std::optional<std::string>(info.name + " is shared in " + group + " already");
@@ -111,16 +124,8 @@ TEST_F(DownloadsTest, ARecordedDownloadTheCallerRefusesIsNotResumedAndTheReasonI
 }
 
 TEST_F(DownloadsTest, TheRecordIsPerUser) {
-    {
-        auto downloads = registry();
-        downloads->login("alice", admit_all);
-        ASSERT_NE(downloads->start("g1", info_, dest_, nullptr), nullptr);
-    }
-    said_.clear();
-    auto downloads = registry();
-    downloads->login("bob", admit_all);
-    EXPECT_THAT(said_, IsEmpty());
-    EXPECT_THAT(downloads->all(), IsEmpty());
+    run_that_starts_a_download();
+    expect_nothing_resumed_for("bob");
 }
 
 TEST_F(DownloadsTest, LogoutPausesAndLoginResumesWithoutStartingAnythingTwice) {
@@ -168,10 +173,7 @@ TEST_F(DownloadsTest, LeavingAGroupForgetsItsDownloadsAndKeepsTheOthers) {
 
 TEST_F(DownloadsTest, AnUnreadableRecordRestoresNothing) {
     std::ofstream(dir_.file("alice.downloads")) << "not bencode";
-    auto downloads = registry();
-    downloads->login("alice", admit_all);
-    EXPECT_THAT(said_, IsEmpty());
-    EXPECT_THAT(downloads->all(), IsEmpty());
+    expect_nothing_resumed_for("alice");
 }
 
 TEST_F(DownloadsTest, NothingIsRecordedWhileLoggedOut) {
