@@ -354,7 +354,7 @@ void FileSharing::hash_and_upload(fs::path path, std::string group, Commands::Do
             });
         };
     }
-    const auto started = net::Clock::now();
+    const auto started = loop_.now();
     workers_.submit(
         [path, name, progress]() -> Result<proto::InfoDict> {
             auto bencoded = proto::build_info(path.string(), name, 0, progress);
@@ -369,7 +369,7 @@ void FileSharing::hash_and_upload(fs::path path, std::string group, Commands::Do
                                            info.error().message));
                 return done();
             }
-            const double secs = std::chrono::duration<double>(net::Clock::now() - started).count();
+            const double secs = std::chrono::duration<double>(loop_.now() - started).count();
             proto::InfoDict dict = std::move(info).value();
             // The tracker would refuse it as "a different file"; we can say whose and what to do.
             const Share* mine = shares_.find_by_name(group, dict.name);
