@@ -13,6 +13,12 @@
 
 #include <gtest/gtest.h>
 
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <functional>
 
@@ -56,6 +62,20 @@ inline void advance(net::EventLoop& loop, net::ManualClock& clock, net::Clock::d
     }
     clock.advance_to(until);
     run_until_idle(loop);
+}
+
+// Turns `loop` until every byte written on the TCP socket `fd` has reached the other end's
+// receive queue (none is left unacknowledged), or the connection is gone: a turn of the loop
+// then sees them, so the clock is not moved before the loop could read them.
+inline bool run_until_delivered(net::EventLoop& loop, int fd) {
+    return run_until(loop, [fd] {
+        tcp_info info{};
+        socklen_t size = sizeof info;
+        if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return true;
+        if (info.tcpi_state != TCP_ESTABLISHED && info.tcpi_state != TCP_CLOSE_WAIT) return true;
+        int unacked = 0;
+        return ::ioctl(fd, SIOCOUTQ, &unacked) != 0 || unacked == 0;
+    });
 }
 
 // Like advance, but stops as soon as `done` holds (checked at every step and after every timer
