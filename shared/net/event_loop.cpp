@@ -40,7 +40,8 @@ TimeSource& TimeSource::system() {
 
 EventLoop::EventLoop(TimeSource& time)
     : time_(time),
-      epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     if (!epoll_.valid() || !wake_.valid()) {
         throw std::runtime_error(std::string("cannot create event loop: ") + std::strerror(errno));
     }

@@ -1,7 +1,8 @@
 // net::Connection's limits (shared/net/connection.hpp, docs/protocol.md §1.1): the idle timeout
-// and the frame cap, each at, below and above its bound. One Connection over a socketpair in an
-// EventLoop on a ManualClock (deadlines are exact, in no real time); the test plays the peer
-// with plain reads and writes on the other end.
+// and the frame cap, each at, below and above its bound; and how it writes: at once, asking for
+// writability only while bytes remain, and reading no more past its output high-water mark. One
+// Connection over a socketpair in an EventLoop on a ManualClock (deadlines are exact, in no real
+// time); the test plays the peer with plain reads and writes on the other end.
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/proto/frame.hpp"
@@ -60,7 +61,7 @@ protected:
                   static_cast<ssize_t>(bytes.size()));
     }
 
-    // Everything the peer end has received, once the connection has closed its end.
+    // Everything the peer end can read now (all it received, once the connection has closed).
     std::string peer_reads_to_end() {
         std::string got;
         char buf[4096];
@@ -71,6 +72,9 @@ protected:
         }
         return got;
     }
+
+    // One turn of the loop that waits for nothing; true if anything ran.
+    bool turn() { return loop_.run_once(Clock::duration::zero()); }
 
     Fd ours_;
     Fd peer_;
@@ -209,6 +213,61 @@ TEST_F(ConnectionTest, FrameCapChangedOnTheFlyHoldsFromTheNextFrame) {
     ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
     EXPECT_EQ(oversized_, 101u);
     EXPECT_EQ(frames_.size(), 2u);
+}
+
+// ---- writing ----
+
+TEST_F(ConnectionTest, AFrameIsWrittenAtOnceAndWritabilityIsNotAskedForAfterwards) {
+    start(ConnectionLimits{});
+    run_until_idle();
+    conn_->send_frame("hello");
+    // On the socket before any turn of the loop.
+    EXPECT_EQ(peer_reads_to_end(), proto::make_frame("hello"));
+    // The socket is writable, but the connection has nothing left to write: watching for
+    // writability would run its handler every turn.
+    EXPECT_FALSE(turn());
+    EXPECT_FALSE(closed_.has_value());
+}
+
+TEST_F(ConnectionTest, WhatTheSocketCannotTakeIsWrittenAsThePeerDrainsItThenWritesStop) {
+    start(ConnectionLimits{});
+    const std::string body(1024 * 1024, 'w');  // more than a socketpair buffers
+    conn_->send_frame(body);
+    std::string got = peer_reads_to_end();
+    ASSERT_LT(got.size(), body.size()) << "the socket took it all: nothing left to test";
+    ASSERT_GT(got.size(), 0u) << "nothing was written at once";
+    // The rest goes out as the socket drains.
+    ASSERT_TRUE(run_until([&] {
+        got += peer_reads_to_end();
+        return got.size() >= body.size() + proto::kFrameHeaderBytes;
+    }));
+    EXPECT_EQ(got, proto::make_frame(body));
+    // All sent: the socket is writable, but no handler runs.
+    run_until_idle();
+    EXPECT_FALSE(turn());
+}
+
+TEST_F(ConnectionTest, PastTheOutputHighWaterMarkItStopsReadingUntilThePeerDrainsIt) {
+    ConnectionLimits limits;
+    limits.output_high_water_bytes = 64 * 1024;
+    start(limits);
+    // Far more than the socket takes: most of it stays queued, over the mark.
+    const std::string reply(4 * 1024 * 1024, 'r');
+    conn_->send_frame(reply);
+    peer_sends(proto::make_frame("are you there?"));
+    run_until_idle();
+    EXPECT_TRUE(frames_.empty()) << "read past the high-water mark";
+
+    // The peer reads; once the queue is under the mark the question is read.
+    std::string got;
+    ASSERT_TRUE(run_until([&] {
+        got += peer_reads_to_end();
+        return !frames_.empty() || closed_.has_value();
+    }));
+    EXPECT_THAT(frames_, ElementsAre("are you there?"));
+    EXPECT_GE(got.size(), reply.size() + proto::kFrameHeaderBytes - limits.output_high_water_bytes)
+        << "read again before the queue was under the mark";
+    EXPECT_FALSE(closed_.has_value());
 }
 
 }  // namespace

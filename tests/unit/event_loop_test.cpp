@@ -2,20 +2,16 @@
 // reused, so an event for an fd unwatched earlier in its batch is skipped; a handler may unwatch
 // any fd, its own included; deferred tasks run after the batch, in order; timers run in
 // deadline order (ties in the order they were made) and not before their deadline on the loop's
-// clock; a cancelled one never runs. And Connection's (shared/net/connection.hpp): it writes at
-// once and asks for writability only while bytes remain, and stops reading past its output
-// high-water mark until the peer drains it. Pipes and socketpairs in a loop on a ManualClock.
-#include "shared/net/connection.hpp"
+// clock; a cancelled one never runs. Pipes in a loop on a ManualClock. (Connection's promises on
+// top of it, writing first and the output high-water mark, are in connection_test.cpp.)
 #include "shared/net/event_loop.hpp"
 #include "shared/net/fd.hpp"
-#include "shared/proto/frame.hpp"
 #include "tests/unit/run_until.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,7 +27,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
 struct Pipe {
@@ -171,8 +166,8 @@ TEST_F(EventLoopTest, DeferredTasksRunAfterTheWholeBatchInTheOrderTheyWereDeferr
     EXPECT_TRUE(turn());
     ASSERT_EQ(ran_.size(), 6u);
     const std::string x = ran_[0], y = ran_[1];
-    EXPECT_THAT(ran_, ElementsAre(x, y, "deferred by " + x, "deferred by " + y, "then " + x,
-                                  "then " + y));
+    EXPECT_THAT(
+        ran_, ElementsAre(x, y, "deferred by " + x, "deferred by " + y, "then " + x, "then " + y));
     loop_.unwatch(id_a);
     loop_.unwatch(id_b);
 }
@@ -251,102 +246,10 @@ TEST_F(EventLoopTest, ACancelledTimerNeverRunsAndCancellingTwiceOrLateIsHarmless
     loop_.cancel(doomed);
     clock_.advance(1h);
     EXPECT_TRUE(turn());
-    loop_.cancel(done);  // already ran
+    loop_.cancel(done);   // already ran
     loop_.cancel(12345);  // never existed
     EXPECT_THAT(ran_, ElementsAre("done", "canceller"));
     EXPECT_EQ(loop_.next_deadline(), std::nullopt);
-}
-
-// ---- Connection: write first, and the output high-water mark ----
-
-class ConnectionWriteTest : public EventLoopTest {
-protected:
-    void SetUp() override {
-        int fds[2];
-        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-        ours_ = Fd(fds[0]);
-        peer_ = Fd(fds[1]);
-    }
-    void TearDown() override { conn_.reset(); }
-
-    void start(ConnectionLimits limits = {}) {
-        Connection::Callbacks cb;
-        cb.on_frame = [this](std::string_view body) { frames_.emplace_back(body); };
-        cb.on_closed = [this](std::string_view reason) { closed_ = std::string(reason); };
-        conn_ =
-            std::make_unique<Connection>(loop_, std::move(ours_), "peer", std::move(cb), limits);
-    }
-    // What the peer can read now, without turning the loop.
-    std::string peer_reads() {
-        std::string got;
-        char buf[64 * 1024];
-        ssize_t n = 0;
-        while ((n = ::read(peer_.get(), buf, sizeof buf)) > 0) {
-            got.append(buf, static_cast<std::size_t>(n));
-        }
-        return got;
-    }
-
-    Fd ours_;
-    Fd peer_;
-    std::unique_ptr<Connection> conn_;
-    std::vector<std::string> frames_;
-    std::optional<std::string> closed_;
-};
-
-TEST_F(ConnectionWriteTest, AFrameIsWrittenAtOnceAndWritabilityIsNotAskedForAfterwards) {
-    start();
-    run_until_idle();
-    conn_->send_frame("hello");
-    // On the socket before any turn of the loop.
-    EXPECT_EQ(peer_reads(), proto::make_frame("hello"));
-    // The socket is writable, but the connection has nothing left to write: watching for
-    // writability would run its handler every turn.
-    EXPECT_FALSE(turn());
-    EXPECT_FALSE(closed_.has_value());
-}
-
-TEST_F(ConnectionWriteTest, WhatTheSocketCannotTakeIsWrittenAsThePeerDrainsItThenWritesStop) {
-    start();
-    const std::string body(1024 * 1024, 'w');  // more than a socketpair buffers
-    conn_->send_frame(body);
-    std::string got = peer_reads();
-    ASSERT_LT(got.size(), body.size()) << "the socket took it all: nothing left to test";
-    ASSERT_GT(got.size(), 0u) << "nothing was written at once";
-    // The rest goes out as the socket drains.
-    ASSERT_TRUE(run_until([&] {
-        got += peer_reads();
-        return got.size() >= body.size() + proto::kFrameHeaderBytes;
-    }));
-    EXPECT_EQ(got, proto::make_frame(body));
-    // All sent: writable, but no handler runs.
-    run_until_idle();
-    EXPECT_FALSE(turn());
-}
-
-TEST_F(ConnectionWriteTest, PastTheOutputHighWaterMarkItStopsReadingUntilThePeerDrainsIt) {
-    ConnectionLimits limits;
-    limits.output_high_water_bytes = 64 * 1024;
-    start(limits);
-    // Far more than the socket takes: most of it stays queued, over the mark.
-    const std::string reply(4 * 1024 * 1024, 'r');
-    conn_->send_frame(reply);
-    const std::string question = proto::make_frame("are you there?");
-    ASSERT_EQ(::write(peer_.get(), question.data(), question.size()),
-              static_cast<ssize_t>(question.size()));
-    run_until_idle();
-    EXPECT_THAT(frames_, IsEmpty()) << "read past the high-water mark";
-
-    // The peer reads; once the queue is under the mark the question is read.
-    std::string got;
-    ASSERT_TRUE(run_until([&] {
-        got += peer_reads();
-        return !frames_.empty() || closed_.has_value();
-    }));
-    EXPECT_THAT(frames_, ElementsAre("are you there?"));
-    EXPECT_GE(got.size(), reply.size() + proto::kFrameHeaderBytes - limits.output_high_water_bytes)
-        << "read again before the queue was under the mark";
-    EXPECT_FALSE(closed_.has_value());
 }
 
 }  // namespace

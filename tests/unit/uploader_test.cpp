@@ -173,8 +173,8 @@ protected:
     }
     std::string ticket(std::string group = "g", std::int64_t epoch = 0,
                        std::int64_t lifetime = 60) {
-        return signer_.sign(Ticket{"bob", std::move(group), info_.info_hash,
-                                   loop_.unix_now() + lifetime, epoch});
+        return signer_.sign(
+            Ticket{"bob", std::move(group), info_.info_hash, loop_.unix_now() + lifetime, epoch});
     }
     // A peer that handshook with the ticketed share and showed `t`: unchoked, or closed.
     std::unique_ptr<FakePeer> ticketed_peer(const std::string& t,
