@@ -274,6 +274,17 @@ protected:
     }
     milliseconds since(Clock::time_point from) const { return ms_since(from, clock_.now()); }
 
+    // The session is dropped `deadline` after `armed`, not before (nor later than kSlack past
+    // it); `still` says what it was waiting for, if not.
+    void expect_dropped_at(Clock::time_point armed, milliseconds deadline, const char* still) {
+        ASSERT_FALSE(advance_until_dropped(armed + deadline - 1ns - clock_.now()))
+            << "dropped before the deadline";
+        ASSERT_TRUE(advance_until_dropped(kSlack)) << still;
+        const auto elapsed = since(armed);
+        EXPECT_GE(elapsed, deadline);
+        EXPECT_LT(elapsed, deadline + kSlack);
+    }
+
     // Everything logged so far (stderr is captured until the first call).
     const std::string& log_text() {
         if (!log_taken_) {
@@ -306,11 +317,7 @@ TEST_F(PeerSessionDeadlineTest, SilentSeederIsDroppedWhenTheHandshakeDeadlinePas
     ASSERT_NO_FATAL_FAILURE(start_with_seeder({.handshake = kDeadline}, /*greet=*/false));
     FakeSeeder& seeder = *seeder_;
 
-    ASSERT_FALSE(advance_until_dropped(kDeadline - 1ns)) << "dropped before the deadline";
-    ASSERT_TRUE(advance_until_dropped(kSlack)) << "still connected to a silent seeder";
-    const auto elapsed = since(t0);
-    EXPECT_GE(elapsed, kDeadline);
-    EXPECT_LT(elapsed, kDeadline + kSlack);
+    ASSERT_NO_FATAL_FAILURE(expect_dropped_at(t0, kDeadline, "still connected to a silent seeder"));
     EXPECT_TRUE(seeder.run_until([&] { return seeder.peer_closed(); }));
     EXPECT_THAT(log_text(), HasSubstr(closed_line(seeder.address(), "handshake timed out")));
 }
@@ -343,8 +350,8 @@ TEST_F(PeerSessionDeadlineTest, SeederThatNeverSendsABlockIsDroppedWhenTheBlockD
     ASSERT_TRUE(seeder.wait_for_request());
     const auto requested = clock_.now();
 
-    ASSERT_FALSE(advance_until_dropped(kDeadline - 1ns)) << "dropped before the deadline";
-    ASSERT_TRUE(advance_until_dropped(kSlack)) << "still connected to a stalled seeder";
+    ASSERT_NO_FATAL_FAILURE(
+        expect_dropped_at(requested, kDeadline, "still connected to a stalled seeder"));
     const auto dropped = clock_.now();
     EXPECT_GE(ms_since(unchoked, dropped), kDeadline);
     EXPECT_LT(ms_since(requested, dropped), kDeadline + kSlack);
@@ -382,11 +389,8 @@ TEST_F(PeerSessionDeadlineTest, SeederThatKeepsUsChokedIsDroppedWhenTheUnchokeDe
     ASSERT_NO_FATAL_FAILURE(start_with_seeder({.unchoke = kDeadline}, /*greet=*/true));
     FakeSeeder& seeder = *seeder_;
 
-    ASSERT_FALSE(advance_until_dropped(kDeadline - 1ns)) << "dropped before the deadline";
-    ASSERT_TRUE(advance_until_dropped(kSlack)) << "still waiting to be unchoked";
-    const auto elapsed = since(before_bitfield);
-    EXPECT_GE(elapsed, kDeadline);
-    EXPECT_LT(elapsed, kDeadline + kSlack);
+    ASSERT_NO_FATAL_FAILURE(
+        expect_dropped_at(before_bitfield, kDeadline, "still waiting to be unchoked"));
     EXPECT_TRUE(seeder.requests().empty());
     EXPECT_THAT(log_text(), HasSubstr(closed_line(seeder.address(), "kept us choked for too long")));
 }
@@ -408,8 +412,8 @@ TEST_F(PeerSessionDeadlineTest, SeederThatUnchokesWithinTheDeadlineIsKeptAndOneT
     // Past: choked again mid-download and left so, the session goes at the deadline.
     ASSERT_NO_FATAL_FAILURE(seeder.send_choke());
     const auto choked = clock_.now();
-    ASSERT_FALSE(advance_until_dropped(kLongDeadline - 1ns)) << "dropped before the deadline";
-    ASSERT_TRUE(advance_until_dropped(kSlack)) << "still waiting to be unchoked again";
+    ASSERT_NO_FATAL_FAILURE(
+        expect_dropped_at(choked, kLongDeadline, "still waiting to be unchoked again"));
     EXPECT_GE(since(choked), kLongDeadline);
     // That is the only time the session closed.
     const std::string& log = log_text();
@@ -506,11 +510,7 @@ TEST_F(PeerSessionDeadlineTest, ConnectThatCannotCompleteIsDroppedWhenTheConnect
     downloader_->add_peers({full.address});
     ASSERT_EQ(downloader_->peer_count(), 1u);
 
-    ASSERT_FALSE(advance_until_dropped(kDeadline - 1ns)) << "dropped before the deadline";
-    ASSERT_TRUE(advance_until_dropped(kSlack)) << "still waiting for a hung connect";
-    const auto elapsed = since(t0);
-    EXPECT_GE(elapsed, kDeadline);
-    EXPECT_LT(elapsed, kDeadline + kSlack);
+    ASSERT_NO_FATAL_FAILURE(expect_dropped_at(t0, kDeadline, "still waiting for a hung connect"));
     EXPECT_THAT(log_text(), HasSubstr(closed_line(full.address, "connect timed out")));
 }
 
