@@ -1,8 +1,8 @@
 // PeerSession's deadlines (peer/download/peer_session.hpp, SessionDeadlines): connect, handshake,
-// "kept us choked" and "no block for too long", each shortened to kDeadline and checked at/below its bound (a
-// seeder that answers in time is kept past it) and past it (a stalled one is dropped, never
-// before the deadline and not much after). A real Downloader connects over 127.0.0.1 to a fake
-// seeder that the test plays with plain non-blocking sockets between turns of the event loop;
+// "kept us choked" and "no block for too long", each shortened to kDeadline and checked at/below
+// its bound (a seeder that answers in time is kept past it) and past it (a stalled one is dropped,
+// never before the deadline and not much after). A real Downloader connects over 127.0.0.1 to a
+// fake seeder that the test plays with plain non-blocking sockets between turns of the event loop;
 // which deadline fired is read from the session's log line on stderr. The loop runs on a
 // ManualClock: time passes only when the test advances it, so the deadlines are checked at
 // their exact time and the tests take no real time waiting for them.
@@ -274,6 +274,12 @@ protected:
     }
     milliseconds since(Clock::time_point from) const { return ms_since(from, clock_.now()); }
 
+    // The session is still there `by` later.
+    void expect_kept_for(Clock::duration by) {
+        ASSERT_FALSE(advance_until_dropped(by)) << "dropped";
+        EXPECT_EQ(downloader_->peer_count(), 1u);
+    }
+
     // The session is dropped `deadline` after `armed`, not before (nor later than kSlack past
     // it); `still` says what it was waiting for, if not.
     void expect_dropped_at(Clock::time_point armed, milliseconds deadline, const char* still) {
@@ -327,15 +333,13 @@ TEST_F(PeerSessionDeadlineTest, SeederThatAnswersTheHandshakeWithinTheDeadlineIs
     FakeSeeder& seeder = *seeder_;
     const auto hs_received = clock_.now();  // the deadline was armed at this time
 
-    ASSERT_FALSE(advance_until_dropped(kPrompt));
+    ASSERT_NO_FATAL_FAILURE(expect_kept_for(kPrompt));
     ASSERT_NO_FATAL_FAILURE(seeder.send_handshake_and_bitfield());
     ASSERT_NO_FATAL_FAILURE(seeder.send_unchoke());
     ASSERT_TRUE(seeder.wait_for_request()) << "no requests after the handshake";
 
     // Well past the handshake deadline, still connected.
-    const auto until = hs_received + 2 * kLongDeadline;
-    ASSERT_FALSE(advance_until_dropped(until - clock_.now()));
-    EXPECT_EQ(downloader_->peer_count(), 1u);
+    ASSERT_NO_FATAL_FAILURE(expect_kept_for(hs_received + 2 * kLongDeadline - clock_.now()));
     EXPECT_FALSE(seeder.peer_closed());
     EXPECT_THAT(log_text(), Not(HasSubstr("closed (")));
 }
@@ -402,12 +406,10 @@ TEST_F(PeerSessionDeadlineTest, SeederThatUnchokesWithinTheDeadlineIsKeptAndOneT
 
     // Below: unchoked within a tenth of the deadline, so kept well past it (the block deadline
     // keeps its default of seconds, so unanswered requests do not end it either).
-    ASSERT_FALSE(advance_until_dropped(kPrompt));
+    ASSERT_NO_FATAL_FAILURE(expect_kept_for(kPrompt));
     ASSERT_NO_FATAL_FAILURE(seeder.send_unchoke());
     ASSERT_TRUE(seeder.wait_for_request()) << "no requests once unchoked";
-    const auto until = bitfield_sent + 2 * kLongDeadline;
-    ASSERT_FALSE(advance_until_dropped(until - clock_.now()));
-    EXPECT_EQ(downloader_->peer_count(), 1u);
+    ASSERT_NO_FATAL_FAILURE(expect_kept_for(bitfield_sent + 2 * kLongDeadline - clock_.now()));
 
     // Past: choked again mid-download and left so, the session goes at the deadline.
     ASSERT_NO_FATAL_FAILURE(seeder.send_choke());
