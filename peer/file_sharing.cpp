@@ -255,7 +255,7 @@ void FileSharing::hash_and_upload(fs::path path, std::string group, Done done) {
     const auto size = static_cast<std::int64_t>(fs::file_size(path, ec));
     HashProgress progress;
     if (!ec && size >= kProgressFromBytes) progress = hashing_progress(name);
-    const auto started = net::Clock::now();
+    const auto started = loop_.now();
     workers_.submit(
         [path, name, progress]() -> Result<proto::InfoDict> {
             auto bencoded = proto::build_info(path.string(), name, 0, progress);
@@ -264,7 +264,7 @@ void FileSharing::hash_and_upload(fs::path path, std::string group, Done done) {
         },
         life_.guard([this, path, group, started,
                      done = std::move(done)](Result<proto::InfoDict> info) mutable {
-            const double secs = std::chrono::duration<double>(net::Clock::now() - started).count();
+            const double secs = std::chrono::duration<double>(loop_.now() - started).count();
             on_hashed(std::move(path), std::move(group), std::move(info), secs, std::move(done));
         }));
 }

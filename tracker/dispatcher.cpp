@@ -114,7 +114,7 @@ void Dispatcher::on_frame(ConnId id, std::string_view body) {
         return;
     }
     Request req{id, *seq, std::string(*op), conn.session ? conn.session->user_id : "",
-                net::Clock::now()};
+                loop_.now()};
     if (req.op == "create_user") return create_user(std::move(req), *msg);
     if (req.op == "login") return login(std::move(req), *msg);
     if (req.op == "resume") return resume(std::move(req), *msg);
@@ -190,7 +190,7 @@ std::optional<Error> Dispatcher::admit_hashed(const ConnState& conn) {
          from_here->second >= limits_.max_hash_jobs_per_address)) {
         return hash_queue_full_error();
     }
-    auto wait = attempts_.take(conn.host, net::Clock::now());
+    auto wait = attempts_.take(conn.host, loop_.now());
     if (wait > AddressRate::Clock::duration::zero()) {
         auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
         return make_error(Errc::Throttled,
@@ -303,7 +303,7 @@ void Dispatcher::end_hash_job(ConnId id, const std::string& host) {
 }
 
 void Dispatcher::reply(const Request& req, const Reply& result) {
-    auto elapsed = std::chrono::duration<double, std::milli>(net::Clock::now() - req.started);
+    auto elapsed = std::chrono::duration<double, std::milli>(loop_.now() - req.started);
     if (result) {
         proto::Dict d = *result;
         d["seq"] = req.seq;
@@ -365,7 +365,7 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
     // Before anything is counted or looked up (the per-user throttle included).
     if (auto refused = admit_hashed(conn)) return reply(req, *refused);
     auto pending = begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr,
-                               net::Clock::now());
+                               loop_.now());
     if (!pending) return reply(req, pending.error());
     std::string hash = pending->found ? pending->found->password_hash : dummy_hash_;
     // The password goes to the worker only; what waits here for the answer does not hold it.
@@ -376,7 +376,7 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
         [this, req, login = std::move(pending).value()](bool verified) {
             if (conns_.find(req.conn) == conns_.end()) return;  // caller left while we hashed
             auto done = finish_login(store_, throttle_, login, verified, conns_.at(req.conn).peer,
-                                     net::Clock::now(), std::chrono::system_clock::now());
+                                     loop_.now(), std::chrono::system_clock::now());
             if (!done) return reply(req, done.error());
             // Another login pipelined on this connection finished first: keep that one, and
             // leave no second token behind.

@@ -2,8 +2,11 @@
 // (so the answer reveals nothing). After kFreeFailures failures in a row, each further attempt
 // must wait a delay that doubles per failure, up to kMaxDelay. An attempt counts as a failure
 // from the moment it goes ahead, so logins sent all at once get no more free tries than logins
-// sent one by one. Used by the Dispatcher on the reactor thread; pure, time is passed in.
+// sent one by one. Used by the Dispatcher on the reactor thread; pure, time is passed in (the
+// reactor's EventLoop::now(), so tests move it by hand).
 #pragma once
+
+#include "shared/net/clock.hpp"
 
 #include <chrono>
 #include <string>
@@ -13,7 +16,7 @@ namespace gs::tracker {
 
 class LoginThrottle {
 public:
-    using Clock = std::chrono::steady_clock;
+    using Clock = net::Clock;
     static constexpr int kFreeFailures = 3;
     static constexpr std::chrono::seconds kBaseDelay{1};
     static constexpr std::chrono::seconds kMaxDelay{60};
@@ -40,10 +43,10 @@ private:
 
 // AddressRate: a token bucket per client address for the requests that cost a password hash or
 // tell whether an id exists (login, create_user). Each address may spend `burst` at once, then
-// `per_second` more each second. Pure, time is passed in; reactor thread only.
+// `per_second` more each second. Pure, time is passed in (EventLoop::now()); reactor thread only.
 class AddressRate {
 public:
-    using Clock = std::chrono::steady_clock;
+    using Clock = net::Clock;
     static constexpr std::size_t kMaxTracked = 100000;  // memory bound under an address flood
 
     AddressRate(double burst, double per_second) : burst_(burst), per_second_(per_second) {}

@@ -23,7 +23,7 @@ Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string gr
               std::random_device{}()),
       callbacks_(std::move(callbacks)),
       deadlines_(deadlines),
-      started_(net::Clock::now()),
+      started_(loop.now()),
       ranking_(ranking),
       ranking_limits_(ranking) {
     handshake_.info_hash = store_.info().info_hash;
@@ -79,7 +79,7 @@ std::int64_t epoch_of_ticket(std::string_view ticket) {
 }  // namespace
 
 void Downloader::set_ticket(std::string ticket, std::int64_t expires) {
-    const std::int64_t now = unix_now();
+    const std::int64_t now = loop_.unix_now();
     if (!ticket.empty() && ticket != ticket_) {
         ticket_epoch_ = epoch_of_ticket(ticket);
         ticket_ = std::move(ticket);
@@ -299,7 +299,7 @@ void Downloader::finish() {
         return;
     }
     state_ = State::Complete;
-    finished_at_ = net::Clock::now();
+    finished_at_ = loop_.now();
     if (callbacks_.on_complete) callbacks_.on_complete();
 }
 
@@ -320,7 +320,7 @@ double Downloader::percent_done() const {
 }
 
 double Downloader::seconds_elapsed() const {
-    auto end = state_ == State::Complete ? finished_at_ : net::Clock::now();
+    auto end = state_ == State::Complete ? finished_at_ : loop_.now();
     return std::chrono::duration<double>(end - started_).count();
 }
 

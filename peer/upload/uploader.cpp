@@ -233,7 +233,7 @@ bool UploadSession::file_unchanged(const Share& share) {
 
 bool UploadSession::may_serve(const Share& share) const {
     if (share.open) return true;
-    return unix_now() < ticket_expires_ && share.in_group(ticket_group_) &&
+    return owner_.loop().unix_now() < ticket_expires_ && share.in_group(ticket_group_) &&
            ticket_epoch_ >= owner_.epoch_of(ticket_group_);
 }
 
@@ -253,7 +253,8 @@ bool UploadSession::on_extended_handshake(std::string_view body) {
         close("the file is no longer shared");
         return false;
     }
-    auto ticket = verify_ticket(it->second.as_string(), owner_.ticket_key(), info_hash_, unix_now());
+    auto ticket = verify_ticket(it->second.as_string(), owner_.ticket_key(), info_hash_,
+                                owner_.loop().unix_now());
     if (!ticket) {
         close(ticket.error().message);
         return false;
@@ -276,7 +277,8 @@ bool UploadSession::on_extended_handshake(std::string_view body) {
 
 void UploadSession::arm_ticket_check() {
     if (ticket_timer_ != 0) owner_.loop().cancel(ticket_timer_);
-    const auto left = std::chrono::seconds(std::max<std::int64_t>(0, ticket_expires_ - unix_now()));
+    const auto left = std::chrono::seconds(
+        std::max<std::int64_t>(0, ticket_expires_ - owner_.loop().unix_now()));
     ticket_timer_ = owner_.loop().after(left + owner_.limits().ticket_timeout, [this] {
         ticket_timer_ = 0;
         const Share* share = owner_.shares().find(info_hash_);

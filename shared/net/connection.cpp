@@ -21,7 +21,7 @@ Connection::Connection(EventLoop& loop, Fd fd, std::string peer_name, Callbacks 
       peer_name_(std::move(peer_name)),
       callbacks_(std::move(callbacks)),
       limits_(limits),
-      last_activity_(Clock::now()),
+      last_activity_(loop.now()),
       tls_(std::move(tls)) {
     Interest first = Interest::Read;
     if (tls_) {
@@ -49,10 +49,10 @@ Connection::~Connection() {
 void Connection::arm_idle_timer() {
     if (limits_.idle_timeout.count() == 0) return;
     auto deadline = last_activity_ + limits_.idle_timeout;
-    idle_timer_ = loop_.after(deadline - Clock::now(), [this] {
+    idle_timer_ = loop_.after(deadline - loop_.now(), [this] {
         idle_timer_ = 0;
         if (state_ == State::Closed) return;
-        if (Clock::now() - last_activity_ >= limits_.idle_timeout) {
+        if (loop_.now() - last_activity_ >= limits_.idle_timeout) {
             close_now("idle timeout");
         } else {
             arm_idle_timer();

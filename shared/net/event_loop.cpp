@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -23,10 +24,24 @@ std::uint32_t epoll_bits(Interest interest) {
     return bits;
 }
 
+class SystemTime final : public TimeSource {
+public:
+    Clock::time_point now() const override { return Clock::now(); }
+    WallClock::time_point wall_now() const override { return WallClock::now(); }
+    bool moves_by_itself() const override { return true; }
+};
+
 }  // namespace
 
-EventLoop::EventLoop()
-    : epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+TimeSource& TimeSource::system() {
+    static SystemTime time;
+    return time;
+}
+
+EventLoop::EventLoop(TimeSource& time)
+    : time_(time),
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     if (!epoll_.valid() || !wake_.valid()) {
         throw std::runtime_error(std::string("cannot create event loop: ") + std::strerror(errno));
     }
@@ -85,7 +100,7 @@ void EventLoop::unwatch(WatchId id) {
 
 TimerId EventLoop::after(Clock::duration delay, Task task) {
     TimerId id = next_timer_++;
-    auto deadline = Clock::now() + delay;
+    auto deadline = time_.now() + delay;
     timers_.emplace(std::make_pair(deadline, id), std::move(task));
     timer_deadlines_.emplace(id, deadline);
     return id;
@@ -96,6 +111,11 @@ void EventLoop::cancel(TimerId id) {
     if (it == timer_deadlines_.end()) return;
     timers_.erase({it->second, id});
     timer_deadlines_.erase(it);
+}
+
+std::optional<Clock::time_point> EventLoop::next_deadline() const {
+    if (timers_.empty()) return std::nullopt;
+    return timers_.begin()->first.first;
 }
 
 void EventLoop::post(Task task) {
@@ -114,19 +134,22 @@ void EventLoop::stop() { running_ = false; }
 int EventLoop::timeout_ms() const {
     if (!deferred_.empty()) return 0;
     if (timers_.empty()) return -1;
-    auto wait = timers_.begin()->first.first - Clock::now();
+    auto wait = timers_.begin()->first.first - time_.now();
     if (wait <= Clock::duration::zero()) return 0;
+    if (!time_.moves_by_itself()) return -1;  // waiting would not bring the deadline closer
     // Round up so we never wake just before a deadline and spin.
     return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
 }
 
-void EventLoop::run_timers() {
-    now_ = Clock::now();
-    while (!timers_.empty() && timers_.begin()->first.first <= now_) {
+bool EventLoop::run_timers() {
+    bool ran = false;
+    while (!timers_.empty() && timers_.begin()->first.first <= time_.now()) {
         auto node = timers_.extract(timers_.begin());
         timer_deadlines_.erase(node.key().second);
         node.mapped()();
+        ran = true;
     }
+    return ran;
 }
 
 void EventLoop::run_posted() {
@@ -140,39 +163,49 @@ void EventLoop::run_posted() {
     for (auto& task : tasks) task();
 }
 
+bool EventLoop::turn(int max_wait_ms) {
+    epoll_event events[kMaxEventsPerWait];
+    int timeout = timeout_ms();
+    if (timeout < 0 || (max_wait_ms >= 0 && max_wait_ms < timeout)) timeout = max_wait_ms;
+    int n = ::epoll_wait(epoll_.get(), events, kMaxEventsPerWait, timeout);
+    if (n < 0) {
+        if (errno == EINTR) return false;
+        throw std::runtime_error(std::string("epoll_wait failed: ") + std::strerror(errno));
+    }
+    for (int i = 0; i < n; ++i) {
+        WatchId id = events[i].data.u64;
+        if (id == kWakeId) {
+            run_posted();
+            continue;
+        }
+        auto it = watches_.find(id);
+        if (it == watches_.end()) continue;  // removed earlier in this batch
+        std::uint32_t bits = events[i].events;
+        Ready ready;
+        ready.readable = (bits & (EPOLLIN | EPOLLRDHUP)) != 0;
+        ready.writable = (bits & EPOLLOUT) != 0;
+        ready.hangup = (bits & (EPOLLHUP | EPOLLERR)) != 0;
+        it->second->handler(ready);
+    }
+    bool ran = run_timers() || n > 0;
+    while (!deferred_.empty()) {
+        auto tasks = std::move(deferred_);
+        deferred_.clear();
+        for (auto& task : tasks) task();
+        ran = true;
+    }
+    graveyard_.clear();
+    return ran;
+}
+
+bool EventLoop::run_once(Clock::duration max_wait) {
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(max_wait).count();
+    return turn(static_cast<int>(std::max<decltype(wait)>(wait, 0)));
+}
+
 void EventLoop::run() {
     running_ = true;
-    epoll_event events[kMaxEventsPerWait];
-    while (running_) {
-        int n = ::epoll_wait(epoll_.get(), events, kMaxEventsPerWait, timeout_ms());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw std::runtime_error(std::string("epoll_wait failed: ") + std::strerror(errno));
-        }
-        now_ = Clock::now();
-        for (int i = 0; i < n; ++i) {
-            WatchId id = events[i].data.u64;
-            if (id == kWakeId) {
-                run_posted();
-                continue;
-            }
-            auto it = watches_.find(id);
-            if (it == watches_.end()) continue;  // removed earlier in this batch
-            std::uint32_t bits = events[i].events;
-            Ready ready;
-            ready.readable = (bits & (EPOLLIN | EPOLLRDHUP)) != 0;
-            ready.writable = (bits & EPOLLOUT) != 0;
-            ready.hangup = (bits & (EPOLLHUP | EPOLLERR)) != 0;
-            it->second->handler(ready);
-        }
-        run_timers();
-        while (!deferred_.empty()) {
-            auto tasks = std::move(deferred_);
-            deferred_.clear();
-            for (auto& task : tasks) task();
-        }
-        graveyard_.clear();
-    }
+    while (running_) turn(-1);
 }
 
 }  // namespace gs::net

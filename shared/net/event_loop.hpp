@@ -1,9 +1,11 @@
 // EventLoop: one epoll fd, watched fds by never-reused ids, a deadline-ordered timer queue, and
 // a task queue woken by an eventfd. Owned and run by one thread (the reactor); only post() may
 // be called from other threads. Level-triggered. The loop owns no watched fd: the owner of an
-// fd registers it and unwatches it before closing it.
+// fd registers it and unwatches it before closing it. Time comes from the TimeSource it is given
+// (shared/net/clock.hpp): everything on the reactor thread reads now() here, never the clock.
 #pragma once
 
+#include "shared/net/clock.hpp"
 #include "shared/net/fd.hpp"
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -30,14 +33,14 @@ struct Ready {
 
 using WatchId = std::uint64_t;
 using TimerId = std::uint64_t;
-using Clock = std::chrono::steady_clock;
 
 class EventLoop {
 public:
     using Handler = std::function<void(Ready)>;
     using Task = std::function<void()>;
 
-    EventLoop();
+    // `time` must outlive the loop.
+    explicit EventLoop(TimeSource& time = TimeSource::system());
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
@@ -50,8 +53,13 @@ public:
     // earlier in a batch is skipped, and its storage lives until the batch ends.
     void unwatch(WatchId id);
 
+    // Runs `task` once `delay` has passed on the loop's clock. Timers due at the same turn run
+    // in deadline order, those with the same deadline in the order they were made.
     TimerId after(Clock::duration delay, Task task);
+    // A timer that ran or was cancelled is ignored.
     void cancel(TimerId id);
+    // The earliest timer's deadline, if any.
+    std::optional<Clock::time_point> next_deadline() const;
 
     // Runs `task` on the loop thread soon. The only thread-safe member.
     void post(Task task);
@@ -61,7 +69,14 @@ public:
 
     void run();   // until stop()
     void stop();  // from the loop thread
-    Clock::time_point now() const { return now_; }
+    // One turn: waits at most `max_wait` for an fd (0: only looks; never for a timer on a clock
+    // that does not move by itself), then runs the ready handlers, posted tasks, the timers that
+    // are due and the deferred tasks. True if anything ran.
+    bool run_once(Clock::duration max_wait);
+
+    Clock::time_point now() const { return time_.now(); }
+    WallClock::time_point wall_now() const { return time_.wall_now(); }
+    std::int64_t unix_now() const { return unix_seconds(time_.wall_now()); }
 
 private:
     struct Watch {
@@ -71,10 +86,13 @@ private:
     };
 
     void update_epoll(int op, int fd, WatchId id, Interest interest);
-    void run_timers();
+    // One turn that waits at most `max_wait_ms` (-1: as long as it takes).
+    bool turn(int max_wait_ms);
+    bool run_timers();
     void run_posted();
     int timeout_ms() const;
 
+    TimeSource& time_;
     Fd epoll_;
     Fd wake_;  // eventfd for post()
     WatchId next_watch_ = 1;
@@ -89,7 +107,6 @@ private:
     std::vector<Task> posted_;
     std::vector<Task> deferred_;
 
-    Clock::time_point now_ = Clock::now();
     bool running_ = false;
 };
 

@@ -100,20 +100,23 @@ Status write_pem(const std::string& path, mode_t mode, const std::function<bool(
     return {};
 }
 
-Result<PkeyPtr> read_key(const std::string& path) {
+// The first PEM object in `path`, read by `read` (PEM_read_bio_PrivateKey, PEM_read_bio_X509);
+// `what` names it in the error.
+template <typename Ptr, typename Read>
+Result<Ptr> read_pem(const std::string& path, Read read, const char* what) {
     BioPtr bio(BIO_new_file(path.c_str(), "r"));
     if (!bio) return tls_error(fmt::format("cannot read {}", path));
-    PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-    if (!key) return tls_error(fmt::format("{} holds no usable private key", path));
-    return key;
+    Ptr object(read(bio.get(), nullptr, nullptr, nullptr));
+    if (!object) return tls_error(fmt::format("{} holds no usable {}", path, what));
+    return object;
+}
+
+Result<PkeyPtr> read_key(const std::string& path) {
+    return read_pem<PkeyPtr>(path, PEM_read_bio_PrivateKey, "private key");
 }
 
 Result<X509Ptr> read_certificate(const std::string& path) {
-    BioPtr bio(BIO_new_file(path.c_str(), "r"));
-    if (!bio) return tls_error(fmt::format("cannot read {}", path));
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (!cert) return tls_error(fmt::format("{} holds no usable certificate", path));
-    return cert;
+    return read_pem<X509Ptr>(path, PEM_read_bio_X509, "certificate");
 }
 
 Result<X509Ptr> make_certificate(EVP_PKEY* key) {
@@ -241,24 +244,12 @@ Result<TlsContext> TlsContext::client() {
     return ctx;
 }
 
-TlsContext::TlsContext(TlsContext&& other) noexcept
-    : ctx_(std::exchange(other.ctx_, nullptr)), server_(other.server_) {}
-
-TlsContext& TlsContext::operator=(TlsContext&& other) noexcept {
-    if (this != &other) {
-        SSL_CTX_free(ctx_);
-        ctx_ = std::exchange(other.ctx_, nullptr);
-        server_ = other.server_;
-    }
-    return *this;
-}
-
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+void TlsContext::FreeCtx::operator()(ssl_ctx_st* ctx) const { SSL_CTX_free(ctx); }
 
 // ---- TlsSession ----
 
 Result<TlsSession> TlsSession::create(const TlsContext& context, int fd) {
-    SSL* ssl = SSL_new(context.ctx_);
+    SSL* ssl = SSL_new(context.ctx_.get());
     if (ssl == nullptr) return tls_error("cannot start a TLS session");
     TlsSession session(ssl, context.server_);
     if (SSL_set_fd(ssl, fd) != 1) return tls_error("cannot start a TLS session");

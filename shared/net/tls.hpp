@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 struct ssl_st;
@@ -42,19 +43,17 @@ public:
     static Result<TlsContext> server(const TlsIdentity& identity);
     static Result<TlsContext> client();
 
-    TlsContext(TlsContext&& other) noexcept;
-    TlsContext& operator=(TlsContext&& other) noexcept;
-    TlsContext(const TlsContext&) = delete;
-    TlsContext& operator=(const TlsContext&) = delete;
-    ~TlsContext();
-
+    // Movable, not copyable (it owns the OpenSSL context).
     bool is_server() const { return server_; }
 
 private:
     friend class TlsSession;
+    struct FreeCtx {
+        void operator()(ssl_ctx_st* ctx) const;
+    };
     TlsContext(ssl_ctx_st* ctx, bool server) : ctx_(ctx), server_(server) {}
 
-    ssl_ctx_st* ctx_ = nullptr;
+    std::unique_ptr<ssl_ctx_st, FreeCtx> ctx_;
     bool server_ = false;
 };
 

@@ -1,10 +1,12 @@
 // net::Connection's limits (shared/net/connection.hpp, docs/protocol.md §1.1): the idle timeout
-// and the frame cap, each at, below and above its bound. One Connection over a socketpair in an
-// EventLoop; the test plays the peer with plain reads and writes on the other end.
+// and the frame cap, each at, below and above its bound; and how it writes: at once, asking for
+// writability only while bytes remain, and reading no more past its output high-water mark. One
+// Connection over a socketpair in an EventLoop on a ManualClock (deadlines are exact, in no real
+// time); the test plays the peer with plain reads and writes on the other end.
 #include "shared/net/connection.hpp"
-#include "tests/unit/run_until.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/proto/frame.hpp"
+#include "tests/unit/run_until.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -25,7 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 
-class ConnectionTest : public ::testing::Test {
+class ConnectionTest : public test_support::LoopTest {
 protected:
     void SetUp() override {
         int fds[2];
@@ -40,7 +42,7 @@ protected:
         Connection::Callbacks cb;
         cb.on_frame = [this](std::string_view body) {
             frames_.emplace_back(body);
-            last_frame_at_ = Clock::now();
+            last_frame_at_ = loop_.now();
         };
         cb.on_oversized = [this](std::uint32_t declared) {
             oversized_ = declared;
@@ -48,7 +50,7 @@ protected:
         };
         cb.on_closed = [this](std::string_view reason) {
             closed_ = std::string(reason);
-            closed_at_ = Clock::now();
+            closed_at_ = loop_.now();
         };
         conn_ =
             std::make_unique<Connection>(loop_, std::move(ours_), "peer", std::move(cb), limits);
@@ -59,7 +61,7 @@ protected:
                   static_cast<ssize_t>(bytes.size()));
     }
 
-    // Everything the peer end has received, once the connection has closed its end.
+    // Everything the peer end can read now (all it received, once the connection has closed).
     std::string peer_reads_to_end() {
         std::string got;
         char buf[4096];
@@ -71,12 +73,9 @@ protected:
         return got;
     }
 
-    // Runs the loop until `done` holds; false after `timeout`.
-    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        return test_support::run_until(loop_, done, timeout);
-    }
+    // One turn of the loop that waits for nothing; true if anything ran.
+    bool turn() { return loop_.run_once(Clock::duration::zero()); }
 
-    EventLoop loop_;
     Fd ours_;
     Fd peer_;
     std::unique_ptr<Connection> conn_;
@@ -92,12 +91,16 @@ protected:
 TEST_F(ConnectionTest, PeerThatSendsNothingIsClosedAtTheIdleTimeoutAndNotBefore) {
     ConnectionLimits limits;
     limits.idle_timeout = 300ms;
-    const auto t0 = Clock::now();
+    const auto t0 = clock_.now();
     start(limits);
-    ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
+    advance(300ms - 1ns);
+    EXPECT_FALSE(closed_.has_value()) << "closed before the idle timeout: " << *closed_;
+    advance(1ns);
+    ASSERT_TRUE(closed_.has_value());
     EXPECT_EQ(*closed_, "idle timeout");
     EXPECT_GE(closed_at_ - t0, 300ms);
     EXPECT_LT(closed_at_ - t0, 2s);
+    EXPECT_EQ(closed_at_ - t0, 300ms) << "at the deadline exactly";
     EXPECT_EQ(peer_reads_to_end(), "") << "the peer sees the close and nothing else";
 }
 
@@ -113,13 +116,19 @@ TEST_F(ConnectionTest, PeerActiveMoreOftenThanTheIdleTimeoutStaysOpenUntilItStop
         if (sent < kFrames) loop_.after(100ms, send_next);
     };
     loop_.after(100ms, send_next);
+    // A socketpair delivers at once: each frame is read at the time it is sent.
+    advance(kFrames * 100ms);
     ASSERT_TRUE(run_until([&] { return frames_.size() == kFrames || closed_.has_value(); }));
     ASSERT_FALSE(closed_.has_value())
         << "closed after " << frames_.size() << " frames: " << *closed_;
     EXPECT_TRUE(conn_->is_open());
+    EXPECT_EQ(last_frame_at_, clock_.now());
 
-    // Then silence: closed once the timeout has passed since the last frame.
-    ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
+    // Then silence: closed once the timeout has passed since the last frame, not before.
+    advance(400ms - 1ns);
+    EXPECT_FALSE(closed_.has_value()) << "closed before the idle timeout";
+    advance(1ns);
+    ASSERT_TRUE(closed_.has_value());
     EXPECT_EQ(*closed_, "idle timeout");
     EXPECT_GE(closed_at_ - last_frame_at_, 400ms);
     EXPECT_LT(closed_at_ - last_frame_at_, 2s);
@@ -128,7 +137,8 @@ TEST_F(ConnectionTest, PeerActiveMoreOftenThanTheIdleTimeoutStaysOpenUntilItStop
 TEST_F(ConnectionTest, IdleTimeoutOfZeroNeverCloses) {
     start(ConnectionLimits{});  // idle_timeout 0
     // A frame after a long silence still finds the connection open.
-    loop_.after(500ms, [&] { peer_sends(proto::make_frame("late")); });
+    loop_.after(24h, [&] { peer_sends(proto::make_frame("late")); });
+    advance(24h);
     ASSERT_TRUE(run_until([&] { return !frames_.empty() || closed_.has_value(); }));
     EXPECT_THAT(frames_, ElementsAre("late"));
     EXPECT_FALSE(closed_.has_value());
@@ -203,6 +213,61 @@ TEST_F(ConnectionTest, FrameCapChangedOnTheFlyHoldsFromTheNextFrame) {
     ASSERT_TRUE(run_until([&] { return closed_.has_value(); }));
     EXPECT_EQ(oversized_, 101u);
     EXPECT_EQ(frames_.size(), 2u);
+}
+
+// ---- writing ----
+
+TEST_F(ConnectionTest, AFrameIsWrittenAtOnceAndWritabilityIsNotAskedForAfterwards) {
+    start(ConnectionLimits{});
+    run_until_idle();
+    conn_->send_frame("hello");
+    // On the socket before any turn of the loop.
+    EXPECT_EQ(peer_reads_to_end(), proto::make_frame("hello"));
+    // The socket is writable, but the connection has nothing left to write: watching for
+    // writability would run its handler every turn.
+    EXPECT_FALSE(turn());
+    EXPECT_FALSE(closed_.has_value());
+}
+
+TEST_F(ConnectionTest, WhatTheSocketCannotTakeIsWrittenAsThePeerDrainsItThenWritesStop) {
+    start(ConnectionLimits{});
+    const std::string body(1024 * 1024, 'w');  // more than a socketpair buffers
+    conn_->send_frame(body);
+    std::string got = peer_reads_to_end();
+    ASSERT_LT(got.size(), body.size()) << "the socket took it all: nothing left to test";
+    ASSERT_GT(got.size(), 0u) << "nothing was written at once";
+    // The rest goes out as the socket drains.
+    ASSERT_TRUE(run_until([&] {
+        got += peer_reads_to_end();
+        return got.size() >= body.size() + proto::kFrameHeaderBytes;
+    }));
+    EXPECT_EQ(got, proto::make_frame(body));
+    // All sent: the socket is writable, but no handler runs.
+    run_until_idle();
+    EXPECT_FALSE(turn());
+}
+
+TEST_F(ConnectionTest, PastTheOutputHighWaterMarkItStopsReadingUntilThePeerDrainsIt) {
+    ConnectionLimits limits;
+    limits.output_high_water_bytes = 64 * 1024;
+    start(limits);
+    // Far more than the socket takes: most of it stays queued, over the mark.
+    const std::string reply(4 * 1024 * 1024, 'r');
+    conn_->send_frame(reply);
+    peer_sends(proto::make_frame("are you there?"));
+    run_until_idle();
+    EXPECT_TRUE(frames_.empty()) << "read past the high-water mark";
+
+    // The peer reads; once the queue is under the mark the question is read.
+    std::string got;
+    ASSERT_TRUE(run_until([&] {
+        got += peer_reads_to_end();
+        return !frames_.empty() || closed_.has_value();
+    }));
+    EXPECT_THAT(frames_, ElementsAre("are you there?"));
+    EXPECT_GE(got.size(), reply.size() + proto::kFrameHeaderBytes - limits.output_high_water_bytes)
+        << "read again before the queue was under the mark";
+    EXPECT_FALSE(closed_.has_value());
 }
 
 }  // namespace

@@ -1,13 +1,14 @@
 // tracker::Server's connection limits (tracker/server.hpp ServerLimits): the total cap, the cap
 // per address and the idle timeout, each at and past its bound, with small values. A real
 // Server on 127.0.0.1 in one EventLoop; the test's clients are plain TCP sockets that never
-// start TLS, so the only thing that can close them early is a limit.
+// start TLS, so the only thing that can close them early is a limit. The loop runs on a
+// ManualClock: the idle timeout is checked at its exact time, in no real time.
 #include "tracker/server.hpp"
-#include "tests/unit/run_until.hpp"
 
 #include "shared/net/event_loop.hpp"
 #include "shared/net/socket.hpp"
 #include "shared/net/tls.hpp"
+#include "tests/unit/run_until.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <gmock/gmock.h>
@@ -76,7 +77,7 @@ struct TcpClient {
     }
 };
 
-class ServerLimitsTest : public ::testing::Test {
+class ServerLimitsTest : public test_support::LoopTest {
 protected:
     void SetUp() override {
         auto identity = net::load_or_create_tls_identity(dir_.file("tracker.db"));
@@ -117,11 +118,6 @@ protected:
         return *clients_.back();
     }
 
-    // Runs the loop until `done` holds; false after `timeout`.
-    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        return test_support::run_until(loop_, done, timeout);
-    }
-
     std::size_t open_clients() const {
         std::size_t n = 0;
         for (const auto& c : clients_) n += c->is_closed_by_server() ? 0 : 1;
@@ -130,7 +126,6 @@ protected:
 
     test::TempDir dir_;
     std::optional<net::TlsContext> tls_;
-    net::EventLoop loop_;
     std::unique_ptr<Server> server_;
     std::uint16_t port_ = 0;
     std::vector<std::unique_ptr<TcpClient>> clients_;
@@ -183,12 +178,17 @@ TEST_F(ServerLimitsTest, ClientsAreClosedAfterTheIdleTimeoutLongBeforeTheHandsha
     ServerLimits limits;
     limits.idle_timeout = 300ms;
     start(limits);
-    const auto t0 = net::Clock::now();
+    const auto t0 = clock_.now();
     TcpClient& idle = connect_from("127.0.5.1");
     ASSERT_TRUE(run_until([&] { return server_->connection_count() == 1; }));
+    advance(300ms - 1ns);
+    EXPECT_EQ(server_->connection_count(), 1u) << "closed before the idle timeout";
+    EXPECT_FALSE(idle.is_closed_by_server());
+    advance(1ns);
+    EXPECT_EQ(server_->connection_count(), 0u) << "not closed at the idle timeout";
     ASSERT_TRUE(run_until([&] { return idle.is_closed_by_server(); }));
-    EXPECT_GE(net::Clock::now() - t0, 300ms);
-    EXPECT_LT(net::Clock::now() - t0, net::kTlsHandshakeTimeout);
+    EXPECT_GE(clock_.now() - t0, 300ms);
+    EXPECT_LT(clock_.now() - t0, net::kTlsHandshakeTimeout);
     EXPECT_TRUE(run_until([&] { return server_->connection_count() == 0; }));
 }
 

@@ -2,18 +2,15 @@
 // at the cap a line is delivered, past it the whole line is dropped and reported once. Over a
 // pipe in an EventLoop, with a small cap.
 #include "shared/net/event_loop.hpp"
-#include "tests/unit/run_until.hpp"
 #include "shared/net/fd.hpp"
 #include "shared/net/signals.hpp"
+#include "tests/unit/run_until.hpp"
 
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,13 +18,9 @@
 namespace gs::net {
 namespace {
 
-using namespace std::chrono_literals;
-using ::testing::ElementsAre;
-using ::testing::IsEmpty;
-
 constexpr std::size_t kMax = 8;
 
-class LineReaderTest : public ::testing::Test {
+class LineReaderTest : public test_support::LoopTest {
 protected:
     void SetUp() override {
         int fds[2];
@@ -47,14 +40,15 @@ protected:
         ASSERT_EQ(::write(write_end_.get(), bytes.data(), bytes.size()),
                   static_cast<ssize_t>(bytes.size()));
     }
-    void close_input() { write_end_.reset(); }
-
-    // Runs the loop until `done` holds; false after `timeout`.
-    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        return test_support::run_until(loop_, done, timeout);
+    // Closes the input, runs the loop to its end and checks what came out of it.
+    void expect_at_end(const std::vector<std::string>& lines,
+                       const std::vector<std::size_t>& too_long) {
+        write_end_.reset();
+        ASSERT_TRUE(run_until([&] { return eof_; }));
+        EXPECT_EQ(lines_, lines);
+        EXPECT_EQ(too_long_, too_long);
     }
 
-    EventLoop loop_;
     Fd read_end_;
     Fd write_end_;
     std::unique_ptr<LineReader> reader_;
@@ -66,18 +60,12 @@ protected:
 TEST_F(LineReaderTest, LinesBelowAndAtTheCapAreDelivered) {
     write("1234567\n12345678\n");
     write("87654321");  // the last line, at the cap, without a newline
-    close_input();
-    ASSERT_TRUE(run_until([&] { return eof_; }));
-    EXPECT_THAT(lines_, ElementsAre("1234567", "12345678", "87654321"));
-    EXPECT_THAT(too_long_, IsEmpty());
+    expect_at_end({"1234567", "12345678", "87654321"}, {});
 }
 
 TEST_F(LineReaderTest, ALineOneByteOverTheCapIsDroppedWholeAndReportedOnce) {
     write("123456789\nnext\n");
-    close_input();
-    ASSERT_TRUE(run_until([&] { return eof_; }));
-    EXPECT_THAT(lines_, ElementsAre("next"));
-    EXPECT_THAT(too_long_, ElementsAre(kMax));
+    expect_at_end({"next"}, {kMax});
 }
 
 TEST_F(LineReaderTest, AnEndlessLineIsDroppedUpToItsNewlineWhenThatComesLater) {
@@ -85,18 +73,12 @@ TEST_F(LineReaderTest, AnEndlessLineIsDroppedUpToItsNewlineWhenThatComesLater) {
     ASSERT_TRUE(run_until([&] { return !too_long_.empty(); }));
     write("def ghi");  // still the same line: none of it may run as a command
     write(" jkl\nnext\n");
-    close_input();
-    ASSERT_TRUE(run_until([&] { return eof_; }));
-    EXPECT_THAT(lines_, ElementsAre("next"));
-    EXPECT_THAT(too_long_, ElementsAre(kMax));
+    expect_at_end({"next"}, {kMax});
 }
 
 TEST_F(LineReaderTest, ATooLongLastLineWithoutNewlineIsDroppedAndTheEndStillReported) {
     write("ok\n123456789");
-    close_input();
-    ASSERT_TRUE(run_until([&] { return eof_; }));
-    EXPECT_THAT(lines_, ElementsAre("ok"));
-    EXPECT_THAT(too_long_, ElementsAre(kMax));
+    expect_at_end({"ok"}, {kMax});
 }
 
 }  // namespace

@@ -2,10 +2,10 @@
 // pinned (tracker_info.txt's third field, known_trackers), the tracker's key and certificate,
 // and framed Connections speaking TLS to each other over a socketpair in one EventLoop.
 #include "shared/config.hpp"
-#include "tests/unit/run_until.hpp"
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/tls.hpp"
+#include "tests/unit/run_until.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -265,8 +265,9 @@ TEST(TlsIdentity, KeyWithoutCertificateGetsANewCertificateButNotTheOtherWayRound
 
 // ---- Connections over TLS ----
 
-// A tracker-side and a client-side Connection joined by a socketpair, in one loop.
-class TlsLink : public ::testing::Test {
+// A tracker-side and a client-side Connection joined by a socketpair, in one loop on a
+// ManualClock.
+class TlsLink : public test_support::LoopTest {
 protected:
     struct Side {
         std::unique_ptr<net::Connection> conn;
@@ -320,16 +321,10 @@ protected:
                                                          std::move(session).value());
     }
 
-    // Runs the loop until `done` holds; false after `timeout`.
-    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        return test_support::run_until(loop_, done, timeout);
-    }
-
     TempDir dir_;
     net::TlsIdentity identity_;
     std::optional<net::TlsContext> server_ctx_;
     std::optional<net::TlsContext> client_ctx_;
-    net::EventLoop loop_;
     net::Fd server_fd_;
     net::Fd client_fd_;
     Side server_;
@@ -408,10 +403,13 @@ TEST_F(TlsLink, JunkInsteadOfAClientHelloClosesWithTheReason) {
 TEST_F(TlsLink, PeerThatNeverCompletesTheHandshakeIsClosedAtTheDeadline) {
     net::ConnectionLimits limits;
     limits.handshake_timeout = 200ms;
+    const auto t0 = clock_.now();
     start_server(limits);
-    auto t0 = std::chrono::steady_clock::now();
-    ASSERT_TRUE(run_until([&] { return server_.closed.has_value(); }, 3s));
-    EXPECT_GE(std::chrono::steady_clock::now() - t0, 190ms);
+    advance(200ms - 1ns);
+    EXPECT_FALSE(server_.closed.has_value()) << "closed before the deadline: " << *server_.closed;
+    advance(1ns);
+    ASSERT_TRUE(server_.closed.has_value());
+    EXPECT_GE(clock_.now() - t0, 190ms);
     EXPECT_EQ(*server_.closed, "tls handshake timed out");
 }
 
@@ -420,12 +418,13 @@ TEST_F(TlsLink, HandshakeDoneBeforeTheDeadlineKeepsTheConnectionPastIt) {
     limits.handshake_timeout = 200ms;
     start_server(limits);
     start_client(callbacks(client_));
-    ASSERT_TRUE(run_until([&] { return server_.fingerprint.has_value(); }, 3s));
-    auto secured_at = std::chrono::steady_clock::now();
+    ASSERT_TRUE(run_until([&] { return server_.fingerprint.has_value(); }));
+    const auto secured_at = clock_.now();
     // A frame sent well after the deadline still arrives on the same connection.
     loop_.after(400ms, [&] { client_.conn->send_frame("after the deadline"); });
+    advance(400ms);
     ASSERT_TRUE(run_until([&] { return !server_.frames.empty() || server_.closed; }));
-    EXPECT_GE(std::chrono::steady_clock::now() - secured_at, 400ms);
+    EXPECT_GE(clock_.now() - secured_at, 400ms);
     EXPECT_THAT(server_.frames, ::testing::ElementsAre("after the deadline"));
     EXPECT_FALSE(server_.closed.has_value());
     EXPECT_FALSE(client_.closed.has_value());

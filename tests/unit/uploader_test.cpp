@@ -2,9 +2,9 @@
 // connections in total and per address, the separate pool of connections waiting for a ticket,
 // the handshake, ticket and idle timeouts, requests queued per connection; and its admission
 // rules: nothing about the pieces before a valid ticket, tickets only for a group the file is
-// shared in, and never one issued before the group's latest membership change. The
-// limits are shortened so that a timeout takes a fraction of a second; the peers are plain
-// sockets on 127.0.0.1 written and read by the test between turns of the loop.
+// shared in, and never one issued before the group's latest membership change. The loop runs on
+// a ManualClock, so every timeout is checked at its time and takes no real time; the peers are
+// plain sockets on 127.0.0.1 written and read by the test between turns of the loop.
 #include "peer/upload/uploader.hpp"
 
 #include "peer/wire/handshake.hpp"
@@ -34,8 +34,6 @@ using test::info_for;
 using test::random_bytes;
 
 using namespace std::chrono_literals;
-using test_support::run_for;
-using test_support::run_until;
 
 constexpr std::uint32_t kBlock = wire::kBlockBytes;
 constexpr std::uint32_t kPiece = 2 * kBlock;
@@ -44,16 +42,26 @@ constexpr std::uint32_t kPieces = 8;
 // A downloading peer, as raw bytes on a socket: what it sent us is parsed as it arrives.
 class FakePeer {
 public:
-    FakePeer(std::uint16_t port, const std::string& from = "127.0.0.1") {
+    // What the peer has seen of the uploader so far.
+    struct Seen {
+        bool extended_handshake = false;
+        bool bitfield = false;
+        bool unchoked = false;
+        bool closed = false;  // the uploader closed the connection
+    };
+
+    FakePeer(net::EventLoop& loop, std::uint16_t port, const std::string& from) : loop_(loop) {
         net::Endpoint source{from, 0};
         auto fd = net::connect_tcp(net::Endpoint{"127.0.0.1", port}, &source);
         EXPECT_TRUE(fd.ok()) << (fd.ok() ? "" : fd.error().message);
         if (fd.ok()) fd_ = std::move(fd).value();
     }
 
+    // Sends `bytes` and waits until they have reached the uploader's socket.
     void send(const std::string& bytes) {
         ASSERT_EQ(::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL),
                   static_cast<ssize_t>(bytes.size()));
+        ASSERT_TRUE(test_support::run_until_delivered(loop_, fd_.get()));
     }
     void send_handshake(const Sha1Digest& info_hash) {
         std::string out;
@@ -77,23 +85,10 @@ public:
         wire::encode_extended_handshake(out, hs);
         send(out);
     }
-    bool extended_handshake_seen() {
+    // Reads what has arrived.
+    const Seen& seen() {
         poll();
-        return extended_;
-    }
-    bool bitfield_seen() {
-        poll();
-        return bitfield_;
-    }
-
-    // Reads what has arrived; true once the uploader has closed the connection.
-    bool closed() {
-        poll();
-        return closed_;
-    }
-    bool unchoked() {
-        poll();
-        return unchoked_;
+        return seen_;
     }
     // The blocks received, each checked against `content`.
     std::size_t blocks(const std::string& content) {
@@ -118,7 +113,7 @@ private:
                 in_.append(buf, static_cast<std::size_t>(n));
                 continue;
             }
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) closed_ = true;
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) seen_.closed = true;
             break;
         }
         if (!handshaken_) {
@@ -132,9 +127,11 @@ private:
             auto m = wire::parse_message(std::string_view(in_).substr(at), consumed);
             ASSERT_TRUE(m.ok()) << m.error().message;
             if (!*m) break;
-            if ((*m)->id == wire::MsgId::Unchoke) unchoked_ = true;
-            if ((*m)->id == wire::MsgId::Bitfield) bitfield_ = true;
-            if ((*m)->id == wire::MsgId::Extended && (*m)->extended_id == 0) extended_ = true;
+            if ((*m)->id == wire::MsgId::Unchoke) seen_.unchoked = true;
+            if ((*m)->id == wire::MsgId::Bitfield) seen_.bitfield = true;
+            if ((*m)->id == wire::MsgId::Extended && (*m)->extended_id == 0) {
+                seen_.extended_handshake = true;
+            }
             if ((*m)->id == wire::MsgId::Piece) {
                 pieces_.push_back({(*m)->index, (*m)->begin, std::string((*m)->payload)});
             }
@@ -143,18 +140,16 @@ private:
         in_.erase(0, at);
     }
 
+    net::EventLoop& loop_;
     net::Fd fd_;
     std::string in_;
     bool handshaken_ = false;
-    bool unchoked_ = false;
-    bool bitfield_ = false;
-    bool extended_ = false;
-    bool closed_ = false;
+    Seen seen_;
     std::vector<Piece> pieces_;
     std::size_t checked_ = 0;
 };
 
-class UploaderTest : public ::testing::Test {
+class UploaderTest : public test_support::LoopTest {
 protected:
     void SetUp() override { testing::internal::CaptureStderr(); }
     void TearDown() override {
@@ -178,31 +173,31 @@ protected:
     }
     std::string ticket(std::string group = "g", std::int64_t epoch = 0,
                        std::int64_t lifetime = 60) {
-        return signer_.sign(Ticket{"bob", std::move(group), info_.info_hash,
-                                   unix_now() + lifetime, epoch});
+        return signer_.sign(
+            Ticket{"bob", std::move(group), info_.info_hash, loop_.unix_now() + lifetime, epoch});
     }
     // A peer that handshook with the ticketed share and showed `t`: unchoked, or closed.
     std::unique_ptr<FakePeer> ticketed_peer(const std::string& t,
                                             const std::string& from = "127.0.0.1") {
         auto peer = connect(from);
         peer->send_handshake(info_.info_hash);
-        EXPECT_TRUE(run_until(loop_, [&] { return peer->extended_handshake_seen(); }));
+        EXPECT_TRUE(run_until([&] { return peer->seen().extended_handshake; }));
         peer->send_ticket(t);
-        EXPECT_TRUE(run_until(loop_, [&] { return peer->unchoked() || peer->closed(); }));
+        EXPECT_TRUE(run_until([&] { return peer->seen().unchoked || peer->seen().closed; }));
         return peer;
     }
 
     std::unique_ptr<FakePeer> connect(const std::string& from = "127.0.0.1") {
-        return std::make_unique<FakePeer>(port_, from);
+        return std::make_unique<FakePeer>(loop_, port_, from);
     }
     std::unique_ptr<FakePeer> handshaken_peer() {
         auto peer = connect();
         peer->send_handshake(info_.info_hash);
-        EXPECT_TRUE(run_until(loop_, [&] { return peer->unchoked(); })) << "no answer";
+        EXPECT_TRUE(run_until([&] { return peer->seen().unchoked; })) << "no answer";
         return peer;
     }
     bool sessions_reach(std::size_t n) {
-        return run_until(loop_, [&] { return uploader_->session_count() == n; }, 2000ms);
+        return run_until([&] { return uploader_->session_count() == n; });
     }
     // The log so far (capturing stops at the first call).
     const std::string& log() {
@@ -215,7 +210,6 @@ protected:
     std::string content_ = random_bytes(std::size_t{kPieces} * kPiece, 7);
     proto::InfoDict info_ = info_for(content_, kPiece);
     test::TempDir dir_;
-    net::EventLoop loop_;
     Shares shares_;
     std::uint16_t port_ = 0;
     std::unique_ptr<Uploader> uploader_;
@@ -229,16 +223,16 @@ TEST_F(UploaderTest, ServesRequestsQueuedUpToTheBoundAndDropsAPeerThatQueuesOneM
     // Below and at the bound: 7, then 8 requests in one write, all served.
     auto peer = handshaken_peer();
     peer->send_requests(7);
-    EXPECT_TRUE(run_until(loop_, [&] { return peer->blocks(content_) == 7; }));
+    EXPECT_TRUE(run_until([&] { return peer->blocks(content_) == 7; }));
     peer->send_requests(8);
-    EXPECT_TRUE(run_until(loop_, [&] { return peer->blocks(content_) == 15; }));
-    EXPECT_FALSE(peer->closed());
+    EXPECT_TRUE(run_until([&] { return peer->blocks(content_) == 15; }));
+    EXPECT_FALSE(peer->seen().closed);
     EXPECT_EQ(uploader_->session_count(), 1u);
 
     // Past it: 9 in one write; the connection is closed before any of them is served.
     auto greedy = handshaken_peer();
     greedy->send_requests(9);
-    EXPECT_TRUE(run_until(loop_, [&] { return greedy->closed(); }));
+    EXPECT_TRUE(run_until([&] { return greedy->seen().closed; }));
     EXPECT_EQ(greedy->blocks(content_), 0u);
     EXPECT_TRUE(sessions_reach(1)) << "the first peer is still served";
     EXPECT_TRUE(logged("closed: too many requests queued (0 bytes served)")) << log();
@@ -249,19 +243,22 @@ TEST_F(UploaderTest, DropsASilentPeerAtTheHandshakeDeadlineAndKeepsOneThatGreete
     // machine cannot push the "below" case past it.
     constexpr auto kDeadline = 1000ms;
     start(UploadLimits{.handshake_timeout = kDeadline});
-    const auto t0 = net::Clock::now();
+    const auto t0 = clock_.now();
     auto silent = connect();
     auto greeting = connect();
-    ASSERT_TRUE(sessions_reach(2));
+    ASSERT_TRUE(sessions_reach(2));  // both accepted, their deadlines armed, at t0
     // Below: a handshake well within the deadline is answered, and the connection outlives it.
-    run_for(loop_, kDeadline / 10);
+    advance(kDeadline / 10);
     greeting->send_handshake(info_.info_hash);
-    EXPECT_TRUE(run_until(loop_, [&] { return greeting->unchoked(); }));
+    EXPECT_TRUE(run_until([&] { return greeting->seen().unchoked; }));
     // Past: the silent one is closed, not before the deadline.
-    EXPECT_TRUE(run_until(loop_, [&] { return silent->closed(); }, 3000ms));
-    EXPECT_GE(net::Clock::now() - t0, kDeadline);
-    run_for(loop_, 200ms);
-    EXPECT_FALSE(greeting->closed());
+    advance(t0 + kDeadline - 1ns - clock_.now());
+    EXPECT_EQ(uploader_->session_count(), 2u) << "closed before the deadline";
+    EXPECT_TRUE(advance_until([&] { return uploader_->session_count() == 1; }, 2s));
+    EXPECT_TRUE(run_until([&] { return silent->seen().closed; }));
+    EXPECT_GE(clock_.now() - t0, kDeadline);
+    advance(200ms);
+    EXPECT_FALSE(greeting->seen().closed);
     EXPECT_EQ(uploader_->session_count(), 1u);
     EXPECT_TRUE(logged("closed: no handshake in time")) << log();
 }
@@ -273,16 +270,19 @@ TEST_F(UploaderTest, KeepsAPeerThatSpeaksWithinTheIdleTimeoutAndDropsOneSilentFo
     // Below: a keep-alive every 150 ms (well within the timeout), for more than two timeouts.
     std::string keep_alive;
     wire::encode_keep_alive(keep_alive);
-    auto last_said = net::Clock::now();
+    auto last_said = clock_.now();
     for (int i = 0; i < 15; ++i) {
-        run_for(loop_, 150ms);
-        ASSERT_FALSE(peer->closed()) << "closed after " << i << " keep-alives";
-        peer->send(keep_alive);
-        last_said = net::Clock::now();
+        advance(150ms);
+        ASSERT_FALSE(peer->seen().closed) << "closed after " << i << " keep-alives";
+        peer->send(keep_alive);  // on the uploader's socket when this returns
+        last_said = clock_.now();
     }
     // Past: silent for the timeout, then closed with the reason, not before.
-    EXPECT_TRUE(run_until(loop_, [&] { return peer->closed(); }, 3000ms));
-    const auto silent_for = net::Clock::now() - last_said;
+    advance(kIdle - 1ns);
+    EXPECT_EQ(uploader_->session_count(), 1u) << "closed before the idle timeout";
+    EXPECT_TRUE(advance_until([&] { return uploader_->session_count() == 0; }, 2s));
+    EXPECT_TRUE(run_until([&] { return peer->seen().closed; }));
+    const auto silent_for = clock_.now() - last_said;
     EXPECT_GE(silent_for, kIdle);
     EXPECT_LT(silent_for, kIdle + 2000ms);
     EXPECT_TRUE(sessions_reach(0));
@@ -296,24 +296,24 @@ TEST_F(UploaderTest, CountsAdmittedConnectionsPerAddressAndInTotalAndFreesASlotW
     auto a2 = handshaken_peer();
     auto a3 = connect("127.0.0.1");
     a3->send_handshake(info_.info_hash);
-    EXPECT_TRUE(run_until(loop_, [&] { return a3->closed(); }));
-    EXPECT_FALSE(a3->unchoked());
+    EXPECT_TRUE(run_until([&] { return a3->seen().closed; }));
+    EXPECT_FALSE(a3->seen().unchoked);
     // Another address still gets in, up to the total; past the total, it is refused too.
     auto b1 = connect("127.0.0.2");
     b1->send_handshake(info_.info_hash);
-    EXPECT_TRUE(run_until(loop_, [&] { return b1->unchoked(); }));
+    EXPECT_TRUE(run_until([&] { return b1->seen().unchoked; }));
     auto c1 = connect("127.0.0.3");
     c1->send_handshake(info_.info_hash);
-    EXPECT_TRUE(run_until(loop_, [&] { return c1->closed(); }));
+    EXPECT_TRUE(run_until([&] { return c1->seen().closed; }));
     EXPECT_EQ(uploader_->admitted_count(), 3u);
-    EXPECT_FALSE(a1->closed() || a2->closed() || b1->closed());
+    EXPECT_FALSE(a1->seen().closed || a2->seen().closed || b1->seen().closed);
 
     // A connection that ends frees its slot for its address.
     a1.reset();
-    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->admitted_count() == 2; }));
+    ASSERT_TRUE(run_until([&] { return uploader_->admitted_count() == 2; }));
     auto a4 = handshaken_peer();
     EXPECT_EQ(uploader_->admitted_count(), 3u);
-    EXPECT_FALSE(a4->closed());
+    EXPECT_FALSE(a4->seen().closed);
     EXPECT_TRUE(logged("already serving 2 connections from 127.0.0.1")) << log();
     EXPECT_TRUE(logged("already serving 3 connections")) << log();
     EXPECT_TRUE(logged("closed: no free upload slot")) << log();
@@ -326,27 +326,30 @@ TEST_F(UploaderTest, SaysNothingOfItsPiecesBeforeATicketAndClosesAtTheTicketDead
     constexpr auto kTicketDeadline = 1000ms;
     start(UploadLimits{.ticket_timeout = kTicketDeadline}, /*open=*/false);
     auto silent = connect();
-    const auto greeted = net::Clock::now();  // its ticket deadline starts after this
+    const auto greeted = clock_.now();  // its ticket deadline starts at this time
     silent->send_handshake(info_.info_hash);
-    ASSERT_TRUE(run_until(loop_, [&] { return silent->extended_handshake_seen(); }));
+    ASSERT_TRUE(run_until([&] { return silent->seen().extended_handshake; }));
     // Below: a ticket well within the deadline opens the share.
     auto member = connect();
     member->send_handshake(info_.info_hash);
-    ASSERT_TRUE(run_until(loop_, [&] { return member->extended_handshake_seen(); }));
-    EXPECT_FALSE(member->bitfield_seen() || member->unchoked());
-    run_for(loop_, kTicketDeadline / 10);
+    ASSERT_TRUE(run_until([&] { return member->seen().extended_handshake; }));
+    EXPECT_FALSE(member->seen().bitfield || member->seen().unchoked);
+    advance(kTicketDeadline / 10);
     member->send_ticket(ticket());
-    ASSERT_TRUE(run_until(loop_, [&] { return member->unchoked(); }));
-    EXPECT_TRUE(member->bitfield_seen());
+    ASSERT_TRUE(run_until([&] { return member->seen().unchoked; }));
+    EXPECT_TRUE(member->seen().bitfield);
     member->send_requests(2);
-    EXPECT_TRUE(run_until(loop_, [&] { return member->blocks(content_) == 2; }));
+    EXPECT_TRUE(run_until([&] { return member->blocks(content_) == 2; }));
 
     // Past: the other one never learnt what we have, and goes at the deadline, not before.
-    EXPECT_TRUE(run_until(loop_, [&] { return silent->closed(); }, 3000ms));
-    EXPECT_GE(net::Clock::now() - greeted, kTicketDeadline);
-    EXPECT_FALSE(silent->bitfield_seen() || silent->unchoked());
+    advance(greeted + kTicketDeadline - 1ns - clock_.now());
+    EXPECT_EQ(uploader_->waiting_count(), 1u) << "closed before the ticket deadline";
+    EXPECT_TRUE(advance_until([&] { return uploader_->waiting_count() == 0; }, 2s));
+    EXPECT_TRUE(run_until([&] { return silent->seen().closed; }));
+    EXPECT_GE(clock_.now() - greeted, kTicketDeadline);
+    EXPECT_FALSE(silent->seen().bitfield || silent->seen().unchoked);
     EXPECT_EQ(silent->blocks(content_), 0u);
-    EXPECT_FALSE(member->closed());
+    EXPECT_FALSE(member->seen().closed);
 
     // A request without a ticket is refused, and an extended handshake without one admits
     // nothing.
@@ -354,8 +357,8 @@ TEST_F(UploaderTest, SaysNothingOfItsPiecesBeforeATicketAndClosesAtTheTicketDead
     greedy->send_handshake(info_.info_hash);
     greedy->send_ticket("");
     greedy->send_requests(1);
-    EXPECT_TRUE(run_until(loop_, [&] { return greedy->closed(); }));
-    EXPECT_FALSE(greedy->bitfield_seen());
+    EXPECT_TRUE(run_until([&] { return greedy->seen().closed; }));
+    EXPECT_FALSE(greedy->seen().bitfield);
     EXPECT_TRUE(logged("closed: no ticket in time (0 bytes served)")) << log();
     EXPECT_TRUE(logged("closed: request without a valid download ticket")) << log();
 }
@@ -373,31 +376,31 @@ TEST_F(UploaderTest, ConnectionsWithoutATicketHaveASmallPoolOfTheirOwn) {
     // At the per-address bound: two waiting from 127.0.0.1 (one handshaken, one silent).
     auto a1 = connect("127.0.0.1");
     a1->send_handshake(info_.info_hash);
-    ASSERT_TRUE(run_until(loop_, [&] { return a1->extended_handshake_seen(); }));
+    ASSERT_TRUE(run_until([&] { return a1->seen().extended_handshake; }));
     auto a2 = connect("127.0.0.1");
-    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->waiting_count() == 2; }));
+    ASSERT_TRUE(run_until([&] { return uploader_->waiting_count() == 2; }));
     // Past it: a third from that address is refused; the others are kept.
     auto a3 = connect("127.0.0.1");
-    EXPECT_TRUE(run_until(loop_, [&] { return a3->closed(); }));
+    EXPECT_TRUE(run_until([&] { return a3->seen().closed; }));
     // At the total: a third from another address.
     auto b1 = connect("127.0.0.2");
-    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->waiting_count() == 3; }));
-    EXPECT_FALSE(a1->closed() || a2->closed() || b1->closed());
+    ASSERT_TRUE(run_until([&] { return uploader_->waiting_count() == 3; }));
+    EXPECT_FALSE(a1->seen().closed || a2->seen().closed || b1->seen().closed);
     // Past it: a newcomer gets in and the oldest one of the address with the most makes room.
     auto c1 = connect("127.0.0.3");
-    EXPECT_TRUE(run_until(loop_, [&] { return a1->closed(); }));
+    EXPECT_TRUE(run_until([&] { return a1->seen().closed; }));
     EXPECT_EQ(uploader_->waiting_count(), 3u);
-    EXPECT_FALSE(a2->closed() || b1->closed() || c1->closed());
+    EXPECT_FALSE(a2->seen().closed || b1->seen().closed || c1->seen().closed);
 
     // The pool is full of idle sockets, yet a member comes in and is served: his ticket moves
     // him to the admitted slots, none of which the waiting ones hold.
     auto member = ticketed_peer(ticket(), "127.0.0.4");
-    ASSERT_TRUE(member->unchoked());
+    ASSERT_TRUE(member->seen().unchoked);
     member->send_requests(3);
-    EXPECT_TRUE(run_until(loop_, [&] { return member->blocks(content_) == 3; }));
+    EXPECT_TRUE(run_until([&] { return member->blocks(content_) == 3; }));
     EXPECT_EQ(uploader_->admitted_count(), 1u);
     EXPECT_EQ(uploader_->waiting_count(), 2u);
-    EXPECT_FALSE(member->closed());
+    EXPECT_FALSE(member->seen().closed);
     EXPECT_TRUE(logged("already 2 connections from 127.0.0.1 waiting for a ticket")) << log();
     EXPECT_TRUE(logged("made room for a newer connection (3 waiting for a ticket, 2 of them from "
                        "127.0.0.1)"))
@@ -413,25 +416,25 @@ TEST_F(UploaderTest, AFloodingAddressLosesItsWaitingConnectionsBeforeAMemberLose
           /*open=*/false);
     auto member = connect("127.0.0.1");
     member->send_handshake(info_.info_hash);
-    ASSERT_TRUE(run_until(loop_, [&] { return member->extended_handshake_seen(); }));
+    ASSERT_TRUE(run_until([&] { return member->seen().extended_handshake; }));
     std::vector<std::unique_ptr<FakePeer>> flood;
     for (int i = 0; i < 3; ++i) flood.push_back(connect("127.0.0.2"));
-    ASSERT_TRUE(run_until(loop_, [&] { return uploader_->waiting_count() == 4; }));
+    ASSERT_TRUE(run_until([&] { return uploader_->waiting_count() == 4; }));
     // Three newcomers from a third address: each time the address with the most goes first.
     for (int i = 0; i < 3; ++i) {
         flood.push_back(connect("127.0.0.3"));
-        ASSERT_TRUE(run_until(loop_, [&] {
+        ASSERT_TRUE(run_until([&] {
             std::size_t closed = 0;
-            for (auto& f : flood) closed += f->closed() ? 1 : 0;
+            for (auto& f : flood) closed += f->seen().closed ? 1 : 0;
             return closed == static_cast<std::size_t>(i + 1);
         }));
     }
     // The member, the oldest of all, was never the one to go; .2 lost two, .3 its oldest.
-    EXPECT_FALSE(member->closed());
-    EXPECT_TRUE(flood[0]->closed() && flood[1]->closed() && flood[3]->closed());
-    EXPECT_FALSE(flood[2]->closed() || flood[4]->closed() || flood[5]->closed());
+    EXPECT_FALSE(member->seen().closed);
+    EXPECT_TRUE(flood[0]->seen().closed && flood[1]->seen().closed && flood[3]->seen().closed);
+    EXPECT_FALSE(flood[2]->seen().closed || flood[4]->seen().closed || flood[5]->seen().closed);
     member->send_ticket(ticket());
-    EXPECT_TRUE(run_until(loop_, [&] { return member->unchoked(); }));
+    EXPECT_TRUE(run_until([&] { return member->seen().unchoked; }));
 }
 
 // Before a ticket, a connection may send its handshake and extended handshake, not more.
@@ -439,7 +442,7 @@ TEST_F(UploaderTest, AWaitingConnectionThatSendsMoreThanAnExtendedHandshakeIsClo
     start(UploadLimits{}, /*open=*/false);
     auto peer = connect();
     peer->send_handshake(info_.info_hash);
-    ASSERT_TRUE(run_until(loop_, [&] { return peer->extended_handshake_seen(); }));
+    ASSERT_TRUE(run_until([&] { return peer->seen().extended_handshake; }));
     // At the cap: an unfinished message (a bitfield, which BEP 3 allows up to 256 KiB) whose
     // bytes so far fill it exactly.
     std::string partial;
@@ -448,11 +451,11 @@ TEST_F(UploaderTest, AWaitingConnectionThatSendsMoreThanAnExtendedHandshakeIsClo
     partial.push_back(5);
     partial += std::string(kMaxInputBeforeTicket - partial.size(), '\0');
     peer->send(partial);
-    run_for(loop_, 200ms);
-    EXPECT_FALSE(peer->closed());
+    advance(200ms);
+    EXPECT_FALSE(peer->seen().closed);
     // Past it: one byte more.
     peer->send(std::string(1, '\0'));
-    EXPECT_TRUE(run_until(loop_, [&] { return peer->closed(); }));
+    EXPECT_TRUE(run_until([&] { return peer->seen().closed; }));
     EXPECT_TRUE(logged("closed: too much data before a ticket")) << log();
 }
 
@@ -460,17 +463,17 @@ TEST_F(UploaderTest, AWaitingConnectionThatSendsMoreThanAnExtendedHandshakeIsClo
 TEST_F(UploaderTest, ATicketForAGroupTheFileIsNotSharedInIsRefused) {
     start(UploadLimits{}, /*open=*/false);
     auto other = ticketed_peer(ticket("g2"));
-    EXPECT_TRUE(other->closed());
-    EXPECT_FALSE(other->bitfield_seen() || other->unchoked());
+    EXPECT_TRUE(other->seen().closed);
+    EXPECT_FALSE(other->seen().bitfield || other->seen().unchoked);
     EXPECT_TRUE(logged("closed: ticket refused: for a group this file is not shared in")) << log();
     // Shared in g2 as well: the same ticket opens it.
     ASSERT_TRUE(shares_.add("g2", info_, dir_.file("file")).ok());
     auto now_ok = ticketed_peer(ticket("g2"));
-    EXPECT_TRUE(now_ok->unchoked());
+    EXPECT_TRUE(now_ok->seen().unchoked);
     // No longer shared in g2: what its ticket asks for is refused.
     ASSERT_TRUE(shares_.remove("g2", info_.name).has_value());
     now_ok->send_requests(1);
-    EXPECT_TRUE(run_until(loop_, [&] { return now_ok->closed(); }));
+    EXPECT_TRUE(run_until([&] { return now_ok->seen().closed; }));
     EXPECT_EQ(now_ok->blocks(content_), 0u);
 }
 
@@ -479,30 +482,30 @@ TEST_F(UploaderTest, ATicketForAGroupTheFileIsNotSharedInIsRefused) {
 TEST_F(UploaderTest, TicketsIssuedBeforeTheGroupsLatestMembershipChangeAreRefused) {
     start(UploadLimits{}, /*open=*/false);
     auto old_member = ticketed_peer(ticket("g", 5));
-    ASSERT_TRUE(old_member->unchoked());
+    ASSERT_TRUE(old_member->seen().unchoked);
     old_member->send_requests(1);
-    EXPECT_TRUE(run_until(loop_, [&] { return old_member->blocks(content_) == 1; }));
+    EXPECT_TRUE(run_until([&] { return old_member->blocks(content_) == 1; }));
     EXPECT_EQ(uploader_->epoch_of("g"), 5);
     // At the epoch: the same one is accepted.
     auto same = ticketed_peer(ticket("g", 5));
-    EXPECT_TRUE(same->unchoked());
+    EXPECT_TRUE(same->seen().unchoked);
     // A later one is accepted and remembered.
     auto newer = ticketed_peer(ticket("g", 6));
-    EXPECT_TRUE(newer->unchoked());
+    EXPECT_TRUE(newer->seen().unchoked);
     EXPECT_EQ(uploader_->epoch_of("g"), 6);
     // Below it: refused from now on.
     auto stale = ticketed_peer(ticket("g", 5));
-    EXPECT_TRUE(stale->closed());
+    EXPECT_TRUE(stale->seen().closed);
     EXPECT_TRUE(logged("closed: ticket refused: issued before a membership change")) << log();
     // The connection admitted on epoch 5 is served no more...
     old_member->send_requests(1);
-    EXPECT_TRUE(run_until(loop_, [&] { return old_member->closed(); }));
+    EXPECT_TRUE(run_until([&] { return old_member->seen().closed; }));
     EXPECT_EQ(old_member->blocks(content_), 1u);
     // ... unless it shows a ticket of the new epoch, as our downloader does.
     same->send_ticket(ticket("g", 6));
     same->send_requests(2);
-    EXPECT_TRUE(run_until(loop_, [&] { return same->blocks(content_) == 2; }));
-    EXPECT_FALSE(same->closed());
+    EXPECT_TRUE(run_until([&] { return same->blocks(content_) == 2; }));
+    EXPECT_FALSE(same->seen().closed);
 }
 
 // Finding 1 (seeder half): tickets live 30 s now, so a download outlives many of them; a
@@ -513,28 +516,28 @@ TEST_F(UploaderTest, AConnectionRenewingItsShortTicketIsServedAcrossExpiriesAndO
     constexpr std::int64_t kLifetime = 2;  // seconds
     auto renewing = ticketed_peer(ticket("g", 0, kLifetime));
     auto lapsing = ticketed_peer(ticket("g", 0, kLifetime));
-    ASSERT_TRUE(renewing->unchoked() && lapsing->unchoked());
+    ASSERT_TRUE(renewing->seen().unchoked && lapsing->seen().unchoked);
     std::size_t asked = 0;
-    const auto t0 = net::Clock::now();
+    const auto t0 = clock_.now();
     // Four ticket lifetimes: a request every 100 ms, a fresh ticket every quarter lifetime (the
     // expiry has a resolution of one second).
     auto last_renewed = t0;
-    while (net::Clock::now() - t0 < std::chrono::seconds(4 * kLifetime)) {
-        if (net::Clock::now() - last_renewed >= std::chrono::milliseconds(kLifetime * 250)) {
+    while (clock_.now() - t0 < std::chrono::seconds(4 * kLifetime)) {
+        if (clock_.now() - last_renewed >= std::chrono::milliseconds(kLifetime * 250)) {
             renewing->send_ticket(ticket("g", 0, kLifetime));
-            last_renewed = net::Clock::now();
+            last_renewed = clock_.now();
         }
         renewing->send_requests(1);
         ++asked;
-        ASSERT_TRUE(run_until(loop_, [&] { return renewing->blocks(content_) == asked; }))
+        ASSERT_TRUE(run_until([&] { return renewing->blocks(content_) == asked; }))
             << "not served after " << asked << " requests";
-        run_for(loop_, 100ms);
+        advance(100ms);
     }
-    EXPECT_FALSE(renewing->closed());
+    EXPECT_FALSE(renewing->seen().closed);
     // The one that stopped renewing lost its slot ticket_timeout (3 s) after its ticket expired,
     // keep-alives or not; a request would have closed it too.
     lapsing->send_requests(1);
-    EXPECT_TRUE(run_until(loop_, [&] { return lapsing->closed(); }));
+    EXPECT_TRUE(run_until([&] { return lapsing->seen().closed; }));
     EXPECT_EQ(lapsing->blocks(content_), 0u);
     EXPECT_TRUE(logged("closed: ticket expired and no newer one shown")) << log();
 }
