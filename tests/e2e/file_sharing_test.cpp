@@ -22,7 +22,6 @@
 namespace gs::e2e {
 namespace {
 
-
 constexpr Duration kDownloadTimeout{90000};
 
 // Flips one byte in the middle of piece `piece` of the file, keeping its size and modification

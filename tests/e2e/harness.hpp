@@ -148,8 +148,8 @@ private:
     std::string wait_error(Stream Process::*stream, const std::string& pattern,
                            Duration timeout) const;
     // wait_in, failing the test (with wait_error's message) on timeout; the matching index.
-    std::size_t wait_or_fail(Stream Process::*stream, const std::string& pattern,
-                             Duration timeout, std::source_location where);
+    std::size_t wait_or_fail(Stream Process::*stream, const std::string& pattern, Duration timeout,
+                             std::source_location where);
     // wait_or_fail, then a copy of the matching line.
     std::string wait_line(Stream Process::*stream, const std::string& pattern, Duration timeout,
                           std::source_location where);

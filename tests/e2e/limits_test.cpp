@@ -314,7 +314,6 @@ TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThat
     }
 }
 
-
 // A connection from `source` that has sent its handshake for the open share, the answer not
 // awaited. -1 on failure.
 int knocking_connection(const std::string& source, const OpenSeeder& seeder) {
@@ -412,9 +411,9 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
     int other = admitted_connection("127.0.9.2", open);
     ASSERT_GE(other, 0) << "another address was refused";
     held.fds.push_back(other);
-    expect_refused(seeder, over, "127.0.9.1", "already serving 32 connections from 127.0.9.1",
-                   "connection " + std::to_string(kMaxUploadSessionsPerAddress + 1) +
-                       " from one address");
+    expect_refused(
+        seeder, over, "127.0.9.1", "already serving 32 connections from 127.0.9.1",
+        "connection " + std::to_string(kMaxUploadSessionsPerAddress + 1) + " from one address");
     ::close(over);
     EXPECT_EQ(held.closed(), 0) << "connections at or below the bound were closed";
     // A slot freed on that address is given to it again.

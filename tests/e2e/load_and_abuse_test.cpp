@@ -16,7 +16,6 @@
 namespace gs::e2e {
 namespace {
 
-
 constexpr int kManyClients = 200;
 
 using LoadTest = E2eTest;
@@ -59,8 +58,7 @@ TEST_F(LoadTest, TwoHundredClientsConnectedAtOnceAreAllServed) {
     for (int i = 0; i < kManyClients; ++i) {
         auto lines = crowd[i]->collect(pending[i]);
         if (i < 4) {
-            EXPECT_THAT(lines, ElementsAre(member_of("crowd", "u0", 4)))
-                << crowd[i]->name();
+            EXPECT_THAT(lines, ElementsAre(member_of("crowd", "u0", 4))) << crowd[i]->name();
         } else {
             EXPECT_THAT(lines, ElementsAre("error: user 'u0' already exists")) << crowd[i]->name();
         }
@@ -111,8 +109,7 @@ TEST_F(AbuseTest, JunkFrameGetsAnErrorReplyAndOnlyThatConnectionCloses) {
     no_op.send_frame("d3:seqi7ee");
     expect_error_then_close(no_op, "bad_input", 7);
 
-    EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(member_of("books", "alice", 1)));
+    EXPECT_THAT(alice.run("list_groups"), ElementsAre(member_of("books", "alice", 1)));
     EXPECT_THAT(alice.run("create_group films"),
                 ElementsAre("group films created; you are its owner"));
     Client& bob = logged_in("bob");
@@ -150,8 +147,7 @@ TEST_F(AbuseTest, BytesThatAreNotTlsCloseOnlyThatConnection) {
         return refused == 3;
     })) << "the tracker should log each refused handshake once";
 
-    EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(member_of("books", "alice", 1)));
+    EXPECT_THAT(alice.run("list_groups"), ElementsAre(member_of("books", "alice", 1)));
     Client& bob = logged_in("bob");
     EXPECT_THAT(bob.run("join_group books"),
                 ElementsAre("join request sent to the owner of group books"));
@@ -166,8 +162,7 @@ TEST_F(AbuseTest, OversizedFrameIsRefusedBeforeItsBodyArrives) {
     RawConnection big("127.0.0.1", tracker_.port());
     big.send_bytes(length_prefix(100u * 1024 * 1024));
     // While that connection is being refused, alice is served.
-    EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(member_of("books", "alice", 1)));
+    EXPECT_THAT(alice.run("list_groups"), ElementsAre(member_of("books", "alice", 1)));
     expect_error_then_close(big, "limit", 0);
 
     // One byte over the 4 MiB cap is refused too; exactly at the cap is read normally.

@@ -399,8 +399,7 @@ TEST_F(MembershipTest, OwnerRemovesAMemberAndOnlyTheOwnerCan) {
                 ElementsAre("error: group 'nowhere' does not exist"));
     EXPECT_THAT(alice_->run("remove_member g"),
                 ElementsAre("error: usage: remove_member <group_id> <user_id>"));
-    EXPECT_THAT(carol.run("list_groups"),
-                ElementsAre(member_of("g", "alice", 2)));
+    EXPECT_THAT(carol.run("list_groups"), ElementsAre(member_of("g", "alice", 2)));
     // bob may ask again.
     ask_to_join(bob, "g");
 }

@@ -18,7 +18,6 @@
 namespace gs::e2e {
 namespace {
 
-
 constexpr Duration kDownloadTimeout{90000};
 
 class SharesTest : public E2eTest {

@@ -12,7 +12,6 @@
 namespace gs::e2e {
 namespace {
 
-
 using TrackerLifecycleTest = E2eTest;
 
 TEST_F(TrackerLifecycleTest, QuitOnStdinStopsTheTrackerWithStatusZero) {
@@ -82,15 +81,13 @@ TEST_F(TrackerLifecycleTest, StateSurvivesAQuitAndRestartOnTheSameDatabase) {
     EXPECT_THAT(alice.run("login alice wrong"), ElementsAre("error: wrong user id or password"));
     EXPECT_THAT(alice.run("login alice secret"), ElementsAre("logged in as alice"));
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(member_of("books", "alice", 2),
-                            not_in("music")));
+                ElementsAre(member_of("books", "alice", 2), not_in("music")));
     EXPECT_THAT(alice.run("list_requests books"),
                 ElementsAre(MatchesRegex("carol  requested .+")));
     EXPECT_THAT(alice.run("accept_request books carol"),
                 ElementsAre("carol is now a member of group books"));
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(member_of("books", "alice", 3),
-                            not_in("music")));
+                ElementsAre(member_of("books", "alice", 3), not_in("music")));
 }
 
 TEST_F(TrackerLifecycleTest, KilledTrackerRestartedOnTheSamePortLetsLoggedInClientsCarryOn) {
@@ -110,14 +107,12 @@ TEST_F(TrackerLifecycleTest, KilledTrackerRestartedOnTheSamePortLetsLoggedInClie
 
     // No login again: the clients resume their sessions by themselves.
     EXPECT_THAT(alice.collect(during_outage),
-                ElementsAre(member_of("books", "alice", 2),
-                            not_in("music")));
+                ElementsAre(member_of("books", "alice", 2), not_in("music")));
     EXPECT_THAT(bob.run("list_requests music"), ElementsAre(MatchesRegex("alice  requested .+")));
     EXPECT_THAT(bob.run("accept_request music alice"),
                 ElementsAre("alice is now a member of group music"));
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(member_of("books", "alice", 2),
-                            member_of("music", "bob", 2)));
+                ElementsAre(member_of("books", "alice", 2), member_of("music", "bob", 2)));
     // The user made just before the kill is there; the idle client reconnected too.
     EXPECT_THAT(idle.run("login carol pw"), ElementsAre("logged in as carol"));
     EXPECT_THAT(idle.run("list_groups"),
@@ -139,8 +134,7 @@ TEST_F(TrackerLifecycleTest, TrackerKilledTwiceStillLetsTheSessionCarryOn) {
             << "round " << round;
     }
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(member_of("g1", "alice", 1),
-                            member_of("g2", "alice", 1)));
+                ElementsAre(member_of("g1", "alice", 1), member_of("g2", "alice", 1)));
 }
 
 TEST_F(TrackerLifecycleTest, LoggedOutSessionIsNotResumedAfterACrash) {

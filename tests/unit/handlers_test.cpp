@@ -147,7 +147,8 @@ struct Decision {
     HandlerFn fn;
     std::string verb;
 };
-const Decision kDecisions[] = {{handle_accept_request, "accept"}, {handle_reject_request, "reject"}};
+const Decision kDecisions[] = {{handle_accept_request, "accept"},
+                               {handle_reject_request, "reject"}};
 
 TEST_F(HandlersTest, OnlyTheOwnerDecidesRequests) {
     group_g({&carol_});

@@ -143,20 +143,21 @@ TEST_P(MigrateNumberingTest, IsRejectedBeforeTouchingTheDatabase) {
     EXPECT_TRUE(tables(db).empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Migrate, MigrateNumberingTest,
-    ::testing::Values(BadNumbering{"GapInNumbers",
-                                   {{1, "0001_a.sql", "CREATE TABLE a (x);"},
-                                    {3, "0003_c.sql", "CREATE TABLE c (x);"}},
-                                   {"gap", "0003_c.sql"}},
-                      BadNumbering{"MissingFirstNumberIsAGap",
-                                   {{2, "0002_b.sql", "CREATE TABLE b (x);"}},
-                                   {"0002_b.sql"}},
-                      BadNumbering{"DuplicateNumber",
-                                   {{1, "0001_a.sql", "CREATE TABLE a (x);"},
-                                    {1, "0001_b.sql", "CREATE TABLE b (x);"}},
-                                   {"duplicate", "0001_b.sql"}}),
-    [](const ::testing::TestParamInfo<BadNumbering>& p) { return p.param.name; });
+INSTANTIATE_TEST_SUITE_P(Migrate, MigrateNumberingTest,
+                         ::testing::Values(BadNumbering{"GapInNumbers",
+                                                        {{1, "0001_a.sql", "CREATE TABLE a (x);"},
+                                                         {3, "0003_c.sql", "CREATE TABLE c (x);"}},
+                                                        {"gap", "0003_c.sql"}},
+                                           BadNumbering{"MissingFirstNumberIsAGap",
+                                                        {{2, "0002_b.sql", "CREATE TABLE b (x);"}},
+                                                        {"0002_b.sql"}},
+                                           BadNumbering{"DuplicateNumber",
+                                                        {{1, "0001_a.sql", "CREATE TABLE a (x);"},
+                                                         {1, "0001_b.sql", "CREATE TABLE b (x);"}},
+                                                        {"duplicate", "0001_b.sql"}}),
+                         [](const ::testing::TestParamInfo<BadNumbering>& p) {
+                             return p.param.name;
+                         });
 
 TEST_F(MigrateTest, BrokenMigrationRollsBackAndNamesTheFile) {
     Db db = open();
