@@ -2,7 +2,7 @@
 // show_downloads with real tracker and client processes, and the download engine under the
 // conditions a swarm meets — several seeders, a frozen one, corrupted copies, the original
 // seeders gone, a downloader killed mid-way (docs/protocol.md §1.3, issue #3).
-#include "tests/e2e/harness.hpp"
+#include "tests/e2e/fixtures.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -22,13 +22,6 @@
 namespace gs::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::MatchesRegex;
-using ::testing::StartsWith;
-
-constexpr std::size_t kPiece = 512 * 1024;
 constexpr Duration kDownloadTimeout{90000};
 
 // Flips one byte in the middle of piece `piece` of the file, keeping its size and modification
@@ -66,16 +59,6 @@ bool state_records_a_piece(const fs::path& path) {
 
 class FileSharingTest : public E2eTest {
 protected:
-    // `owner` creates group g and every other client joins it.
-    void make_group(Client& owner, const std::vector<Client*>& members,
-                    const std::vector<std::string>& users) {
-        owner.must("create_group g", "group g created; you are its owner");
-        for (std::size_t i = 0; i < members.size(); ++i) {
-            members[i]->must("join_group g", "join request sent to the owner of group g");
-            owner.must("accept_request g " + users[i], users[i] + " is now a member of group g");
-        }
-    }
-
     // Shares `path` from `c` in group g and checks the answer.
     void share(Client& c, const fs::path& path) {
         auto lines = c.run("upload_file " + path.string() + " g", Duration{60000});
@@ -105,11 +88,7 @@ protected:
 };
 
 TEST_F(FileSharingTest, ThreeSeedersServeOneDownloaderInParallel) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    Client& c = logged_in("carol");
-    Client& d = logged_in("dave");
-    make_group(a, {&b, &c, &d}, {"bob", "carol", "dave"});
+    auto [a, b, c, d] = in_group("g", "alice", "bob", "carol", "dave");
     const std::string content = random_bytes(24 * kPiece + 12345, 1);  // a short last piece
     const fs::path src = dir_ / "src" / "movie.bin";
     write_file(src, content);
@@ -146,9 +125,7 @@ TEST_F(FileSharingTest, ThreeSeedersServeOneDownloaderInParallel) {
 }
 
 TEST_F(FileSharingTest, SeveralDownloadsRunAtOnceNextToServing) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, {&b}, {"bob"});
+    auto [a, b] = in_group("g", "alice", "bob");
     const std::string one = random_bytes(10 * kPiece + 3, 21);
     const std::string two = random_bytes(7 * kPiece, 22);
     write_file(dir_ / "src" / "one.bin", one);
@@ -176,11 +153,7 @@ TEST_F(FileSharingTest, SeveralDownloadsRunAtOnceNextToServing) {
 }
 
 TEST_F(FileSharingTest, AFrozenSeederDoesNotStopTheDownload) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    Client& c = logged_in("carol");
-    Client& d = logged_in("dave");
-    make_group(a, {&b, &c, &d}, {"bob", "carol", "dave"});
+    auto [a, b, c, d] = in_group("g", "alice", "bob", "carol", "dave");
     const std::string content = random_bytes(16 * kPiece, 2);
     const fs::path src = dir_ / "src" / "data.bin";
     write_file(src, content);
@@ -199,15 +172,9 @@ TEST_F(FileSharingTest, AFrozenSeederDoesNotStopTheDownload) {
 }
 
 TEST_F(FileSharingTest, CorruptedCopiesAreDetectedAndTheGoodPiecesTakenFromEachSeeder) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    Client& d = logged_in("dave");
-    make_group(a, {&b, &d}, {"bob", "dave"});
+    auto [a, b, d] = in_group("g", "alice", "bob", "dave");
     const std::string content = random_bytes(8 * kPiece + 777, 3);
-    const fs::path copy_a = dir_ / "a" / "doc.bin";
-    const fs::path copy_b = dir_ / "b" / "doc.bin";
-    write_file(copy_a, content);
-    write_file(copy_b, content);
+    const auto [copy_a, copy_b] = write_copies(dir_.path(), "doc.bin", content, "a", "b");
     share(a, copy_a);
     share(b, copy_b);
     // After the upload each copy goes bad in a different piece: only both together are whole.
@@ -225,10 +192,7 @@ TEST_F(FileSharingTest, CorruptedCopiesAreDetectedAndTheGoodPiecesTakenFromEachS
 }
 
 TEST_F(FileSharingTest, AFinishedDownloaderServesTheNextOneWhenTheSeedersAreGone) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    Client& c = logged_in("carol");
-    make_group(a, {&b, &c}, {"bob", "carol"});
+    auto [a, b, c] = in_group("g", "alice", "bob", "carol");
     const std::string content = random_bytes(6 * kPiece + 1, 4);
     write_file(dir_ / "src" / "song.bin", content);
     share(a, dir_ / "src" / "song.bin");
@@ -246,9 +210,7 @@ TEST_F(FileSharingTest, AFinishedDownloaderServesTheNextOneWhenTheSeedersAreGone
 }
 
 TEST_F(FileSharingTest, ADownloaderKilledMidwayResumesFromItsVerifiedPieces) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, {&b}, {"bob"});
+    auto [a, b] = in_group("g", "alice", "bob");
     const std::string content = random_bytes(256 * kPiece, 5);  // 128 MiB
     write_file(dir_ / "src" / "big.bin", content);
     share(a, dir_ / "src" / "big.bin");
@@ -281,9 +243,7 @@ TEST_F(FileSharingTest, ADownloaderKilledMidwayResumesFromItsVerifiedPieces) {
 }
 
 TEST_F(FileSharingTest, ADownloaderKilledBeforeItsFirstPieceResumesAtTheNextLogin) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, {&b}, {"bob"});
+    auto [a, b] = in_group("g", "alice", "bob");
     const std::string content = random_bytes(4 * kPiece + 3, 9);
     write_file(dir_ / "src" / "early.bin", content);
     share(a, dir_ / "src" / "early.bin");
@@ -313,9 +273,7 @@ TEST_F(FileSharingTest, ADownloaderKilledBeforeItsFirstPieceResumesAtTheNextLogi
 }
 
 TEST_F(FileSharingTest, ADownloadNeverTakesOverAPartialFileThatIsNotItsOwn) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, {&b}, {"bob"});
+    auto [a, b] = in_group("g", "alice", "bob");
     const std::string content = random_bytes(kPiece + 7, 21);
     write_file(dir_ / "src" / "m.txt", content);
     share(a, dir_ / "src" / "m.txt");
@@ -355,9 +313,7 @@ TEST_F(FileSharingTest, ADownloadNeverTakesOverAPartialFileThatIsNotItsOwn) {
 }
 
 TEST_F(FileSharingTest, LogoutPausesAndLoginResumesSharing) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, {&b}, {"bob"});
+    auto [a, b] = in_group("g", "alice", "bob");
     write_file(dir_ / "src" / "x.bin", random_bytes(kPiece + 5, 6));
     share(a, dir_ / "src" / "x.bin");
     a.must("logout", "logged out alice");
@@ -372,9 +328,7 @@ TEST_F(FileSharingTest, LogoutPausesAndLoginResumesSharing) {
 }
 
 TEST_F(FileSharingTest, AFileChangedWhileLoggedOutIsNoLongerShared) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, {&b}, {"bob"});
+    auto [a, b] = in_group("g", "alice", "bob");
     write_file(dir_ / "src" / "x.bin", random_bytes(kPiece, 7));
     share(a, dir_ / "src" / "x.bin");
     a.must("logout", "logged out alice");
@@ -386,9 +340,7 @@ TEST_F(FileSharingTest, AFileChangedWhileLoggedOutIsNoLongerShared) {
 }
 
 TEST_F(FileSharingTest, StopShareAndLeaveGroupTakeFilesOutOfTheListing) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, {&b}, {"bob"});
+    auto [a, b] = in_group("g", "alice", "bob");
     write_file(dir_ / "src" / "one.bin", random_bytes(1000, 9));
     write_file(dir_ / "src" / "two.bin", random_bytes(2000, 10));
     share(b, dir_ / "src" / "one.bin");
@@ -406,7 +358,7 @@ TEST_F(FileSharingTest, EveryCommandRejectsBadInputWithOneErrorLine) {
     Client& a = logged_in("alice");
     Client& outsider = logged_in("olga");
     Client& anon = new_client();
-    a.must("create_group g", "group g created; you are its owner");
+    create_group(a, "g");
     write_file(dir_ / "src" / "f.bin", random_bytes(3000, 11));
     write_file(dir_ / "other" / "f.bin", random_bytes(3000, 12));
     const std::string f = (dir_ / "src" / "f.bin").string();

@@ -3,7 +3,7 @@
 // dictionary kept by a former member cannot be shared in a group of his own without the file,
 // and a group's owner removes a squatter's file so the real one can be shared. The attacker is a
 // raw TLS client speaking the tracker protocol (RawConnection), not our client.
-#include "tests/e2e/harness.hpp"
+#include "tests/e2e/fixtures.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,49 +17,11 @@
 namespace gs::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using ::testing::Not;
-using ::testing::StartsWith;
 
-using Args = std::vector<std::pair<std::string, std::string>>;
+using Args = RawSession::Args;
 
 const Duration kTransfer{60000};
-
-// One raw tracker session: requests by op and arguments, replies as raw bencoded bytes.
-class RawSession {
-public:
-    explicit RawSession(std::uint16_t port) : conn_("127.0.0.1", port) {}
-
-    std::string request(const std::string& op, Args args = {}) {
-        const std::int64_t seq = next_seq_++;
-        args.emplace_back("op", Bencode::str(op));
-        args.emplace_back("seq", Bencode::integer(seq));
-        conn_.send_frame(Bencode::dict(std::move(args)));
-        const std::string tag = "3:seqi" + std::to_string(seq) + "e";
-        for (;;) {
-            auto reply = conn_.read_frame();
-            if (!reply) return "(connection closed)";
-            if (reply->find(tag) != std::string::npos) return *reply;
-        }
-    }
-
-    // create_user (when `create`) and login announcing `listen`.
-    void login(const std::string& user, const std::string& listen, bool create) {
-        const Args creds{{"user", Bencode::str(user)}, {"password", Bencode::str("secret")}};
-        if (create) {
-            ASSERT_THAT(request("create_user", creds), HasSubstr("2:oki1e"));
-        }
-        Args args = creds;
-        args.emplace_back("listen", Bencode::str(listen));
-        ASSERT_THAT(request("login", args), HasSubstr("2:oki1e"));
-    }
-
-private:
-    RawConnection conn_;
-    std::int64_t next_seq_ = 1;
-};
 
 constexpr const char* kOk = "2:oki1e";
 
@@ -160,7 +122,7 @@ TEST_F(FileTrustTest, OneAccountRegistersAtMostFourAddressesForAFile) {
 // having the file, and the tracker handed him tickets for it.
 TEST_F(FileTrustTest, AFormerMemberCannotShareAKeptInfoDictionaryWithoutTheFile) {
     Client& alice = logged_in("alice");
-    alice.must("create_group g", "group g created; you are its owner");
+    create_group(alice, "g");
     const std::string content = random_bytes(3 * 512 * 1024 + 1000, 61);
     const fs::path src = file_with("alice", "data.bin", content);
     ASSERT_THAT(alice.run("upload_file " + src.string() + " g", kTransfer),
@@ -169,7 +131,7 @@ TEST_F(FileTrustTest, AFormerMemberCannotShareAKeptInfoDictionaryWithoutTheFile)
     RawSession mallory(tracker_.port());
     mallory.login("mallory", "127.0.0.1:5555", true);
     ASSERT_THAT(mallory.request("join_group", {{"group", Bencode::str("g")}}), HasSubstr(kOk));
-    alice.must("accept_request g mallory", "mallory is now a member of group g");
+    accept_request(alice, "g", "mallory");
     const std::string got = mallory.request(
         "get_file", {{"group", Bencode::str("g")}, {"name", Bencode::str("data.bin")}});
     const std::string info = bencode_string_field(got, "info");
@@ -202,7 +164,7 @@ TEST_F(FileTrustTest, AnHonestUserWithTheFileSharesItInASecondGroup) {
     Client& alice = logged_in("alice");
     Client& carol = logged_in("carol");
     Client& dave = logged_in("dave");
-    alice.must("create_group g", "group g created; you are its owner");
+    create_group(alice, "g");
     const std::string content = random_bytes(3 * 512 * 1024 + 1000, 62);
     ASSERT_THAT(alice.run("upload_file " + file_with("alice", "data.bin", content).string() + " g",
                           kTransfer),
@@ -216,7 +178,7 @@ TEST_F(FileTrustTest, AnHonestUserWithTheFileSharesItInASecondGroup) {
     carol.process().wait_for_stderr_line("proving to the tracker that we have data\\.bin with "
                                          "piece \\d+");
     // alice seeds it in g: her second group needs no proof.
-    alice.must("create_group h", "group h created; you are its owner");
+    create_group(alice, "h");
     ASSERT_THAT(alice.run("upload_file " + (dir_ / "alice" / "data.bin").string() + " h",
                           kTransfer),
                 ElementsAre(StartsWith("shared data.bin in group h")));
@@ -277,7 +239,7 @@ TEST_F(FileTrustTest, AClientListeningOnAnotherLoopbackAddressIsReachedThere) {
     far.send_line("create_group e");
     far.wait_for_line("^group e created");
     Client& frank = logged_in("frank");
-    frank.must("join_group e", "join request sent to the owner of group e");
+    ask_to_join(frank, "e");
     far.send_line("accept_request e frank");
     far.wait_for_line("^frank is now a member of group e");
     const std::string content = random_bytes(600000, 3);

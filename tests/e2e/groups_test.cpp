@@ -1,6 +1,6 @@
 // Groups end to end: create, join, the owner's requests, accept/reject, leave with owner
 // hand-over and deletion, list_groups (docs/protocol.md §1.3).
-#include "tests/e2e/harness.hpp"
+#include "tests/e2e/fixtures.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,30 +11,50 @@
 namespace gs::e2e {
 namespace {
 
-// What list_groups shows for a group the user is not in: only its id (SECURITY.md).
-std::string not_in(const std::string& group) {
-    return group + "  (not a member; join_group " + group + " to ask)";
+// alice and bob are logged in and alice owns group books; bob has got as far as `bob_is`.
+enum class Bob { Outside, Asked, Member };
+struct Books {
+    Client& alice;
+    Client& bob;
+};
+
+class GroupsTest : public E2eTest {
+protected:
+    Books books(Bob bob_is = Bob::Outside) {
+        Client& alice = logged_in("alice");
+        Client& bob = logged_in("bob");
+        create_group(alice, "books");
+        if (bob_is != Bob::Outside) ask_to_join(bob, "books");
+        if (bob_is == Bob::Member) accept_request(alice, "books", "bob");
+        return {alice, bob};
+    }
+};
+
+// What list_requests shows for a group nobody is waiting to join.
+std::string no_requests(const std::string& group) {
+    return "(no pending requests for group " + group + ")";
 }
 
-using ::testing::ElementsAre;
-using ::testing::MatchesRegex;
-
-using GroupsTest = E2eTest;
+// Once alice has decided bob's request, it is used up: none is listed, and deciding it again
+// (`verb`: accept_request or reject_request) finds nothing.
+void expect_request_used_up(Client& alice, const std::string& verb) {
+    EXPECT_THAT(alice.run("list_requests books"), ElementsAre(no_requests("books")));
+    EXPECT_THAT(alice.run(verb + " books bob"),
+                ElementsAre("error: 'bob' has not asked to join group 'books'"))
+        << verb;
+}
 
 TEST_F(GroupsTest, CreatorOwnsTheNewGroupAndEveryoneSeesIt) {
     Client& alice = logged_in("alice");
     Client& bob = logged_in("bob");
     EXPECT_THAT(alice.run("create_group books"),
                 ElementsAre("group books created; you are its owner"));
-    EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre("books  owner=alice  members=1  (you are a member)"));
+    EXPECT_THAT(alice.run("list_groups"), ElementsAre(member_of("books", "alice", 1)));
     EXPECT_THAT(bob.run("list_groups"), ElementsAre(not_in("books")));
 }
 
 TEST_F(GroupsTest, CreatingAnExistingGroupFails) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
+    auto [alice, bob] = books();
     EXPECT_THAT(alice.run("create_group books"), ElementsAre("error: group 'books' already exists"));
     EXPECT_THAT(bob.run("create_group books"), ElementsAre("error: group 'books' already exists"));
     EXPECT_THAT(bob.run("list_groups"), ElementsAre(not_in("books")));
@@ -43,13 +63,12 @@ TEST_F(GroupsTest, CreatingAnExistingGroupFails) {
 TEST_F(GroupsTest, ListGroupsShowsEveryGroupSortedByName) {
     Client& alice = logged_in("alice");
     Client& bob = logged_in("bob");
-    alice.must("create_group zebra", "group zebra created; you are its owner");
-    bob.must("create_group apple", "group apple created; you are its owner");
-    alice.must("create_group mango", "group mango created; you are its owner");
+    create_group(alice, "zebra");
+    create_group(bob, "apple");
+    create_group(alice, "mango");
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(not_in("apple"),
-                            "mango  owner=alice  members=1  (you are a member)",
-                            "zebra  owner=alice  members=1  (you are a member)"));
+                ElementsAre(not_in("apple"), member_of("mango", "alice", 1),
+                            member_of("zebra", "alice", 1)));
 }
 
 TEST_F(GroupsTest, JoiningANonexistentGroupFails) {
@@ -58,11 +77,8 @@ TEST_F(GroupsTest, JoiningANonexistentGroupFails) {
 }
 
 TEST_F(GroupsTest, JoinRequestWaitsForTheOwnerAndCannotBeRepeated) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
-    EXPECT_THAT(alice.run("list_requests books"),
-                ElementsAre("(no pending requests for group books)"));
+    auto [alice, bob] = books();
+    EXPECT_THAT(alice.run("list_requests books"), ElementsAre(no_requests("books")));
     EXPECT_THAT(bob.run("join_group books"),
                 ElementsAre("join request sent to the owner of group books"));
     EXPECT_THAT(bob.run("join_group books"),
@@ -75,68 +91,43 @@ TEST_F(GroupsTest, JoinRequestWaitsForTheOwnerAndCannotBeRepeated) {
 }
 
 TEST_F(GroupsTest, OwnerCannotJoinTheirOwnGroupAndMembersCannotJoinAgain) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
+    auto [alice, bob] = books();
     EXPECT_THAT(alice.run("join_group books"),
                 ElementsAre("error: you are already a member of group 'books'"));
-    bob.must("join_group books", "join request sent to the owner of group books");
-    alice.must("accept_request books bob", "bob is now a member of group books");
+    join_group(alice, bob, "bob", "books");
     EXPECT_THAT(bob.run("join_group books"),
                 ElementsAre("error: you are already a member of group 'books'"));
 }
 
 TEST_F(GroupsTest, AcceptedUserBecomesAMember) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");
+    auto [alice, bob] = books(Bob::Asked);
     EXPECT_THAT(alice.run("accept_request books bob"),
                 ElementsAre("bob is now a member of group books"));
-    EXPECT_THAT(bob.run("list_groups"),
-                ElementsAre("books  owner=alice  members=2  (you are a member)"));
-    EXPECT_THAT(alice.run("list_requests books"),
-                ElementsAre("(no pending requests for group books)"));
-    // The request is used up: accepting it again finds nothing.
-    EXPECT_THAT(alice.run("accept_request books bob"),
-                ElementsAre("error: 'bob' has not asked to join group 'books'"));
+    EXPECT_THAT(bob.run("list_groups"), ElementsAre(member_of("books", "alice", 2)));
+    expect_request_used_up(alice, "accept_request");
 }
 
 TEST_F(GroupsTest, RejectedUserStaysOutAndMayAskAgain) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");
+    auto [alice, bob] = books(Bob::Asked);
     EXPECT_THAT(alice.run("reject_request books bob"),
                 ElementsAre("request from bob to join group books rejected"));
-    EXPECT_THAT(alice.run("list_requests books"),
-                ElementsAre("(no pending requests for group books)"));
     EXPECT_THAT(bob.run("list_groups"), ElementsAre(not_in("books")));
-    EXPECT_THAT(alice.run("reject_request books bob"),
-                ElementsAre("error: 'bob' has not asked to join group 'books'"));
+    expect_request_used_up(alice, "reject_request");
     EXPECT_THAT(bob.run("join_group books"),
                 ElementsAre("join request sent to the owner of group books"));
 }
 
 TEST_F(GroupsTest, ListRequestsShowsEveryPendingRequestInOrder) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    Client& carol = logged_in("carol");
-    alice.must("create_group books", "group books created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");
-    carol.must("join_group books", "join request sent to the owner of group books");
+    Client& alice = books(Bob::Asked).alice;
+    ask_to_join(logged_in("carol"), "books");
     EXPECT_THAT(alice.run("list_requests books"),
                 ElementsAre(MatchesRegex("bob  requested .+"), MatchesRegex("carol  requested .+")));
 }
 
 TEST_F(GroupsTest, OnlyTheOwnerSeesAndDecidesRequests) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
+    auto [alice, bob] = books(Bob::Member);
     Client& carol = logged_in("carol");
-    alice.must("create_group books", "group books created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");
-    alice.must("accept_request books bob", "bob is now a member of group books");
-    carol.must("join_group books", "join request sent to the owner of group books");
+    ask_to_join(carol, "books");
     // bob is a member but not the owner; carol is not even a member.
     for (Client* c : {&bob, &carol}) {
         EXPECT_THAT(c->run("list_requests books"),
@@ -155,41 +146,32 @@ TEST_F(GroupsTest, OnlyTheOwnerSeesAndDecidesRequests) {
 
 TEST_F(GroupsTest, RequestsForNonexistentGroupsOrUsersAreNotFound) {
     Client& alice = logged_in("alice");
-    alice.must("create_group books", "group books created; you are its owner");
-    EXPECT_THAT(alice.run("accept_request books nobody"),
-                ElementsAre("error: 'nobody' has not asked to join group 'books'"));
-    EXPECT_THAT(alice.run("reject_request books nobody"),
-                ElementsAre("error: 'nobody' has not asked to join group 'books'"));
-    EXPECT_THAT(alice.run("list_requests nowhere"),
-                ElementsAre("error: group 'nowhere' does not exist"));
-    EXPECT_THAT(alice.run("accept_request nowhere bob"),
-                ElementsAre("error: group 'nowhere' does not exist"));
-    EXPECT_THAT(alice.run("reject_request nowhere bob"),
-                ElementsAre("error: group 'nowhere' does not exist"));
-    EXPECT_THAT(alice.run("leave_group nowhere"),
-                ElementsAre("error: group 'nowhere' does not exist"));
+    create_group(alice, "books");
+    for (const char* command : {"accept_request books nobody", "reject_request books nobody"}) {
+        EXPECT_THAT(alice.run(command),
+                    ElementsAre("error: 'nobody' has not asked to join group 'books'"))
+            << command;
+    }
+    for (const char* command : {"list_requests nowhere", "accept_request nowhere bob",
+                                "reject_request nowhere bob", "leave_group nowhere"}) {
+        EXPECT_THAT(alice.run(command), ElementsAre("error: group 'nowhere' does not exist"))
+            << command;
+    }
 }
 
 TEST_F(GroupsTest, LeavingAGroupYouAreNotInFails) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
+    auto [alice, bob] = books();
     EXPECT_THAT(bob.run("leave_group books"),
                 ElementsAre("error: you are not a member of group 'books'"));
     // A pending request does not make bob a member either.
-    bob.must("join_group books", "join request sent to the owner of group books");
+    ask_to_join(bob, "books");
     EXPECT_THAT(bob.run("leave_group books"),
                 ElementsAre("error: you are not a member of group 'books'"));
-    EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre("books  owner=alice  members=1  (you are a member)"));
+    EXPECT_THAT(alice.run("list_groups"), ElementsAre(member_of("books", "alice", 1)));
 }
 
 TEST_F(GroupsTest, MemberWhoLeavesIsNoLongerCounted) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");
-    alice.must("accept_request books bob", "bob is now a member of group books");
+    Client& bob = books(Bob::Member).bob;
     EXPECT_THAT(bob.run("leave_group books"), ElementsAre("left group books"));
     EXPECT_THAT(bob.run("list_groups"), ElementsAre(not_in("books")));
     EXPECT_THAT(bob.run("leave_group books"),
@@ -197,23 +179,18 @@ TEST_F(GroupsTest, MemberWhoLeavesIsNoLongerCounted) {
 }
 
 TEST_F(GroupsTest, OwnerWhoLeavesHandsTheGroupToTheLongestStandingMember) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
+    auto [alice, bob] = books(Bob::Asked);
     Client& carol = logged_in("carol");
-    alice.must("create_group books", "group books created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");
-    carol.must("join_group books", "join request sent to the owner of group books");
+    ask_to_join(carol, "books");
     // carol asked later but became a member first: membership age is what counts.
-    alice.must("accept_request books carol", "carol is now a member of group books");
-    alice.must("accept_request books bob", "bob is now a member of group books");
+    accept_request(alice, "books", "carol");
+    accept_request(alice, "books", "bob");
 
     EXPECT_THAT(alice.run("leave_group books"),
                 ElementsAre("left group books; carol is its new owner"));
-    EXPECT_THAT(bob.run("list_groups"),
-                ElementsAre("books  owner=carol  members=2  (you are a member)"));
+    EXPECT_THAT(bob.run("list_groups"), ElementsAre(member_of("books", "carol", 2)));
     // The new owner has the owner's rights, the old one none.
-    EXPECT_THAT(carol.run("list_requests books"),
-                ElementsAre("(no pending requests for group books)"));
+    EXPECT_THAT(carol.run("list_requests books"), ElementsAre(no_requests("books")));
     EXPECT_THAT(alice.run("list_requests books"),
                 ElementsAre("error: only the owner of group 'books' can see its join requests"));
 
@@ -223,11 +200,9 @@ TEST_F(GroupsTest, OwnerWhoLeavesHandsTheGroupToTheLongestStandingMember) {
 }
 
 TEST_F(GroupsTest, LastMemberWhoLeavesDeletesTheGroup) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    alice.must("create_group books", "group books created; you are its owner");
-    alice.must("create_group films", "group films created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");  // pending
+    auto [alice, bob] = books();
+    create_group(alice, "films");
+    ask_to_join(bob, "books");  // pending
 
     EXPECT_THAT(alice.run("leave_group books"),
                 ElementsAre("left group books; it had no other members and was deleted"));
@@ -235,11 +210,9 @@ TEST_F(GroupsTest, LastMemberWhoLeavesDeletesTheGroup) {
     EXPECT_THAT(bob.run("join_group books"), ElementsAre("error: group 'books' does not exist"));
     // The name is free again, with no leftover requests.
     EXPECT_THAT(bob.run("create_group books"), ElementsAre("group books created; you are its owner"));
-    EXPECT_THAT(bob.run("list_requests books"),
-                ElementsAre("(no pending requests for group books)"));
+    EXPECT_THAT(bob.run("list_requests books"), ElementsAre(no_requests("books")));
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre(not_in("books"),
-                            "films  owner=alice  members=1  (you are a member)"));
+                ElementsAre(not_in("books"), member_of("films", "alice", 1)));
 }
 
 TEST_F(GroupsTest, ListGroupsWithNoGroupsSaysSo) {

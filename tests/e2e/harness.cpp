@@ -1,5 +1,6 @@
 #include "tests/e2e/harness.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -347,12 +348,23 @@ std::string Process::wait_error(Stream Process::*stream, const std::string& patt
                    : "within " + std::to_string(timeout.count()) + " ms");
 }
 
+std::size_t Process::wait_or_fail(Stream Process::*stream, const std::string& pattern,
+                                  Duration timeout, std::source_location where) {
+    auto index = wait_in(stream, std::regex(pattern), timeout);
+    if (!index) fail_with_dump(wait_error(stream, pattern, timeout), where, this);
+    return *index;
+}
+
+std::string Process::wait_line(Stream Process::*stream, const std::string& pattern,
+                               Duration timeout, std::source_location where) {
+    const std::size_t index = wait_or_fail(stream, pattern, timeout, where);
+    std::lock_guard lock(mu_);
+    return (this->*stream).lines[index];
+}
+
 std::string Process::wait_for_line(const std::string& pattern, Duration timeout,
                                    std::source_location where) {
-    auto index = wait_in(&Process::out_, std::regex(pattern), timeout);
-    if (!index) fail_with_dump(wait_error(&Process::out_, pattern, timeout), where, this);
-    std::lock_guard lock(mu_);
-    return out_.lines[*index];
+    return wait_line(&Process::out_, pattern, timeout, where);
 }
 
 std::vector<std::string> Process::read_until(const std::string& pattern, Duration timeout,
@@ -362,19 +374,15 @@ std::vector<std::string> Process::read_until(const std::string& pattern, Duratio
         std::lock_guard lock(mu_);
         from = out_.cursor;
     }
-    auto index = wait_in(&Process::out_, std::regex(pattern), timeout);
-    if (!index) fail_with_dump(wait_error(&Process::out_, pattern, timeout), where, this);
+    const std::size_t index = wait_or_fail(&Process::out_, pattern, timeout, where);
     std::lock_guard lock(mu_);
     return {out_.lines.begin() + static_cast<std::ptrdiff_t>(from),
-            out_.lines.begin() + static_cast<std::ptrdiff_t>(*index)};
+            out_.lines.begin() + static_cast<std::ptrdiff_t>(index)};
 }
 
 std::string Process::wait_for_stderr_line(const std::string& pattern, Duration timeout,
                                           std::source_location where) {
-    auto index = wait_in(&Process::err_, std::regex(pattern), timeout);
-    if (!index) fail_with_dump(wait_error(&Process::err_, pattern, timeout), where, this);
-    std::lock_guard lock(mu_);
-    return err_.lines[*index];
+    return wait_line(&Process::err_, pattern, timeout, where);
 }
 
 std::vector<std::string> Process::stdout_lines() const {
@@ -570,16 +578,29 @@ void Client::must(std::string_view command, std::string_view expected,
                    where, process_.get());
 }
 
-void join_group(Client& owner, Client& member, const std::string& user, const std::string& group,
-                std::source_location where) {
+void create_group(Client& owner, const std::string& group, std::source_location where) {
+    owner.must("create_group " + group, "group " + group + " created; you are its owner", where);
+}
+
+void ask_to_join(Client& member, const std::string& group, std::source_location where) {
     member.must("join_group " + group, "join request sent to the owner of group " + group, where);
+}
+
+void accept_request(Client& owner, const std::string& group, const std::string& user,
+                    std::source_location where) {
     owner.must("accept_request " + group + " " + user,
                user + " is now a member of group " + group, where);
 }
 
+void join_group(Client& owner, Client& member, const std::string& user, const std::string& group,
+                std::source_location where) {
+    ask_to_join(member, group, where);
+    accept_request(owner, group, user, where);
+}
+
 void make_group(Client& owner, const std::string& group, const std::vector<Client*>& members,
                 const std::vector<std::string>& users, std::source_location where) {
-    owner.must("create_group " + group, "group " + group + " created; you are its owner", where);
+    create_group(owner, group, where);
     for (std::size_t i = 0; i < members.size(); ++i) {
         join_group(owner, *members[i], users[i], group, where);
     }
@@ -744,6 +765,31 @@ std::string raw_login(RawConnection& raw, const std::string& user, const std::st
         fail_with_dump("raw login as " + user + " failed: " + reply.value_or("(closed)"), where);
     }
     return bencode_string_field(*reply, "token");
+}
+
+// ---- RawSession ----
+
+std::string RawSession::request(const std::string& op, Args args) {
+    const std::int64_t seq = next_seq_++;
+    args.emplace_back("op", Bencode::str(op));
+    args.emplace_back("seq", Bencode::integer(seq));
+    conn_.send_frame(Bencode::dict(std::move(args)));
+    const std::string tag = "3:seqi" + std::to_string(seq) + "e";
+    for (;;) {
+        auto reply = conn_.read_frame();
+        if (!reply) return "(connection closed)";
+        if (reply->find(tag) != std::string::npos) return *reply;
+    }
+}
+
+void RawSession::login(const std::string& user, const std::string& listen, bool create) {
+    const Args creds{{"user", Bencode::str(user)}, {"password", Bencode::str("secret")}};
+    if (create) {
+        ASSERT_THAT(request("create_user", creds), ::testing::HasSubstr("2:oki1e"));
+    }
+    Args args = creds;
+    args.emplace_back("listen", Bencode::str(listen));
+    ASSERT_THAT(request("login", args), ::testing::HasSubstr("2:oki1e"));
 }
 
 void RawConnection::send_bytes(std::string_view bytes) {

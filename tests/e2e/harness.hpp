@@ -8,6 +8,8 @@
 // stops there (GoogleTest reports the exception as a second, short failure).
 #pragma once
 
+#include "tests/e2e/non_copyable.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
@@ -25,6 +27,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 struct ssl_st;
@@ -62,12 +67,10 @@ std::string binary_from_env(const char* name);
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
 // Set GS_E2E_KEEP_TMP=1 to keep it for a look after a failure.
-class TempDir {
+class TempDir : NonCopyable {
 public:
     TempDir();
     ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
 
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
@@ -86,13 +89,11 @@ struct ExitStatus {
 
 // One child process in its own process group, with stdin a pipe and stdout and stderr captured
 // line by line. The destructor kills the whole group and reaps the child.
-class Process {
+class Process : NonCopyable {
 public:
     Process(std::string name, std::string binary, std::vector<std::string> args,
             std::filesystem::path cwd = {});
     ~Process();
-    Process(const Process&) = delete;
-    Process& operator=(const Process&) = delete;
 
     const std::string& name() const { return name_; }
     pid_t pid() const { return pid_; }
@@ -146,6 +147,12 @@ private:
                                        Duration timeout);
     std::string wait_error(Stream Process::*stream, const std::string& pattern,
                            Duration timeout) const;
+    // wait_in, failing the test (with wait_error's message) on timeout; the matching index.
+    std::size_t wait_or_fail(Stream Process::*stream, const std::string& pattern, Duration timeout,
+                             std::source_location where);
+    // wait_or_fail, then a copy of the matching line.
+    std::string wait_line(Stream Process::*stream, const std::string& pattern, Duration timeout,
+                          std::source_location where);
 
     std::string name_;
     std::string command_line_;
@@ -251,6 +258,15 @@ private:
 };
 
 // Setup steps (each aborts the test unless the clients answer as usual):
+// `owner` creates `group`;
+void create_group(Client& owner, const std::string& group,
+                  std::source_location where = std::source_location::current());
+// `member` asks to join `group` (the request stays pending);
+void ask_to_join(Client& member, const std::string& group,
+                 std::source_location where = std::source_location::current());
+// `owner` accepts the pending request of `user` to join `group`;
+void accept_request(Client& owner, const std::string& group, const std::string& user,
+                    std::source_location where = std::source_location::current());
 // `member`, logged in as `user`, asks to join `group`, and `owner` accepts the request;
 void join_group(Client& owner, Client& member, const std::string& user, const std::string& group,
                 std::source_location where = std::source_location::current());
@@ -279,7 +295,7 @@ int count_open_sockets(pid_t pid);
 // does (§1.4; the handshake is done in the constructor, the certificate is not checked) and the
 // bytes go inside TLS records; with Transport::Plain they go bare onto the socket, as from
 // something that does not speak TLS. Every wait has a deadline.
-class RawConnection {
+class RawConnection : NonCopyable {
 public:
     enum class Transport { Tls, Plain };
 
@@ -289,8 +305,6 @@ public:
                   const std::string& source = {},
                   std::source_location where = std::source_location::current());
     ~RawConnection();
-    RawConnection(const RawConnection&) = delete;
-    RawConnection& operator=(const RawConnection&) = delete;
 
     void send_bytes(std::string_view bytes);
     // A 4-byte big-endian length, then `body`.
@@ -330,6 +344,25 @@ std::string bencode_string_field(std::string_view reply, std::string_view key);
 std::string raw_login(RawConnection& raw, const std::string& user, const std::string& password,
                       std::source_location where = std::source_location::current());
 
+// One raw tracker session over a RawConnection: requests by op and arguments, each with the next
+// `seq`; the reply is the raw bencoded frame that carries that `seq` (frames for other seqs are
+// skipped), or "(connection closed)".
+class RawSession {
+public:
+    using Args = std::vector<std::pair<std::string, std::string>>;
+
+    explicit RawSession(std::uint16_t port) : conn_("127.0.0.1", port) {}
+
+    std::string request(const std::string& op, Args args = {});
+    // create_user (when `create`) and login with password "secret", announcing `listen`;
+    // fails the test unless both answer ok.
+    void login(const std::string& user, const std::string& listen, bool create);
+
+private:
+    RawConnection conn_;
+    std::int64_t next_seq_ = 1;
+};
+
 // A minimal bencode writer for raw requests, independent of the product's codec.
 class Bencode {
 public:
@@ -350,6 +383,20 @@ protected:
     // A new client on which `user` has been created and logged in.
     Client& logged_in(const std::string& user, const std::string& password = "secret",
                       std::source_location where = std::source_location::current());
+    // Logged-in clients for `owner` and each of `members`; `owner` creates `group` and lets the
+    // members in. The clients in that order, for a structured binding:
+    //     auto [alice, bob] = in_group("g", "alice", "bob");
+    template <typename... Names>
+    auto in_group(const std::string& group, const std::string& owner, const Names&... members) {
+        std::tuple<Client&, std::conditional_t<true, Client&, Names>...> clients{
+            logged_in(owner), logged_in(members)...};
+        std::apply(
+            [&](Client& first, auto&... rest) {
+                make_group(first, group, {&rest...}, {std::string(members)...});
+            },
+            clients);
+        return clients;
+    }
 
     TempDir dir_;
     Tracker tracker_{dir_};

@@ -57,6 +57,8 @@ struct Fds {
     ~Fds() {
         for (int fd : fds) ::close(fd);
     }
+    // How many of them the other end has closed by now.
+    int closed() const;
 };
 
 using LimitsTest = E2eTest;
@@ -244,19 +246,35 @@ Drained drain(int fd) {
     }
 }
 
-TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThatSentIt) {
-    Client& seeder = logged_in("alice");
-    seeder.must("create_group g", "group g created; you are its owner");
-    const std::filesystem::path file = dir_ / "shared.bin";
-    std::ofstream(file, std::ios::binary) << std::string(50000, 's');
+// A seeder with one open share (served to any peer: a handshake admits it, where a member's
+// share would want a ticket within UploadLimits::ticket_timeout too); its port and the file's
+// info hash (20 bytes).
+struct OpenSeeder {
+    std::uint16_t port = 0;
+    std::string info_hash;
+};
+// `seeder` creates group g, shares a file there and opens it; fails the test unless each step
+// answers as it should. Call it with ASSERT_NO_FATAL_FAILURE.
+void open_seeder(Client& seeder, const std::filesystem::path& dir, OpenSeeder& out) {
+    create_group(seeder, "g");
+    const std::filesystem::path file = dir / "open.bin";
+    std::ofstream(file, std::ios::binary) << std::string(50000, 'o');
     const std::string uploaded = seeder.run_one("upload_file " + file.string() + " g");
     std::smatch m;
     ASSERT_TRUE(std::regex_search(uploaded, m, std::regex("info hash ([0-9a-f]{40})"))) << uploaded;
-    const std::string info_hash = hex_to_bytes(m[1]);
-    // Open, so that a handshake alone admits the greeting peer (a member's share would want a
-    // ticket within UploadLimits::ticket_timeout too).
-    ASSERT_THAT(seeder.run_one("open_share g shared.bin"), ::testing::HasSubstr("now served"));
-    const std::uint16_t port = port_of(seeder.listen_address());
+    out.info_hash = hex_to_bytes(m[1]);
+    ASSERT_FALSE(out.info_hash.empty());
+    ASSERT_THAT(seeder.run_one("open_share g open.bin"), ::testing::HasSubstr("now served"));
+    out.port = port_of(seeder.listen_address());
+}
+
+TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThatSentIt) {
+    Client& seeder = logged_in("alice");
+    // Open, so that a handshake alone admits the greeting peer.
+    OpenSeeder open;
+    ASSERT_NO_FATAL_FAILURE(open_seeder(seeder, dir_.path(), open));
+    const std::string& info_hash = open.info_hash;
+    const std::uint16_t port = open.port;
 
     // The one that will greet connects first, so its deadline passes before the silent one's.
     Fds peers;
@@ -296,29 +314,9 @@ TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThat
     }
 }
 
-// A seeder with one open share (served to any peer: a handshake admits it); its port and the
-// file's info hash (20 bytes).
-struct OpenSeeder {
-    std::uint16_t port = 0;
-    std::string info_hash;
-};
-OpenSeeder open_seeder(Client& seeder, const std::filesystem::path& dir) {
-    OpenSeeder out;
-    seeder.must("create_group g", "group g created; you are its owner");
-    const std::filesystem::path file = dir / "open.bin";
-    std::ofstream(file, std::ios::binary) << std::string(50000, 'o');
-    const std::string uploaded = seeder.run_one("upload_file " + file.string() + " g");
-    std::smatch m;
-    EXPECT_TRUE(std::regex_search(uploaded, m, std::regex("info hash ([0-9a-f]{40})"))) << uploaded;
-    out.info_hash = hex_to_bytes(m[1]);
-    EXPECT_THAT(seeder.run_one("open_share g open.bin"), ::testing::HasSubstr("now served"));
-    out.port = port_of(seeder.listen_address());
-    return out;
-}
-
-// A connection from `source` that sent its handshake for the open share and got the seeder's
-// answer: it holds an admitted slot. -1 on failure.
-int admitted_connection(const std::string& source, const OpenSeeder& seeder) {
+// A connection from `source` that has sent its handshake for the open share, the answer not
+// awaited. -1 on failure.
+int knocking_connection(const std::string& source, const OpenSeeder& seeder) {
     int fd = idle_connection(source, seeder.port);
     if (fd < 0) return -1;
     const std::string handshake = limits_handshake(seeder.info_hash);
@@ -327,6 +325,15 @@ int admitted_connection(const std::string& source, const OpenSeeder& seeder) {
         ::close(fd);
         return -1;
     }
+    return fd;
+}
+
+// A connection from `source` that sent its handshake for the open share and got the seeder's
+// answer: it holds an admitted slot. -1 on failure.
+int admitted_connection(const std::string& source, const OpenSeeder& seeder) {
+    int fd = knocking_connection(source, seeder);
+    if (fd < 0) return -1;
+    const std::string handshake = limits_handshake(seeder.info_hash);
     std::string answer;
     bool closed = false;
     eventually([&] {
@@ -347,11 +354,26 @@ bool closed_within(int fd, Duration wait) {
     return eventually([&] { return drain(fd).closed; }, wait);
 }
 
+int Fds::closed() const {
+    int n = 0;
+    for (int fd : fds) n += drain(fd).closed ? 1 : 0;
+    return n;
+}
+
+// Expects `seeder` to have closed `over`, a connection from `source`, at once, and to log that it
+// refused it with `reason`.
+void expect_refused(Client& seeder, int over, const std::string& source, const std::string& reason,
+                    const std::string& which) {
+    EXPECT_TRUE(closed_within(over, Duration{3000})) << which;
+    seeder.process().wait_for_stderr_line(regex_escape(
+        "refusing peer " + source + ":" + std::to_string(local_port(over)) + ": " + reason));
+}
+
 TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithAReason) {
     raise_fd_limit();
     Client& seeder = logged_in("alice");
-    const OpenSeeder open = open_seeder(seeder, dir_.path());
-    ASSERT_FALSE(open.info_hash.empty());
+    OpenSeeder open;
+    ASSERT_NO_FATAL_FAILURE(open_seeder(seeder, dir_.path(), open));
     Fds held;
     // From 16 addresses, 16 each: under the per-address bound, so only the total counts.
     for (int i = 0; i < kMaxUploadSessions; ++i) {
@@ -360,29 +382,22 @@ TEST_F(LimitsTest, ClientServesAtMost256PeerConnectionsAndRefusesTheNextWithARea
         held.fds.push_back(fd);
     }
     // Past the bound: the next one's handshake gets no slot.
-    int over = idle_connection("127.0.8.100", open.port);
+    int over = knocking_connection("127.0.8.100", open);
     ASSERT_GE(over, 0);
-    const std::string handshake = limits_handshake(open.info_hash);
-    ASSERT_EQ(::send(over, handshake.data(), handshake.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(handshake.size()));
-    EXPECT_TRUE(closed_within(over, Duration{3000})) << "connection " << kMaxUploadSessions + 1;
-    seeder.process().wait_for_stderr_line(
-        regex_escape("refusing peer 127.0.8.100:" + std::to_string(local_port(over)) +
-                ": already serving 256 connections"));
+    expect_refused(seeder, over, "127.0.8.100", "already serving 256 connections",
+                   "connection " + std::to_string(kMaxUploadSessions + 1));
     seeder.process().wait_for_stderr_line(
         regex_escape("upload to 127.0.8.100:" + std::to_string(local_port(over)) +
                      " closed: no free upload slot"));
     ::close(over);
     // Those at the bound were kept.
-    int closed = 0;
-    for (int fd : held.fds) closed += drain(fd).closed ? 1 : 0;
-    EXPECT_EQ(closed, 0) << "connections below the bound were closed";
+    EXPECT_EQ(held.closed(), 0) << "connections below the bound were closed";
 }
 
 TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOthers) {
     Client& seeder = logged_in("alice");
-    const OpenSeeder open = open_seeder(seeder, dir_.path());
-    ASSERT_FALSE(open.info_hash.empty());
+    OpenSeeder open;
+    ASSERT_NO_FATAL_FAILURE(open_seeder(seeder, dir_.path(), open));
     Fds held;
     // Below and at the bound: all admitted.
     for (int i = 0; i < kMaxUploadSessionsPerAddress; ++i) {
@@ -391,23 +406,16 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
         held.fds.push_back(fd);
     }
     // Past it: refused with the reason, while another address is still served.
-    const std::string handshake = limits_handshake(open.info_hash);
-    int over = idle_connection("127.0.9.1", open.port);
+    int over = knocking_connection("127.0.9.1", open);
     ASSERT_GE(over, 0);
-    ASSERT_EQ(::send(over, handshake.data(), handshake.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(handshake.size()));
     int other = admitted_connection("127.0.9.2", open);
     ASSERT_GE(other, 0) << "another address was refused";
     held.fds.push_back(other);
-    EXPECT_TRUE(closed_within(over, Duration{3000}))
-        << "connection " << kMaxUploadSessionsPerAddress + 1 << " from one address";
-    seeder.process().wait_for_stderr_line(
-        regex_escape("refusing peer 127.0.9.1:" + std::to_string(local_port(over)) +
-                ": already serving 32 connections from 127.0.9.1"));
+    expect_refused(
+        seeder, over, "127.0.9.1", "already serving 32 connections from 127.0.9.1",
+        "connection " + std::to_string(kMaxUploadSessionsPerAddress + 1) + " from one address");
     ::close(over);
-    int closed = 0;
-    for (int fd : held.fds) closed += drain(fd).closed ? 1 : 0;
-    EXPECT_EQ(closed, 0) << "connections at or below the bound were closed";
+    EXPECT_EQ(held.closed(), 0) << "connections at or below the bound were closed";
     // A slot freed on that address is given to it again.
     const int freed = held.fds.front();
     const std::uint16_t freed_port = local_port(freed);

@@ -3,7 +3,7 @@
 // ticket they hold expires (the tracker runs with --ticket-lifetime 2); list_groups and
 // list_files of more items than one reply page print every item as before; the groups quota.
 // Raw clients written here (not our code) play the leaver who kept a ticket.
-#include "tests/e2e/harness.hpp"
+#include "tests/e2e/fixtures.hpp"
 #include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
@@ -24,10 +24,7 @@
 namespace gs::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using ::testing::ElementsAre;
 using ::testing::SizeIs;
-using ::testing::StartsWith;
 
 constexpr int kLifetime = 2;  // seconds: the tracker's --ticket-lifetime in these tests
 
@@ -402,10 +399,9 @@ TEST_F(MembershipTest, OwnerRemovesAMemberAndOnlyTheOwnerCan) {
                 ElementsAre("error: group 'nowhere' does not exist"));
     EXPECT_THAT(alice_->run("remove_member g"),
                 ElementsAre("error: usage: remove_member <group_id> <user_id>"));
-    EXPECT_THAT(carol.run("list_groups"),
-                ElementsAre("g  owner=alice  members=2  (you are a member)"));
+    EXPECT_THAT(carol.run("list_groups"), ElementsAre(member_of("g", "alice", 2)));
     // bob may ask again.
-    bob.must("join_group g", "join request sent to the owner of group g");
+    ask_to_join(bob, "g");
 }
 
 TEST_F(MembershipTest, AMemberWhoLeavesStopsGettingPiecesWithinTheTicketLifetime) {
@@ -475,22 +471,21 @@ TEST_F(MembershipTest, ListGroupsOfManyPagesPrintsEveryGroupAndTheGroupsQuotaHol
                   std::string::npos)
             << refused;
     }
-    viewer.must("create_group zz", "group zz created; you are its owner");
+    create_group(viewer, "zz");
     auto lines = viewer.run("list_groups", Duration(30000));
     ASSERT_THAT(lines, SizeIs(kAccounts * kQuota + 1));
     EXPECT_EQ(lines[0], "u0-1000  (not a member; join_group u0-1000 to ask)");
     EXPECT_EQ(lines[kAccounts * kQuota - 1], "u5-1099  (not a member; join_group u5-1099 to ask)");
-    EXPECT_EQ(lines.back(), "zz  owner=viewer  members=1  (you are a member)");
+    EXPECT_EQ(lines.back(), member_of("zz", "viewer", 1));
 }
 
 // More files than one reply page: list_files prints each, in name order, as before.
 TEST_F(MembershipTest, ListFilesOfManyPagesPrintsEveryFile) {
     constexpr int kFiles = 1100;  // over two pages; from two accounts, as one may add 1000
     Client& alice = logged_in("alice");
-    alice.must("create_group g", "group g created; you are its owner");
+    create_group(alice, "g");
     Client& bob = logged_in("bob");
-    bob.must("join_group g", "join request sent to the owner of group g");
-    alice.must("accept_request g bob", "bob is now a member of group g");
+    join_group(alice, bob, "bob", "g");
     {
         RawSession raw(tracker_, "alice");
         upload_fake_files(raw, "g", 600);
@@ -508,7 +503,7 @@ TEST_F(MembershipTest, ListFilesOfManyPagesPrintsEveryFile) {
 TEST_F(MembershipTest, ARequestWhoseAnswerDropsTheLinkTwiceFailsWithOneError) {
     CuttingRelay relay(tracker_.port());
     Client& owner = logged_in("alice");
-    owner.must("create_group g", "group g created; you are its owner");
+    create_group(owner, "g");
     {
         RawSession raw(tracker_, "alice");
         upload_fake_files(raw, "g", 300, 200);  // a list_files reply of about 80 KB

@@ -4,6 +4,8 @@
 // rather than agree with it.
 #pragma once
 
+#include "tests/e2e/non_copyable.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -71,12 +73,10 @@ int listen_loopback(int flags, std::uint16_t& port, const std::string& who);
 std::uint16_t local_port(int fd);
 
 // An eventfd that tells a helper thread to stop: poll fd() for POLLIN; raise() sets it.
-class StopSignal {
+class StopSignal : NonCopyable {
 public:
     StopSignal();
     ~StopSignal();
-    StopSignal(const StopSignal&) = delete;
-    StopSignal& operator=(const StopSignal&) = delete;
 
     int fd() const { return fd_; }
     void raise();

@@ -2,7 +2,7 @@
 // the client already shares or already downloads — the client's Shares are keyed by info hash,
 // so these must neither replace a complete share by a partial one nor let one group's
 // stop_share or leave_group stop another group's seeding (docs/protocol.md §1.3).
-#include "tests/e2e/harness.hpp"
+#include "tests/e2e/fixtures.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,11 +18,6 @@
 namespace gs::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using ::testing::ElementsAre;
-using ::testing::StartsWith;
-
-constexpr std::size_t kPiece = 512 * 1024;
 constexpr Duration kDownloadTimeout{90000};
 
 class SharesTest : public E2eTest {
@@ -69,9 +64,7 @@ protected:
 // Bug A: a download of a file the client already seeds used to replace its complete share by an
 // empty partial one, for good; a second download of one info hash shared one partial share.
 TEST_F(SharesTest, DownloadingWhatYouSeedIsRefusedAndTheSeedingGoesOn) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    make_group(a, "g1", {&b}, {"bob"});
+    auto [a, b] = in_group("g1", "alice", "bob");
     const std::string content = random_bytes(5 * kPiece + 77, 11);
     const fs::path src = dir_ / "src" / "m.bin";
     write_file(src, content);
@@ -109,8 +102,7 @@ TEST_F(SharesTest, DownloadingWhatYouSeedIsRefusedAndTheSeedingGoesOn) {
                             "); nothing to download"));
     b.quit();  // bob seeds it too now; only alice should serve the next member
     Client& c = logged_in("carol");
-    c.must("join_group g1", "join request sent to the owner of group g1");
-    a2.must("accept_request g1 carol", "carol is now a member of group g1");
+    join_group(a2, c, "carol", "g1");
     ASSERT_TRUE(eventually([&] {
         auto l = c.run("list_files g1");
         // online=1: alice; bob has quit (alice's old address may count as a seeder too).
@@ -173,7 +165,7 @@ TEST_F(SharesTest, AFileSharedInTwoGroupsIsServedUntilItsLastGroupGoes) {
 // Bug C: re-sharing an edited file of one's own says what is in the way and what to do.
 TEST_F(SharesTest, ReSharingAnEditedFileSaysToStopTheOldOneFirst) {
     Client& a = logged_in("alice");
-    a.must("create_group g1", "group g1 created; you are its owner");
+    create_group(a, "g1");
     const fs::path src = dir_ / "src" / "doc.txt";
     write_file(src, "first version\n");
     share(a, src, "g1");
@@ -189,15 +181,9 @@ TEST_F(SharesTest, ReSharingAnEditedFileSaysToStopTheOldOneFirst) {
 // notices when a peer asks for it, stops sharing it everywhere and says why, and the download
 // completes from a member who has the original.
 TEST_F(SharesTest, ASeederWhoseFileChangedStopsSharingItAndSaysWhy) {
-    Client& a = logged_in("alice");
-    Client& b = logged_in("bob");
-    Client& c = logged_in("carol");
-    make_group(a, "g", {&b, &c}, {"bob", "carol"});
+    auto [a, b, c] = in_group("g", "alice", "bob", "carol");
     const std::string content = random_bytes(3 * kPiece + 5, 11);
-    const fs::path alices = dir_ / "alice" / "data.bin";
-    const fs::path bobs = dir_ / "bob" / "data.bin";
-    write_file(alices, content);
-    write_file(bobs, content);
+    const auto [alices, bobs] = write_copies(dir_.path(), "data.bin", content, "alice", "bob");
     share(a, alices, "g");
     std::string edited = content;
     edited[kPiece + 7] ^= 0x5a;

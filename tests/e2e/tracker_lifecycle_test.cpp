@@ -1,6 +1,6 @@
 // The tracker's life: how it stops (quit, SIGTERM, not end of stdin), what survives a restart on
 // the same database, and how logged-in clients ride over a crash (docs/protocol.md §1.3, resume).
-#include "tests/e2e/harness.hpp"
+#include "tests/e2e/fixtures.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,14 +11,6 @@
 
 namespace gs::e2e {
 namespace {
-
-// What list_groups shows for a group the user is not in: only its id (SECURITY.md).
-std::string not_in(const std::string& group) {
-    return group + "  (not a member; join_group " + group + " to ask)";
-}
-
-using ::testing::ElementsAre;
-using ::testing::MatchesRegex;
 
 using TrackerLifecycleTest = E2eTest;
 
@@ -40,7 +32,7 @@ TEST_F(TrackerLifecycleTest, UnknownWordOnStdinIsRefusedAndTheTrackerCarriesOn) 
 
 TEST_F(TrackerLifecycleTest, SigtermStopsTheTrackerWithStatusZero) {
     Client& alice = logged_in("alice");
-    alice.must("create_group books", "group books created; you are its owner");
+    create_group(alice, "books");
     tracker_.process().signal(SIGTERM);
     ExitStatus status = tracker_.process().wait_exit();
     EXPECT_TRUE(status.is_clean()) << status.to_string();
@@ -71,12 +63,11 @@ TEST_F(TrackerLifecycleTest, StateSurvivesAQuitAndRestartOnTheSameDatabase) {
         Client& alice = logged_in("alice");
         Client& bob = logged_in("bob");
         Client& carol = logged_in("carol");
-        alice.must("create_group books", "group books created; you are its owner");
-        alice.must("create_group films", "group films created; you are its owner");
-        bob.must("join_group books", "join request sent to the owner of group books");
-        alice.must("accept_request books bob", "bob is now a member of group books");
-        carol.must("join_group books", "join request sent to the owner of group books");
-        bob.must("create_group music", "group music created; you are its owner");
+        create_group(alice, "books");
+        create_group(alice, "films");
+        join_group(alice, bob, "bob", "books");
+        ask_to_join(carol, "books");
+        create_group(bob, "music");
         alice.must("leave_group films",
                    "left group films; it had no other members and was deleted");
     }
@@ -90,26 +81,23 @@ TEST_F(TrackerLifecycleTest, StateSurvivesAQuitAndRestartOnTheSameDatabase) {
     EXPECT_THAT(alice.run("login alice wrong"), ElementsAre("error: wrong user id or password"));
     EXPECT_THAT(alice.run("login alice secret"), ElementsAre("logged in as alice"));
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre("books  owner=alice  members=2  (you are a member)",
-                            not_in("music")));
+                ElementsAre(member_of("books", "alice", 2), not_in("music")));
     EXPECT_THAT(alice.run("list_requests books"),
                 ElementsAre(MatchesRegex("carol  requested .+")));
     EXPECT_THAT(alice.run("accept_request books carol"),
                 ElementsAre("carol is now a member of group books"));
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre("books  owner=alice  members=3  (you are a member)",
-                            not_in("music")));
+                ElementsAre(member_of("books", "alice", 3), not_in("music")));
 }
 
 TEST_F(TrackerLifecycleTest, KilledTrackerRestartedOnTheSamePortLetsLoggedInClientsCarryOn) {
     Client& alice = logged_in("alice");
     Client& bob = logged_in("bob");
     Client& idle = new_client();  // connected, never logged in
-    alice.must("create_group books", "group books created; you are its owner");
-    bob.must("join_group books", "join request sent to the owner of group books");
-    alice.must("accept_request books bob", "bob is now a member of group books");
-    bob.must("create_group music", "group music created; you are its owner");
-    alice.must("join_group music", "join request sent to the owner of group music");
+    create_group(alice, "books");
+    join_group(alice, bob, "bob", "books");
+    create_group(bob, "music");
+    ask_to_join(alice, "music");
     bob.must("create_user carol pw", "user carol created");
 
     tracker_.kill();
@@ -119,14 +107,12 @@ TEST_F(TrackerLifecycleTest, KilledTrackerRestartedOnTheSamePortLetsLoggedInClie
 
     // No login again: the clients resume their sessions by themselves.
     EXPECT_THAT(alice.collect(during_outage),
-                ElementsAre("books  owner=alice  members=2  (you are a member)",
-                            not_in("music")));
+                ElementsAre(member_of("books", "alice", 2), not_in("music")));
     EXPECT_THAT(bob.run("list_requests music"), ElementsAre(MatchesRegex("alice  requested .+")));
     EXPECT_THAT(bob.run("accept_request music alice"),
                 ElementsAre("alice is now a member of group music"));
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre("books  owner=alice  members=2  (you are a member)",
-                            "music  owner=bob  members=2  (you are a member)"));
+                ElementsAre(member_of("books", "alice", 2), member_of("music", "bob", 2)));
     // The user made just before the kill is there; the idle client reconnected too.
     EXPECT_THAT(idle.run("login carol pw"), ElementsAre("logged in as carol"));
     EXPECT_THAT(idle.run("list_groups"),
@@ -148,8 +134,7 @@ TEST_F(TrackerLifecycleTest, TrackerKilledTwiceStillLetsTheSessionCarryOn) {
             << "round " << round;
     }
     EXPECT_THAT(alice.run("list_groups"),
-                ElementsAre("g1  owner=alice  members=1  (you are a member)",
-                            "g2  owner=alice  members=1  (you are a member)"));
+                ElementsAre(member_of("g1", "alice", 1), member_of("g2", "alice", 1)));
 }
 
 TEST_F(TrackerLifecycleTest, LoggedOutSessionIsNotResumedAfterACrash) {

@@ -3,7 +3,7 @@
 // written here with raw sockets, not with our peer code: it logs in to the tracker over TLS as a
 // group member, registers as a seeder of the file with `add_seeder` (docs/protocol.md §1.3), so
 // the tracker lists it, and misbehaves on every connection the downloader opens to it.
-#include "tests/e2e/harness.hpp"
+#include "tests/e2e/fixtures.hpp"
 #include "tests/e2e/peer_wire.hpp"
 
 #include <gmock/gmock.h>
@@ -30,13 +30,6 @@
 namespace gs::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using ::testing::HasSubstr;
-using ::testing::MatchesRegex;
-using ::testing::StartsWith;
-
-// What our clients build with (shared/proto/metainfo.hpp kPieceLengthBytes).
-constexpr std::size_t kPiece = 512 * 1024;
 // Nine pieces, the last one short: a 2-byte bitfield with 7 spare bits (BEP 3).
 constexpr std::size_t kFileBytes = 8 * kPiece + 1234;
 constexpr std::uint32_t kPieces = 9;
@@ -260,45 +253,13 @@ std::vector<Abuse> abuses() {
     };
 }
 
-class GroupTest : public E2eTest {
-protected:
-    // Group g, owned by `alice`, with `bob` and `carol` as members.
-    static void make_group_g(Client& alice, Client& bob, Client& carol) {
-        alice.must("create_group g", "group g created; you are its owner");
-        for (auto [member, name] : {std::pair{&bob, "bob"}, std::pair{&carol, "carol"}}) {
-            member->must("join_group g", "join request sent to the owner of group g");
-            alice.must(std::string("accept_request g ") + name,
-                       std::string(name) + " is now a member of group g");
-        }
-    }
-};
+using GroupTest = E2eTest;
 
-class WireAbuseTest : public GroupTest, public ::testing::WithParamInterface<Abuse> {
-protected:
-    // One request from the hostile peer's tracker session; the reply with its `seq`.
-    std::string request(RawConnection& raw, std::string op,
-                        std::vector<std::pair<std::string, std::string>> args) {
-        const std::int64_t seq = next_seq_++;
-        args.emplace_back("op", Bencode::str(op));
-        args.emplace_back("seq", Bencode::integer(seq));
-        raw.send_frame(Bencode::dict(std::move(args)));
-        const std::string tag = "3:seqi" + std::to_string(seq) + "e";
-        for (;;) {
-            auto reply = raw.read_frame();
-            if (!reply) return "(connection closed)";
-            if (reply->find(tag) != std::string::npos) return *reply;
-        }
-    }
-
-    std::int64_t next_seq_ = 1;
-};
+class WireAbuseTest : public E2eTest, public ::testing::WithParamInterface<Abuse> {};
 
 TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOthers) {
     const Abuse& abuse = GetParam();
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    Client& carol = logged_in("carol");
-    make_group_g(alice, bob, carol);
+    auto [alice, bob, carol] = in_group("g", "alice", "bob", "carol");
     const std::string content = random_bytes(kFileBytes, 42);
     const fs::path src = dir_ / "src" / "data.bin";
     fs::create_directories(src.parent_path());
@@ -315,21 +276,16 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
 
     // The hostile peer joins the group like anyone and says it seeds the file.
     HostilePeer hostile(hex_to_bytes(info_hash_hex), abuse);
-    RawConnection mallory("127.0.0.1", tracker_.port());
-    const auto user = std::vector<std::pair<std::string, std::string>>{
-        {"user", Bencode::str("mallory")}, {"password", Bencode::str("secret")}};
-    ASSERT_THAT(request(mallory, "create_user", user), HasSubstr("2:oki1e"));
-    auto login = user;
-    login.emplace_back("listen", Bencode::str(hostile.address()));
-    ASSERT_THAT(request(mallory, "login", login), HasSubstr("2:oki1e"));
-    ASSERT_THAT(request(mallory, "join_group", {{"group", Bencode::str("g")}}),
+    RawSession mallory(tracker_.port());
+    mallory.login("mallory", hostile.address(), true);
+    ASSERT_THAT(mallory.request("join_group", {{"group", Bencode::str("g")}}),
                 HasSubstr("2:oki1e"));
-    alice.must("accept_request g mallory", "mallory is now a member of group g");
-    ASSERT_THAT(request(mallory, "add_seeder",
-                        {{"group", Bencode::str("g")}, {"info_hash", Bencode::str(info_hash_hex)}}),
+    accept_request(alice, "g", "mallory");
+    ASSERT_THAT(mallory.request("add_seeder", {{"group", Bencode::str("g")},
+                                               {"info_hash", Bencode::str(info_hash_hex)}}),
                 HasSubstr("2:oki1e"));
     ASSERT_THAT(carol.run("list_files g"),
-                ::testing::ElementsAre(MatchesRegex("data\\.bin .* seeders=3  online=3")));
+                ElementsAre(MatchesRegex("data\\.bin .* seeders=3  online=3")));
 
     // The honest seeders are frozen until the hostile peer has been dropped, so the drop cannot
     // be the quiet close of a download that finished first; their sockets already listen, so
@@ -339,7 +295,7 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
     const fs::path dest = dir_ / "down" / "data.bin";
     fs::create_directories(dest.parent_path());
     EXPECT_THAT(carol.run("download_file g data.bin " + dest.string()),
-                ::testing::ElementsAre(HasSubstr("3 peer(s) online")));
+                ElementsAre(HasSubstr("3 peer(s) online")));
     carol.process().wait_for_stderr_line("peer " + regex_escape(hostile.address()) +
                                          ": closed \\(" + regex_escape(abuse.reason) + "\\)$");
     EXPECT_TRUE(hostile.wait_dropped(kDefaultTimeout))
@@ -361,19 +317,11 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
 // A seeder whose copy went bad after it shared it, unnoticed, is the only source of a piece: the download cannot finish, and show_downloads says why instead of a bare 0.0 MB/s;
 // once a member with a good copy seeds, it completes.
 TEST_F(GroupTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
-    Client& alice = logged_in("alice");
-    Client& bob = logged_in("bob");
-    Client& carol = logged_in("carol");
-    make_group_g(alice, bob, carol);
+    auto [alice, bob, carol] = in_group("g", "alice", "bob", "carol");
     const std::string content = random_bytes(kFileBytes, 7);
-    const fs::path alices = dir_ / "alice" / "data.bin";
-    const fs::path bobs = dir_ / "bob" / "data.bin";
-    for (const fs::path& copy : {alices, bobs}) {
-        fs::create_directories(copy.parent_path());
-        std::ofstream(copy, std::ios::binary) << content;
-    }
+    const auto [alices, bobs] = write_copies(dir_.path(), "data.bin", content, "alice", "bob");
     ASSERT_THAT(alice.run("upload_file " + alices.string() + " g", Duration{30000}),
-                ::testing::ElementsAre(HasSubstr("info hash")));
+                ElementsAre(HasSubstr("info hash")));
     {  // One byte of piece 3 goes bad on alice's disk after she shared it, with the file's
        // modification time kept (bit rot, or an editor that restores it), so her client cannot
        // tell and serves it.
@@ -389,7 +337,7 @@ TEST_F(GroupTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
     const fs::path dest = dir_ / "down" / "data.bin";
     fs::create_directories(dest.parent_path());
     EXPECT_THAT(carol.run("download_file g data.bin " + dest.string()),
-                ::testing::ElementsAre(HasSubstr("1 peer(s) online")));
+                ElementsAre(HasSubstr("1 peer(s) online")));
     carol.process().wait_for_stderr_line("piece 3 of data\\.bin failed its SHA1 check");
     const std::string why =
         "(1 piece(s) came corrupt from every peer that has them; waiting for a peer with a good "
@@ -404,7 +352,7 @@ TEST_F(GroupTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
 
     // A good copy comes online: the piece comes from it and the file is right.
     ASSERT_THAT(bob.run("upload_file " + bobs.string() + " g", Duration{30000}),
-                ::testing::ElementsAre(HasSubstr("info hash")));
+                ElementsAre(HasSubstr("info hash")));
     const std::string done = "[C] [g] data.bin  -> " + dest.string();
     carol.process().wait_for_line("^" + regex_escape(done) + "$", kDownloadTimeout);
     EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";

@@ -61,6 +61,12 @@ protected:
         return fn(ctx, proto::Value(std::move(args)));
     }
 
+    // `fn` called by `who` about `user` in `group` (accept_request, reject_request, remove_member).
+    Reply call_about(HandlerFn fn, const Session* who, const std::string& user,
+                     const std::string& group = "g") {
+        return call(fn, who, {{"group", group}, {"user", user}});
+    }
+
     void online(const Session& s) { presence_[s.user_id].insert(s.listen_addr); }
 
     // alice owns "g"; `members` were admitted through requests she accepted.

@@ -57,7 +57,7 @@ TEST_F(MembershipTest, OwnerRemovesAMemberAndTheirShares) {
     group_g({&bob_, &carol_});
     ASSERT_TRUE(upload(bob_, InfoSpec{.name = "b.txt"}).ok());
     ASSERT_TRUE(upload(carol_, InfoSpec{.name = "c.txt", .fill = 'c'}).ok());
-    ASSERT_TRUE(call(handle_remove_member, &alice_, {{"group", "g"}, {"user", "bob"}}).ok());
+    ASSERT_TRUE(call_about(handle_remove_member, &alice_, "bob").ok());
     EXPECT_ERROR(call(handle_list_files, &bob_, {{"group", "g"}}), Errc::Denied,
                  "you are not a member of group 'g'");
     // bob's only-seeded file went with him; carol's stays.
@@ -72,18 +72,17 @@ TEST_F(MembershipTest, OwnerRemovesAMemberAndTheirShares) {
 
 TEST_F(MembershipTest, RemoveMemberErrors) {
     group_g({&bob_});
-    EXPECT_ERROR(call(handle_remove_member, &bob_, {{"group", "g"}, {"user", "alice"}}),
-                 Errc::Denied, "only the owner of group 'g' can remove members");
-    EXPECT_ERROR(call(handle_remove_member, &alice_, {{"group", "g"}, {"user", "carol"}}),
-                 Errc::NotFound, "'carol' is not a member of group 'g'");
-    EXPECT_ERROR(call(handle_remove_member, &alice_, {{"group", "g"}, {"user", "nobody"}}),
-                 Errc::NotFound, "'nobody' is not a member of group 'g'");
-    EXPECT_ERROR(call(handle_remove_member, &alice_, {{"group", "nope"}, {"user", "bob"}}),
-                 Errc::NotFound, "group 'nope' does not exist");
-    EXPECT_ERROR(call(handle_remove_member, &alice_, {{"group", "g"}, {"user", "alice"}}),
-                 Errc::BadInput, "you own group 'g'; use leave_group g to leave it");
-    EXPECT_ERROR(call(handle_remove_member, &alice_, {{"group", "g"}, {"user", "b b"}}),
-                 Errc::BadInput,
+    EXPECT_ERROR(call_about(handle_remove_member, &bob_, "alice"), Errc::Denied,
+                 "only the owner of group 'g' can remove members");
+    EXPECT_ERROR(call_about(handle_remove_member, &alice_, "carol"), Errc::NotFound,
+                 "'carol' is not a member of group 'g'");
+    EXPECT_ERROR(call_about(handle_remove_member, &alice_, "nobody"), Errc::NotFound,
+                 "'nobody' is not a member of group 'g'");
+    EXPECT_ERROR(call_about(handle_remove_member, &alice_, "bob", "nope"), Errc::NotFound,
+                 "group 'nope' does not exist");
+    EXPECT_ERROR(call_about(handle_remove_member, &alice_, "alice"), Errc::BadInput,
+                 "you own group 'g'; use leave_group g to leave it");
+    EXPECT_ERROR(call_about(handle_remove_member, &alice_, "b b"), Errc::BadInput,
                  "invalid user id 'b b': use 1-64 letters, digits, '.', '_' or '-'");
     EXPECT_TRUE(store_->is_member(store_->find_group("g").value()->pk, bob_.user_pk).value());
 }
@@ -100,11 +99,11 @@ TEST_F(MembershipTest, TicketsCarryTheEpochWhichMovesWhenSomeoneStopsBeingAMembe
     // Accepting a member does not move it.
     Session dave = account("dave", "127.0.0.1:7004");
     ASSERT_TRUE(call(handle_join_group, &dave, {{"group", "g"}}).ok());
-    ASSERT_TRUE(call(handle_accept_request, &alice_, {{"group", "g"}, {"user", "dave"}}).ok());
+    ASSERT_TRUE(call_about(handle_accept_request, &alice_, "dave").ok());
     EXPECT_EQ(ticket_epoch(carol_, h), 0);
     ASSERT_TRUE(call(handle_leave_group, &bob_, {{"group", "g"}}).ok());
     EXPECT_EQ(ticket_epoch(carol_, h), 1);  // a fresh ticket, not the cached one
-    ASSERT_TRUE(call(handle_remove_member, &alice_, {{"group", "g"}, {"user", "dave"}}).ok());
+    ASSERT_TRUE(call_about(handle_remove_member, &alice_, "dave").ok());
     EXPECT_EQ(ticket_epoch(carol_, h), 2);
 }
 

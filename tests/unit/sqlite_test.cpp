@@ -33,6 +33,19 @@ protected:
         return q->run();
     }
 
+    // Inserts `key` into the empty table inside a transaction that ends as `end` says: committed,
+    // or dropped unfinished. Call it with ASSERT_NO_FATAL_FAILURE.
+    enum class End { Commit, Drop };
+    void insert_in_transaction(std::string_view key, End end) {
+        auto tx = Transaction::begin(*db_);
+        ASSERT_TRUE(tx.ok());
+        ASSERT_TRUE(insert(key).ok());
+        EXPECT_EQ(count_rows(), 1);
+        if (end == End::Drop) return;
+        ASSERT_TRUE(tx->commit().ok());
+        EXPECT_FALSE(tx->is_open());
+    }
+
     std::string pragma(const char* sql) {
         auto q = Statement::prepare(*db_, sql);
         EXPECT_TRUE(q.ok());
@@ -59,33 +72,17 @@ TEST_F(SqliteTest, OpeningAFileInAMissingDirectoryNamesTheFile) {
 }
 
 TEST_F(SqliteTest, TransactionRollsBackUnlessCommitted) {
-    {
-        auto tx = Transaction::begin(*db_);
-        ASSERT_TRUE(tx.ok());
-        ASSERT_TRUE(insert("a").ok());
-        EXPECT_EQ(count_rows(), 1);
-    }  // no commit
+    ASSERT_NO_FATAL_FAILURE(insert_in_transaction("a", End::Drop));
     EXPECT_EQ(count_rows(), 0);
 }
 
 TEST_F(SqliteTest, CommittedTransactionStays) {
-    {
-        auto tx = Transaction::begin(*db_);
-        ASSERT_TRUE(tx.ok());
-        ASSERT_TRUE(insert("a").ok());
-        ASSERT_TRUE(tx->commit().ok());
-        EXPECT_FALSE(tx->is_open());
-    }
+    ASSERT_NO_FATAL_FAILURE(insert_in_transaction("a", End::Commit));
     EXPECT_EQ(count_rows(), 1);
 }
 
 TEST_F(SqliteTest, CommittedWriteIsVisibleToASecondConnection) {
-    {
-        auto tx = Transaction::begin(*db_);
-        ASSERT_TRUE(tx.ok());
-        ASSERT_TRUE(insert("a").ok());
-        ASSERT_TRUE(tx->commit().ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(insert_in_transaction("a", End::Commit));
     auto other = Db::open(dir_.file("t.db"));
     ASSERT_TRUE(other.ok());
     auto q = Statement::prepare(*other, "SELECT k FROM t");

@@ -46,6 +46,18 @@ protected:
         return **found;
     }
 
+    // Users alice and bob, and group g, which alice owns (bob is not in it).
+    struct AliceBobG {
+        std::int64_t alice;
+        std::int64_t bob;
+        Group g;
+    };
+    AliceBobG alice_bob_g() {
+        auto alice = user("alice");
+        auto bob = user("bob");
+        return {alice, bob, group("g", alice)};
+    }
+
     // Makes `member` a member of `g` through a request the owner accepts.
     void admit(const Group& g, std::int64_t member, const std::string& member_id) {
         ASSERT_EQ(*store_->add_join_request(g.pk, member, kNow), JoinOutcome::Requested);
@@ -63,6 +75,17 @@ protected:
     static NewFile file(const std::string& name, char fill) {
         return NewFile{name, std::string(40, fill),
                        "d4:name" + std::to_string(name.size()) + ":" + name + "e", 100, 16384};
+    }
+
+    // Adds file `name` (its info hash all `fill`) to `g`, shared by `who` from `addr`; its pk, or
+    // -1 (with the failure recorded) when the store refuses it.
+    std::int64_t add_file(const Group& g, const std::string& name, char fill, std::int64_t who,
+                          const std::string& addr) {
+        auto added = store_->add_file(g.pk, file(name, fill), who, addr, kNow);
+        EXPECT_TRUE(added.ok() && *added) << name;
+        auto found = store_->file_by_name(g.pk, name);
+        EXPECT_TRUE(found.ok() && found->has_value()) << name;
+        return found.ok() && found->has_value() ? (*found)->pk : -1;
     }
 
     // Rows in `table`, counted through a second connection as a person with sqlite3 would.
@@ -155,9 +178,7 @@ TEST_F(StoreTest, GroupIdIsTakenOnlyOnce) {
 }
 
 TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_FALSE(*store_->is_member(g.pk, bob));
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyRequested);
@@ -194,9 +215,7 @@ TEST_F(StoreTest, RequestsAreListedOldestFirst) {
 }
 
 TEST_F(StoreTest, RejectedRequestIsGoneAndTheUserMayAskAgain) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_TRUE(*store_->reject_request(g.pk, "bob"));
     EXPECT_FALSE(*store_->is_member(g.pk, bob));
@@ -216,9 +235,7 @@ TEST_F(StoreTest, DecidingARequestThatDoesNotExistChangesNothing) {
 }
 
 TEST_F(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     Group h = group("h", alice);
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_FALSE(*store_->accept_request(h.pk, "bob", kNow));
@@ -226,10 +243,8 @@ TEST_F(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
 }
 
 TEST_F(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
-    auto alice = user("alice");
-    auto bob = user("bob");
+    auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
-    Group g = group("g", alice);
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     ASSERT_EQ(*store_->add_join_request(g.pk, carol, kNow), JoinOutcome::Requested);
     ASSERT_TRUE(*store_->accept_request(g.pk, "carol", kNow));  // same second as bob's
@@ -238,10 +253,8 @@ TEST_F(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
 }
 
 TEST_F(StoreTest, OwnerLeavingPassesOwnershipToTheLongestStandingMember) {
-    auto alice = user("alice");
-    auto bob = user("bob");
+    auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
-    Group g = group("g", alice);
     admit(g, carol, "carol");  // carol joins before bob, in the same second
     admit(g, bob, "bob");
 
@@ -259,9 +272,7 @@ TEST_F(StoreTest, OwnerLeavingPassesOwnershipToTheLongestStandingMember) {
 }
 
 TEST_F(StoreTest, MemberLeavingKeepsTheOwner) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     admit(g, bob, "bob");
     auto left = store_->leave_group(g.pk, bob);
     ASSERT_TRUE(left.ok());
@@ -273,10 +284,8 @@ TEST_F(StoreTest, MemberLeavingKeepsTheOwner) {
 }
 
 TEST_F(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
-    auto alice = user("alice");
-    auto bob = user("bob");
+    auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
-    Group g = group("g", alice);
     admit(g, bob, "bob");
     admit(g, carol, "carol");
     ASSERT_TRUE(store_->leave_group(g.pk, bob).ok());
@@ -288,10 +297,8 @@ TEST_F(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
 // The membership epoch moves on, with the change, whenever someone stops being a member, and
 // only then.
 TEST_F(StoreTest, TheEpochMovesWhenSomeoneLeavesOrIsRemovedAndOnlyThen) {
-    auto alice = user("alice");
-    auto bob = user("bob");
+    auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
-    Group g = group("g", alice);
     auto epoch = [&] { return (*store_->find_group("g"))->epoch; };
     EXPECT_EQ(epoch(), 0);
     admit(g, bob, "bob");
@@ -327,9 +334,7 @@ TEST_F(StoreTest, ListsPageByKeyWithALimit) {
 }
 
 TEST_F(StoreTest, NonMemberLeavingChangesNothing) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     auto left = store_->leave_group(g.pk, bob);
     ASSERT_TRUE(left.ok());
     EXPECT_FALSE(left->was_member);
@@ -337,9 +342,7 @@ TEST_F(StoreTest, NonMemberLeavingChangesNothing) {
 }
 
 TEST_F(StoreTest, LastMemberLeavingDeletesTheGroupWithItsRequestsAndFiles) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
 
@@ -412,11 +415,8 @@ TEST_F(StoreTest, FileNameAndInfoHashAreUniqueWithinAGroupOnly) {
 }
 
 TEST_F(StoreTest, AddingASeederTwiceChangesNothing) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
-    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
-    auto pk = (*store_->file_by_name(g.pk, "a.txt"))->pk;
+    auto [alice, bob, g] = alice_bob_g();
+    const auto pk = add_file(g, "a.txt", 'a', alice, "127.0.0.1:7001");
     EXPECT_FALSE(*store_->add_seeder(pk, alice, "127.0.0.1:7001", kNow, kAddrs));
     EXPECT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow, kAddrs));
     EXPECT_FALSE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow, kAddrs));
@@ -427,13 +427,10 @@ TEST_F(StoreTest, AddingASeederTwiceChangesNothing) {
 }
 
 TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
-    ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), alice, "127.0.0.1:7001", kNow));
-    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), bob, "127.0.0.1:7002", kNow));
-    ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "b.txt"))->pk, bob,
-                                    "127.0.0.1:7002", kNow, kAddrs));
+    auto [alice, bob, g] = alice_bob_g();
+    const auto b_txt = add_file(g, "b.txt", 'b', alice, "127.0.0.1:7001");
+    add_file(g, "a.txt", 'a', bob, "127.0.0.1:7002");
+    ASSERT_TRUE(*store_->add_seeder(b_txt, bob, "127.0.0.1:7002", kNow, kAddrs));
     auto files = store_->list_files(g.pk, "", 1000);
     ASSERT_TRUE(files.ok());
     ASSERT_EQ(files->size(), 2u);
@@ -447,11 +444,8 @@ TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
 }
 
 TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
-    ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
-    auto pk = (*store_->file_by_name(g.pk, "a.txt"))->pk;
+    auto [alice, bob, g] = alice_bob_g();
+    const auto pk = add_file(g, "a.txt", 'a', alice, "127.0.0.1:7001");
     ASSERT_TRUE(*store_->add_seeder(pk, alice, "127.0.0.1:7009", kNow, kAddrs));
     ASSERT_TRUE(*store_->add_seeder(pk, bob, "127.0.0.1:7002", kNow, kAddrs));
 
@@ -465,16 +459,13 @@ TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
 }
 
 TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     Group h = group("h", bob);
     admit(g, bob, "bob");
-    ASSERT_TRUE(*store_->add_file(g.pk, file("mine.txt", 'a'), bob, "127.0.0.1:7002", kNow));
-    ASSERT_TRUE(*store_->add_file(g.pk, file("both.txt", 'b'), alice, "127.0.0.1:7001", kNow));
-    ASSERT_TRUE(*store_->add_seeder((*store_->file_by_name(g.pk, "both.txt"))->pk, bob,
-                                    "127.0.0.1:7002", kNow, kAddrs));
-    ASSERT_TRUE(*store_->add_file(h.pk, file("other.txt", 'c'), bob, "127.0.0.1:7002", kNow));
+    add_file(g, "mine.txt", 'a', bob, "127.0.0.1:7002");
+    const auto both = add_file(g, "both.txt", 'b', alice, "127.0.0.1:7001");
+    ASSERT_TRUE(*store_->add_seeder(both, bob, "127.0.0.1:7002", kNow, kAddrs));
+    add_file(h, "other.txt", 'c', bob, "127.0.0.1:7002");
 
     ASSERT_TRUE(store_->leave_group(g.pk, bob)->was_member);
     auto files = *store_->list_files(g.pk, "", 1000);
@@ -485,9 +476,7 @@ TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
 }
 
 TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
-    auto alice = user("alice");
-    auto bob = user("bob");
-    Group g = group("g", alice);
+    auto [alice, bob, g] = alice_bob_g();
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
     ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), bob, "127.0.0.1:7002", kNow));
     EXPECT_EQ(*store_->remove_user_shares_in_group(g.pk, alice), 1);
@@ -500,10 +489,8 @@ TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
 // ---- Durability ----
 
 TEST_F(StoreTest, EverythingSurvivesReopening) {
-    auto alice = user("alice");
-    auto bob = user("bob");
+    auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
-    Group g = group("g", alice);
     admit(g, bob, "bob");
     ASSERT_EQ(*store_->add_join_request(g.pk, carol, kNow), JoinOutcome::Requested);
     ASSERT_TRUE(store_->create_session("tok", alice, kNow, kNow + 1h).ok());
