@@ -24,50 +24,40 @@ Result<bool> SqliteStore::create_group(std::string_view group_id, std::int64_t o
 }
 
 Result<std::optional<Group>> SqliteStore::find_group(std::string_view group_id) {
-    auto& q = st_->find_group;
-    auto use = q.use();
-    q.bind_all(group_id);
-    auto row = q.step();
-    if (!row) return storage_error("find_group", row.error());
-    if (!*row) return std::optional<Group>();
-    return std::optional<Group>(
-        Group{q.column_int(0), q.column_text(1), q.column_int(2), q.column_text(3),
-              q.column_int(4)});
+    return stored("find_group", first_row(
+                                    st_->find_group,
+                                    [](Statement& q) {
+                                        return Group{q.column_int(0), q.column_text(1),
+                                                     q.column_int(2), q.column_text(3),
+                                                     q.column_int(4)};
+                                    },
+                                    group_id));
 }
 
 Result<bool> SqliteStore::is_member(std::int64_t group_pk, std::int64_t user_pk) {
-    auto r = has_row(st_->is_member, group_pk, user_pk);
-    if (!r) return storage_error("is_member", r.error());
-    return *r;
+    return stored("is_member", has_row(st_->is_member, group_pk, user_pk));
 }
 
 Result<std::vector<Member>> SqliteStore::list_members(std::int64_t group_pk) {
-    auto& q = st_->list_members;
-    auto use = q.use();
-    q.bind_all(group_pk);
-    std::vector<Member> out;
-    while (true) {
-        auto row = q.step();
-        if (!row) return storage_error("list_members", row.error());
-        if (!*row) return out;
-        out.push_back(Member{q.column_text(0), q.column_text(1)});
-    }
+    return stored("list_members", all_rows(
+                                      st_->list_members,
+                                      [](Statement& q) {
+                                          return Member{q.column_text(0), q.column_text(1)};
+                                      },
+                                      group_pk));
 }
 
 Result<std::vector<GroupSummary>> SqliteStore::list_groups(std::int64_t user_pk,
                                                           std::string_view after,
                                                           std::size_t limit) {
-    auto& q = st_->list_groups;
-    auto use = q.use();
-    q.bind_all(user_pk, after, static_cast<std::int64_t>(limit));
-    std::vector<GroupSummary> out;
-    while (true) {
-        auto row = q.step();
-        if (!row) return storage_error("list_groups", row.error());
-        if (!*row) return out;
-        out.push_back(GroupSummary{q.column_text(0), q.column_text(1), q.column_int(2),
-                                   q.column_int(3) != 0});
-    }
+    return stored("list_groups",
+                  all_rows(
+                      st_->list_groups,
+                      [](Statement& q) {
+                          return GroupSummary{q.column_text(0), q.column_text(1),
+                                              q.column_int(2), q.column_int(3) != 0};
+                      },
+                      user_pk, after, static_cast<std::int64_t>(limit)));
 }
 
 Result<JoinOutcome> SqliteStore::add_join_request(std::int64_t group_pk, std::int64_t user_pk,
@@ -88,50 +78,28 @@ Result<JoinOutcome> SqliteStore::add_join_request(std::int64_t group_pk, std::in
     return JoinOutcome::Requested;
 }
 
-namespace {
-
-// The single integer a count(*) query gives.
-Result<std::int64_t> count_of(Statement& q, std::int64_t key) {
-    auto use = q.use();
-    q.bind_all(key);
-    auto row = q.step();
-    if (!row) return row.error();
-    return *row ? q.column_int(0) : 0;
-}
-
-}  // namespace
-
 Result<std::int64_t> SqliteStore::count_groups_owned(std::int64_t user_pk) {
-    auto n = count_of(st_->count_groups_owned, user_pk);
-    if (!n) return storage_error("count_groups_owned", n.error());
-    return *n;
+    return stored("count_groups_owned", count_of(st_->count_groups_owned, user_pk));
 }
 
 Result<std::int64_t> SqliteStore::count_pending_requests(std::int64_t user_pk) {
-    auto n = count_of(st_->count_pending_requests, user_pk);
-    if (!n) return storage_error("count_pending_requests", n.error());
-    return *n;
+    return stored("count_pending_requests", count_of(st_->count_pending_requests, user_pk));
 }
 
 Result<bool> SqliteStore::has_join_request(std::int64_t group_pk, std::int64_t user_pk) {
-    auto r = has_row(st_->has_request, group_pk, user_pk);
-    if (!r) return storage_error("has_join_request", r.error());
-    return *r;
+    return stored("has_join_request", has_row(st_->has_request, group_pk, user_pk));
 }
 
 Result<std::vector<JoinRequest>> SqliteStore::list_requests(std::int64_t group_pk,
                                                            std::int64_t after_seq,
                                                            std::size_t limit) {
-    auto& q = st_->list_requests;
-    auto use = q.use();
-    q.bind_all(group_pk, after_seq, static_cast<std::int64_t>(limit));
-    std::vector<JoinRequest> out;
-    while (true) {
-        auto row = q.step();
-        if (!row) return storage_error("list_requests", row.error());
-        if (!*row) return out;
-        out.push_back(JoinRequest{q.column_text(0), q.column_text(1), q.column_int(2)});
-    }
+    return stored("list_requests",
+                  all_rows(
+                      st_->list_requests,
+                      [](Statement& q) {
+                          return JoinRequest{q.column_text(0), q.column_text(1), q.column_int(2)};
+                      },
+                      group_pk, after_seq, static_cast<std::int64_t>(limit)));
 }
 
 namespace {
@@ -143,22 +111,15 @@ struct PendingRequest {
 
 Result<std::optional<PendingRequest>> find_request(Statement& q, std::int64_t group_pk,
                                                    std::string_view user_id) {
-    auto use = q.use();
-    q.bind_all(group_pk, user_id);
-    auto row = q.step();
-    if (!row) return row.error();
-    if (!*row) return std::optional<PendingRequest>();
-    return std::optional<PendingRequest>(PendingRequest{q.column_int(0), q.column_int(1)});
+    return first_row(
+        q, [](Statement& row) { return PendingRequest{row.column_int(0), row.column_int(1)}; },
+        group_pk, user_id);
 }
 
 // The longest-standing member: the lowest membership seq.
 Result<std::optional<User>> earliest_member(Statement& q, std::int64_t group_pk) {
-    auto use = q.use();
-    q.bind_all(group_pk);
-    auto row = q.step();
-    if (!row) return row.error();
-    if (!*row) return std::optional<User>();
-    return std::optional<User>(User{q.column_int(0), q.column_text(1)});
+    return first_row(
+        q, [](Statement& row) { return User{row.column_int(0), row.column_text(1)}; }, group_pk);
 }
 
 }  // namespace
@@ -232,16 +193,11 @@ Result<bool> SqliteStore::remove_member(std::int64_t group_pk, std::string_view 
     constexpr std::string_view kOp = "remove_member";
     auto tx = Transaction::begin(db_);
     if (!tx) return storage_error(kOp, tx.error());
-    std::int64_t user_pk = 0;
-    {
-        auto& q = st_->user_pk_of;
-        auto use = q.use();
-        q.bind_all(user_id);
-        auto row = q.step();
-        if (!row) return storage_error(kOp, row.error());
-        if (!*row) return false;  // no such user: not a member either
-        user_pk = q.column_int(0);
-    }
+    auto user = first_row(
+        st_->user_pk_of, [](Statement& q) { return q.column_int(0); }, user_id);
+    if (!user) return storage_error(kOp, user.error());
+    if (!*user) return false;  // no such user: not a member either
+    const std::int64_t user_pk = **user;
     auto removed = count_changes(st_->delete_membership, group_pk, user_pk);
     if (!removed) return storage_error(kOp, removed.error());
     if (*removed == 0) return false;  // not a member; the transaction rolls back
