@@ -25,9 +25,8 @@ std::string reply_body(std::int64_t seq, Reply result) {
         d = std::move(*result);
         d["ok"] = 1;
     } else {
-        d = proto::Dict{{"ok", 0},
-                        {"code", errc_name(result.error().code)},
-                        {"error", result.error().message}};
+        d = proto::Dict{
+            {"ok", 0}, {"code", errc_name(result.error().code)}, {"error", result.error().message}};
     }
     d["seq"] = seq;
     return proto::encode(proto::Value(std::move(d)));
@@ -45,9 +44,9 @@ void count_down(std::unordered_map<std::string, std::size_t>& counts, const std:
 
 }  // namespace
 
-Dispatcher::Dispatcher(ConnOutput& out, Store& store, PasswordHasher& hasher,
-                       TicketSigner tickets, AccountLimits limits,
-                       std::chrono::seconds ticket_lifetime, RequestClocks clocks)
+Dispatcher::Dispatcher(ConnOutput& out, Store& store, PasswordHasher& hasher, TicketSigner tickets,
+                       AccountLimits limits, std::chrono::seconds ticket_lifetime,
+                       RequestClocks clocks)
     : out_(out),
       store_(store),
       hasher_(hasher),
@@ -113,8 +112,8 @@ void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
     const auto& table = route_table();
     auto found = table.find(req.op);
     if (found == table.end()) {
-        return reply(req, make_error(Errc::BadInput, fmt::format("unknown operation '{}'",
-                                                                 printable(req.op))));
+        return reply(req, make_error(Errc::BadInput,
+                                     fmt::format("unknown operation '{}'", printable(req.op))));
     }
     const Route& route = found->second;
     if (route.needs_login && !conn.session) {
@@ -133,7 +132,7 @@ void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
 }
 
 void Dispatcher::run_handler(Request req, ConnState& conn, const Route& route,
-                           const proto::Value& msg) {
+                             const proto::Value& msg) {
     if (conn.session && route.needs_live_session) {
         // A logout elsewhere (another connection, another tracker, logout --everywhere) ends
         // the session in the Store: no ticket for it after that.
@@ -251,8 +250,8 @@ void Dispatcher::queue_hash_job(const Request& req, std::function<void(HashFinis
     ++hash_jobs_;
     ++hash_jobs_of_[host];
     auto& waiting = hash_waiting_[host];
-    waiting.push_back(HashJob{id, std::move(start),
-                              [this, req] { reply(req, hash_queue_full_error()); }});
+    waiting.push_back(
+        HashJob{id, std::move(start), [this, req] { reply(req, hash_queue_full_error()); }});
     if (waiting.size() == 1) hash_turns_.push_back(host);
     start_hash_jobs();
 }
@@ -298,10 +297,10 @@ void Dispatcher::reply(const Request& req, Reply result) {
     if (body.size() > proto::kMaxFrameBytes) {
         log::warn("conn {} op={}: reply of {} bytes is over the frame limit; refused", req.conn,
                   printable(req.op), body.size());
-        return reply(req, make_error(Errc::Limit,
-                                     fmt::format("the answer to {} would be over the {} byte "
-                                                 "message limit; tell the tracker's operator",
-                                                 printable(req.op), proto::kMaxFrameBytes)));
+        return reply(
+            req, make_error(Errc::Limit, fmt::format("the answer to {} would be over the {} byte "
+                                                     "message limit; tell the tracker's operator",
+                                                     printable(req.op), proto::kMaxFrameBytes)));
     }
     out_.send(req.conn, body);
     log::info("conn {} user={} op={} -> {} ({:.1f} ms)", req.conn,
@@ -348,18 +347,18 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
     auto pending = begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr,
                                clocks_.steady());
     if (!pending) return reply(req, pending.error());
-    queue_hash_job(req, [this, req, login = std::move(pending).value()](
-                            HashFinished finished) mutable {
-        std::optional<std::string> hash;
-        if (login.found) hash = login.found->password_hash;
-        // The password goes to the hasher only; what waits for the answer does not hold it.
-        std::string password = std::move(login.password);
-        hasher_.verify(std::move(hash), std::move(password),
-                       [this, req, login = std::move(login), finished](bool verified) {
-                           finished();
-                           login_checked(req, login, verified);
-                       });
-    });
+    queue_hash_job(
+        req, [this, req, login = std::move(pending).value()](HashFinished finished) mutable {
+            std::optional<std::string> hash;
+            if (login.found) hash = login.found->password_hash;
+            // The password goes to the hasher only; what waits for the answer does not hold it.
+            std::string password = std::move(login.password);
+            hasher_.verify(std::move(hash), std::move(password),
+                           [this, req, login = std::move(login), finished](bool verified) {
+                               finished();
+                               login_checked(req, login, verified);
+                           });
+        });
 }
 
 void Dispatcher::login_checked(const Request& req, const PendingLogin& login, bool verified) {
@@ -386,8 +385,8 @@ void Dispatcher::resume(Request req, const proto::Value& msg) {
     if (!token || !listen) {
         return reply(req, make_error(Errc::BadInput, "resume needs a token and a listen address"));
     }
-    auto session = resume_session(store_, *token, *listen, conns_.at(req.conn).peer,
-                                  clocks_.wall());
+    auto session =
+        resume_session(store_, *token, *listen, conns_.at(req.conn).peer, clocks_.wall());
     if (!session) return reply(req, session.error());
     req.user = session->user_id;
     unbind_session(req.conn);

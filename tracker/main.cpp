@@ -165,13 +165,12 @@ int run(const Options& options) {
     if (!tickets) throw std::runtime_error(tickets.error().message);
     gs::tracker::AccountLimits account_limits;
     account_limits.hash_workers = kHashThreads;
-    gs::tracker::Server server(
-        loop, std::move(listener).value(), *tls, [&](gs::tracker::ConnOutput& out) {
-            return std::make_unique<gs::tracker::Dispatcher>(out, store, hasher,
-                                                             std::move(tickets).value(),
-                                                             account_limits,
-                                                             options.ticket_lifetime);
-        });
+    gs::tracker::Server server(loop, std::move(listener).value(), *tls,
+                               [&](gs::tracker::ConnOutput& out) {
+                                   return std::make_unique<gs::tracker::Dispatcher>(
+                                       out, store, hasher, std::move(tickets).value(),
+                                       account_limits, options.ticket_lifetime);
+                               });
 
     gs::net::LineReader::Callbacks input;
     input.on_line = [&](std::string_view line) {

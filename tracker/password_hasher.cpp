@@ -35,11 +35,9 @@ void Argon2Hasher::hash(std::string password, std::function<void(std::string has
 void Argon2Hasher::verify(std::optional<std::string> hash, std::string password,
                           std::function<void(bool verified)> done) {
     const bool known = hash.has_value();
-    workers_.submit(
-        [known, hash = known ? std::move(*hash) : dummy_hash_, pw = std::move(password)] {
-            return verify_password(hash, pw) && known;
-        },
-        std::move(done));
+    workers_.submit([known, hash = known ? std::move(*hash) : dummy_hash_,
+                     pw = std::move(password)] { return verify_password(hash, pw) && known; },
+                    std::move(done));
 }
 
 }  // namespace gs::tracker

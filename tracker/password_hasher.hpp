@@ -37,7 +37,8 @@ public:
 
 private:
     WorkerPool& workers_;
-    std::string dummy_hash_;  // a hash of a random password: what an unknown user is checked against
+    // A hash of a random password: what an unknown user's login is checked against.
+    std::string dummy_hash_;
 };
 
 }  // namespace gs::tracker

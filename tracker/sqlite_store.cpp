@@ -57,6 +57,14 @@ SqliteStore::~SqliteStore() = default;
 
 // ---- Accounts ----
 
+namespace {
+
+Credentials read_credentials(Statement& q) {
+    return Credentials{q.column_int(0), q.column_text(1), q.column_text(2)};
+}
+
+}  // namespace
+
 Result<bool> SqliteStore::create_user(std::string_view user_id, std::string_view password_hash,
                                       TimePoint now) {
     auto& q = st_->insert_user;
@@ -74,13 +82,7 @@ Result<bool> SqliteStore::user_exists(std::string_view user_id) {
 }
 
 Result<std::optional<Credentials>> SqliteStore::password_hash_of(std::string_view user_id) {
-    return stored("password_hash_of", first_row(
-                                          st_->credentials,
-                                          [](Statement& q) {
-                                              return Credentials{q.column_int(0), q.column_text(1),
-                                                                 q.column_text(2)};
-                                          },
-                                          user_id));
+    return stored("password_hash_of", first_row(st_->credentials, read_credentials, user_id));
 }
 
 // ---- Sessions ----
@@ -94,15 +96,11 @@ Status SqliteStore::create_session(std::string_view token_hash, std::int64_t use
 Result<std::optional<User>> SqliteStore::user_of_session(std::string_view token_hash,
                                                          TimePoint now) {
     return stored("user_of_session",
-                  first_row(
-                      st_->session_user,
-                      [](Statement& q) { return User{q.column_int(0), q.column_text(1)}; },
-                      token_hash, utc_text(now)));
+                  first_row(st_->session_user, read_user, token_hash, utc_text(now)));
 }
 
 Status SqliteStore::renew_session(std::string_view token_hash, TimePoint expires_at) {
-    return stored("renew_session",
-                  run_once(st_->renew_session, token_hash, utc_text(expires_at)));
+    return stored("renew_session", run_once(st_->renew_session, token_hash, utc_text(expires_at)));
 }
 
 Status SqliteStore::delete_session(std::string_view token_hash) {

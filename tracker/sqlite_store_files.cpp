@@ -8,8 +8,20 @@ namespace {
 
 // A row of file_by_name or file_by_hash, whose columns come in FileRecord's order.
 FileRecord read_file(Statement& q) {
-    return FileRecord{q.column_int(0),  q.column_text(1), q.column_text(2), q.column_blob(3),
-                      q.column_int(4),  q.column_int(5),  q.column_text(6), q.column_text(7)};
+    return FileRecord{q.column_int(0), q.column_text(1), q.column_text(2), q.column_blob(3),
+                      q.column_int(4), q.column_int(5),  q.column_text(6), q.column_text(7)};
+}
+
+HashElsewhere read_hash_elsewhere(Statement& q) {
+    return HashElsewhere{q.column_int(0) != 0, q.column_int(1) != 0};
+}
+
+UploadCounts read_upload_counts(Statement& q) {
+    return UploadCounts{q.column_int(0), q.column_int(1)};
+}
+
+Seeder read_seeder(Statement& q) {
+    return Seeder{q.column_text(0), q.column_text(1)};
 }
 
 }  // namespace
@@ -68,18 +80,14 @@ Result<bool> SqliteStore::remove_file(std::int64_t file_pk) {
 Result<HashElsewhere> SqliteStore::info_hash_elsewhere(std::int64_t group_pk,
                                                        std::string_view info_hash,
                                                        std::int64_t user_pk) {
-    auto row = first_row(
-        st_->info_hash_elsewhere,
-        [](Statement& q) { return HashElsewhere{q.column_int(0) != 0, q.column_int(1) != 0}; },
-        group_pk, info_hash, user_pk);
+    auto row =
+        first_row(st_->info_hash_elsewhere, read_hash_elsewhere, group_pk, info_hash, user_pk);
     if (!row) return storage_error("info_hash_elsewhere", row.error());
     return row->value_or(HashElsewhere{});
 }
 
 Result<UploadCounts> SqliteStore::uploads_by(std::int64_t user_pk, std::int64_t group_pk) {
-    auto row = first_row(
-        st_->uploads_by, [](Statement& q) { return UploadCounts{q.column_int(0), q.column_int(1)}; },
-        user_pk, group_pk);
+    auto row = first_row(st_->uploads_by, read_upload_counts, user_pk, group_pk);
     if (!row) return storage_error("uploads_by", row.error());
     return row->value_or(UploadCounts{});
 }
@@ -97,14 +105,12 @@ Result<std::optional<FileRecord>> SqliteStore::file_by_hash(std::int64_t group_p
 Result<std::optional<std::int64_t>> SqliteStore::file_pk_by_hash(std::int64_t group_pk,
                                                                  std::string_view info_hash) {
     return stored("file_pk_by_hash",
-                  first_row(
-                      st_->file_pk_by_hash, [](Statement& q) { return q.column_int(0); },
-                      group_pk, info_hash));
+                  first_row(st_->file_pk_by_hash, read_int, group_pk, info_hash));
 }
 
 Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk,
-                                                        std::string_view after,
-                                                        std::size_t limit) {
+                                                         std::string_view after,
+                                                         std::size_t limit) {
     std::vector<FileListing> out;
     std::int64_t current_pk = -1;
     // One row per (file, seeder), files in name order; a file without seeders (none should
@@ -127,12 +133,7 @@ Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk,
 }
 
 Result<std::vector<Seeder>> SqliteStore::seeders_of(std::int64_t file_pk) {
-    return stored("seeders_of", all_rows(
-                                    st_->seeders_of,
-                                    [](Statement& q) {
-                                        return Seeder{q.column_text(0), q.column_text(1)};
-                                    },
-                                    file_pk));
+    return stored("seeders_of", all_rows(st_->seeders_of, read_seeder, file_pk));
 }
 
 Result<int> SqliteStore::remove_seeder(std::int64_t file_pk, std::int64_t user_pk) {

@@ -4,6 +4,26 @@
 #include "tracker/sqlite_store_sql.hpp"
 
 namespace gs::tracker {
+namespace {
+
+Group read_group(Statement& q) {
+    return Group{q.column_int(0), q.column_text(1), q.column_int(2), q.column_text(3),
+                 q.column_int(4)};
+}
+
+Member read_member(Statement& q) {
+    return Member{q.column_text(0), q.column_text(1)};
+}
+
+GroupSummary read_group_summary(Statement& q) {
+    return GroupSummary{q.column_text(0), q.column_text(1), q.column_int(2), q.column_int(3) != 0};
+}
+
+JoinRequest read_join_request(Statement& q) {
+    return JoinRequest{q.column_text(0), q.column_text(1), q.column_int(2)};
+}
+
+}  // namespace
 
 Result<bool> SqliteStore::create_group(std::string_view group_id, std::int64_t owner_pk,
                                        TimePoint now) {
@@ -24,14 +44,7 @@ Result<bool> SqliteStore::create_group(std::string_view group_id, std::int64_t o
 }
 
 Result<std::optional<Group>> SqliteStore::find_group(std::string_view group_id) {
-    return stored("find_group", first_row(
-                                    st_->find_group,
-                                    [](Statement& q) {
-                                        return Group{q.column_int(0), q.column_text(1),
-                                                     q.column_int(2), q.column_text(3),
-                                                     q.column_int(4)};
-                                    },
-                                    group_id));
+    return stored("find_group", first_row(st_->find_group, read_group, group_id));
 }
 
 Result<bool> SqliteStore::is_member(std::int64_t group_pk, std::int64_t user_pk) {
@@ -39,25 +52,14 @@ Result<bool> SqliteStore::is_member(std::int64_t group_pk, std::int64_t user_pk)
 }
 
 Result<std::vector<Member>> SqliteStore::list_members(std::int64_t group_pk) {
-    return stored("list_members", all_rows(
-                                      st_->list_members,
-                                      [](Statement& q) {
-                                          return Member{q.column_text(0), q.column_text(1)};
-                                      },
-                                      group_pk));
+    return stored("list_members", all_rows(st_->list_members, read_member, group_pk));
 }
 
 Result<std::vector<GroupSummary>> SqliteStore::list_groups(std::int64_t user_pk,
                                                           std::string_view after,
                                                           std::size_t limit) {
-    return stored("list_groups",
-                  all_rows(
-                      st_->list_groups,
-                      [](Statement& q) {
-                          return GroupSummary{q.column_text(0), q.column_text(1),
-                                              q.column_int(2), q.column_int(3) != 0};
-                      },
-                      user_pk, after, static_cast<std::int64_t>(limit)));
+    return stored("list_groups", all_rows(st_->list_groups, read_group_summary, user_pk, after,
+                                          static_cast<std::int64_t>(limit)));
 }
 
 Result<JoinOutcome> SqliteStore::add_join_request(std::int64_t group_pk, std::int64_t user_pk,
@@ -93,13 +95,8 @@ Result<bool> SqliteStore::has_join_request(std::int64_t group_pk, std::int64_t u
 Result<std::vector<JoinRequest>> SqliteStore::list_requests(std::int64_t group_pk,
                                                            std::int64_t after_seq,
                                                            std::size_t limit) {
-    return stored("list_requests",
-                  all_rows(
-                      st_->list_requests,
-                      [](Statement& q) {
-                          return JoinRequest{q.column_text(0), q.column_text(1), q.column_int(2)};
-                      },
-                      group_pk, after_seq, static_cast<std::int64_t>(limit)));
+    return stored("list_requests", all_rows(st_->list_requests, read_join_request, group_pk,
+                                            after_seq, static_cast<std::int64_t>(limit)));
 }
 
 namespace {
@@ -112,14 +109,16 @@ struct PendingRequest {
 Result<std::optional<PendingRequest>> find_request(Statement& q, std::int64_t group_pk,
                                                    std::string_view user_id) {
     return first_row(
-        q, [](Statement& row) { return PendingRequest{row.column_int(0), row.column_int(1)}; },
+        q,
+        [](Statement& row) {
+            return PendingRequest{row.column_int(0), row.column_int(1)};
+        },
         group_pk, user_id);
 }
 
 // The longest-standing member: the lowest membership seq.
 Result<std::optional<User>> earliest_member(Statement& q, std::int64_t group_pk) {
-    return first_row(
-        q, [](Statement& row) { return User{row.column_int(0), row.column_text(1)}; }, group_pk);
+    return first_row(q, read_user, group_pk);
 }
 
 }  // namespace
@@ -193,8 +192,7 @@ Result<bool> SqliteStore::remove_member(std::int64_t group_pk, std::string_view 
     constexpr std::string_view kOp = "remove_member";
     auto tx = Transaction::begin(db_);
     if (!tx) return storage_error(kOp, tx.error());
-    auto user = first_row(
-        st_->user_pk_of, [](Statement& q) { return q.column_int(0); }, user_id);
+    auto user = first_row(st_->user_pk_of, read_int, user_id);
     if (!user) return storage_error(kOp, user.error());
     if (!*user) return false;  // no such user: not a member either
     const std::int64_t user_pk = **user;

@@ -93,16 +93,27 @@ template <class Read, class... Args>
 auto all_rows(Statement& q, Read read, const Args&... args)
     -> Result<std::vector<std::invoke_result_t<Read&, Statement&>>> {
     std::vector<std::invoke_result_t<Read&, Statement&>> out;
-    if (auto s = each_row(q, [&](Statement& row) { out.push_back(read(row)); }, args...); !s) {
+    if (auto s = each_row(
+            q, [&](Statement& row) { out.push_back(read(row)); }, args...);
+        !s) {
         return s.error();
     }
     return out;
 }
 
+// Row readers the .cpp files share: column 0 as an integer; (pk, user_id) as a User.
+inline std::int64_t read_int(Statement& q) {
+    return q.column_int(0);
+}
+inline User read_user(Statement& q) {
+    return User{q.column_int(0), q.column_text(1)};
+}
+
 // The single integer a count(*) query gives.
 template <class... Args>
 Result<std::int64_t> count_of(Statement& q, const Args&... args) {
-    auto n = first_row(q, [](Statement& row) { return row.column_int(0); }, args...);
+    auto n = first_row(
+        q, [](Statement& row) { return row.column_int(0); }, args...);
     if (!n) return n.error();
     return n->value_or(0);
 }

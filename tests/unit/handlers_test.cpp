@@ -56,8 +56,7 @@ TEST_F(HandlersTest, TableMarksTheTicketOperationsAndTheOneThatEndsTheSession) {
         if (route.needs_live_session) live.insert(std::string(name));
         if (route.ends_session) ending.insert(std::string(name));
     }
-    EXPECT_EQ(live,
-              (std::set<std::string>{"add_seeder", "get_file", "get_peers", "upload_file"}));
+    EXPECT_EQ(live, (std::set<std::string>{"add_seeder", "get_file", "get_peers", "upload_file"}));
     EXPECT_EQ(ending, (std::set<std::string>{"logout"}));
 }
 

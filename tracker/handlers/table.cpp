@@ -3,7 +3,9 @@
 namespace gs::tracker {
 namespace {
 
-constexpr Route handled(HandlerFn fn) { return Route{fn}; }
+constexpr Route handled(HandlerFn fn) {
+    return Route{fn};
+}
 
 // The ops that hand out tickets or register a seeder (SECURITY.md, session revocation).
 constexpr Route ticketed(HandlerFn fn) {
