@@ -28,47 +28,44 @@ Seeder read_seeder(Statement& q) {
 
 Result<bool> SqliteStore::add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
                                    std::string_view listen_addr, TimePoint now) {
-    constexpr std::string_view kOp = "add_file";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    std::string when = utc_text(now);
-    if (auto s = run_once(st_->insert_file, group_pk, file.name, file.info_hash, Blob{file.info},
-                          file.length, file.piece_length, user_pk, when);
-        !s) {
-        if (s.error().code == Errc::AlreadyExists) return false;
-        return storage_error(kOp, s.error());
-    }
-    std::int64_t file_pk = st_->insert_file.last_insert_rowid();
-    if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, when); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return true;
+    return in_transaction(db_, "add_file", [&]() -> Result<bool> {
+        std::string when = utc_text(now);
+        if (auto s = run_once(st_->insert_file, group_pk, file.name, file.info_hash,
+                              Blob{file.info}, file.length, file.piece_length, user_pk, when);
+            !s) {
+            if (s.error().code == Errc::AlreadyExists) return false;
+            return s.error();
+        }
+        std::int64_t file_pk = st_->insert_file.last_insert_rowid();
+        if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, when); !s) {
+            return s.error();
+        }
+        return true;
+    });
 }
 
 Result<bool> SqliteStore::add_seeder(std::int64_t file_pk, std::int64_t user_pk,
                                      std::string_view listen_addr, TimePoint now,
                                      int max_addrs_per_user) {
-    constexpr std::string_view kOp = "add_seeder";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto known = has_row(st_->seeder_exists, file_pk, user_pk, listen_addr);
-    if (!known) return storage_error(kOp, known.error());
-    if (*known) return false;
-    auto counted = count_of(st_->count_user_seeders_of_file, file_pk, user_pk);
-    if (!counted) return storage_error(kOp, counted.error());
-    std::int64_t rows = *counted;
-    // Room for the new address: the user's oldest ones for this file go.
-    for (; rows >= max_addrs_per_user && rows > 0; --rows) {
-        if (auto s = run_once(st_->delete_oldest_user_seeder_of_file, file_pk, user_pk); !s) {
-            return storage_error(kOp, s.error());
+    return in_transaction(db_, "add_seeder", [&]() -> Result<bool> {
+        auto known = has_row(st_->seeder_exists, file_pk, user_pk, listen_addr);
+        if (!known) return known.error();
+        if (*known) return false;
+        auto counted = count_of(st_->count_user_seeders_of_file, file_pk, user_pk);
+        if (!counted) return counted.error();
+        std::int64_t rows = *counted;
+        // Room for the new address: the user's oldest ones for this file go.
+        for (; rows >= max_addrs_per_user && rows > 0; --rows) {
+            if (auto s = run_once(st_->delete_oldest_user_seeder_of_file, file_pk, user_pk); !s) {
+                return s.error();
+            }
         }
-    }
-    if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, utc_text(now)); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return true;
+        if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, utc_text(now));
+            !s) {
+            return s.error();
+        }
+        return true;
+    });
 }
 
 Result<bool> SqliteStore::remove_file(std::int64_t file_pk) {
@@ -137,28 +134,24 @@ Result<std::vector<Seeder>> SqliteStore::seeders_of(std::int64_t file_pk) {
 }
 
 Result<int> SqliteStore::remove_seeder(std::int64_t file_pk, std::int64_t user_pk) {
-    constexpr std::string_view kOp = "remove_seeder";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto removed = count_changes(st_->delete_user_seeders_of_file, file_pk, user_pk);
-    if (!removed) return storage_error(kOp, removed.error());
-    if (*removed == 0) return 0;
-    // A file nobody seeds cannot be downloaded, so it leaves the listing.
-    if (auto s = run_once(st_->delete_file_if_unseeded, file_pk); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return *removed;
+    return in_transaction(db_, "remove_seeder", [&]() -> Result<int> {
+        auto removed = count_changes(st_->delete_user_seeders_of_file, file_pk, user_pk);
+        if (!removed) return removed.error();
+        if (*removed == 0) return 0;
+        // A file nobody seeds cannot be downloaded, so it leaves the listing.
+        if (auto s = run_once(st_->delete_file_if_unseeded, file_pk); !s) {
+            return s.error();
+        }
+        return *removed;
+    });
 }
 
 Result<int> SqliteStore::remove_user_shares_in_group(std::int64_t group_pk, std::int64_t user_pk) {
-    constexpr std::string_view kOp = "remove_user_shares_in_group";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto removed = drop_user_seeders_in_group(group_pk, user_pk);
-    if (!removed) return storage_error(kOp, removed.error());
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return *removed;
+    return in_transaction(db_, "remove_user_shares_in_group", [&]() -> Result<int> {
+        auto removed = drop_user_seeders_in_group(group_pk, user_pk);
+        if (!removed) return removed.error();
+        return *removed;
+    });
 }
 
 Result<int> SqliteStore::drop_user_seeders_in_group(std::int64_t group_pk, std::int64_t user_pk) {

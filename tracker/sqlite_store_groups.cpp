@@ -27,20 +27,18 @@ JoinRequest read_join_request(Statement& q) {
 
 Result<bool> SqliteStore::create_group(std::string_view group_id, std::int64_t owner_pk,
                                        TimePoint now) {
-    constexpr std::string_view kOp = "create_group";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    std::string when = utc_text(now);
-    if (auto s = run_once(st_->insert_group, group_id, owner_pk, when); !s) {
-        if (s.error().code == Errc::AlreadyExists) return false;
-        return storage_error(kOp, s.error());
-    }
-    std::int64_t group_pk = st_->insert_group.last_insert_rowid();
-    if (auto s = run_once(st_->insert_membership, group_pk, owner_pk, when); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return true;
+    return in_transaction(db_, "create_group", [&]() -> Result<bool> {
+        std::string when = utc_text(now);
+        if (auto s = run_once(st_->insert_group, group_id, owner_pk, when); !s) {
+            if (s.error().code == Errc::AlreadyExists) return false;
+            return s.error();
+        }
+        std::int64_t group_pk = st_->insert_group.last_insert_rowid();
+        if (auto s = run_once(st_->insert_membership, group_pk, owner_pk, when); !s) {
+            return s.error();
+        }
+        return true;
+    });
 }
 
 Result<std::optional<Group>> SqliteStore::find_group(std::string_view group_id) {
@@ -64,20 +62,18 @@ Result<std::vector<GroupSummary>> SqliteStore::list_groups(std::int64_t user_pk,
 
 Result<JoinOutcome> SqliteStore::add_join_request(std::int64_t group_pk, std::int64_t user_pk,
                                                   TimePoint now) {
-    constexpr std::string_view kOp = "add_join_request";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto member = has_row(st_->is_member, group_pk, user_pk);
-    if (!member) return storage_error(kOp, member.error());
-    if (*member) return JoinOutcome::AlreadyMember;
-    auto asked = has_row(st_->has_request, group_pk, user_pk);
-    if (!asked) return storage_error(kOp, asked.error());
-    if (*asked) return JoinOutcome::AlreadyRequested;
-    if (auto s = run_once(st_->insert_request, group_pk, user_pk, utc_text(now)); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return JoinOutcome::Requested;
+    return in_transaction(db_, "add_join_request", [&]() -> Result<JoinOutcome> {
+        auto member = has_row(st_->is_member, group_pk, user_pk);
+        if (!member) return member.error();
+        if (*member) return JoinOutcome::AlreadyMember;
+        auto asked = has_row(st_->has_request, group_pk, user_pk);
+        if (!asked) return asked.error();
+        if (*asked) return JoinOutcome::AlreadyRequested;
+        if (auto s = run_once(st_->insert_request, group_pk, user_pk, utc_text(now)); !s) {
+            return s.error();
+        }
+        return JoinOutcome::Requested;
+    });
 }
 
 Result<std::int64_t> SqliteStore::count_groups_owned(std::int64_t user_pk) {
@@ -125,21 +121,19 @@ Result<std::optional<User>> earliest_member(Statement& q, std::int64_t group_pk)
 
 Result<bool> SqliteStore::accept_request(std::int64_t group_pk, std::string_view user_id,
                                          TimePoint now) {
-    constexpr std::string_view kOp = "accept_request";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto request = find_request(st_->find_request, group_pk, user_id);
-    if (!request) return storage_error(kOp, request.error());
-    if (!*request) return false;
-    if (auto s = run_once(st_->delete_request, (*request)->seq); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = run_once(st_->insert_membership, group_pk, (*request)->user_pk, utc_text(now));
-        !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return true;
+    return in_transaction(db_, "accept_request", [&]() -> Result<bool> {
+        auto request = find_request(st_->find_request, group_pk, user_id);
+        if (!request) return request.error();
+        if (!*request) return false;
+        if (auto s = run_once(st_->delete_request, (*request)->seq); !s) {
+            return s.error();
+        }
+        if (auto s = run_once(st_->insert_membership, group_pk, (*request)->user_pk, utc_text(now));
+            !s) {
+            return s.error();
+        }
+        return true;
+    });
 }
 
 Result<bool> SqliteStore::reject_request(std::int64_t group_pk, std::string_view user_id) {
@@ -154,57 +148,53 @@ Result<bool> SqliteStore::reject_request(std::int64_t group_pk, std::string_view
 }
 
 Result<LeaveOutcome> SqliteStore::leave_group(std::int64_t group_pk, std::int64_t user_pk) {
-    constexpr std::string_view kOp = "leave_group";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    LeaveOutcome out;
-    auto left = count_changes(st_->delete_membership, group_pk, user_pk);
-    if (!left) return storage_error(kOp, left.error());
-    if (*left == 0) return out;  // not a member; the transaction rolls back (nothing changed)
-    out.was_member = true;
+    return in_transaction(db_, "leave_group", [&]() -> Result<LeaveOutcome> {
+        LeaveOutcome out;
+        auto left = count_changes(st_->delete_membership, group_pk, user_pk);
+        if (!left) return left.error();
+        if (*left == 0) return out;  // not a member; the transaction rolls back (nothing changed)
+        out.was_member = true;
 
-    if (auto r = drop_user_seeders_in_group(group_pk, user_pk); !r) {
-        return storage_error(kOp, r.error());
-    }
-
-    auto successor = earliest_member(st_->earliest_member, group_pk);
-    if (!successor) return storage_error(kOp, successor.error());
-    if (!*successor) {
-        // Nobody is left: the group goes, and with it (ON DELETE CASCADE) its requests and
-        // files.
-        if (auto s = run_once(st_->delete_group, group_pk); !s) {
-            return storage_error(kOp, s.error());
+        if (auto r = drop_user_seeders_in_group(group_pk, user_pk); !r) {
+            return r.error();
         }
-        out.group_deleted = true;
-    } else {
-        // Only an owner who leaves passes ownership on; otherwise the UPDATE matches nothing.
-        auto passed = count_changes(st_->set_owner, group_pk, (*successor)->pk, user_pk);
-        if (!passed) return storage_error(kOp, passed.error());
-        if (*passed > 0) out.new_owner = (*successor)->user_id;
-        // Tickets issued before now are of an older epoch (shared/ticket.hpp).
-        if (auto s = run_once(st_->bump_epoch, group_pk); !s) return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return out;
+
+        auto successor = earliest_member(st_->earliest_member, group_pk);
+        if (!successor) return successor.error();
+        if (!*successor) {
+            // Nobody is left: the group goes, and with it (ON DELETE CASCADE) its requests and
+            // files.
+            if (auto s = run_once(st_->delete_group, group_pk); !s) {
+                return s.error();
+            }
+            out.group_deleted = true;
+        } else {
+            // Only an owner who leaves passes ownership on; otherwise the UPDATE matches nothing.
+            auto passed = count_changes(st_->set_owner, group_pk, (*successor)->pk, user_pk);
+            if (!passed) return passed.error();
+            if (*passed > 0) out.new_owner = (*successor)->user_id;
+            // Tickets issued before now are of an older epoch (shared/ticket.hpp).
+            if (auto s = run_once(st_->bump_epoch, group_pk); !s) return s.error();
+        }
+        return out;
+    });
 }
 
 Result<bool> SqliteStore::remove_member(std::int64_t group_pk, std::string_view user_id) {
-    constexpr std::string_view kOp = "remove_member";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto user = first_row(st_->user_pk_of, read_int, user_id);
-    if (!user) return storage_error(kOp, user.error());
-    if (!*user) return false;  // no such user: not a member either
-    const std::int64_t user_pk = **user;
-    auto removed = count_changes(st_->delete_membership, group_pk, user_pk);
-    if (!removed) return storage_error(kOp, removed.error());
-    if (*removed == 0) return false;  // not a member; the transaction rolls back
-    if (auto r = drop_user_seeders_in_group(group_pk, user_pk); !r) {
-        return storage_error(kOp, r.error());
-    }
-    if (auto s = run_once(st_->bump_epoch, group_pk); !s) return storage_error(kOp, s.error());
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return true;
+    return in_transaction(db_, "remove_member", [&]() -> Result<bool> {
+        auto user = first_row(st_->user_pk_of, read_int, user_id);
+        if (!user) return user.error();
+        if (!*user) return false;  // no such user: not a member either
+        const std::int64_t user_pk = **user;
+        auto removed = count_changes(st_->delete_membership, group_pk, user_pk);
+        if (!removed) return removed.error();
+        if (*removed == 0) return false;  // not a member; the transaction rolls back
+        if (auto r = drop_user_seeders_in_group(group_pk, user_pk); !r) {
+            return r.error();
+        }
+        if (auto s = run_once(st_->bump_epoch, group_pk); !s) return s.error();
+        return true;
+    });
 }
 
 }  // namespace gs::tracker

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tracker/sqlite/statement.hpp"
+#include "tracker/sqlite/transaction.hpp"
 #include "tracker/sqlite_store.hpp"
 
 #include <optional>
@@ -126,6 +127,23 @@ template <class T>
 Result<T> stored(std::string_view operation, Result<T> r) {
     if (!r) return storage_error(operation, r.error());
     return r;
+}
+
+}  // namespace gs::tracker
+
+namespace gs::tracker {
+
+// Runs `work` (returning a Result, with the raw errors of the statements) in a transaction
+// that commits when it succeeds. A failure of BEGIN, of `work` or of COMMIT rolls back and
+// becomes storage_error(operation, ...).
+template <class Work>
+auto in_transaction(Db& db, std::string_view operation, Work work) -> decltype(work()) {
+    auto tx = Transaction::begin(db);
+    if (!tx) return storage_error(operation, tx.error());
+    auto result = work();
+    if (!result) return storage_error(operation, result.error());
+    if (auto s = tx->commit(); !s) return storage_error(operation, s.error());
+    return result;
 }
 
 }  // namespace gs::tracker

@@ -93,6 +93,16 @@ Status add_ticket(const Context& ctx, const GroupCall& call, std::string_view in
     return {};
 }
 
+// `reply` with the file's online seeders ("peers") and a ticket for them (get_file, get_peers).
+Reply with_peers(const Context& ctx, const GroupCall& call, std::int64_t file_pk,
+                 std::string_view info_hash_hex, proto::Dict reply) {
+    auto seeders = ctx.store.seeders_of(file_pk);
+    if (!seeders) return seeders.error();
+    reply["peers"] = online_peers(ctx, *call.session, std::move(seeders).value());
+    if (auto st = add_ticket(ctx, call, info_hash_hex, reply); !st) return st.error();
+    return reply;
+}
+
 // Files count against their first uploader while they are in their group, whoever seeds them.
 constexpr std::string_view kQuotaHint =
     "a file frees its place when it leaves its group (stop_share by everyone sharing it, or "
@@ -244,16 +254,11 @@ Reply handle_get_file(const Context& ctx, const proto::Value& request) {
     if (!call) return call.error();
     auto file = file_arg(ctx, request, *call);
     if (!file) return file.error();
-    auto seeders = ctx.store.seeders_of(file->pk);
-    if (!seeders) return seeders.error();
-    proto::List peers = online_peers(ctx, *call->session, std::move(seeders).value());
-    proto::Dict reply{{"info", std::move(file->info)},
-                      {"info_hash", file->info_hash},
-                       {"name", std::move(file->name)},
-                       {"length", file->length},
-                      {"peers", std::move(peers)}};
-    if (auto st = add_ticket(ctx, *call, file->info_hash, reply); !st) return st.error();
-    return reply;
+    return with_peers(ctx, *call, file->pk, file->info_hash,
+                      proto::Dict{{"info", std::move(file->info)},
+                                  {"info_hash", file->info_hash},
+                                  {"name", std::move(file->name)},
+                                  {"length", file->length}});
 }
 
 // What a downloader asks every few seconds: the online seeders of a file it already has the
@@ -263,11 +268,7 @@ Reply handle_get_peers(const Context& ctx, const proto::Value& request) {
     if (!call) return call.error();
     auto file = file_by_hash_arg(ctx, request, *call);
     if (!file) return file.error();
-    auto seeders = ctx.store.seeders_of(file->pk);
-    if (!seeders) return seeders.error();
-    proto::Dict reply{{"peers", online_peers(ctx, *call->session, std::move(seeders).value())}};
-    if (auto st = add_ticket(ctx, *call, file->info_hash, reply); !st) return st.error();
-    return reply;
+    return with_peers(ctx, *call, file->pk, file->info_hash, proto::Dict{});
 }
 
 Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {
