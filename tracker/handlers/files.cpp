@@ -65,6 +65,24 @@ Result<HashedFile> file_by_hash_arg(const Context& ctx, const proto::Value& requ
     return file;
 }
 
+// A member's request about one file of the group, found by `find` (file_arg, file_by_hash_arg).
+template <class File>
+struct FileCall {
+    GroupCall call;
+    File file;
+};
+
+template <class File>
+Result<FileCall<File>> member_file(const Context& ctx, const proto::Value& request,
+                                   Result<File> (*find)(const Context&, const proto::Value&,
+                                                        const GroupCall&)) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto file = find(ctx, request, *call);
+    if (!file) return file.error();
+    return FileCall<File>{std::move(call).value(), std::move(file).value()};
+}
+
 // The seeders that are online now, except the caller's own client.
 proto::List online_peers(const Context& ctx, const Session& me, std::vector<Seeder> seeders) {
     proto::List peers;
@@ -236,48 +254,44 @@ Reply handle_list_files(const Context& ctx, const proto::Value& request) {
 }
 
 Reply handle_stop_share(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_arg(ctx, request, *call);
-    if (!file) return file.error();
-    auto removed = ctx.store.remove_seeder(file->pk, call->session->user_pk);
+    auto found = member_file(ctx, request, file_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    auto removed = ctx.store.remove_seeder(file.pk, call.session->user_pk);
     if (!removed) return removed.error();
     if (*removed == 0) {
         return make_error(Errc::NotFound, fmt::format("you are not sharing '{}' in group '{}'",
-                                                      printable(file->name), call->group.group_id));
+                                                      printable(file.name), call.group.group_id));
     }
     return proto::Dict{};
 }
 
 Reply handle_get_file(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_arg(ctx, request, *call);
-    if (!file) return file.error();
-    return with_peers(ctx, *call, file->pk, file->info_hash,
-                      proto::Dict{{"info", std::move(file->info)},
-                                  {"info_hash", file->info_hash},
-                                  {"name", std::move(file->name)},
-                                  {"length", file->length}});
+    auto found = member_file(ctx, request, file_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    return with_peers(ctx, call, file.pk, file.info_hash,
+                      proto::Dict{{"info", std::move(file.info)},
+                                  {"info_hash", file.info_hash},
+                                  {"name", std::move(file.name)},
+                                  {"length", file.length}});
 }
 
 // What a downloader asks every few seconds: the online seeders of a file it already has the
 // info dictionary of, and a ticket — without the (large) info dictionary itself.
 Reply handle_get_peers(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_by_hash_arg(ctx, request, *call);
-    if (!file) return file.error();
-    return with_peers(ctx, *call, file->pk, file->info_hash, proto::Dict{});
+    auto found = member_file(ctx, request, file_by_hash_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    return with_peers(ctx, call, file.pk, file.info_hash, proto::Dict{});
 }
 
 Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_by_hash_arg(ctx, request, *call);
-    if (!file) return file.error();
-    const Session& me = *call->session;
-    auto added = ctx.store.add_seeder(file->pk, me.user_pk, me.listen_addr, ctx.now,
+    auto found = member_file(ctx, request, file_by_hash_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    const Session& me = *call.session;
+    auto added = ctx.store.add_seeder(file.pk, me.user_pk, me.listen_addr, ctx.now,
                                       ctx.file_limits.addrs_per_file);
     if (!added) return added.error();
     return proto::Dict{};
@@ -287,20 +301,19 @@ Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {
 // for it, so it is no longer listed and no ticket is issued for it. A member who only wants to
 // stop sharing uses stop_share.
 Reply handle_remove_file(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_arg(ctx, request, *call);
-    if (!file) return file.error();
-    if (call->group.owner_pk != call->session->user_pk) {
+    auto found = member_file(ctx, request, file_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    if (call.group.owner_pk != call.session->user_pk) {
         return make_error(Errc::Denied,
                           fmt::format("only the owner of group '{}' ({}) can remove a file; to "
                                       "stop sharing your own copy use stop_share {} {}",
-                                      call->group.group_id, call->group.owner_id,
-                                      call->group.group_id, printable(file->name)));
+                                      call.group.group_id, call.group.owner_id,
+                                      call.group.group_id, printable(file.name)));
     }
-    auto removed = ctx.store.remove_file(file->pk);
+    auto removed = ctx.store.remove_file(file.pk);
     if (!removed) return removed.error();
-    if (!*removed) return no_such_file_error(call->group.group_id, file->name);
+    if (!*removed) return no_such_file_error(call.group.group_id, file.name);
     return proto::Dict{};
 }
 

@@ -120,11 +120,9 @@ Reply handle_join_group(const Context& ctx, const proto::Value& request) {
 Reply handle_leave_group(const Context& ctx, const proto::Value& request) {
     auto call = group_call(ctx, request);
     if (!call) return call.error();
-    const Session& me = *call->session;
-    const Group& group = call->group;
-    auto outcome = ctx.store.leave_group(group.pk, me.user_pk);
+    auto outcome = ctx.store.leave_group(call->group.pk, call->session->user_pk);
     if (!outcome) return outcome.error();
-    if (!outcome->was_member) return not_member_error(group.group_id);
+    if (!outcome->was_member) return not_member_error(call->group.group_id);
     proto::Dict reply;
     if (outcome->new_owner) reply["new_owner"] = *outcome->new_owner;
     if (outcome->group_deleted) reply["deleted"] = 1;
