@@ -94,7 +94,7 @@ bool logout_everywhere(const proto::Value& request);
 // "IP:PORT" with an IPv4 address or a bracketed IPv6 one, port 1-65535.
 bool is_valid_listen_addr(std::string_view addr);
 
-// A login whose password is being checked (on the hash worker, in the tracker).
+// A login whose password is being checked (by the PasswordHasher).
 struct PendingLogin {
     std::string user_id;
     std::string password;
