@@ -123,7 +123,7 @@ void FileSharing::on_login(const std::string& user, std::string_view ticket_key)
     for (auto& d : downloads_) {
         if (d->state() != Downloader::State::Paused) continue;
         d->resume();
-        (void)shares_.add(d->group(), d->info(), d->store().part_path(), &d->store().verified());
+        (void)shares_.add(d->group(), d->info(), d->store().part_path(), d->verified_pieces());
     }
     restore_downloads();
     uploader_.set_serving(true);
@@ -615,7 +615,7 @@ void FileSharing::start_download(const std::string& group, proto::InfoDict info,
     d->set_callbacks(std::move(cb));
     downloads_.push_back(std::move(owned));
     // Verified pieces are served at once, from the partial file.
-    if (auto st = shares_.add(group, d->info(), d->store().part_path(), &d->store().verified());
+    if (auto st = shares_.add(group, d->info(), d->store().part_path(), d->verified_pieces());
         !st) {
         log::warn("cannot serve the partial {}: {}", name, st.error().message);
     }

@@ -91,7 +91,7 @@ bool Share::in_group(std::string_view group) const {
 std::string Share::group_list() const { return fmt::format("{}", fmt::join(groups, ", ")); }
 
 Status Shares::add(std::string group, proto::InfoDict info, std::string path,
-                   const Bitfield* partial) {
+                   VerifiedPieces partial) {
     const Sha1Digest key = info.info_hash;
     Share* existing = find(key);
     if (existing != nullptr && existing->partial == nullptr && partial != nullptr) {
@@ -100,9 +100,10 @@ Status Shares::add(std::string group, proto::InfoDict info, std::string path,
                                       existing->path));
     }
     // Two downloads of one file never share one entry: each partial share is its download's
-    // own, with that download's group, and goes when the download does.
+    // own, with that download's group, and goes when the download does. A download's partial
+    // file is its own (PieceStore locks it), so another path is another download.
     if (existing != nullptr && existing->partial != nullptr && partial != nullptr &&
-        existing->partial != partial) {
+        existing->path != path) {
         return make_error(Errc::AlreadyExists,
                           fmt::format("{} is already being downloaded to {}", existing->info.name,
                                       existing->path));
@@ -122,7 +123,7 @@ Status Shares::add(std::string group, proto::InfoDict info, std::string path,
     existing->mtime_ns = stamp.mtime_ns;
     existing->fd = std::move(fd);
     existing->path = std::move(path);
-    existing->partial = partial;
+    existing->partial = std::move(partial);
     if (!existing->in_group(group)) existing->groups.push_back(std::move(group));
     return {};
 }

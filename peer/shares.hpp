@@ -5,13 +5,15 @@
 // file changed meanwhile. Owned by FileSharing, reactor thread.
 #pragma once
 
-#include "shared/bitfield.hpp"
+#include "peer/download/indexes.hpp"
+#include "shared/bitfield.hpp"  // for the serving side, which builds bitfields of shares
 #include "shared/net/fd.hpp"
 #include "shared/proto/metainfo.hpp"
 #include "shared/result.hpp"
 #include "shared/sha1.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,19 +22,24 @@
 
 namespace gs::peer {
 
+// Which pieces of a download in progress are verified, asked of the download itself
+// (Downloader::verified_pieces): it answers false once the download is gone, so a share never
+// points into a download that ended.
+using VerifiedPieces = std::function<bool(PieceIndex piece)>;
+
 struct Share {
     std::vector<std::string> groups;  // in the order they were added; never empty
     proto::InfoDict info;
     std::string path;  // the file served from
     net::Fd fd;        // open for reading
-    // A download in progress: only these pieces (owned by its PieceStore); nullptr: all pieces.
-    const Bitfield* partial = nullptr;
+    // A download in progress: only the pieces it says are verified; empty: a complete file.
+    VerifiedPieces partial;
     std::int64_t mtime_ns = 0;  // of a complete file when shared, to notice changes
     // Served to peers without a download ticket too (open_share: e.g. other BitTorrent
     // clients). Off by default: only members holding the tracker's ticket get data.
     bool open = false;
 
-    bool has_piece(std::uint32_t i) const { return partial == nullptr || partial->has(i); }
+    bool has_piece(std::uint32_t i) const { return partial == nullptr || partial(PieceIndex{i}); }
     bool in_group(std::string_view group) const;
     // A complete file whose size or modification time is no longer what it was when shared:
     // edited in place, so its pieces no longer match their hashes.
@@ -44,12 +51,12 @@ struct Share {
 class Shares {
 public:
     // Opens `path` for serving the info hash in `group`. A share of the same info hash keeps its
-    // groups and gains this one; `path` replaces its file, except that a partial file never
-    // replaces a complete one (AlreadyExists: nothing to download), nor another download's
-    // partial file (AlreadyExists). Io error when `path` cannot
+    // groups and gains this one; `path` replaces its file, except that a partial file (one with
+    // `partial`) never replaces a complete one (AlreadyExists: nothing to download), nor another
+    // download's partial file, at another path (AlreadyExists). Io error when `path` cannot
     // be opened, or a complete file whose size is not the info's length; nothing changes then.
     Status add(std::string group, proto::InfoDict info, std::string path,
-               const Bitfield* partial = nullptr);
+               VerifiedPieces partial = nullptr);
     const Share* find(const Sha1Digest& info_hash) const;
     Share* find(const Sha1Digest& info_hash);
     const Share* find_by_name(std::string_view group, std::string_view name) const;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages groupshare needs to build, test and demo — only those missing.
-# Usage: scripts/install-deps.sh [--test] [--sanitize]
+# Usage: scripts/install-deps.sh [--test] [--sanitize] [--format]
 #   --test      adds what the test suite needs (libtorrent for the interoperability test)
 #   --sanitize  adds clang and its runtimes (libFuzzer, sanitizers) for scripts/sanitize.sh
+#   --format    adds clang-format for scripts/check-format.sh
 set -euo pipefail
 
 packages=(g++ meson ninja-build pkg-config python3 sqlite3 libsqlite3-dev libssl-dev
@@ -11,7 +12,8 @@ for arg in "$@"; do
     case "$arg" in
         --test) packages+=(python3-libtorrent) ;;
         --sanitize) packages+=(clang libclang-rt-14-dev) ;;
-        *) echo "install-deps.sh: unknown option '$arg' (use --test and/or --sanitize)" >&2; exit 2 ;;
+        --format) packages+=(clang-format) ;;
+        *) echo "install-deps.sh: unknown option '$arg' (use --test, --sanitize and/or --format)" >&2; exit 2 ;;
     esac
 done
 

@@ -17,13 +17,16 @@ public:
     Liveness(const Liveness&) = delete;
     Liveness& operator=(const Liveness&) = delete;
 
-    // A callable that forwards its arguments to `f` while the owner of this Liveness exists,
-    // and does nothing afterwards.
+    // A callable that forwards its arguments to `f` while the owner of this Liveness exists;
+    // afterwards it does nothing and returns a value-initialised result (false, 0, empty).
     template <class F>
     auto guard(F f) const {
-        return [token = std::weak_ptr<const char>(token_), f = std::move(f)](auto&&... args) mutable {
-            if (!token.expired()) f(std::forward<decltype(args)>(args)...);
-        };
+        return
+            [token = std::weak_ptr<const char>(token_), f = std::move(f)](auto&&... args) mutable {
+                using R = decltype(f(std::forward<decltype(args)>(args)...));
+                if (token.expired()) return R();
+                return f(std::forward<decltype(args)>(args)...);
+            };
     }
 
 private:

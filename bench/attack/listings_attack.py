@@ -21,7 +21,6 @@ Lines printed:
   ticket lifetime  seconds from now to the ticket_expires get_peers hands out
 """
 import argparse
-import re
 import sqlite3
 import time
 

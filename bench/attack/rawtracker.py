@@ -1,6 +1,7 @@
 """Shared pieces of the issue-10 attack scripts (bench/attack/*.py); loopback only.
 
-- benc / bdec: BEP 3 bencoding (bdec returns dicts with str keys, strings as bytes).
+- benc / bdec / frame: BEP 3 bencoding (bdec returns dicts with str keys, strings as bytes) and
+  the tracker's frames, from bench/benchlib.py.
 - Conn: a raw TLS 1.3 connection to the tracker speaking its frames (docs/protocol.md §1),
   optionally from another loopback source address (127.0.0.2, ...), as an attacker would.
 - Tracker: the real tracker binary started in its own temp dir on 127.0.0.1:0; stopped with
@@ -21,62 +22,19 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import bdec, benc, frame
 
 LOOPBACK = "127.0.0.1"
 MIB = 1024 * 1024
 
 
-# ---- bencoding ---------------------------------------------------------------------------
-
-def benc(v):
-    if isinstance(v, bool):
-        v = int(v)
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, (list, tuple)):
-        return b"l" + b"".join(benc(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
-        return b"d" + b"".join(benc(k) + benc(x) for k, x in items) + b"e"
-    raise TypeError(f"cannot bencode {type(v).__name__}")
-
-
-def bdec(data):
-    """Decodes one bencoded value; dict keys become str, strings stay bytes."""
-    def at(i):
-        c = data[i:i + 1]
-        if c == b"i":
-            end = data.index(b"e", i)
-            return int(data[i + 1:end]), end + 1
-        if c == b"l":
-            out, i = [], i + 1
-            while data[i:i + 1] != b"e":
-                v, i = at(i)
-                out.append(v)
-            return out, i + 1
-        if c == b"d":
-            out, i = {}, i + 1
-            while data[i:i + 1] != b"e":
-                k, i = at(i)
-                out[k.decode(errors="replace")], i = at(i)
-            return out, i + 1
-        colon = data.index(b":", i)
-        n = int(data[i:colon])
-        return data[colon + 1:colon + 1 + n], colon + 1 + n
-    value, _ = at(0)
-    return value
-
-
-def frame(body):
-    return struct.pack(">I", len(body)) + body
-
+# ---- the tracker's requests --------------------------------------------------------------
 
 def request_frame(op, seq, **args):
     return frame(benc(dict(args, op=op, seq=seq)))

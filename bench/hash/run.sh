@@ -7,27 +7,12 @@
 #   BUILD_DIR (build), HASH_NO_BUILD=1 (use what BUILD_DIR holds), TMPDIR (where the file goes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/lib.sh
 
 scripts/install-deps.sh  # build dependencies (and python3), only those missing
 [[ -n "${HASH_NO_BUILD:-}" ]] || BUILD_DIR="${BUILD_DIR:-build}" scripts/build.sh
 
-child=""
-cleanup() {
-    if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
-        kill -TERM "$child" 2>/dev/null || true
-        wait "$child" 2>/dev/null || true
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
 python3=/usr/bin/python3
 [[ -x $python3 ]] || python3=python3
-"$python3" bench/hash/hash.py --mib "${HASH_MIB:-1024}" --runs "${HASH_RUNS:-3}" \
-    --timeout "${HASH_TIMEOUT:-0}" --build "${BUILD_DIR:-build}" &
-child=$!
-status=0
-wait "$child" || status=$?
-child=""
-exit "$status"
+bench_run "$python3" bench/hash/hash.py --mib "${HASH_MIB:-1024}" --runs "${HASH_RUNS:-3}" \
+    --timeout "${HASH_TIMEOUT:-0}" --build "${BUILD_DIR:-build}"

@@ -11,27 +11,13 @@
 # Knobs (SCALE_SIZES, SCALE_SEEDERS, SCALE_RUNS, ...) are described at the top of scale.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-
-sudo=""
-[[ $(id -u) -ne 0 ]] && sudo="sudo"
-
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+source bench/lib.sh
 
 scripts/install-deps.sh
-
-missing=()
-installed time || missing+=(time)
-installed python3 || missing+=(python3)
 # A plotter: gnuplot (any flavour) or else gnuplot-nox.
-if ! command -v gnuplot >/dev/null; then
-    missing+=(gnuplot-nox)
-fi
-if [[ ${#missing[@]} -gt 0 ]]; then
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+plotter=()
+command -v gnuplot >/dev/null || plotter=(gnuplot-nox)
+bench_install time python3 "${plotter[@]}"
 
 build_dir="${BUILD_DIR:-build}"
 if [[ "${SCALE_NO_BUILD:-0}" != "1" ]]; then

@@ -31,11 +31,14 @@ Environment (defaults in brackets):
   SCALE_MIN_MBPS [5]               deadline of one download: 120 s + size at this rate
   SCALE_KEEP [0]                   1 keeps the work dir (logs) instead of removing it
 """
-import argparse, atexit, datetime, os, platform, queue, re, shutil, signal, statistics, struct, subprocess
-import sys, tempfile, threading, time
+import argparse, atexit, datetime, os, platform, re, shutil, signal, statistics, subprocess
+import sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import (ROOT, BenchError, Groupshare, Proc, free_mib, generate, git_rev, log,
+                      machine, require_binaries, time_v)
+
 GROUP = 'scale'
 MARGIN_MIB = 2048          # free space kept beyond source + copy
 
@@ -55,161 +58,21 @@ def env_int(name, default):
         sys.exit(f'scale: {name} must be an integer')
 
 
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print(f'[{time.strftime("%H:%M:%S")}] {msg}', flush=True)
-
-
-class Proc:
-    """A child with line-oriented stdin/stdout; stderr goes to a log file. Own process group, so
-    killing it also kills what it started (/usr/bin/time's child)."""
-    def __init__(self, registry, name, argv, logpath, cwd):
-        self.name, self.q, self.logpath = name, queue.Queue(), logpath
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=open(logpath, 'w'), text=True, bufsize=1, cwd=cwd,
-                                  start_new_session=True)
-        registry.append(self)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            self.q.put(line.rstrip('\n'))
-        self.q.put(None)
-
-    def send(self, line):
-        try:
-            self.p.stdin.write(line + '\n')
-            self.p.stdin.flush()
-        except (BrokenPipeError, OSError) as e:
-            raise BenchError(f'{self.name}: cannot send {line!r}: {e} (exited with '
-                             f'{self.p.poll()}; see {self.logpath})')
-
-    def expect(self, pattern, timeout):
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise BenchError(f'{self.name}: no line matching {pattern!r} within {timeout:.0f} s')
-            try:
-                line = self.q.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                continue
-            if line is None:
-                raise BenchError(f'{self.name}: exited (status {self.p.wait()}) while waiting for '
-                                 f'{pattern!r}; see {self.logpath}')
-            if line.startswith('error: '):
-                raise BenchError(f'{self.name}: {line}')
-            if re.search(pattern, line):
-                return line
-
-    def do(self, cmd, pattern, timeout=30):
-        self.send(cmd)
-        return self.expect(pattern, timeout)
-
-    def cpu_seconds(self):
-        """user+sys of the process so far (from /proc), 0 when it is gone."""
-        try:
-            with open(f'/proc/{self.p.pid}/stat') as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-        except (OSError, IndexError, ValueError):
-            return 0.0
-
-    def kill(self):
-        try:
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def free_mib(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize // (1 << 20)
-
-
-def generate(path, mib):
-    """mib MiB of data from one random 1 MiB block; every 512 KiB piece differs (its MiB index and
-    half are stamped at its start), so no two pieces of the file hash alike."""
-    block = bytearray(os.urandom(1 << 20))
-    salt = os.urandom(8)
-    with open(path, 'wb') as f:
-        for i in range(mib):
-            block[0:24] = struct.pack('<QQ', i, 0) + salt
-            block[524288:524312] = struct.pack('<QQ', i, 1) + salt
-            f.write(block)
-
-
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or '?'
-
-
-def git_rev():
-    try:
-        rev = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(['git', '-C', ROOT, 'status', '--porcelain', '--untracked-files=no'],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + (' (working tree modified)' if dirty else '') if rev else '?'
-    except (OSError, subprocess.TimeoutExpired):
-        return '?'
-
-
 class Bench:
     def __init__(self, build, work):
         self.work = work
-        self.procs = []
-        bindir = os.path.join(work, 'bin')
-        os.makedirs(bindir)
-        # Private copies: a rebuild of build/ during the run cannot change the binaries under test.
-        self.tracker_bin = shutil.copy2(os.path.join(build, 'tracker', 'tracker'), bindir)
-        self.client_bin = shutil.copy2(os.path.join(build, 'peer', 'client'), bindir)
+        self.gs = Groupshare(build, work)
         self.seeders = []
         self.files = {}          # mib -> {'path', 'name', 'sharing': set of seeder indices}
         self.downloads = 0
         self.min_mbps = env_int('SCALE_MIN_MBPS', 5)
 
     def start(self, n_seeders):
-        with open(os.path.join(self.work, 'own.txt'), 'w') as f:
-            f.write('127.0.0.1:0\n')
-        self.tracker = Proc(self.procs, 'tracker',
-                            [self.tracker_bin, os.path.join(self.work, 'own.txt'), '1', '--db',
-                             os.path.join(self.work, 'tracker.db')],
-                            os.path.join(self.work, 'tracker.log'), self.work)
-        port = self.tracker.expect(r'listening on', 30).split('listening on ')[1].split()[0]
-        self.info = os.path.join(self.work, 'tracker_info.txt')
-        with open(self.info, 'w') as f:
-            f.write(port + '\n')
+        port = self.gs.start_tracker()
         log(f'tracker on {port}; starting {n_seeders} seeder client(s)')
         for i in range(n_seeders):
-            s = self.client(f'seeder{i}')
-            s.expect('serving pieces', 30)
-            s.do(f'create_user seeder{i} pw', 'created')
-            s.do(f'login seeder{i} pw', 'logged in')
-            if i == 0:
-                s.do(f'create_group {GROUP}', 'created')
-            else:
-                s.do(f'join_group {GROUP}', 'join request')
-                self.seeders[0].do(f'accept_request {GROUP} seeder{i}', 'now a member')
-            self.seeders.append(s)
-
-    def client(self, name, wrap=()):
-        return Proc(self.procs, name, list(wrap) + [self.client_bin, '127.0.0.1:0', self.info,
-                                                    '--data-dir', os.path.join(self.work, name)],
-                    os.path.join(self.work, name + '.log'), self.work)
+            owner = self.seeders[0] if self.seeders else None
+            self.seeders.append(self.gs.member(f'seeder{i}', f'seeder{i}', GROUP, owner))
 
     def share(self, mib, k):
         """Makes exactly seeders 0..k-1 share the mib-MiB file (generating it if needed)."""
@@ -257,41 +120,24 @@ class Bench:
         f = self.files[mib]
         self.downloads += 1
         name = f'down{self.downloads}'
-        d = self.client(name, ['/usr/bin/time', '-v'])
-        d.expect('serving pieces', 30)
-        d.do(f'create_user {name} pw', 'created')
-        d.do(f'login {name} pw', 'logged in')
-        d.do(f'join_group {GROUP}', 'join request')
-        self.seeders[0].do(f'accept_request {GROUP} {name}', 'now a member')
+        d = self.gs.member(name, name, GROUP, self.seeders[0], ['/usr/bin/time', '-v'])
         dest = os.path.join(self.work, name + '.bin')
         os.sync()    # earlier writes (the generated file, the last copy) do not flush during the run
         sharing = [self.seeders[i] for i in sorted(f['sharing'])]
         seed_cpu0 = sum(s.cpu_seconds() for s in sharing)
         deadline = 120 + mib * 1048576 / (self.min_mbps * 1e6)
-        t0 = time.monotonic()
-        d.send(f'download_file {GROUP} {f["name"]} {dest}')
         try:
-            d.expect(r'^\[C\] \[' + GROUP + r'\] ' + re.escape(f['name']), timeout=deadline)
+            secs = self.gs.download(d, GROUP, f['name'], dest, deadline)
         except BenchError as e:
             raise BenchError(f'{e} (download of {mib} MiB from {len(sharing)} seeder(s) did not '
                              f'finish at {self.min_mbps} MB/s or more; SCALE_MIN_MBPS sets it)')
-        secs = time.monotonic() - t0
         seed_cpu = sum(s.cpu_seconds() for s in sharing) - seed_cpu0
         d.send('quit')
         try:
             d.p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             raise BenchError(f'{name}: did not exit within 30 s of quit')
-        with open(d.logpath) as lf:
-            text = lf.read()
-
-        def field(label):
-            m = re.search(re.escape(label) + r':\s*([0-9.]+)', text)
-            if not m:
-                raise BenchError(f'{name}: no "{label}" in {d.logpath} (/usr/bin/time -v output)')
-            return float(m.group(1))
-        cpu = field('User time (seconds)') + field('System time (seconds)')
-        rss = field('Maximum resident set size (kbytes)') / 1024
+        cpu, rss = time_v(d.log)
         try:
             same = subprocess.run(['cmp', '-s', f['path'], dest], timeout=300).returncode == 0
         except subprocess.TimeoutExpired:
@@ -306,21 +152,20 @@ class Bench:
     def stop(self):
         """quit to every child, 5 s to exit, then SIGKILL to each one's process group."""
         try:
-            for p in self.procs:
+            for p in Proc.all:
                 if p.p.poll() is None:
                     try:
                         p.send('quit')
                     except BenchError:
                         pass
             end = time.monotonic() + 5
-            for p in self.procs:
+            for p in Proc.all:
                 try:
                     p.p.wait(timeout=max(0.1, end - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     pass
         finally:
-            for p in self.procs:
-                p.kill()
+            Proc.kill_all()
 
 
 def summarize(runs):
@@ -356,15 +201,41 @@ def write_plot(out_png, work, size_rows, seed_rows, size_seeders, seeders_mib):
     sd = [(k, s) for k, s, _ in seed_rows if s]
     if not sz and not sd:
         return False
-    dat_a, dat_b = os.path.join(work, 'size.dat'), os.path.join(work, 'seeders.dat')
-    with open(dat_a, 'w') as f:
-        for k, s in sz:
-            f.write(f'{k} {s["secs"]:.3f} {s["mbps"]:.1f} {s["rss"]:.2f} {s["cpu"]:.3f}\n')
-    with open(dat_b, 'w') as f:
-        for k, s in sd:
-            f.write(f'{k} {s["secs"]:.3f} {s["mbps"]:.1f} {s["rss"]:.2f} {s["cpu"]:.3f}\n')
-    xa = f'{min(k for k, _ in sz) / 1.5}:{max(k for k, _ in sz) * 1.5}' if sz else '1:2'
-    xb = f'{min(k for k, _ in sd) / 1.3}:{max(k for k, _ in sd) * 1.3}' if sd else '1:2'
+    dat = {'a': os.path.join(work, 'size.dat'), 'b': os.path.join(work, 'seeders.dat')}
+    for sweep, rows in (('a', sz), ('b', sd)):
+        with open(dat[sweep], 'w') as f:
+            for k, s in rows:
+                f.write(f'{k} {s["secs"]:.3f} {s["mbps"]:.1f} {s["rss"]:.2f} {s["cpu"]:.3f}\n')
+
+    def x_range(rows, margin):
+        return f'{min(k for k, _ in rows) / margin}:{max(k for k, _ in rows) * margin}' if rows \
+            else '1:2'
+    xa, xb = x_range(sz, 1.5), x_range(sd, 1.3)
+
+    # Columns of the .dat files, each with its point style, colour and title.
+    secs = (2, 'pt 7 lc rgb "#7b2fbe"', 'seconds')
+    mbps = (3, 'pt 5 lc rgb "#009e73"', 'MB/s')
+    rss = (4, 'pt 7 lc rgb "#0072b2"', 'peak RSS (MiB)')
+    cpu = (5, 'pt 5 lc rgb "#e69f00"', 'downloader CPU s')
+
+    def panel(sweep, title, ylabel, y2label, left, right, target=False):
+        """One of the four graphs: `left` on the y axis, `right` on y2 (an empty slot when the
+        sweep has no data)."""
+        if sweep == 'a':
+            x = f'set xtics auto\nset xlabel "file size (MiB)"\nset xrange [{xa}]\n'
+        else:
+            x = f'set xtics (1, 2, 4, 8)\nset xlabel "seeders"\nset xrange [{xb}]\n'
+        settings = f'\n{x}set title "{title}"\nset ylabel "{ylabel}"\nset y2label "{y2label}"\n'
+        if not (sz if sweep == 'a' else sd):
+            return settings + 'set multiplot next\n'
+        curves = [f'"{dat[sweep]}" using 1:{left[0]} with linespoints lw 2 {left[1]} '
+                  f'title "{left[2]}"']
+        if target:
+            curves.append('32 with lines dt 2 lc rgb "red" title "target 32 MiB"')
+        curves.append(f'"{dat[sweep]}" using 1:{right[0]} axes x1y2 with linespoints lw 2 '
+                      f'{right[1]} title "{right[2]}"')
+        return settings + 'plot ' + ', '.join(curves) + '\n'
+
     script = f'''
 set terminal pngcairo size 1400,1000 font "sans,11"
 set output "{out_png}"
@@ -372,61 +243,19 @@ set multiplot layout 2,2 title "groupshare download on 127.0.0.1 ({os.cpu_count(
 set grid
 set key top left opaque box
 set logscale x 2
-set xlabel "file size (MiB)"
-set ylabel "seconds"
-set y2label "MB/s"
 set ytics nomirror
 set y2tics
 set yrange [0:*]
 set y2range [0:*]
-set title "(a) time and throughput vs file size, {size_seeders} seeders"
-set xrange [{xa}]
 '''
-    if sz:
-        script += (f'plot "{dat_a}" using 1:2 with linespoints lw 2 pt 7 lc rgb "#7b2fbe" title "seconds", '
-                   f'"{dat_a}" using 1:3 axes x1y2 with linespoints lw 2 pt 5 lc rgb "#009e73" title "MB/s"\n')
-    else:
-        script += 'set multiplot next\n'
-    script += f'''
-unset logscale x
-set logscale x 2
-set xlabel "seeders"
-set xtics (1, 2, 4, 8)
-set title "(b) throughput and time vs seeders, {seeders_mib} MiB file"
-set xrange [{xb}]
-set ylabel "MB/s"
-set y2label "seconds"
-'''
-    if sd:
-        script += (f'plot "{dat_b}" using 1:3 with linespoints lw 2 pt 5 lc rgb "#009e73" title "MB/s", '
-                   f'"{dat_b}" using 1:2 axes x1y2 with linespoints lw 2 pt 7 lc rgb "#7b2fbe" title "seconds"\n')
-    else:
-        script += 'set multiplot next\n'
-    script += f'''
-set xtics auto
-set xlabel "file size (MiB)"
-set ylabel "MiB"
-set y2label "CPU seconds"
-set yrange [0:*]
-set title "(a) downloader peak RSS and CPU vs file size"
-set xrange [{xa}]
-'''
-    if sz:
-        script += (f'plot "{dat_a}" using 1:4 with linespoints lw 2 pt 7 lc rgb "#0072b2" title "peak RSS (MiB)", '
-                   f'32 with lines dt 2 lc rgb "red" title "target 32 MiB", '
-                   f'"{dat_a}" using 1:5 axes x1y2 with linespoints lw 2 pt 5 lc rgb "#e69f00" title "downloader CPU s"\n')
-    else:
-        script += 'set multiplot next\n'
-    script += f'''
-set xlabel "seeders"
-set xtics (1, 2, 4, 8)
-set title "(b) downloader peak RSS and CPU vs seeders"
-set xrange [{xb}]
-'''
-    if sd:
-        script += (f'plot "{dat_b}" using 1:4 with linespoints lw 2 pt 7 lc rgb "#0072b2" title "peak RSS (MiB)", '
-                   f'32 with lines dt 2 lc rgb "red" title "target 32 MiB", '
-                   f'"{dat_b}" using 1:5 axes x1y2 with linespoints lw 2 pt 5 lc rgb "#e69f00" title "downloader CPU s"\n')
+    script += panel('a', f'(a) time and throughput vs file size, {size_seeders} seeders',
+                    'seconds', 'MB/s', secs, mbps)
+    script += panel('b', f'(b) throughput and time vs seeders, {seeders_mib} MiB file',
+                    'MB/s', 'seconds', mbps, secs)
+    script += panel('a', '(a) downloader peak RSS and CPU vs file size', 'MiB', 'CPU seconds',
+                    rss, cpu, target=True)
+    script += panel('b', '(b) downloader peak RSS and CPU vs seeders', 'MiB', 'CPU seconds',
+                    rss, cpu, target=True)
     script += 'unset multiplot\n'
     gp = os.path.join(work, 'scale.gp')
     with open(gp, 'w') as f:
@@ -477,10 +306,7 @@ def main():
     keep = os.environ.get('SCALE_KEEP', '0') == '1'
     if runs < 1 or min(sizes + seeder_counts + [size_seeders, seeders_mib], default=1) < 1:
         sys.exit('scale: sizes, seeder counts and runs must be at least 1')
-    for b in (os.path.join(args.build, 'tracker', 'tracker'), os.path.join(args.build, 'peer', 'client'),
-              '/usr/bin/time'):
-        if not os.access(b, os.X_OK):
-            sys.exit(f'scale: {b} is missing (build first; /usr/bin/time is Debian package "time")')
+    require_binaries(args.build, 'scale', ['/usr/bin/time'])
     os.makedirs(out_dir, exist_ok=True)
 
     # Plan: sweep (b) first, seeders ascending (each step only adds uploads); then sweep (a) with
@@ -496,7 +322,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix='gs-scale-', dir=tmpdir)
     bench = None
-    atexit.register(lambda: bench and [p.kill() for p in bench.procs])
+    atexit.register(Proc.kill_all)
     atexit.register(lambda: keep or shutil.rmtree(work, ignore_errors=True))
 
     def on_signal(signum, _frame):
@@ -550,9 +376,9 @@ def main():
                      for k in seeder_counts if ('b', seeders_mib, k) in results]
         if not size_rows and not seed_rows:
             raise SystemExit(f'scale: no results ({failed or "nothing measured"})')
-        mem = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / (1 << 30)
+        model, mem = machine()
         header = (f'{started:%Y-%m-%d %H:%M}–{finished:%H:%M} on {platform.node()}: '
-                  f'{os.cpu_count()} cores ({cpu_model()}), {mem:.0f} GiB RAM, Linux '
+                  f'{os.cpu_count()} cores ({model}), {mem} RAM, Linux '
                   f'{platform.release()}; groupshare {git_rev()}. All processes on 127.0.0.1; '
                   f'median of {runs} run(s) per point; MB/s = 10^6 bytes/s; the seeders\' page '
                   f'cache is warm. "seeders\' CPU s" is the user+sys the sharing seeders used '

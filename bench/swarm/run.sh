@@ -9,27 +9,13 @@
 #   TMPDIR (where the file and the copies go).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/lib.sh
 
-missing=()
-for p in time aria2 opentracker python3-libtorrent; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
+bench_install time aria2 opentracker python3-libtorrent
 # python3-libtorrent may be installed and still not import (it is built for Debian's python3).
-if [[ ${#missing[@]} -eq 0 ]] && ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null; then
+if ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null; then
     echo "swarm: /usr/bin/python3 cannot import libtorrent (python3-libtorrent is installed)" >&2
     exit 1
-fi
-if [[ ${#missing[@]} -gt 0 ]]; then
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "swarm: missing packages ${missing[*]}: run as root (or apt-get install them)" >&2
-        exit 1
-    fi
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 scripts/install-deps.sh  # build dependencies, only those missing
 [[ -n "${SWARM_NO_BUILD:-}" ]] || BUILD_DIR="${BUILD_DIR:-build}" scripts/build.sh
@@ -41,23 +27,7 @@ if [[ $(id -u) -eq 0 ]] && ! id -u "$ot_user" >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$ot_user"
 fi
 
-child=""
-cleanup() {
-    if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
-        kill -TERM "$child" 2>/dev/null || true
-        wait "$child" 2>/dev/null || true
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-/usr/bin/python3 bench/swarm/swarm.py \
+bench_run /usr/bin/python3 bench/swarm/swarm.py \
     --mib "${SWARM_MIB:-1024}" --runs "${SWARM_RUNS:-3}" --seeders "${SWARM_SEEDERS:-4}" \
     --engines "${SWARM_ENGINES:-groupshare,aria2c,libtorrent}" \
-    --timeout "${SWARM_TIMEOUT:-0}" --build "${BUILD_DIR:-build}" --ot-user "$ot_user" &
-child=$!
-status=0
-wait "$child" || status=$?
-child=""
-exit "$status"
+    --timeout "${SWARM_TIMEOUT:-0}" --build "${BUILD_DIR:-build}" --ot-user "$ot_user"

@@ -12,96 +12,18 @@ interleaved (run 1 of every engine, then run 2, ...) so background load drifts h
 alike. Per run: seconds from the download command to the verified file, MB/s (10^6 bytes), the
 downloader's CPU seconds (user+sys) and peak resident memory from /usr/bin/time -v; the copy is
 compared with the source and deleted before the next run."""
-import argparse, datetime, os, platform, queue, re, shutil, signal, socket, statistics
-import subprocess, sys, tempfile, threading, time
+import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, '..', '..'))
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import (ROOT, BenchError, Groupshare, Proc, fs_type, generate, git_rev, loadavg,
+                      now, raise_on_signals, require_binaries, run_header, run_text, tail, time_v,
+                      warm)
+
 LT_PEER = os.path.join(HERE, 'lt_peer.py')
 PY = '/usr/bin/python3'  # python3-libtorrent imports only under Debian's interpreter
 ENGINES = ('groupshare', 'aria2c', 'libtorrent')
 FILE_NAME = 'swarm.bin'
-
-
-class BenchError(Exception):
-    pass
-
-
-class Proc:
-    """A child in its own process group with its stdout read line by line into a queue."""
-    all = []
-
-    def __init__(self, name, argv, log, stdin=True, user=None):
-        self.name, self.log, self.q = name, log, queue.Queue()
-        if user:
-            argv = ['setpriv', f'--reuid={user}', f'--regid={user}', '--init-groups'] + argv
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=open(log, 'w'), text=True,
-                                  bufsize=1, start_new_session=True)
-        Proc.all.append(self)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            self.q.put(line.rstrip('\n'))
-        self.q.put(None)
-
-    def send(self, line):
-        self.p.stdin.write(line + '\n')
-        self.p.stdin.flush()
-
-    def expect(self, pattern, timeout):
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise BenchError(f'{self.name}: no line matching {pattern!r} within '
-                                 f'{timeout:.0f} s (log: {self.log})')
-            try:
-                line = self.q.get(timeout=min(left, 0.05))
-            except queue.Empty:
-                continue
-            if line is None:
-                self.q.put(None)
-                raise BenchError(f'{self.name}: exited (status {self.p.wait()}) before a line '
-                                 f'matching {pattern!r}; last lines of {self.log}:\n'
-                                 + tail(self.log))
-            if line.startswith('error: '):
-                raise BenchError(f'{self.name}: {line}')
-            if re.search(pattern, line):
-                return line
-
-    def do(self, cmd, pattern, timeout=60):
-        self.send(cmd)
-        return self.expect(pattern, timeout)
-
-    def finish(self, timeout):
-        try:
-            self.p.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f'{self.name}: did not exit within {timeout} s after its last command')
-
-    def kill(self):
-        try:
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def tail(path, n=8):
-    try:
-        with open(path, errors='replace') as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError:
-        return ''
 
 
 def free_port():
@@ -121,36 +43,6 @@ def wait_listening(port, timeout, what):
                 return
         time.sleep(0.05)
     raise BenchError(f'{what} not listening on 127.0.0.1:{port} within {timeout} s')
-
-
-def time_v(path):
-    """(cpu seconds user+sys, peak RSS MiB) from a /usr/bin/time -v -o file."""
-    try:
-        text = open(path).read()
-    except OSError:
-        raise BenchError(f'/usr/bin/time wrote no report to {path}')
-
-    def field(label):
-        m = re.search(re.escape(label) + r':\s*([0-9.]+)', text)
-        if not m:
-            raise BenchError(f'no "{label}" in {path}')
-        return float(m.group(1))
-    return (field('User time (seconds)') + field('System time (seconds)'),
-            field('Maximum resident set size (kbytes)') / 1024)
-
-
-def generate(path, mib):
-    with open(path, 'wb') as f:
-        block = os.urandom(1 << 20)
-        for i in range(mib):
-            # A rotation of one random MiB, stamped with its index: every MiB differs.
-            f.write(i.to_bytes(8, 'little') + block[i % 997 + 8:] + block[:i % 997])
-
-
-def warm(path):
-    with open(path, 'rb') as f:
-        while f.read(1 << 22):
-            pass
 
 
 class Bench:
@@ -175,65 +67,29 @@ class Bench:
 
     # groupshare: tracker + seeders, as bench/download.py does
     def setup_groupshare(self):
-        bindir = os.path.join(self.work, 'bin')
-        os.makedirs(bindir)
-        # Private copies: a rebuild of the shared build/ during the run must not swap binaries.
-        for b in ('tracker/tracker', 'peer/client'):
-            shutil.copy2(os.path.join(self.a.build, b), bindir)
-        self.gs_tracker_bin = os.path.join(bindir, 'tracker')
-        self.gs_client_bin = os.path.join(bindir, 'client')
-        gs = os.path.join(self.work, 'gs')
-        os.makedirs(gs)
-        with open(os.path.join(gs, 'own.txt'), 'w') as f:
-            f.write('127.0.0.1:0\n')
-        tracker = Proc('groupshare tracker', [self.gs_tracker_bin, os.path.join(gs, 'own.txt'),
-                                              '1', '--db', os.path.join(gs, 'tracker.db')],
-                       self.log('gs-tracker.log'))
-        port = tracker.expect(r'listening on', 30).split('listening on ')[1].split()[0]
-        self.gs_info = os.path.join(gs, 'tracker_info.txt')
-        with open(self.gs_info, 'w') as f:
-            f.write(port + '\n')
+        self.gs = Groupshare(self.a.build, os.path.join(self.work, 'gs'), self.logs)
+        self.gs.start_tracker()
         hash_timeout = 60 + self.a.mib * 0.25
         self.gs_owner = None
         seeders = []
         for i in range(self.a.seeders):
-            s = self.gs_client(f'gs-seeder{i}')
-            s.expect('serving pieces', 30)
-            s.do(f'create_user seeder{i} pw', 'created')
-            s.do(f'login seeder{i} pw', 'logged in')
-            if i == 0:
-                s.do('create_group bench', 'created')
-                self.gs_owner = s
-            else:
-                s.do('join_group bench', 'join request')
-                self.gs_owner.do(f'accept_request bench seeder{i}', 'now a member')
+            s = self.gs.member(f'gs-seeder{i}', f'seeder{i}', 'bench', self.gs_owner)
+            self.gs_owner = self.gs_owner or s
             seeders.append(s)
         for s in seeders:
             s.send(f'upload_file {self.src} bench')
         for s in seeders:
             s.expect(r'^shared ', hash_timeout)
 
-    def gs_client(self, name, wrap=()):
-        return Proc(name, list(wrap) + [self.gs_client_bin, '127.0.0.1:0', self.gs_info,
-                                        '--data-dir', os.path.join(self.work, 'gs', name)],
-                    self.log(name + '.log'))
-
     def run_groupshare(self, timeout):
         self.gs_n += 1
         name = f'down{self.gs_n}'
         tv = self.log(f'groupshare-{self.gs_n}.time')
-        d = self.gs_client(f'gs-{name}', ['/usr/bin/time', '-v', '-o', tv])
+        d = self.gs.member(f'gs-{name}', name, 'bench', self.gs_owner,
+                           ['/usr/bin/time', '-v', '-o', tv])
         try:
-            d.expect('serving pieces', 30)
-            d.do(f'create_user {name} pw', 'created')
-            d.do(f'login {name} pw', 'logged in')
-            d.do('join_group bench', 'join request')
-            self.gs_owner.do(f'accept_request bench {name}', 'now a member')
             dest = os.path.join(self.dl_dir('groupshare'), FILE_NAME)
-            t0 = time.monotonic()
-            d.send(f'download_file bench {FILE_NAME} {dest}')
-            d.expect(r'^\[C\] \[bench\] ' + re.escape(FILE_NAME), timeout)
-            secs = time.monotonic() - t0
+            secs = self.gs.download(d, 'bench', FILE_NAME, dest, timeout)
             d.send('quit')
             d.finish(60)
         finally:
@@ -380,41 +236,19 @@ class Bench:
         return results
 
     def cleanup(self):
-        for p in Proc.all:
-            p.kill()
+        Proc.kill_all()
         if self.a.keep:
             print(f'swarm: kept {self.work}', file=sys.stderr)
         else:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
-def machine():
-    model = '?'
-    with open('/proc/cpuinfo') as f:
-        for line in f:
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    mem = '?'
-    with open('/proc/meminfo') as f:
-        for line in f:
-            if line.startswith('MemTotal:'):
-                mem = f'{int(line.split()[1]) / 1048576:.1f} GiB'
-    return model, mem
-
-
 def versions():
-    def run(argv):
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            return '?'
-    lt = run([PY, '-c', 'import libtorrent; print(libtorrent.__version__)'])
-    aria = run(['aria2c', '--version']).splitlines()[:1]
-    ot = run(['dpkg-query', '-W', '-f=${Version}', 'opentracker'])
-    rev = run(['git', '-C', ROOT, 'describe', '--always', '--dirty'])
-    return (f'groupshare {rev or "?"}; libtorrent {lt} (python3-libtorrent); '
-            f'{aria[0] if aria else "aria2 ?"}; opentracker {ot or "?"} (Debian)')
+    lt = run_text([PY, '-c', 'import libtorrent; print(libtorrent.__version__)'])
+    aria = run_text(['aria2c', '--version']).splitlines()[0]
+    ot = run_text(['dpkg-query', '-W', '-f=${Version}', 'opentracker'])
+    return (f'groupshare {git_rev()}; libtorrent {lt} (python3-libtorrent); {aria}; '
+            f'opentracker {ot} (Debian)')
 
 
 def spread(vals, fmt):
@@ -422,17 +256,10 @@ def spread(vals, fmt):
     return f'{med} ({lo}–{hi})'
 
 
-def report(args, results, runs, started, load_before, fs_type):
-    model, mem = machine()
-    load_after = open('/proc/loadavg').read().split()[:3]
-    lines = [
-        '# bench/swarm results', '',
-        f'- date: {started:%Y-%m-%d %H:%M %Z}'.rstrip(),
-        f'- machine: `nproc` {len(os.sched_getaffinity(0))}, {model}, {mem} RAM, '
-        f'kernel {platform.release()}',
-        f'- load average before / after: {" ".join(load_before)} / {" ".join(load_after)}',
+def report(args, results, runs, started, load_before, fs):
+    lines = ['# bench/swarm results', ''] + run_header(started, load_before) + [
         f'- shape: {args.mib} MiB file, 512 KiB pieces, {args.seeders} seeders + 1 downloader, '
-        f'all on 127.0.0.1; {args.runs} run(s) per engine, interleaved; files on {fs_type}',
+        f'all on 127.0.0.1; {args.runs} run(s) per engine, interleaved; files on {fs}',
         f'- versions: {versions()}',
         '- seconds: from the download command to the verified file (groupshare: '
         '`download_file` → `[C]` line; aria2c: process start → exit; libtorrent: add_torrent → '
@@ -508,30 +335,23 @@ def main():
     if bad or not args.engines or args.mib < 1 or args.runs < 1 or args.seeders < 1:
         sys.exit(f'swarm: bad arguments (engines are {", ".join(ENGINES)})')
     needs = ['/usr/bin/time']
-    if 'groupshare' in args.engines:
-        needs += [os.path.join(args.build, 'tracker', 'tracker'),
-                  os.path.join(args.build, 'peer', 'client')]
     if set(args.engines) & {'aria2c', 'libtorrent'}:
         needs += ['/usr/bin/opentracker', PY]
     if 'aria2c' in args.engines:
         needs += [shutil.which('aria2c') or 'aria2c']
+    if 'groupshare' in args.engines:
+        require_binaries(args.build, 'swarm', needs)
     for b in needs:
         if not os.access(b, os.X_OK):
             sys.exit(f'swarm: {b} is missing (bench/swarm/run.sh installs and builds)')
+    raise_on_signals(lambda signum: SystemExit(f'swarm: stopped by signal {signum}'))
 
-    def on_signal(signum, _):
-        raise SystemExit(f'swarm: stopped by signal {signum}')
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, on_signal)
-
-    started = datetime.datetime.now().astimezone()
-    load_before = open('/proc/loadavg').read().split()[:3]
+    started = now()
+    load_before = loadavg()
     bench = Bench(args)
     try:
-        fs_type = subprocess.run(['findmnt', '-n', '-o', 'FSTYPE', '--target', bench.work],
-                                 capture_output=True, text=True).stdout.strip() or '?'
         results = bench.run()
-        text = report(args, results, bench.runs, started, load_before, fs_type)
+        text = report(args, results, bench.runs, started, load_before, fs_type(bench.work))
     except BenchError as e:
         sys.exit(f'swarm: {e}')
     finally:

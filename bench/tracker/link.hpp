@@ -2,54 +2,43 @@
 // TLS 1.3 (docs/protocol.md §1.4: no client certificate; the tracker's self-signed certificate is
 // checked by its "sha256:<hex>" fingerprint). The load generator's set-up and load loop read and
 // write through it, so both work against a tracker of either kind. Main thread only.
-// OpenSSL is used directly rather than through shared/net: this benchmark needs only the
-// client side, and depends on the wire format rather than on the reactor's Connection.
+// TLS is the product's own (shared/net/tls.hpp: TlsContext, TlsSession); the benchmark drives
+// it from its own loop rather than through the reactor's Connection.
 #pragma once
 
 #include <cstddef>
-#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "shared/net/fd.hpp"
+#include "shared/net/tls.hpp"
 #include "shared/result.hpp"
 
-struct ssl_st;
-struct ssl_ctx_st;
-
 namespace gs::bench {
-
-struct SslCtxFree {
-    void operator()(ssl_ctx_st* ctx) const;
-};
-struct SslFree {
-    void operator()(ssl_st* ssl) const;
-};
 
 // The client side of TLS 1.3, once per process, with the fingerprint the tracker must present.
 class TlsClient {
 public:
-    // `fingerprint` is "sha256:" and 64 hex digits, as the tracker prints it.
-    static Result<TlsClient> create(std::string fingerprint);
+    // `fingerprint` as the tracker prints it (shared/config.hpp, parse_fingerprint).
+    static Result<TlsClient> create(std::string_view fingerprint);
     const std::string& fingerprint() const { return fingerprint_; }
 
 private:
     friend class Link;
-    TlsClient(std::unique_ptr<ssl_ctx_st, SslCtxFree> ctx, std::string fingerprint)
-        : ctx_(std::move(ctx)), fingerprint_(std::move(fingerprint)) {}
+    TlsClient(net::TlsContext context, std::string fingerprint)
+        : context_(std::move(context)), fingerprint_(std::move(fingerprint)) {}
 
-    std::unique_ptr<ssl_ctx_st, SslCtxFree> ctx_;
+    net::TlsContext context_;
     std::string fingerprint_;
 };
 
 class Link {
 public:
-    enum class Status { Done, WantRead, WantWrite, Closed, Failed };
-    struct Io {
-        Status status;
-        std::size_t bytes = 0;
-    };
+    using Status = net::TlsSession::Status;
+    using Io = net::TlsSession::Io;
 
-    static Link plain(net::Fd fd) { return Link(std::move(fd), nullptr); }
+    static Link plain(net::Fd fd) { return Link(std::move(fd)); }
     // A TLS session on a connected socket; drive handshake() until Done.
     static Result<Link> tls(net::Fd fd, const TlsClient& client);
 
@@ -61,17 +50,17 @@ public:
     Io write(const char* src, std::size_t bytes);
 
     int fd() const { return fd_.get(); }
-    bool is_tls() const { return ssl_ != nullptr; }
+    bool is_tls() const { return tls_.has_value(); }
     const std::string& error() const { return error_; }
 
 private:
-    Link(net::Fd fd, std::unique_ptr<ssl_st, SslFree> ssl)
-        : fd_(std::move(fd)), ssl_(std::move(ssl)) {}
-    Status classify(int ret);
+    explicit Link(net::Fd fd) : fd_(std::move(fd)) {}
+    // Keeps the session's error for error().
+    Status note(Status status);
 
-    // Declared before ssl_ so that the session is freed before its socket is closed.
+    // Declared before tls_ so that the session is freed before its socket is closed.
     net::Fd fd_;
-    std::unique_ptr<ssl_st, SslFree> ssl_;
+    std::optional<net::TlsSession> tls_;
     const TlsClient* client_ = nullptr;
     std::string error_;
 };

@@ -11,6 +11,7 @@
 # Prints a markdown table and writes it, with the machine it came from, to $RESULTS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/lib.sh
 repo=$(pwd)
 
 connections_list=${CONNECTIONS:-"64 1024"}
@@ -28,16 +29,7 @@ die() { say "error: $*"; exit 1; }
 # --- packages and build -----------------------------------------------------------------------
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo="sudo"
-missing=()
-for p in opentracker wrk util-linux; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    say "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bench_install opentracker wrk util-linux
 # opentracker must not run as root (it would drop to "nobody" by itself; we choose the user).
 if ! id -u "$ot_user" >/dev/null 2>&1; then
     $sudo useradd --system --no-create-home --shell /usr/sbin/nologin "$ot_user"

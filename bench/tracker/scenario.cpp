@@ -21,8 +21,11 @@ constexpr std::chrono::milliseconds kConnectTimeout = 5s;
 // The "IP:PORT" a client says it serves pieces on. Nothing listens there: the tracker only
 // stores and returns it. Each kind of client gets its own 127.x network so that every
 // connection has a distinct address whatever the counts.
+std::string client_ip(int network, int index) {
+    return fmt::format("127.{}.{}.{}", network, index / 250, index % 250 + 1);
+}
 std::string listen_addr(int network, int index) {
-    return fmt::format("127.{}.{}.{}:6881", network, index / 250, index % 250 + 1);
+    return client_ip(network, index) + ":6881";
 }
 constexpr int kSeederNetwork = 1;
 constexpr int kDownloaderNetwork = 2;
@@ -30,14 +33,17 @@ constexpr int kLoadNetwork = 3;
 
 // A valid info dictionary (BEP 3, docs/protocol.md §1.3) for a file of `mib` MiB in
 // kPieceLengthBytes pieces. The tracker checks its shape, not its content, so the piece hashes
-// are SHA1s of the piece numbers rather than of a generated file.
-Result<std::string> make_info_dict(const std::string& name, std::int64_t mib) {
+// are SHA1s of `salt` and the piece numbers rather than of a generated file; a new salt makes a
+// new info hash (on a reused database, one already shared in another group would be challenged
+// for a piece).
+Result<std::string> make_info_dict(const std::string& name, std::int64_t mib,
+                                   const std::string& salt) {
     const std::int64_t length = mib * 1024 * 1024;
     const std::int64_t count = proto::piece_count_for(length, proto::kPieceLengthBytes);
     std::string pieces;
     pieces.reserve(static_cast<std::size_t>(count) * proto::kPieceHashBytes);
     for (std::int64_t i = 0; i < count; ++i) {
-        pieces += digest_bytes(sha1(fmt::format("groupshare loadgen piece {}", i)));
+        pieces += digest_bytes(sha1(fmt::format("groupshare loadgen {} piece {}", salt, i)));
     }
     std::string info = proto::encode(proto::Dict{{"length", length},
                                                  {"name", name},
@@ -63,6 +69,38 @@ Result<SetupClient> connect(const net::Endpoint& tracker, const TlsClient* tls,
     return SetupClient::connect(tracker, tls, kConnectTimeout, from);
 }
 
+// A set-up client that connects from the IP of its listen_addr when the tracker is on loopback
+// (where every 127.x.y.z is ours): the tracker records the IP a connection comes from with the
+// port it is told, so only then is each seeder a peer of its own.
+Result<SetupClient> connect_as(const net::Endpoint& tracker, const TlsClient* tls, int network,
+                               int index) {
+    if (tracker.host.rfind("127.", 0) != 0) return connect(tracker, tls);
+    const net::Endpoint from{client_ip(network, index), 0};
+    return connect(tracker, tls, &from);
+}
+
+// A new account `user` (password kPassword), logged in on `client`; its session token.
+Result<std::string> sign_up(SetupClient& client, const std::string& user,
+                            const std::string& listen) {
+    if (auto r = step(client, "create_user",
+                      {{"op", "create_user"}, {"user", user}, {"password", kPassword}});
+        !r) {
+        return r.error();
+    }
+    auto login =
+        step(client, "login",
+             {{"op", "login"}, {"user", user}, {"password", kPassword}, {"listen", listen}});
+    if (!login) return login.error();
+    return std::string(login->get_string("token").value_or(""));
+}
+
+// The session `token` resumed on `client`, which serves pieces on `listen`.
+Status resume(SetupClient& client, const std::string& token, const std::string& listen) {
+    auto r = step(client, "resume", {{"op", "resume"}, {"token", token}, {"listen", listen}});
+    if (!r) return r.error();
+    return {};
+}
+
 }  // namespace
 
 Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* tls, int seeders,
@@ -73,23 +111,13 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
     const std::string fetch_user = prefix + "-fetch";
     s.group = prefix;
     s.file_name = fmt::format("loadgen-{}MiB.bin", file_mib);
-    auto info = make_info_dict(s.file_name, file_mib);
+    auto info = make_info_dict(s.file_name, file_mib, prefix);
     if (!info) return info.error();
 
-    auto owner = connect(tracker, tls);
+    auto owner = connect_as(tracker, tls, kSeederNetwork, 0);
     if (!owner) return owner.error();
-    if (auto r = step(*owner, "create_user",
-                      {{"op", "create_user"}, {"user", seed_user}, {"password", kPassword}});
-        !r) {
-        return r.error();
-    }
-    auto login = step(*owner, "login",
-                      {{"op", "login"},
-                       {"user", seed_user},
-                       {"password", kPassword},
-                       {"listen", listen_addr(kSeederNetwork, 0)}});
-    if (!login) return login.error();
-    const std::string seed_token(login->get_string("token").value_or(""));
+    auto seed_token = sign_up(*owner, seed_user, listen_addr(kSeederNetwork, 0));
+    if (!seed_token) return seed_token.error();
     if (auto r = step(*owner, "create_group", {{"op", "create_group"}, {"group", s.group}}); !r) {
         return r.error();
     }
@@ -99,13 +127,9 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
     const std::string info_hash(uploaded->get_string("info_hash").value_or(""));
     s.info_hash = info_hash;
     for (int i = 1; i < seeders; ++i) {
-        auto c = connect(tracker, tls);
+        auto c = connect_as(tracker, tls, kSeederNetwork, i);
         if (!c) return c.error();
-        if (auto r = step(*c, "resume",
-                          {{"op", "resume"},
-                           {"token", seed_token},
-                           {"listen", listen_addr(kSeederNetwork, i)}});
-            !r) {
+        if (auto r = resume(*c, *seed_token, listen_addr(kSeederNetwork, i)); !r) {
             return r.error();
         }
         if (auto r = step(*c, "add_seeder",
@@ -116,20 +140,11 @@ Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* 
         s.seeder_clients.push_back(std::move(c).value());
     }
 
-    auto fetch = connect(tracker, tls);
+    auto fetch = connect_as(tracker, tls, kDownloaderNetwork, 0);
     if (!fetch) return fetch.error();
-    if (auto r = step(*fetch, "create_user",
-                      {{"op", "create_user"}, {"user", fetch_user}, {"password", kPassword}});
-        !r) {
-        return r.error();
-    }
-    auto fetch_login = step(*fetch, "login",
-                            {{"op", "login"},
-                             {"user", fetch_user},
-                             {"password", kPassword},
-                             {"listen", listen_addr(kDownloaderNetwork, 0)}});
-    if (!fetch_login) return fetch_login.error();
-    s.downloader_token = std::string(fetch_login->get_string("token").value_or(""));
+    auto fetch_token = sign_up(*fetch, fetch_user, listen_addr(kDownloaderNetwork, 0));
+    if (!fetch_token) return fetch_token.error();
+    s.downloader_token = std::move(fetch_token).value();
     if (auto r = step(*fetch, "join_group", {{"op", "join_group"}, {"group", s.group}}); !r) {
         return r.error();
     }
@@ -177,11 +192,7 @@ Result<std::vector<Link>> open_load_connections(const net::Endpoint& tracker, co
                              0};
         auto c = connect(tracker, tls, loopback ? &source : nullptr);
         if (!c) return c.error();
-        if (auto r = step(*c, "resume",
-                          {{"op", "resume"},
-                           {"token", scenario.downloader_token},
-                           {"listen", listen_addr(kLoadNetwork, i)}});
-            !r) {
+        if (auto r = resume(*c, scenario.downloader_token, listen_addr(kLoadNetwork, i)); !r) {
             return r.error();
         }
         links.push_back(std::move(c).value().release_link());

@@ -28,14 +28,11 @@ Downloader::Downloader(net::EventLoop& loop, WorkerPool& workers, std::string gr
       ranking_limits_(ranking) {
     handshake_.info_hash = store_.info().info_hash;
     handshake_.peer_id = our_id;
-    for (std::uint32_t i = 0; i < store_.info().piece_count(); ++i) {
-        if (store_.verified().has(i)) picker_.set_have(PieceIndex{i});
+    const Bitfield resumed = store_.take_resumed();
+    for (std::uint32_t i = 0; i < resumed.size(); ++i) {
+        if (resumed.has(i)) picker_.set_have(PieceIndex{i});
     }
-    if (picker_.is_complete()) {
-        loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
-            if (!alive.expired()) finish();
-        });
-    }
+    if (picker_.is_complete()) loop_.defer(life_.guard([this] { finish(); }));
     arm_rank_tick();
 }
 
@@ -120,16 +117,17 @@ void Downloader::save_now() {
     // queue. Should the one in flight, with an older bitfield, land last, it claims fewer
     // pieces, which is safe; save_again_ writes the newer one once more after it.
     if (saving_) save_again_ = true;
-    if (auto saved = store_.save_state(); !saved) log::warn("{}", saved.error().message);
+    if (auto saved = store_.save_state(picker_.have()); !saved) {
+        log::warn("{}", saved.error().message);
+    }
 }
 
 void Downloader::save_in_background() {
     if (saving_ || store_.is_finished()) return;
     saving_ = true;
-    auto snapshot = std::make_shared<PieceStore::StateSnapshot>(store_.snapshot());
+    auto snapshot = std::make_shared<PieceStore::StateSnapshot>(store_.snapshot(picker_.have()));
     workers_.submit([snapshot] { return PieceStore::write_state(*snapshot); },
-                    [this, alive = std::weak_ptr<int>(alive_)](Status saved) {
-                        if (alive.expired()) return;
+                    life_.guard([this](Status saved) {
                         saving_ = false;
                         if (save_again_) {
                             save_again_ = false;
@@ -141,7 +139,7 @@ void Downloader::save_in_background() {
                         } else if (!saved && state_ == State::Downloading) {
                             pause_with_error(saved.error());
                         }
-                    });
+                    }));
 }
 
 void Downloader::resume() {
@@ -233,57 +231,47 @@ void Downloader::on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin,
     for (PeerId other : outcome.cancels) {
         if (auto it = sessions_.find(other); it != sessions_.end()) it->second->cancel(block);
     }
-    auto complete = store_.write_block(piece, begin, data);
-    if (!complete) {
-        // The picker accepted it, so it fits our request; the store disagreeing is our bug.
+    if (auto written = store_.write_block(piece, begin, data); !written) {
+        // The picker accepted it, so it fits our request; the store refusing it is our bug.
         log::error("block {}+{} of {}: {}", piece.value, begin, info().name,
-                   complete.error().message);
-        return;
-    }
-    if (outcome.piece_complete != *complete) {
-        log::error("picker and store disagree about piece {} of {}", piece.value, info().name);
+                   written.error().message);
     }
     if (outcome.piece_complete) verify_piece(piece);
 }
 
 void Downloader::verify_piece(PieceIndex piece) {
-    PieceData data = store_.take_completed_piece(piece);
-    const bool good = store_.verify(piece, data);
-    const std::uint32_t size = data.size;
-    auto committed = good ? store_.commit_piece(piece, data) : Status{};
-    store_.recycle(std::move(data));
-    if (!good) {
-        auto contributors = picker_.contributors(piece);
-        picker_.on_piece_failed(piece, contributors);
-        log::warn("piece {} of {} failed its SHA1 check ({} peer(s) sent it); fetching it again",
-                  piece.value, info().name, contributors.size());
-        for (PeerId peer : contributors) {
-            if (picker_.strikes(peer) < kMaxStrikes) continue;
-            auto it = sessions_.find(peer);
-            if (it == sessions_.end()) continue;
-            banned_.insert(it->second->address().to_string());
-            it->second->close("kept sending pieces that fail their SHA1 check");
-        }
-        top_up_all();
-        return;
-    }
-    if (!store_.verified().has(piece.value)) {
+    auto verdict = store_.verify_piece(piece);
+    if (!verdict) {
         picker_.on_piece_failed(piece, {});  // not on disk: it has to come again after a resume
-        return pause_with_error(committed.error());
+        return pause_with_error(verdict.error());
     }
+    if (*verdict == PieceStore::Verdict::Failed) return refetch_piece(piece);
     picker_.on_piece_passed(piece);
-    verified_bytes_ += size;
+    verified_bytes_ += info().piece_size(piece.value);
     for (auto& [id, s] : sessions_) s->send_have(piece);
     if (callbacks_.on_piece_verified) callbacks_.on_piece_verified(piece);
-    // The piece is on disk but its record (the resume state) could not be written: stop until
-    // there is room again rather than go on with pieces a crash would forget.
-    if (!committed) return pause_with_error(committed.error());
     if (store_.save_due()) save_in_background();
-    if (picker_.is_complete()) {
-        loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
-            if (!alive.expired()) finish();
-        });
+    if (picker_.is_complete()) loop_.defer(life_.guard([this] { finish(); }));
+}
+
+void Downloader::refetch_piece(PieceIndex piece) {
+    auto contributors = picker_.contributors(piece);
+    picker_.on_piece_failed(piece, contributors);
+    log::warn("piece {} of {} failed its SHA1 check ({} peer(s) sent it); fetching it again",
+              piece.value, info().name, contributors.size());
+    for (PeerId peer : contributors) {
+        if (picker_.strikes(peer) < kMaxStrikes) continue;
+        auto it = sessions_.find(peer);
+        if (it == sessions_.end()) continue;
+        banned_.insert(it->second->address().to_string());
+        it->second->close("kept sending pieces that fail their SHA1 check");
     }
+    top_up_all();
+}
+
+std::function<bool(PieceIndex)> Downloader::verified_pieces() const {
+    // Asked through the guard, so that an answer after this download is gone is "no".
+    return life_.guard([this](PieceIndex piece) { return has_piece(piece); });
 }
 
 void Downloader::on_session_closed(PeerSession& s) {
@@ -292,9 +280,7 @@ void Downloader::on_session_closed(PeerSession& s) {
     if (s.failed()) retry_after_[s.address().to_string()] = loop_.now() + kRetryDelay;
     const PeerId id = s.id();
     // The session is inside its own callback: destroy it once this event batch is over.
-    loop_.defer([this, id, alive = std::weak_ptr<int>(alive_)] {
-        if (!alive.expired()) sessions_.erase(id);
-    });
+    loop_.defer(life_.guard([this, id] { sessions_.erase(id); }));
     if (state_ != State::Downloading) return;
     top_up_all();  // the closed one asks for nothing any more
 }
@@ -328,7 +314,7 @@ double Downloader::percent_done() const {
     if (info.length == 0) return 100.0;
     std::int64_t have = 0;
     for (std::uint32_t i = 0; i < info.piece_count(); ++i) {
-        if (store_.verified().has(i)) have += info.piece_size(i);
+        if (picker_.has_piece(PieceIndex{i})) have += info.piece_size(i);
     }
     return 100.0 * static_cast<double>(have) / static_cast<double>(info.length);
 }

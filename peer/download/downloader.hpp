@@ -1,9 +1,11 @@
 // Downloader: one file being downloaded. Owns a PeerSession per peer (up to kMaxPeers, all on the
-// reactor thread), one PiecePicker and one PieceStore. Checks every piece with SHA1 before it is
-// written, announces verified pieces to its peers and (through on_piece_verified) to the serving
-// side, keeps peers that send bad data away from the pieces they spoiled and drops those that
-// keep doing it, and finishes by giving the file its final name. Owned by FileSharing, reactor
-// thread only.
+// reactor thread), one PiecePicker (the one record of which blocks and pieces are in: it decides
+// when a piece is complete and holds the verified set) and one PieceStore (the bytes on disk).
+// Has every complete piece checked with SHA1 before it is written, announces verified pieces to
+// its peers and (through on_piece_verified) to the serving side, answers which pieces are
+// verified (has_piece, verified_pieces), keeps peers that send bad data away from the pieces
+// they spoiled and drops those that keep doing it, and finishes by giving the file its final
+// name. Owned by FileSharing, reactor thread only.
 #pragma once
 
 #include "peer/download/peer_ranking.hpp"
@@ -11,6 +13,7 @@
 #include "peer/download/piece_picker.hpp"
 #include "peer/download/piece_store.hpp"
 #include "peer/wire/handshake.hpp"
+#include "shared/liveness.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/proto/metainfo.hpp"
 #include "shared/worker_pool.hpp"
@@ -66,6 +69,11 @@ public:
     const std::string& group() const { return group_; }
     const proto::InfoDict& info() const { return store_.info(); }
     const PieceStore& store() const { return store_; }
+    // Whether a piece is verified: checked with SHA1 and written to the partial file.
+    bool has_piece(PieceIndex piece) const { return picker_.has_piece(piece); }
+    // The same question for someone who may outlive this download (its Share): the answer is
+    // false for every piece once the download is gone.
+    std::function<bool(PieceIndex)> verified_pieces() const;
     const std::string& last_error() const { return last_error_; }
     std::size_t peer_count() const { return sessions_.size(); }
     double rate_bytes_per_second() const;
@@ -86,7 +94,10 @@ public:
     void on_session_closed(PeerSession& s);
 
 private:
+    // Every block of the piece is in: check it, then record it or fetch it again.
     void verify_piece(PieceIndex piece);
+    // The piece failed its SHA1 check: its senders are blamed, the picker hands it out again.
+    void refetch_piece(PieceIndex piece);
     void finish();
     void save_in_background();
     void save_now();
@@ -132,7 +143,7 @@ private:
     RankingLimits ranking_limits_;
     net::TimerId rank_timer_ = 0;
     net::Clock::time_point last_rank_tick_{};
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // deferred tasks check it
+    Liveness life_;  // last: deferred tasks and worker answers check it
 };
 
 }  // namespace gs::peer

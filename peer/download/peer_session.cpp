@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace gs::peer {
 
@@ -29,31 +30,23 @@ PeerSession::~PeerSession() {
 
 void PeerSession::arm_deadline(Deadline which) {
     disarm_deadline();
-    const SessionDeadlines& d = owner_.deadlines();
-    net::Clock::duration after{};
-    const char* what = "";
-    switch (which) {
-        case Deadline::None:
-            return;
-        case Deadline::Connect:
-            after = d.connect;
-            what = "connect timed out";
-            break;
-        case Deadline::Handshake:
-            after = d.handshake;
-            what = "handshake timed out";
-            break;
-        case Deadline::Unchoke:
-            after = d.unchoke;
-            what = "kept us choked for too long";
-            break;
-        case Deadline::Block:
-            after = d.block;
-            what = "no block for too long";
-            break;
-    }
+    if (which == Deadline::None) return;
+    // How long each deadline waits and what the session says when it runs out, in the order of
+    // Deadline (after None).
+    struct Kind {
+        net::Clock::duration SessionDeadlines::*after;
+        const char* what;
+    };
+    static constexpr Kind kKinds[] = {
+        {&SessionDeadlines::connect, "connect timed out"},
+        {&SessionDeadlines::handshake, "handshake timed out"},
+        {&SessionDeadlines::unchoke, "kept us choked for too long"},
+        {&SessionDeadlines::block, "no block for too long"},
+    };
+    static_assert(std::size(kKinds) == static_cast<std::size_t>(Deadline::Block));
+    const Kind& kind = kKinds[static_cast<std::size_t>(which) - 1];
     armed_ = which;
-    deadline_ = owner_.loop().after(after, [this, what] {
+    deadline_ = owner_.loop().after(owner_.deadlines().*kind.after, [this, what = kind.what] {
         deadline_ = 0;
         armed_ = Deadline::None;
         failed_ = true;

@@ -1,6 +1,8 @@
 // PiecePicker: decides which blocks each peer should fetch next — started pieces first, then the
 // rarest piece with a random tie-break, then endgame duplicates with cancels — and tracks
 // per-piece availability and per-block state (Missing, Requested, Have) with who was asked.
+// It is the one owner of a download's piece state: it decides when a piece is complete (every
+// block Have) and holds the verified set; the store, the Downloader and the serving side ask it.
 // No sockets, files or clock. Owned by one Downloader, reactor thread.
 #pragma once
 

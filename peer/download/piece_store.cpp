@@ -91,7 +91,7 @@ Result<PieceStore> PieceStore::open(const std::string& destination, const proto:
     s.destination_ = destination;
     s.part_path_ = destination + ".part";
     s.state_path_ = destination + ".part.state";
-    s.verified_ = Bitfield(info.piece_count());
+    s.resumed_ = Bitfield(info.piece_count());
 
     if (::lstat(s.part_path_.c_str(), &st) == 0) {
         if (auto adopted = s.adopt_partial_file(); !adopted) return adopted.error();
@@ -161,7 +161,7 @@ Status PieceStore::create_partial_file() {
     }();
     // The state (no piece verified yet) goes with the partial file at once: it is what lets a
     // later open resume the file, so a kill before the first piece must not strand it.
-    if (made) made = write_state(snapshot());
+    if (made) made = write_state(snapshot(Bitfield(info_.piece_count())));
     if (!made) unlink_if_same(part_path_, fd_.get());
     return made;
 }
@@ -200,7 +200,7 @@ Status PieceStore::load_state() {
     }
     auto verified = Bitfield::from_bytes(*bits, info_.piece_count());
     if (!verified) return damaged;
-    verified_ = std::move(verified).value();
+    resumed_ = std::move(verified).value();
     return {};
 }
 
@@ -218,55 +218,51 @@ Error PieceStore::in_use_error() const {
                                   part_path_));
 }
 
-Result<bool> PieceStore::write_block(PieceIndex piece, std::uint32_t begin,
-                                     std::string_view data) {
+Status PieceStore::write_block(PieceIndex piece, std::uint32_t begin, std::string_view data) {
     assert(!finished_);
     if (piece.value >= info_.piece_count()) {
         return make_error(Errc::Protocol, fmt::format("block of piece {} which does not exist",
                                                       piece.value));
     }
-    if (verified_.has(piece.value)) {
-        return make_error(Errc::Protocol,
-                          fmt::format("block of piece {} which is already verified", piece.value));
-    }
     const std::uint32_t size = info_.piece_size(piece.value);
-    const std::uint32_t blocks = (size + kBlockBytes - 1) / kBlockBytes;
-    const std::uint32_t block = begin / kBlockBytes;
-    if (begin % kBlockBytes != 0 || block >= blocks ||
+    if (begin % kBlockBytes != 0 || begin >= size ||
         data.size() != std::min(kBlockBytes, size - begin)) {
         return make_error(Errc::Protocol, fmt::format("block at {} of {} bytes does not fit piece {}",
                                                       begin, data.size(), piece.value));
     }
-    Assembly& a = assembling_[piece.value];
-    if (a.got.empty()) {
+    PieceData& a = assembling_[piece.value];
+    if (!a.bytes) {
         if (!spare_.empty()) {
-            a.data.bytes = std::move(spare_.back());
+            a.bytes = std::move(spare_.back());
             spare_.pop_back();
         } else {
             // Left uninitialised: every byte is written by a block before the piece is used.
-            a.data.bytes.reset(new char[static_cast<std::size_t>(info_.piece_length)]);
+            a.bytes.reset(new char[static_cast<std::size_t>(info_.piece_length)]);
         }
-        a.data.size = size;
-        a.got.assign(blocks, false);
+        a.size = size;
     }
-    std::memcpy(a.data.bytes.get() + begin, data.data(), data.size());
-    if (!a.got[block]) {
-        a.got[block] = true;
-        ++a.got_count;
-    }
-    return a.got_count == blocks;
+    std::memcpy(a.bytes.get() + begin, data.data(), data.size());
+    return {};
 }
 
-PieceData PieceStore::take_completed_piece(PieceIndex piece) {
+Result<PieceStore::Verdict> PieceStore::verify_piece(PieceIndex piece) {
+    assert(!finished_);
     auto it = assembling_.find(piece.value);
-    assert(it != assembling_.end() && it->second.got_count == it->second.got.size());
-    PieceData data = std::move(it->second.data);
+    assert(it != assembling_.end());
+    PieceData data = std::move(it->second);
     assembling_.erase(it);
-    return data;
-}
-
-void PieceStore::recycle(PieceData data) {
-    if (data.bytes && spare_.size() < kMaxSpareBuffers) spare_.push_back(std::move(data.bytes));
+    Result<Verdict> verdict = Verdict::Failed;
+    if (verify(piece, data.view())) {
+        auto offset = static_cast<off_t>(piece.value) * static_cast<off_t>(info_.piece_length);
+        if (auto written = write_fully(fd_.get(), data.view(), offset, part_path_); !written) {
+            verdict = written.error();
+        } else {
+            verdict = Verdict::Passed;
+            ++unsaved_pieces_;
+        }
+    }
+    if (spare_.size() < kMaxSpareBuffers) spare_.push_back(std::move(data.bytes));
+    return verdict;
 }
 
 bool PieceStore::verify(PieceIndex piece, std::string_view data) const {
@@ -276,22 +272,10 @@ bool PieceStore::verify(PieceIndex piece, std::string_view data) const {
     return digest_bytes(sha1(data)) == info_.piece_hash(piece.value);
 }
 
-Status PieceStore::commit_piece(PieceIndex piece, std::string_view data) {
-    assert(!finished_ && piece.value < info_.piece_count());
-    assert(data.size() == info_.piece_size(piece.value));
-    if (verified_.has(piece.value)) return {};
-    auto offset = static_cast<off_t>(piece.value) * static_cast<off_t>(info_.piece_length);
-    if (auto st = write_fully(fd_.get(), data, offset, part_path_); !st) return st;
-    verified_.set(piece.value);
-    ++unsaved_pieces_;
-    return {};
-}
-
-PieceStore::StateSnapshot PieceStore::snapshot() {
-    assert(!finished_);
+PieceStore::StateSnapshot PieceStore::snapshot(const Bitfield& verified) {
+    assert(!finished_ && verified.size() == info_.piece_count());
     unsaved_pieces_ = 0;
-    proto::Dict d{{"info_hash", digest_bytes(info_.info_hash)},
-                  {"verified", verified_.to_bytes()}};
+    proto::Dict d{{"info_hash", digest_bytes(info_.info_hash)}, {"verified", verified.to_bytes()}};
     return StateSnapshot{net::Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0)), part_path_, state_path_,
                          proto::encode(proto::Value(std::move(d)))};
 }
@@ -321,29 +305,8 @@ Status PieceStore::write_state(const StateSnapshot& s) {
     return {};
 }
 
-Status PieceStore::read_block(PieceIndex piece, std::uint32_t begin, std::span<char> out) const {
-    if (piece.value >= info_.piece_count() || !verified_.has(piece.value)) {
-        return make_error(Errc::NotFound, fmt::format("piece {} is not available", piece.value));
-    }
-    if (std::uint64_t{begin} + out.size() > info_.piece_size(piece.value)) {
-        return make_error(Errc::BadInput, fmt::format("block at {} of {} bytes is outside piece {}",
-                                                      begin, out.size(), piece.value));
-    }
-    off_t offset = static_cast<off_t>(piece.value) * static_cast<off_t>(info_.piece_length) + begin;
-    std::size_t got = 0;
-    while (got < out.size()) {
-        ssize_t n = ::pread(fd_.get(), out.data() + got, out.size() - got,
-                            offset + static_cast<off_t>(got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return io_error("read", part_path_);
-        if (n == 0) return make_error(Errc::Io, fmt::format("{} is shorter than expected", part_path_));
-        got += static_cast<std::size_t>(n);
-    }
-    return {};
-}
-
 Status PieceStore::finish() {
-    assert(!finished_ && is_complete());
+    assert(!finished_);
     if (::fsync(fd_.get()) != 0) return io_error("sync", part_path_);
     if (int err = rename_no_replace(part_path_, destination_); err != 0) {
         if (err == EEXIST) {

@@ -1,8 +1,11 @@
 // PieceStore: the on-disk side of one download. Owns `<dest>.part` (preallocated), one assembly
 // buffer per piece in flight, and `<dest>.part.state` (info hash + verified-piece bitfield) for
-// resume. A piece is checked with SHA1 before it touches disk; finish() fsyncs and gives the file
-// its final name without ever overwriting an existing file. Owned by a Downloader on the reactor
-// thread; only verify() may be called from a worker.
+// resume. It does not track which blocks or pieces are in: the download's PiecePicker decides
+// when a piece is complete and holds the verified set; the store copies blocks, checks a
+// complete piece with SHA1 before it touches disk (verify_piece) and writes the bitfield it is
+// given. finish() fsyncs and gives the file its final name without ever overwriting an existing
+// file. Owned by a Downloader on the reactor thread; only verify() and write_state() may be
+// called from a worker.
 #pragma once
 
 #include "peer/download/indexes.hpp"
@@ -14,20 +17,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gs::peer {
-
-// The bytes of one assembled piece, in a buffer the store hands out and takes back (recycle), so
-// a download does not allocate — and the kernel does not zero fresh pages — for every piece.
-struct PieceData {
-    std::unique_ptr<char[]> bytes;
-    std::uint32_t size = 0;
-    operator std::string_view() const { return {bytes.get(), size}; }  // NOLINT: a view of it
-};
 
 class PieceStore {
 public:
@@ -60,37 +55,39 @@ public:
     PieceStore(PieceStore&&) = default;
     PieceStore& operator=(PieceStore&&) = default;
 
+    // The pieces the state file recorded as verified when the store was opened (none for a
+    // fresh one), handed over once: the download's PiecePicker holds the verified set from then
+    // on, and the store keeps no copy.
+    Bitfield take_resumed() { return std::exchange(resumed_, Bitfield()); }
+
     // Copies one block (BEP 3 block: begin a multiple of 16 KiB, 16 KiB or the short tail) into
-    // its piece's buffer. Returns true once every block of the piece is in. Protocol error for a
-    // block that does not fit the piece or a piece already verified.
-    Result<bool> write_block(PieceIndex piece, std::uint32_t begin, std::string_view data);
-    // Hands over the bytes of a piece that write_block reported complete.
-    PieceData take_completed_piece(PieceIndex piece);
-    // Gives a buffer back for the next piece.
-    void recycle(PieceData data);
+    // its piece's buffer. Protocol error for a block that does not fit the piece.
+    Status write_block(PieceIndex piece, std::uint32_t begin, std::string_view data);
+
+    enum class Verdict : std::uint8_t { Passed, Failed };
+    // The one call for a piece whose every block was written (the picker says when): checks it
+    // with SHA1 here, on the calling thread, and writes it into the partial file only if it
+    // matches. Passed: it is on disk (the caller records it as verified); Failed: its bytes were
+    // wrong and are gone (fetch it again); an Io error: it matched but could not be written.
+    // Either way its buffer goes back for the next piece.
+    Result<Verdict> verify_piece(PieceIndex piece);
     // Whether `data` is piece `piece` (its SHA1 matches). Pure: safe on a worker thread as long
     // as the store outlives the call.
     bool verify(PieceIndex piece, std::string_view data) const;
-    // Writes a verified piece into the partial file and records it in memory.
-    Status commit_piece(PieceIndex piece, std::string_view data);
     // Forgets a partly assembled piece (its blocks will be fetched again).
     void drop_piece(PieceIndex piece) { assembling_.erase(piece.value); }
 
-    // Makes the verified bitfield durable: data first (fdatasync), then the state written to a
-    // temporary file, fsynced and renamed over the old one. Call on pause and shutdown. Two
-    // writes may overlap (each has its own temporary file): the last rename wins, and an older
-    // snapshot only claims fewer pieces.
-    Status save_state() { return write_state(snapshot()); }
+    // Makes `verified` (the download's verified set) durable: data first (fdatasync), then the
+    // state written to a temporary file, fsynced and renamed over the old one. Call on pause and
+    // shutdown. Two writes may overlap (each has its own temporary file): the last rename wins,
+    // and an older snapshot only claims fewer pieces.
+    Status save_state(const Bitfield& verified) { return write_state(snapshot(verified)); }
     // kSaveEveryPieces pieces were verified since the last snapshot.
     bool save_due() const { return unsaved_pieces_ >= kSaveEveryPieces; }
-    // The current state, to be written by write_state (counts as saved from now on).
-    StateSnapshot snapshot();
+    // The state recording `verified`, to be written by write_state (counts as saved from now on).
+    StateSnapshot snapshot(const Bitfield& verified);
     // Writes a snapshot as save_state does. Any thread, even while another write runs.
     static Status write_state(const StateSnapshot& snapshot);
-
-    // Reads bytes of a verified piece (to serve other peers). NotFound for a piece we do not
-    // have, BadInput for a range outside the piece.
-    Status read_block(PieceIndex piece, std::uint32_t begin, std::span<char> out) const;
 
     // Every piece verified: fsync, rename the partial file to the destination unless something
     // appeared there meanwhile (AlreadyExists; the data stays in the partial file), remove the
@@ -98,8 +95,6 @@ public:
     Status finish();
 
     const proto::InfoDict& info() const { return info_; }
-    const Bitfield& verified() const { return verified_; }
-    bool is_complete() const { return verified_.all(); }
     bool is_finished() const { return finished_; }
     const std::string& destination() const { return destination_; }
     const std::string& part_path() const { return part_path_; }
@@ -108,10 +103,12 @@ public:
     std::size_t pieces_in_memory() const { return assembling_.size(); }
 
 private:
-    struct Assembly {
-        PieceData data;           // piece_size bytes
-        std::vector<bool> got;    // per block
-        std::uint32_t got_count = 0;
+    // The bytes of one piece being assembled, in a buffer that is reused for the next piece, so
+    // a download does not allocate — and the kernel does not zero fresh pages — for every piece.
+    struct PieceData {
+        std::unique_ptr<char[]> bytes;  // piece_length bytes
+        std::uint32_t size = 0;
+        std::string_view view() const { return {bytes.get(), size}; }
     };
 
     PieceStore() = default;
@@ -126,8 +123,8 @@ private:
     std::string part_path_;
     std::string state_path_;
     net::Fd fd_;
-    Bitfield verified_;
-    std::map<std::uint32_t, Assembly> assembling_;
+    Bitfield resumed_;
+    std::map<std::uint32_t, PieceData> assembling_;
     std::vector<std::unique_ptr<char[]>> spare_;  // piece_length bytes each
     std::uint32_t unsaved_pieces_ = 0;
     bool finished_ = false;

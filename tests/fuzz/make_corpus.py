@@ -7,35 +7,18 @@ after changing an input below (it rewrites the files it names and leaves others 
 import hashlib
 import pathlib
 import struct
+import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-def benc(v):
-    if isinstance(v, bool):
-        raise TypeError("no booleans in bencode")
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(benc(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
-        return b"d" + b"".join(benc(k) + benc(x) for k, x in items) + b"e"
-    raise TypeError(type(v))
+# BEP 3 bencoding and the tracker's frames, shared with the benchmarks.
+sys.path.insert(0, str(HERE.parent.parent / "bench"))
+from benchlib import benc, frame
 
 
 def info(name="a.txt", length=5, piece_length=16384, fill=b"x"):
     pieces = max(1, -(-length // piece_length)) if length else 0
     return benc({"length": length, "name": name, "piece length": piece_length,
                  "pieces": fill * (20 * pieces), "private": 1})
-
-
-def frame(body):
-    return struct.pack(">I", len(body)) + body
 
 
 def write(target, name, data):

@@ -26,5 +26,13 @@ TEST(LivenessTest, AGuardedCallDoesNothingOnceItsOwnerIsGone) {
     EXPECT_EQ(calls, 0);
 }
 
+TEST(LivenessTest, AGuardedQueryAnswersWhileItsOwnerLivesAndIsEmptyAfterwards) {
+    auto life = std::make_unique<Liveness>();
+    std::function<int(int)> twice = life->guard([](int x) { return 2 * x; });
+    EXPECT_EQ(twice(21), 42);
+    life.reset();
+    EXPECT_EQ(twice(21), 0);
+}
+
 }  // namespace
 }  // namespace gs

@@ -4,6 +4,7 @@
 #include "tests/unit/temp_dir.hpp"
 #include "tests/unit/test_content.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@ constexpr std::uint32_t kPiece = 2 * kBlock;
 
 bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
+using Verdict = PieceStore::Verdict;
+
 class PieceStoreTest : public ::testing::Test {
 protected:
     // Two whole pieces (two blocks each), then a short last piece of one block and 100 bytes.
@@ -35,29 +38,38 @@ protected:
     test::TempDir dir_;
     std::string dest_ = dir_.file("file");
 
+    // The pieces verified so far, kept here as the download's picker keeps them: what the
+    // last open_store resumed, plus every piece fetch_piece got Passed for.
+    Bitfield verified_;
+
     std::string_view piece_bytes(std::uint32_t i) const {
         return std::string_view(content_).substr(std::size_t{i} * kPiece, info_.piece_size(i));
     }
 
-    // Writes every block of piece i (from `source`), verifies and commits it.
+    // `length` bytes of the partial file from `offset`: what is on disk.
+    std::string part_bytes(std::size_t offset, std::size_t length) const {
+        std::string all = read_file(dest_ + ".part");
+        return offset < all.size() ? all.substr(offset, length) : std::string();
+    }
+
+    // Writes every block of piece i (from `source`) and has it verified: Passed, and recorded.
     void fetch_piece(PieceStore& store, std::uint32_t i, const std::string& source) {
-        std::string_view bytes = std::string_view(source).substr(std::size_t{i} * kPiece,
-                                                                 info_.piece_size(i));
-        bool complete = false;
+        std::string_view bytes =
+            std::string_view(source).substr(std::size_t{i} * kPiece, info_.piece_size(i));
         for (std::uint32_t begin = 0; begin < bytes.size(); begin += kBlock) {
             auto r = store.write_block(PieceIndex{i}, begin, bytes.substr(begin, kBlock));
             ASSERT_TRUE(r.ok()) << r.error().message;
-            complete = *r;
         }
-        ASSERT_TRUE(complete);
-        auto data = store.take_completed_piece(PieceIndex{i});
-        ASSERT_TRUE(store.verify(PieceIndex{i}, data));
-        ASSERT_TRUE(store.commit_piece(PieceIndex{i}, data).ok());
+        auto verdict = store.verify_piece(PieceIndex{i});
+        ASSERT_TRUE(verdict.ok()) << verdict.error().message;
+        ASSERT_EQ(*verdict, Verdict::Passed);
+        verified_.set(i);
     }
 
     PieceStore open_store() {
         auto store = PieceStore::open(dest_, info_);
         EXPECT_TRUE(store.ok()) << store.error().message;
+        verified_ = store->take_resumed();
         return std::move(store).value();
     }
 };
@@ -66,7 +78,8 @@ TEST_F(PieceStoreTest, PreallocatesThePartialFileBesideTheDestination) {
     PieceStore store = open_store();
     EXPECT_EQ(store.part_path(), dest_ + ".part");
     EXPECT_EQ(std::filesystem::file_size(dest_ + ".part"), content_.size());
-    EXPECT_TRUE(store.verified().none());
+    EXPECT_TRUE(verified_.none());
+    EXPECT_EQ(verified_.size(), 3u);
     EXPECT_FALSE(exists(dest_));
 }
 
@@ -74,29 +87,24 @@ TEST_F(PieceStoreTest, AssemblesBlocksInAnyOrderIntoAVerifiedPiece) {
     PieceStore store = open_store();
     auto second = store.write_block(PieceIndex{1}, kBlock, piece_bytes(1).substr(kBlock));
     ASSERT_TRUE(second.ok());
-    EXPECT_FALSE(*second);
     EXPECT_EQ(store.pieces_in_memory(), 1u);
     auto first = store.write_block(PieceIndex{1}, 0, piece_bytes(1).substr(0, kBlock));
     ASSERT_TRUE(first.ok());
-    EXPECT_TRUE(*first);
-    auto data = store.take_completed_piece(PieceIndex{1});
-    EXPECT_EQ(std::string_view(data), piece_bytes(1));
+    EXPECT_EQ(store.pieces_in_memory(), 1u);
+    EXPECT_EQ(part_bytes(kPiece, kPiece), std::string(kPiece, '\0')) << "not on disk yet";
+    auto verdict = store.verify_piece(PieceIndex{1});
+    ASSERT_TRUE(verdict.ok()) << verdict.error().message;
+    EXPECT_EQ(*verdict, Verdict::Passed);
     EXPECT_EQ(store.pieces_in_memory(), 0u);
-    EXPECT_TRUE(store.verify(PieceIndex{1}, data));
-    ASSERT_TRUE(store.commit_piece(PieceIndex{1}, data).ok());
-    EXPECT_TRUE(store.verified().has(1));
-    std::string block(100, '\0');
-    ASSERT_TRUE(store.read_block(PieceIndex{1}, 5, block).ok());
-    EXPECT_EQ(block, piece_bytes(1).substr(5, 100));
+    EXPECT_EQ(part_bytes(kPiece, kPiece), piece_bytes(1));
+    EXPECT_EQ(part_bytes(kPiece + 5, 100), piece_bytes(1).substr(5, 100));
 }
 
 TEST_F(PieceStoreTest, HandlesTheShortLastPiece) {
     PieceStore store = open_store();
     EXPECT_EQ(info_.piece_size(2), kBlock + 100);
     fetch_piece(store, 2, content_);
-    std::string tail(100, '\0');
-    ASSERT_TRUE(store.read_block(PieceIndex{2}, kBlock, tail).ok());
-    EXPECT_EQ(tail, content_.substr(content_.size() - 100));
+    EXPECT_EQ(part_bytes(2 * kPiece + kBlock, 100), content_.substr(content_.size() - 100));
 }
 
 TEST_F(PieceStoreTest, RejectsACorruptPieceBeforeItTouchesDisk) {
@@ -104,15 +112,48 @@ TEST_F(PieceStoreTest, RejectsACorruptPieceBeforeItTouchesDisk) {
     std::string bad(piece_bytes(0).substr(0, kBlock));
     bad[7] ^= 1;
     ASSERT_TRUE(store.write_block(PieceIndex{0}, 0, bad).ok());
-    ASSERT_TRUE(*store.write_block(PieceIndex{0}, kBlock, piece_bytes(0).substr(kBlock)));
-    auto data = store.take_completed_piece(PieceIndex{0});
-    EXPECT_FALSE(store.verify(PieceIndex{0}, data));
-    EXPECT_FALSE(store.verify(PieceIndex{0}, std::string_view(data).substr(1)));
-    EXPECT_TRUE(store.verified().none());
-    std::string out(10, '\0');
-    EXPECT_EQ(store.read_block(PieceIndex{0}, 0, out).error().code, Errc::NotFound);
+    ASSERT_TRUE(store.write_block(PieceIndex{0}, kBlock, piece_bytes(0).substr(kBlock)).ok());
+    EXPECT_FALSE(store.verify(PieceIndex{0}, bad + std::string(piece_bytes(0).substr(kBlock))));
+    EXPECT_FALSE(store.verify(PieceIndex{0}, piece_bytes(0).substr(1)));
+    auto verdict = store.verify_piece(PieceIndex{0});
+    ASSERT_TRUE(verdict.ok()) << verdict.error().message;
+    EXPECT_EQ(*verdict, Verdict::Failed);
+    EXPECT_EQ(store.pieces_in_memory(), 0u) << "its bytes are gone";
+    EXPECT_EQ(part_bytes(0, kPiece), std::string(kPiece, '\0')) << "nothing touched disk";
+    EXPECT_FALSE(store.save_due());
     fetch_piece(store, 0, content_);  // fetched again, correctly
-    EXPECT_TRUE(store.verified().has(0));
+    EXPECT_EQ(part_bytes(0, kPiece), piece_bytes(0));
+}
+
+// The single verdict call, as the Downloader makes it: each of its three answers, and a buffer
+// that goes back for the next piece whatever the answer.
+TEST_F(PieceStoreTest, VerifyPieceSaysPassedFailedOrIoErrorAndAlwaysFreesThePiece) {
+    PieceStore store = open_store();
+    fetch_piece(store, 0, content_);  // Passed (checked inside)
+
+    std::string bad(piece_bytes(1));
+    bad[kBlock + 3] ^= 1;
+    ASSERT_TRUE(store.write_block(PieceIndex{1}, 0, std::string_view(bad).substr(0, kBlock)).ok());
+    ASSERT_TRUE(
+        store.write_block(PieceIndex{1}, kBlock, std::string_view(bad).substr(kBlock)).ok());
+    auto failed = store.verify_piece(PieceIndex{1});
+    ASSERT_TRUE(failed.ok()) << failed.error().message;
+    EXPECT_EQ(*failed, Verdict::Failed);
+
+    // The disk says no: the partial file's descriptor is now read-only.
+    net::Fd read_only(::open(store.part_path().c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(read_only.valid());
+    ASSERT_EQ(::dup2(read_only.get(), store.fd()), store.fd());
+    for (std::uint32_t begin : {0u, kBlock}) {
+        ASSERT_TRUE(
+            store.write_block(PieceIndex{1}, begin, piece_bytes(1).substr(begin, kBlock)).ok());
+    }
+    auto io = store.verify_piece(PieceIndex{1});
+    ASSERT_FALSE(io.ok()) << "a matching piece that could not be written";
+    EXPECT_EQ(io.error().code, Errc::Io);
+    EXPECT_THAT(io.error().message, ::testing::HasSubstr(store.part_path()));
+    EXPECT_EQ(store.pieces_in_memory(), 0u);
+    EXPECT_EQ(part_bytes(kPiece, kPiece), std::string(kPiece, '\0'));
 }
 
 TEST_F(PieceStoreTest, RejectsBlocksThatDoNotFit) {
@@ -123,12 +164,8 @@ TEST_F(PieceStoreTest, RejectsBlocksThatDoNotFit) {
     EXPECT_FALSE(store.write_block(PieceIndex{0}, 2 * kBlock, block).ok()) << "past the piece";
     EXPECT_FALSE(store.write_block(PieceIndex{0}, 0, block.substr(1)).ok()) << "short block";
     EXPECT_FALSE(store.write_block(PieceIndex{2}, kBlock, block).ok()) << "tail is 100 bytes";
-    fetch_piece(store, 0, content_);
-    auto again = store.write_block(PieceIndex{0}, 0, block);
-    ASSERT_FALSE(again.ok()) << "already verified";
-    EXPECT_EQ(again.error().code, Errc::Protocol);
-    std::string out(kBlock, '\0');
-    EXPECT_EQ(store.read_block(PieceIndex{0}, kBlock + 1, out).error().code, Errc::BadInput);
+    EXPECT_EQ(store.write_block(PieceIndex{0}, 1, block).error().code, Errc::Protocol);
+    EXPECT_EQ(store.pieces_in_memory(), 0u) << "nothing was taken in";
 }
 
 TEST_F(PieceStoreTest, ResumesVerifiedPiecesAfterReopening) {
@@ -136,16 +173,15 @@ TEST_F(PieceStoreTest, ResumesVerifiedPiecesAfterReopening) {
         PieceStore store = open_store();
         fetch_piece(store, 0, content_);
         fetch_piece(store, 2, content_);
-        ASSERT_TRUE(store.save_state().ok());
+        ASSERT_TRUE(store.save_state(verified_).ok());
         EXPECT_TRUE(exists(dest_ + ".part.state"));
     }
     PieceStore store = open_store();
-    EXPECT_TRUE(store.verified().has(0));
-    EXPECT_FALSE(store.verified().has(1));
-    EXPECT_TRUE(store.verified().has(2));
-    std::string out(kBlock, '\0');
-    ASSERT_TRUE(store.read_block(PieceIndex{0}, 0, out).ok());
-    EXPECT_EQ(out, piece_bytes(0).substr(0, kBlock));
+    EXPECT_TRUE(verified_.has(0));
+    EXPECT_FALSE(verified_.has(1));
+    EXPECT_TRUE(verified_.has(2));
+    EXPECT_TRUE(store.take_resumed().none()) << "handed over once; the store keeps no copy";
+    EXPECT_EQ(part_bytes(0, kBlock), piece_bytes(0).substr(0, kBlock));
 }
 
 TEST_F(PieceStoreTest, ASaveIsDueEveryFewPiecesAndASnapshotCanBeWrittenElsewhere) {
@@ -159,15 +195,15 @@ TEST_F(PieceStoreTest, ASaveIsDueEveryFewPiecesAndASnapshotCanBeWrittenElsewhere
             fetch_piece(store, i, content_);
         }
         ASSERT_TRUE(store.save_due());
-        auto snapshot = store.snapshot();
+        auto snapshot = store.snapshot(verified_);
         EXPECT_FALSE(store.save_due());
         fetch_piece(store, every, content_);  // not in the snapshot
         EXPECT_FALSE(store.save_due());
         ASSERT_TRUE(PieceStore::write_state(snapshot).ok());  // as a worker would, later
     }
     PieceStore store = open_store();
-    EXPECT_EQ(store.verified().count(), every);
-    EXPECT_FALSE(store.verified().has(every));
+    EXPECT_EQ(verified_.count(), every);
+    EXPECT_FALSE(verified_.has(every));
 }
 
 TEST_F(PieceStoreTest, AFreshDownloadHasItsStateFromTheStart) {
@@ -184,7 +220,7 @@ TEST_F(PieceStoreTest, AFreshDownloadHasItsStateFromTheStart) {
         EXPECT_FALSE(store.save_due()) << "the next state after kSaveEveryPieces pieces";
     }  // as if killed: the piece was never saved
     PieceStore store = open_store();
-    EXPECT_TRUE(store.verified().none()) << "resumed, with the piece to be fetched again";
+    EXPECT_TRUE(verified_.none()) << "resumed, with the piece to be fetched again";
     for (std::uint32_t i = 0; i < 3; ++i) fetch_piece(store, i, content_);
     ASSERT_TRUE(store.finish().ok());
     EXPECT_EQ(read_file(dest_), content_);
@@ -196,7 +232,7 @@ TEST_F(PieceStoreTest, AFreshDownloadKilledBeforeAnyPieceResumesInsteadOfBeingRe
     ASSERT_TRUE(exists(dest_ + ".part"));
     auto reopened = PieceStore::open(dest_, info_);
     ASSERT_TRUE(reopened.ok()) << reopened.error().message;
-    EXPECT_TRUE(reopened->verified().none());
+    EXPECT_TRUE(reopened->take_resumed().none());
     EXPECT_EQ(std::filesystem::file_size(dest_ + ".part"), content_.size());
 }
 
@@ -213,7 +249,7 @@ protected:
     void leave_partial_download() {
         PieceStore store = open_store();
         fetch_piece(store, 0, content_);
-        ASSERT_TRUE(store.save_state().ok());
+        ASSERT_TRUE(store.save_state(verified_).ok());
     }
 
     Error refused() {
@@ -343,7 +379,7 @@ TEST_F(PieceStoreRefusalTest, AStateWriteNeverFollowsAPlantedLink) {
     PieceStore store = open_store();
     fetch_piece(store, 0, content_);
     ASSERT_EQ(::symlink(victim_.c_str(), (state_ + ".tmp").c_str()), 0);  // the old fixed name
-    ASSERT_TRUE(store.save_state().ok());
+    ASSERT_TRUE(store.save_state(verified_).ok());
     expect_victim_untouched();
     EXPECT_FALSE(std::filesystem::is_symlink(state_));
 }
@@ -351,8 +387,8 @@ TEST_F(PieceStoreRefusalTest, AStateWriteNeverFollowsAPlantedLink) {
 TEST_F(PieceStoreTest, FinishMovesTheFileIntoPlaceAndRemovesTheState) {
     PieceStore store = open_store();
     for (std::uint32_t i = 0; i < 3; ++i) fetch_piece(store, i, content_);
-    ASSERT_TRUE(store.save_state().ok());
-    EXPECT_TRUE(store.is_complete());
+    ASSERT_TRUE(store.save_state(verified_).ok());
+    EXPECT_TRUE(verified_.all());
     ASSERT_TRUE(store.finish().ok());
     EXPECT_TRUE(store.is_finished());
     EXPECT_EQ(read_file(dest_), content_);
@@ -383,8 +419,8 @@ TEST_F(PieceStoreTest, AZeroLengthFileIsCompleteAndFinishes) {
     content_.clear();
     info_ = info_for(content_, kPiece);
     PieceStore store = open_store();
-    EXPECT_TRUE(store.is_complete());
-    ASSERT_TRUE(store.save_state().ok());
+    EXPECT_TRUE(verified_.all());
+    ASSERT_TRUE(store.save_state(verified_).ok());
     ASSERT_TRUE(store.finish().ok());
     EXPECT_TRUE(exists(dest_));
     EXPECT_EQ(std::filesystem::file_size(dest_), 0u);

@@ -1,10 +1,13 @@
 // Shares: one share per info hash serving every group it was shared in, partial files never
 // replacing complete ones, and the saved file keeping every group (old files with one "group"
-// still load).
+// still load). A partial share asks its download which pieces are verified, and asks nothing
+// of a download that is gone.
 #include "peer/shares.hpp"
 
+#include "peer/download/downloader.hpp"
 #include "shared/proto/bencode.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tests/unit/test_content.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +15,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <string>
@@ -36,6 +40,13 @@ protected:
 
     test::TempDir dir_;
 };
+
+// A download in progress as far as a share can tell: which pieces it says it has.
+VerifiedPieces download_with(std::vector<std::uint32_t> pieces) {
+    return [pieces](PieceIndex piece) {
+        return std::find(pieces.begin(), pieces.end(), piece.value) != pieces.end();
+    };
+}
 
 TEST_F(SharesTest, OneInfoHashInTwoGroupsIsOneShareServedUntilItsLastGroupGoes) {
     Shares shares;
@@ -79,8 +90,7 @@ TEST_F(SharesTest, APartialFileNeverReplacesACompleteOne) {
     auto info = file("m.bin", "complete content");
     ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin")));
     std::ofstream(dir_.file("m.bin.part")) << "";
-    Bitfield none(info.piece_count());
-    auto st = shares.add("g1", info, dir_.file("m.bin.part"), &none);
+    auto st = shares.add("g1", info, dir_.file("m.bin.part"), download_with({}));
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, Errc::AlreadyExists);
     const Share* s = shares.find(info.info_hash);
@@ -93,17 +103,18 @@ TEST_F(SharesTest, ASecondDownloadOfOneFileNeverTakesOverTheFirstOnesPartialShar
     auto info = file("m.bin", "downloaded twice");
     std::ofstream(dir_.file("a.part")) << "";
     std::ofstream(dir_.file("b.part")) << "";
-    Bitfield first(info.piece_count());
-    Bitfield second(info.piece_count());
-    ASSERT_TRUE(shares.add("g1", info, dir_.file("a.part"), &first));
-    ASSERT_TRUE(shares.add("g1", info, dir_.file("a.part"), &first));  // the same download again
-    auto st = shares.add("g2", info, dir_.file("b.part"), &second);
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("a.part"), download_with({0})));
+    // The same download again.
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("a.part"), download_with({0})));
+    auto st = shares.add("g2", info, dir_.file("b.part"), download_with({}));
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, Errc::AlreadyExists);
     EXPECT_EQ(st.error().message, "m.bin is already being downloaded to " + dir_.file("a.part"));
-    // The first download's share is as it was: its bitfield, its group only, so it goes with it.
+    // The first download's share is as it was: it asks that download, its group only, so it goes
+    // with it.
     const Share* s = shares.find(info.info_hash);
-    EXPECT_EQ(s->partial, &first);
+    EXPECT_EQ(s->path, dir_.file("a.part"));
+    EXPECT_TRUE(s->has_piece(0)) << "asked the first download, not the second";
     EXPECT_THAT(s->groups, ElementsAre("g1"));
     EXPECT_THAT(shares.remove_group("g1"), ElementsAre(info.info_hash));
 }
@@ -112,13 +123,13 @@ TEST_F(SharesTest, ACompleteFileReplacesThePartialOneAndKeepsItsGroups) {
     Shares shares;
     auto info = file("m.bin", "downloaded content");
     std::ofstream(dir_.file("m.bin.part")) << "";
-    Bitfield none(info.piece_count());
-    ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin.part"), &none));
+    ASSERT_TRUE(shares.add("g1", info, dir_.file("m.bin.part"), download_with({})));
     EXPECT_FALSE(shares.find(info.info_hash)->has_piece(0));
     ASSERT_TRUE(shares.add("g2", info, dir_.file("m.bin")));
     const Share* s = shares.find(info.info_hash);
     EXPECT_EQ(s->path, dir_.file("m.bin"));
     EXPECT_EQ(s->partial, nullptr);
+    EXPECT_TRUE(s->has_piece(0));
     EXPECT_THAT(s->groups, ElementsAre("g1", "g2"));
 }
 
@@ -180,6 +191,77 @@ TEST_F(SharesTest, AChangedFileIsDroppedWithAllItsGroups) {
     ASSERT_TRUE(loaded.load(dir_.file("alice.shares"), dropped));
     EXPECT_EQ(loaded.size(), 0u);
     EXPECT_THAT(dropped, ElementsAre("[g1, g2] m.bin (" + dir_.file("m.bin") + ")"));
+}
+
+// A real download behind a partial share: the share serves what the download has verified, as
+// it is verified, and nothing once the download is gone (the share outlives it, as on logout).
+class SharedDownloadTest : public ::testing::Test {
+protected:
+    static constexpr std::uint32_t kBlock = wire::kBlockBytes;
+    static constexpr std::uint32_t kPiece = 2 * kBlock;
+
+    void SetUp() override {
+        testing::internal::CaptureStderr();  // the SHA1 failure is logged
+        auto store = PieceStore::open(dir_.file("file"), info_);
+        ASSERT_TRUE(store.ok()) << store.error().message;
+        download_ = std::make_unique<Downloader>(loop_, workers_, "g", std::move(store).value(),
+                                                 wire::random_peer_id(), Downloader::Callbacks{});
+        session_ = std::make_unique<PeerSession>(*download_, PeerId{1}, net::Endpoint{});
+        Bitfield all(info_.piece_count());
+        all.set_all();
+        download_->on_peer_bitfield(*session_, all);
+        ASSERT_TRUE(
+            shares_.add("g", info_, download_->store().part_path(), download_->verified_pieces()));
+    }
+    void TearDown() override {
+        session_.reset();
+        download_.reset();
+        testing::internal::GetCapturedStderr();
+    }
+
+    // The peer delivers every block it is asked for, from `bytes`.
+    void deliver(const std::string& bytes) {
+        for (const BlockRequest& r : download_->picker().pick(session_->id(), 16)) {
+            std::string_view block = std::string_view(bytes).substr(
+                std::size_t{r.piece.value} * kPiece + r.begin, r.length);
+            download_->on_block(*session_, r.piece, r.begin, block);
+        }
+    }
+
+    const Share& share() const { return *shares_.find(info_.info_hash); }
+
+    std::string content_ = test::random_bytes(2 * kPiece + 100, 3);
+    proto::InfoDict info_ = test::info_for(content_, kPiece);
+    net::EventLoop loop_;
+    WorkerPool workers_{loop_, 1};
+    test::TempDir dir_;
+    Shares shares_;
+    std::unique_ptr<Downloader> download_;
+    std::unique_ptr<PeerSession> session_;
+};
+
+TEST_F(SharedDownloadTest, TheShareServesWhatItsDownloadHasVerifiedAsItIsVerified) {
+    for (std::uint32_t i = 0; i < 3; ++i) EXPECT_FALSE(share().has_piece(i));
+    std::string corrupt = content_;
+    corrupt[5] ^= 1;  // in piece 0
+    deliver(corrupt);
+    EXPECT_FALSE(share().has_piece(0)) << "failed its SHA1 check";
+    EXPECT_FALSE(download_->has_piece(PieceIndex{0}));
+    EXPECT_TRUE(share().has_piece(1));
+    EXPECT_TRUE(share().has_piece(2));
+    EXPECT_EQ(download_->has_piece(PieceIndex{1}), share().has_piece(1));
+    EXPECT_TRUE(download_->picker().is_barred(session_->id(), PieceIndex{0}));
+}
+
+TEST_F(SharedDownloadTest, TheShareOfADownloadThatIsGoneServesNothingAndDoesNotDangle) {
+    deliver(content_);
+    ASSERT_TRUE(share().has_piece(0));
+    const VerifiedPieces kept = download_->verified_pieces();
+    session_.reset();
+    download_.reset();
+    ASSERT_NE(shares_.find(info_.info_hash), nullptr) << "the share outlives its download";
+    for (std::uint32_t i = 0; i < 3; ++i) EXPECT_FALSE(share().has_piece(i)) << "piece " << i;
+    EXPECT_FALSE(kept(PieceIndex{0})) << "nor does any copy of the question";
 }
 
 }  // namespace
