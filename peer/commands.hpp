@@ -7,6 +7,7 @@
 #include "peer/prompt.hpp"
 #include "peer/tracker_client.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -14,6 +15,9 @@
 #include <vector>
 
 namespace gs::peer {
+
+// A size as people read it: "512 B", "1.5 KiB", "2.0 MiB", "1.2 GiB".
+std::string human_bytes(std::int64_t n);
 
 class Commands {
 public:
@@ -46,6 +50,11 @@ public:
         std::string flag = {};
     };
     void add(std::string name, Command command);
+    // A Command's `run` that calls the member function `fn` of `self`.
+    template <class T>
+    static std::function<void(const Args&, Done)> call(T* self, void (T::*fn)(const Args&, Done)) {
+        return [self, fn](const Args& a, Done done) { (self->*fn)(a, std::move(done)); };
+    }
     void set_session_hooks(SessionHooks hooks) { hooks_ = std::move(hooks); }
 
     // Output helpers shared with other command sets.
@@ -68,8 +77,17 @@ public:
     void on_session_lost();
 
 private:
+    struct GroupCommand;
+
     void register_account_commands();
+    void create_user(const Args& a, Done done);
+    void login(const Args& a, Done done);
+    void logout(const Args& a, Done done);
     void register_group_commands();
+    void ask_group(const GroupCommand& c, const Args& a, Done done);
+    void leave_group(const Args& a, Done done);
+    void list_requests(const Args& a, Done done);
+    void list_groups(const Args& a, Done done);
     void help(Done done);
 
     TrackerClient& tracker_;

@@ -24,25 +24,6 @@ namespace {
 // Paths in messages are quoted whole (printable() cuts at 80 bytes by default).
 constexpr std::size_t kPathBytes = 4096;
 
-std::string human_bytes(std::int64_t n) {
-    if (n >= (std::int64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(n) / (1 << 30));
-    if (n >= (1 << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
-    if (n >= (1 << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(n) / (1 << 10));
-    return fmt::format("{} B", n);
-}
-
-std::vector<net::Endpoint> peers_from(const proto::Value& reply) {
-    std::vector<net::Endpoint> out;
-    if (const proto::List* peers = reply.get_list("peers")) {
-        for (const auto& p : *peers) {
-            auto addr = p.get_string("addr");
-            if (!addr) continue;
-            if (auto ep = net::parse_endpoint(*addr, false)) out.push_back(*ep);
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 FileSharing::FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands& commands,
@@ -53,7 +34,8 @@ FileSharing::FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands&
       workers_(workers),
       data_dir_(std::move(data_dir)),
       peer_id_(wire::random_peer_id()),
-      uploader_(loop, std::move(listener), shares_, peer_id_) {
+      uploader_(loop, std::move(listener), shares_, peer_id_),
+      downloads_(loop, workers, tracker, peer_id_, data_dir_, download_hooks()) {
     register_commands();
     uploader_.set_on_share_changed([this](const Sha1Digest& h) { on_share_changed(h); });
     commands_.set_session_hooks({
@@ -61,48 +43,35 @@ FileSharing::FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands&
         .on_logout = [this] { on_logout(); },
         .on_left_group = [this](const std::string& g) { on_left_group(g); },
     });
-    refresh_timer_ = loop_.after(kPeerRefreshInterval, [this] { refresh_peers(); });
 }
 
-FileSharing::~FileSharing() {
-    loop_.cancel(refresh_timer_);
-    for (auto& d : downloads_) d->pause();  // makes resume state durable
-    downloads_.clear();
+Downloads::Hooks FileSharing::download_hooks() {
+    return {
+        .say = [this](std::string_view line) { commands_.say(line); },
+        .serve_partial = [this](const Downloader& d) { return serve_partial(d); },
+        .on_piece_verified =
+            [this](const Sha1Digest& info_hash, PieceIndex piece) {
+                uploader_.announce_have(info_hash, piece.value);
+            },
+        .on_complete = [this](const Downloader& d) { share_download(d); },
+    };
 }
 
 bool FileSharing::is_busy() const {
     if (user_.empty()) return false;
     if (shares_.size() > 0) return true;
-    return std::any_of(downloads_.begin(), downloads_.end(), [](const auto& d) {
-        return d->state() == Downloader::State::Downloading;
-    });
+    return downloads_.any_running();
 }
 
-std::string FileSharing::user_file(std::string_view suffix) const {
-    return (data_dir_ / fmt::format("{}.{}", user_, suffix)).string();
+std::string FileSharing::shares_path() const {
+    return (data_dir_ / fmt::format("{}.shares", user_)).string();
 }
 
 void FileSharing::save_shares() {
     if (user_.empty()) return;
-    if (auto st = shares_.save(user_file("shares")); !st) {
+    if (auto st = shares_.save(shares_path()); !st) {
         commands_.say(fmt::format("error: {}", st.error().message));
     }
-}
-
-void FileSharing::save_downloads() {
-    if (user_.empty()) return;
-    proto::List items;
-    for (const auto& d : downloads_) {
-        if (d->state() == Downloader::State::Complete || d->state() == Downloader::State::Failed) {
-            continue;
-        }
-        items.push_back(proto::Dict{{"group", d->group()},
-                                    {"info", d->info().bencoded},
-                                    {"destination", d->store().destination()}});
-    }
-    auto st = write_file_atomically(user_file("downloads"),
-                                    proto::encode(proto::Value(std::move(items))));
-    if (!st) commands_.say(fmt::format("error: {}", st.error().message));
 }
 
 // --- session
@@ -111,7 +80,7 @@ void FileSharing::on_login(const std::string& user, std::string_view ticket_key)
     user_ = user;
     uploader_.set_ticket_key(std::string(ticket_key));
     std::vector<std::string> dropped;
-    if (auto st = shares_.load(user_file("shares"), dropped); !st) {
+    if (auto st = shares_.load(shares_path(), dropped); !st) {
         commands_.say(fmt::format("error: {}", st.error().message));
     }
     for (const auto& d : dropped) {
@@ -120,21 +89,17 @@ void FileSharing::on_login(const std::string& user, std::string_view ticket_key)
                                   d));
     }
     if (!dropped.empty()) save_shares();
-    for (auto& d : downloads_) {
-        if (d->state() != Downloader::State::Paused) continue;
-        d->resume();
-        (void)shares_.add(d->group(), d->info(), d->store().part_path(), d->verified_pieces());
-    }
-    restore_downloads();
+    downloads_.login(user, [this](const std::string& group, const proto::InfoDict& info) {
+        return why_not_download(group, info);
+    });
     uploader_.set_serving(true);
     announce_shares();
-    refresh_peers();
+    downloads_.refresh_peers();
 }
 
 void FileSharing::on_logout() {
     uploader_.set_serving(false);
-    for (auto& d : downloads_) d->pause();
-    save_downloads();
+    downloads_.logout();
     shares_.clear();
     user_.clear();
 }
@@ -142,108 +107,43 @@ void FileSharing::on_logout() {
 void FileSharing::on_left_group(const std::string& group) {
     // A file shared in other groups too is still served there.
     for (const Sha1Digest& hash : shares_.remove_group(group)) uploader_.drop_share(hash);
-    std::erase_if(downloads_, [&](const auto& d) {
-        if (d->group() != group || d->state() == Downloader::State::Complete) return false;
-        d->pause();
-        reported_errors_.erase(d.get());
-        commands_.say(fmt::format("stopped downloading {}: you left group {} (the partial file "
-                                  "stays at {})",
-                                  d->info().name, group, d->store().part_path()));
-        return true;
-    });
+    downloads_.leave_group(group);
     save_shares();
-    save_downloads();
-}
-
-// Tells the tracker, at login, that we seed our shares again at this client's address.
-void FileSharing::announce_shares() {
-    for (const auto& [hash, share] : shares_.all()) {
-        if (share.partial != nullptr) continue;
-        for (const std::string& group : share.groups) {
-            // add_seeder, not upload_file: a file the group's owner removed stays removed.
-            tracker_.request(
-                {{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(hash)}},
-                [this, alive = std::weak_ptr<int>(alive_), group,
-                 name = share.info.name](Result<proto::Value> reply) {
-                    if (alive.expired() || reply) return;
-                    const Errc code = reply.error().code;
-                    if (code != Errc::Denied && code != Errc::NotFound &&
-                        code != Errc::AlreadyExists) {
-                        return;  // the link is down, not the share: announced at the next login
-                    }
-                    unshare(group, name);
-                    save_shares();
-                    commands_.say(fmt::format("stopped sharing {} in group {}: {}", name, group,
-                                              reply.error().message));
-                });
-        }
-    }
-}
-
-// After a crash, downloads of the last session are found in <user>.downloads.
-void FileSharing::restore_downloads() {
-    auto text = read_small_file(user_file("downloads"));
-    if (!text) return;
-    auto v = proto::decode(*text);
-    if (!v || !v->is_list()) return;
-    for (const auto& item : v->as_list()) {
-        auto group = item.get_string("group");
-        auto info_bytes = item.get_string("info");
-        auto dest = item.get_string("destination");
-        if (!group || !info_bytes || !dest) continue;
-        auto info = proto::parse_info(*info_bytes);
-        if (!info) continue;
-        bool running = std::any_of(downloads_.begin(), downloads_.end(), [&](const auto& d) {
-            return d->store().destination() == *dest;
-        });
-        if (running) continue;
-        if (auto why = why_not_download(std::string(*group), *info)) {
-            commands_.say(fmt::format("not resuming the download of {} to {}: {}", info->name,
-                                      std::string(*dest), *why));
-            continue;
-        }
-        start_download(std::string(*group), std::move(info).value(), std::string(*dest), {},
-                       /*resumed=*/true);
-    }
+    downloads_.save();
 }
 
 // --- commands
 
 void FileSharing::register_commands() {
-    commands_.add("upload_file",
-                  {"upload_file <file_path> <group_id>", "share a file with a group", 2, true,
-                   [this](const Commands::Args& a, Commands::Done d) { upload(a, std::move(d)); }});
+    commands_.add("upload_file", {"upload_file <file_path> <group_id>", "share a file with a group",
+                                  2, true, Commands::call(this, &FileSharing::upload)});
     commands_.add("list_files", {"list_files <group_id>", "files shared in a group", 1, true,
-                                 [this](const Commands::Args& a, Commands::Done d) {
-                                     list_files(a, std::move(d));
-                                 }});
+                                 Commands::call(this, &FileSharing::list_files)});
     commands_.add("stop_share", {"stop_share <group_id> <file_name>", "stop sharing a file", 2,
-                                 true, [this](const Commands::Args& a, Commands::Done d) {
-                                     stop_share(a, std::move(d));
-                                 }});
-    commands_.add("remove_file",
-                  {"remove_file <group_id> <file_name>",
-                   "remove a file from a group you own, for every member", 2, true,
-                   [this](const Commands::Args& a, Commands::Done d) {
-                       remove_file(a, std::move(d));
-                   }});
+                                 true, Commands::call(this, &FileSharing::stop_share)});
+    commands_.add("remove_file", {"remove_file <group_id> <file_name>",
+                                  "remove a file from a group you own, for every member", 2, true,
+                                  Commands::call(this, &FileSharing::remove_file)});
     commands_.add("open_share",
                   {"open_share <group_id> <file_name>",
                    "also serve a share to peers without a ticket (other BitTorrent clients)", 2,
-                   true, [this](const Commands::Args& a, Commands::Done d) {
-                       open_share(a, std::move(d));
-                   }});
-    commands_.add("download_file",
-                  {"download_file <group_id> <file_name> <destination_path>",
-                   "download a file in the background", 3, true,
-                   [this](const Commands::Args& a, Commands::Done d) { download(a, std::move(d)); }});
+                   true, Commands::call(this, &FileSharing::open_share)});
+    commands_.add("download_file", {"download_file <group_id> <file_name> <destination_path>",
+                                    "download a file in the background", 3, true,
+                                    Commands::call(this, &FileSharing::download)});
     commands_.add("show_downloads",
                   {"show_downloads", "this session's downloads: [D] running, [C] complete", 0,
-                   false,
-                   [this](const Commands::Args&, Commands::Done d) { show_downloads(std::move(d)); }});
+                   false, Commands::call(this, &FileSharing::show_downloads)});
 }
 
-void FileSharing::list_files(const Commands::Args& a, Commands::Done done) {
+bool FileSharing::check_group_and_file(const std::string& group, const std::string& name) {
+    if (!commands_.check_id("group id", group)) return false;
+    if (is_valid_file_name(name)) return true;
+    commands_.fail(fmt::format("invalid file name '{}'", printable(name)));
+    return false;
+}
+
+void FileSharing::list_files(const Args& a, Done done) {
     if (!commands_.check_id("group id", a[0])) return done();
     commands_.ask_pages(
         {{"op", "list_files"}, {"group", a[0]}}, "files",
@@ -260,30 +160,44 @@ void FileSharing::list_files(const Commands::Args& a, Commands::Done done) {
         std::move(done));
 }
 
-void FileSharing::stop_share(const Commands::Args& a, Commands::Done done) {
-    if (!commands_.check_id("group id", a[0])) return done();
-    if (!is_valid_file_name(a[1])) {
-        commands_.fail(fmt::format("invalid file name '{}'", printable(a[1])));
-        return done();
-    }
-    commands_.ask({{"op", "stop_share"}, {"group", a[0]}, {"name", a[1]}},
-                  [this, group = a[0], name = a[1]](const proto::Value&) {
-                      const Share* still = unshare(group, name);
-                      save_shares();
-                      if (still != nullptr) {
-                          commands_.say(fmt::format("stopped sharing {} in group {} (still shared "
-                                                    "in {})",
-                                                    name, group, still->group_list()));
-                      } else {
-                          commands_.say(fmt::format("stopped sharing {} in group {}", name, group));
-                      }
-                  },
-                  std::move(done));
+void FileSharing::ask_and_unshare(std::string op, const Args& a,
+                                  std::function<std::string(const Share* still)> line, Done done) {
+    if (!check_group_and_file(a[0], a[1])) return done();
+    commands_.ask(
+        {{"op", std::move(op)}, {"group", a[0]}, {"name", a[1]}},
+        [this, group = a[0], name = a[1], line = std::move(line)](const proto::Value&) {
+            const Share* still = unshare(group, name);
+            save_shares();
+            commands_.say(line(still));
+        },
+        std::move(done));
+}
+
+void FileSharing::stop_share(const Args& a, Done done) {
+    ask_and_unshare(
+        "stop_share", a,
+        [group = a[0], name = a[1]](const Share* still) {
+            if (still == nullptr) return fmt::format("stopped sharing {} in group {}", name, group);
+            return fmt::format("stopped sharing {} in group {} (still shared in {})", name, group,
+                               still->group_list());
+        },
+        std::move(done));
+}
+
+// The owner takes a file out of the group for every member (a squatter's fake, say); if we
+// shared it there ourselves, we stop.
+void FileSharing::remove_file(const Args& a, Done done) {
+    ask_and_unshare(
+        "remove_file", a,
+        [group = a[0], name = a[1]](const Share*) {
+            return fmt::format("removed {} from group {}", name, group);
+        },
+        std::move(done));
 }
 
 // Members prove themselves with the tracker's ticket; a BitTorrent client that is not ours has
 // none. This lets one share serve anyone who knows our address and its info hash.
-void FileSharing::open_share(const Commands::Args& a, Commands::Done done) {
+void FileSharing::open_share(const Args& a, Done done) {
     if (!commands_.check_id("group id", a[0])) return done();
     const Share* found = shares_.find_by_name(a[0], a[1]);
     if (found == nullptr || found->partial != nullptr) {
@@ -299,7 +213,9 @@ void FileSharing::open_share(const Commands::Args& a, Commands::Done done) {
     done();
 }
 
-void FileSharing::upload(const Commands::Args& a, Commands::Done done) {
+// --- upload_file
+
+void FileSharing::upload(const Args& a, Done done) {
     const std::string& group = a[1];
     if (!commands_.check_id("group id", group)) return done();
     std::error_code ec;
@@ -323,37 +239,22 @@ void FileSharing::upload(const Commands::Args& a, Commands::Done done) {
     }
     // Membership first: a non-member should not wait for a gigabyte to be hashed.
     tracker_.request({{"op", "list_files"}, {"group", group}},
-                     [this, alive = std::weak_ptr<int>(alive_), path, group,
-                      done = std::move(done)](Result<proto::Value> reply) mutable {
-                         if (alive.expired()) return;
+                     life_.guard([this, path, group,
+                                  done = std::move(done)](Result<proto::Value> reply) mutable {
                          if (!reply) {
                              commands_.fail(reply.error().message);
                              return done();
                          }
                          hash_and_upload(std::move(path), std::move(group), std::move(done));
-                     });
+                     }));
 }
 
-void FileSharing::hash_and_upload(fs::path path, std::string group, Commands::Done done) {
+void FileSharing::hash_and_upload(fs::path path, std::string group, Done done) {
+    const std::string name = path.filename().string();
     std::error_code ec;
     const auto size = static_cast<std::int64_t>(fs::file_size(path, ec));
-    const std::string name = path.filename().string();
-    // Progress lines come from the hashing threads; they are printed by the loop, one per 10%.
-    auto last_tenth = std::make_shared<std::atomic<int>>(0);
     HashProgress progress;
-    if (!ec && size >= kProgressFromBytes) {
-        progress = [this, last_tenth, name, alive = std::weak_ptr<int>(alive_)](
-                       std::int64_t done_bytes, std::int64_t total) {
-            int tenth = total > 0 ? static_cast<int>(done_bytes * 10 / total) : 10;
-            if (tenth >= 10 || tenth <= last_tenth->load()) return;
-            last_tenth->store(tenth);
-            loop_.post([this, alive, name, tenth, done_bytes, total] {
-                if (alive.expired()) return;
-                commands_.say(fmt::format("hashing {}: {}%  ({} of {})", name, tenth * 10,
-                                          human_bytes(done_bytes), human_bytes(total)));
-            });
-        };
-    }
+    if (!ec && size >= kProgressFromBytes) progress = hashing_progress(name);
     const auto started = net::Clock::now();
     workers_.submit(
         [path, name, progress]() -> Result<proto::InfoDict> {
@@ -361,48 +262,64 @@ void FileSharing::hash_and_upload(fs::path path, std::string group, Commands::Do
             if (!bencoded) return bencoded.error();
             return proto::parse_info(*bencoded);
         },
-        [this, alive = std::weak_ptr<int>(alive_), path, group, started,
-         done = std::move(done)](Result<proto::InfoDict> info) mutable {
-            if (alive.expired()) return;
-            if (!info) {
-                commands_.fail(fmt::format("cannot share '{}': {}", path.string(),
-                                           info.error().message));
-                return done();
-            }
+        life_.guard([this, path, group, started,
+                     done = std::move(done)](Result<proto::InfoDict> info) mutable {
             const double secs = std::chrono::duration<double>(net::Clock::now() - started).count();
-            proto::InfoDict dict = std::move(info).value();
-            // The tracker would refuse it as "a different file"; we can say whose and what to do.
-            const Share* mine = shares_.find_by_name(group, dict.name);
-            if (mine != nullptr && mine->info.info_hash != dict.info_hash) {
-                commands_.fail(fmt::format(
-                    "group '{}' already has a different file named '{}'; you share {}: "
-                    "stop_share {} {} first",
-                    group, dict.name,
-                    mine->path == path.string()
-                        ? std::string("an older version of it")
-                        : fmt::format("another file of that name (from {})",
-                                      printable(mine->path, kPathBytes)),
-                    group, dict.name));
-                return done();
-            }
-            send_upload(std::move(path), std::move(group), std::move(dict), secs, std::nullopt,
-                        std::move(done));
-        });
+            on_hashed(std::move(path), std::move(group), std::move(info), secs, std::move(done));
+        }));
+}
+
+// Progress lines come from the hashing threads; they are printed by the loop, one per 10%.
+HashProgress FileSharing::hashing_progress(const std::string& name) {
+    auto say = life_.guard([this, name](int tenth, std::int64_t done_bytes, std::int64_t total) {
+        commands_.say(fmt::format("hashing {}: {}%  ({} of {})", name, tenth * 10,
+                                  human_bytes(done_bytes), human_bytes(total)));
+    });
+    auto last_tenth = std::make_shared<std::atomic<int>>(0);
+    return [&loop = loop_, say, last_tenth](std::int64_t done_bytes, std::int64_t total) {
+        int tenth = total > 0 ? static_cast<int>(done_bytes * 10 / total) : 10;
+        if (tenth >= 10 || tenth <= last_tenth->load()) return;
+        last_tenth->store(tenth);
+        loop.post([say, tenth, done_bytes, total]() mutable { say(tenth, done_bytes, total); });
+    };
+}
+
+void FileSharing::on_hashed(fs::path path, std::string group, Result<proto::InfoDict> info,
+                            double secs, Done done) {
+    if (!info) {
+        commands_.fail(fmt::format("cannot share '{}': {}", path.string(), info.error().message));
+        return done();
+    }
+    proto::InfoDict dict = std::move(info).value();
+    // The tracker would refuse it as "a different file"; we can say whose and what to do.
+    const Share* mine = shares_.find_by_name(group, dict.name);
+    if (mine != nullptr && mine->info.info_hash != dict.info_hash) {
+        commands_.fail(fmt::format(
+            "group '{}' already has a different file named '{}'; you share {}: "
+            "stop_share {} {} first",
+            group, dict.name,
+            mine->path == path.string() ? std::string("an older version of it")
+                                        : fmt::format("another file of that name (from {})",
+                                                      printable(mine->path, kPathBytes)),
+            group, dict.name));
+        return done();
+    }
+    send_upload(std::move(path), std::move(group), std::move(dict), secs, std::nullopt,
+                std::move(done));
 }
 
 // Sends upload_file. When the file is shared in another group already, the tracker answers
 // with a challenge (`prove_piece`) instead: the piece it names is read from `path` and the
 // request sent once more with it as `proof` (docs/protocol.md §1.3).
 void FileSharing::send_upload(fs::path path, std::string group, proto::InfoDict dict, double secs,
-                              std::optional<std::string> proof, Commands::Done done) {
+                              std::optional<std::string> proof, Done done) {
     proto::Dict request{{"op", "upload_file"}, {"group", group}, {"info", dict.bencoded}};
     const bool proving = proof.has_value();
     if (proof) request["proof"] = std::move(*proof);
     tracker_.request(
         std::move(request),
-        [this, alive = std::weak_ptr<int>(alive_), path, group, dict, secs, proving,
-         done = std::move(done)](Result<proto::Value> reply) mutable {
-            if (alive.expired()) return;
+        life_.guard([this, path, group, dict, secs, proving,
+                     done = std::move(done)](Result<proto::Value> reply) mutable {
             if (!reply) {
                 if (reply.error().code == Errc::NotLoggedIn) commands_.on_session_lost();
                 commands_.fail(reply.error().message);
@@ -429,12 +346,12 @@ void FileSharing::send_upload(fs::path path, std::string group, proto::InfoDict 
                 dict.name, group, human_bytes(dict.length), dict.piece_count(), secs,
                 to_hex(dict.info_hash)));
             done();
-        });
+        }));
 }
 
 // Reads piece `piece` of the file (off the reactor) and sends it as the upload's proof.
 void FileSharing::prove_and_upload(fs::path path, std::string group, proto::InfoDict dict,
-                                   double secs, std::uint32_t piece, Commands::Done done) {
+                                   double secs, std::uint32_t piece, Done done) {
     log::info("proving to the tracker that we have {} with piece {}", dict.name, piece);
     const std::int64_t offset = std::int64_t{piece} * dict.piece_length;
     const std::uint32_t size = dict.piece_size(piece);
@@ -447,9 +364,8 @@ void FileSharing::prove_and_upload(fs::path path, std::string group, proto::Info
             }
             return bytes;
         },
-        [this, alive = std::weak_ptr<int>(alive_), path, group, dict, secs,
-         done = std::move(done)](Result<std::string> bytes) mutable {
-            if (alive.expired()) return;
+        life_.guard([this, path, group, dict, secs,
+                     done = std::move(done)](Result<std::string> bytes) mutable {
             if (!bytes) {
                 commands_.fail(fmt::format("cannot share '{}': {}", path.string(),
                                            bytes.error().message));
@@ -457,75 +373,64 @@ void FileSharing::prove_and_upload(fs::path path, std::string group, proto::Info
             }
             send_upload(std::move(path), std::move(group), std::move(dict), secs,
                         std::move(bytes).value(), std::move(done));
-        });
+        }));
 }
 
-// The owner takes a file out of the group for every member (a squatter's fake, say).
-void FileSharing::remove_file(const Commands::Args& a, Commands::Done done) {
-    if (!commands_.check_id("group id", a[0])) return done();
-    if (!is_valid_file_name(a[1])) {
-        commands_.fail(fmt::format("invalid file name '{}'", printable(a[1])));
-        return done();
-    }
-    commands_.ask({{"op", "remove_file"}, {"group", a[0]}, {"name", a[1]}},
-                  [this, group = a[0], name = a[1]](const proto::Value&) {
-                      unshare(group, name);  // if we shared it there ourselves
-                      save_shares();
-                      commands_.say(fmt::format("removed {} from group {}", name, group));
-                  },
-                  std::move(done));
-}
+// --- download_file
 
-void FileSharing::download(const Commands::Args& a, Commands::Done done) {
+void FileSharing::download(const Args& a, Done done) {
     const std::string& group = a[0];
     const std::string& name = a[1];
-    if (!commands_.check_id("group id", group)) return done();
-    if (!is_valid_file_name(name)) {
-        commands_.fail(fmt::format("invalid file name '{}'", printable(name)));
-        return done();
-    }
+    if (!check_group_and_file(group, name)) return done();
+    auto dest = download_destination(a[2], name);
+    if (!dest) return done();
+    commands_.ask(
+        {{"op", "get_file"}, {"group", group}, {"name", name}},
+        [this, group, name, dest = *dest](const proto::Value& reply) {
+            start_download(group, name, dest, reply);
+        },
+        std::move(done));
+}
+
+// Where download_file writes `name` when the user typed `typed`: into it if it is a directory,
+// else at that path. Nothing (after saying why) when that will not do.
+std::optional<fs::path> FileSharing::download_destination(const std::string& typed,
+                                                          const std::string& name) {
     std::error_code ec;
-    fs::path dest = fs::absolute(a[2], ec);
+    fs::path dest = fs::absolute(typed, ec);
     if (fs::is_directory(dest, ec)) {
         dest /= name;
     } else if (!fs::is_directory(dest.parent_path(), ec)) {
         commands_.fail(fmt::format("cannot download to '{}': {} is not a directory",
-                                   printable(a[2]), printable(dest.parent_path().string())));
-        return done();
+                                   printable(typed), printable(dest.parent_path().string())));
+        return std::nullopt;
     }
     if (fs::exists(fs::symlink_status(dest, ec))) {
         commands_.fail(fmt::format("{} already exists; choose another destination",
                                    printable(dest.string())));
-        return done();
+        return std::nullopt;
     }
-    for (const auto& d : downloads_) {
-        if (d->store().destination() == dest.string() &&
-            d->state() != Downloader::State::Complete) {
-            commands_.fail(fmt::format("{} is already being downloaded", printable(dest.string())));
-            return done();
-        }
+    if (downloads_.unfinished_to(dest.string()) != nullptr) {
+        commands_.fail(fmt::format("{} is already being downloaded", printable(dest.string())));
+        return std::nullopt;
     }
-    commands_.ask(
-        {{"op", "get_file"}, {"group", group}, {"name", name}},
-        [this, group, name, dest](const proto::Value& reply) {
-            auto info = proto::parse_info(reply.get_string("info").value_or(""));
-            if (!info || info->name != name) {
-                commands_.fail(fmt::format("the tracker's description of {} is unusable{}", name,
-                                           info ? "" : ": " + info.error().message));
-                return;
-            }
-            if (auto why = why_not_download(group, *info)) {
-                commands_.fail(*why);
-                return;
-            }
-            start_download(group, std::move(info).value(), dest.string(), peers_from(reply),
-                           /*resumed=*/false);
-            if (!downloads_.empty() && downloads_.back()->store().destination() == dest.string()) {
-                downloads_.back()->set_ticket(std::string(reply.get_string("ticket").value_or("")),
-                                              reply.get_int("ticket_expires").value_or(0));
-            }
-        },
-        std::move(done));
+    return dest;
+}
+
+// The tracker's answer to get_file: the file's description, its seeders and our ticket.
+void FileSharing::start_download(const std::string& group, const std::string& name,
+                                 const fs::path& dest, const proto::Value& reply) {
+    auto info = proto::parse_info(reply.get_string("info").value_or(""));
+    if (!info || info->name != name) {
+        commands_.fail(fmt::format("the tracker's description of {} is unusable{}", name,
+                                   info ? "" : ": " + info.error().message));
+        return;
+    }
+    if (auto why = why_not_download(group, *info)) {
+        commands_.fail(*why);
+        return;
+    }
+    downloads_.start(group, std::move(info).value(), dest.string(), &reply);
 }
 
 // Why a download of `info` into `group` must not start: we already serve the complete file (a
@@ -542,17 +447,27 @@ std::optional<std::string> FileSharing::why_not_download(const std::string& grou
         }
         return why;
     }
-    for (const auto& d : downloads_) {
-        if (d->info().info_hash != info.info_hash) continue;
-        if (d->state() != Downloader::State::Downloading &&
-            d->state() != Downloader::State::Paused) {
-            continue;
-        }
+    if (const Downloader* d = downloads_.in_progress(info.info_hash)) {
         return fmt::format("{} is already being downloaded to {}", info.name,
                            printable(d->store().destination(), kPathBytes));
     }
     return std::nullopt;
 }
+
+void FileSharing::show_downloads(const Args&, Done done) {
+    if (downloads_.all().empty()) {
+        commands_.say("(no downloads in this session)");
+        return done();
+    }
+    for (const auto& d : downloads_.all()) {
+        char tag = d->state() == Downloader::State::Complete ? 'C' : 'D';
+        commands_.say(
+            fmt::format("[{}] [{}] {}  {}", tag, d->group(), d->info().name, d->progress_text()));
+    }
+    done();
+}
+
+// --- the shares
 
 // Removes `group` from the share named `name`; the uploads of a file no longer shared at all
 // end. Returns the share when it is still served in other groups.
@@ -585,106 +500,49 @@ void FileSharing::on_share_changed(const Sha1Digest& info_hash) {
     save_shares();
 }
 
-void FileSharing::start_download(const std::string& group, proto::InfoDict info,
-                                 const std::string& dest, const std::vector<net::Endpoint>& peers,
-                                 bool resumed) {
-    const std::string name = info.name;
-    auto store = PieceStore::open(dest, info);
-    if (!store) {
-        commands_.fail(fmt::format("cannot download {}: {}", name, store.error().message));
-        return;
-    }
-    const Sha1Digest hash = info.info_hash;
-    Downloader::Callbacks cb;
-    cb.on_piece_verified = [this, hash](PieceIndex piece) {
-        uploader_.announce_have(hash, piece.value);
-    };
-    auto owned = std::make_unique<Downloader>(loop_, workers_, group, std::move(store).value(), peer_id_,
-                                              Downloader::Callbacks{});
-    Downloader* d = owned.get();
-    cb.on_complete = [this, d] { on_download_complete(*d); };
-    cb.on_error = [this, d](const Error& e) {
-        // Retried every few seconds (a full disk may get room again): say each problem once.
-        std::string& last = reported_errors_[d];
-        if (last == e.message) return;
-        last = e.message;
-        commands_.say(fmt::format("error: download of {} from group {} paused: {}",
-                                  d->info().name, d->group(), e.message));
-        save_downloads();
-    };
-    d->set_callbacks(std::move(cb));
-    downloads_.push_back(std::move(owned));
-    // Verified pieces are served at once, from the partial file.
-    if (auto st = shares_.add(group, d->info(), d->store().part_path(), d->verified_pieces());
-        !st) {
-        log::warn("cannot serve the partial {}: {}", name, st.error().message);
-    }
-    save_downloads();
-    if (resumed) {
-        commands_.say(fmt::format("resuming download of {} from group {} to {}  ({:.1f}% verified)",
-                                  name, group, dest, d->percent_done()));
-    } else {
-        commands_.say(fmt::format("downloading {} from group {} to {}  ({}, {} peer(s) online)",
-                                  name, group, dest, human_bytes(d->info().length), peers.size()));
-    }
-    d->add_peers(peers);
+// Verified pieces of a running download are served at once, from the partial file.
+Status FileSharing::serve_partial(const Downloader& d) {
+    return shares_.add(d.group(), d.info(), d.store().part_path(), d.verified_pieces());
 }
 
-void FileSharing::on_download_complete(Downloader& d) {
-    if (reported_errors_.erase(&d) > 0) {
-        commands_.say(fmt::format("download of {} from group {} resumed and finished",
-                                  d.info().name, d.group()));
-    }
+// From now on the finished file is shared in the group.
+void FileSharing::share_download(const Downloader& d) {
     const std::string& group = d.group();
     const proto::InfoDict& info = d.info();
-    commands_.say(fmt::format("[C] [{}] {}  -> {}", group, info.name, d.store().destination()));
-    // From now on the finished file is shared in the group.
     if (auto st = shares_.add(group, info, d.store().destination()); !st) {
         commands_.say(fmt::format("error: cannot share the downloaded {}: {}", info.name,
                                   st.error().message));
         unshare(group, info.name);
     } else {
-        tracker_.request({{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(info.info_hash)}},
-                         [](Result<proto::Value>) {});
+        tracker_.request(
+            {{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(info.info_hash)}},
+            [](Result<proto::Value>) {});
     }
     save_shares();
-    save_downloads();
 }
 
-void FileSharing::refresh_peers() {
-    loop_.cancel(refresh_timer_);
-    refresh_timer_ = loop_.after(kPeerRefreshInterval, [this] { refresh_peers(); });
-    if (user_.empty() || !tracker_.is_ready()) return;
-    for (auto& owned : downloads_) {
-        Downloader* d = owned.get();
-        // Paused by a disk problem: try again; the problem is reported again only if it changed.
-        if (d->state() == Downloader::State::Paused && !d->last_error().empty()) d->resume();
-        if (d->state() != Downloader::State::Downloading) continue;
-        tracker_.request(
-            {{"op", "get_peers"}, {"group", d->group()}, {"info_hash", to_hex(d->info().info_hash)}},
-            [this, d, alive = std::weak_ptr<int>(alive_)](Result<proto::Value> reply) {
-                if (alive.expired() || !reply) return;
-                for (auto& live : downloads_) {
-                    if (live.get() != d) continue;
-                    d->set_ticket(std::string(reply->get_string("ticket").value_or("")),
-                                  reply->get_int("ticket_expires").value_or(0));
-                    d->add_peers(peers_from(*reply));
-                }
-            });
+// Tells the tracker, at login, that we seed our shares again at this client's address.
+void FileSharing::announce_shares() {
+    for (const auto& [hash, share] : shares_.all()) {
+        if (share.partial != nullptr) continue;
+        for (const std::string& group : share.groups) {
+            // add_seeder, not upload_file: a file the group's owner removed stays removed.
+            tracker_.request(
+                {{"op", "add_seeder"}, {"group", group}, {"info_hash", to_hex(hash)}},
+                life_.guard([this, group, name = share.info.name](Result<proto::Value> reply) {
+                    if (reply) return;
+                    const Errc code = reply.error().code;
+                    if (code != Errc::Denied && code != Errc::NotFound &&
+                        code != Errc::AlreadyExists) {
+                        return;  // the link is down, not the share: announced at the next login
+                    }
+                    unshare(group, name);
+                    save_shares();
+                    commands_.say(fmt::format("stopped sharing {} in group {}: {}", name, group,
+                                              reply.error().message));
+                }));
+        }
     }
-}
-
-void FileSharing::show_downloads(Commands::Done done) {
-    if (downloads_.empty()) {
-        commands_.say("(no downloads in this session)");
-        return done();
-    }
-    for (const auto& d : downloads_) {
-        char tag = d->state() == Downloader::State::Complete ? 'C' : 'D';
-        commands_.say(fmt::format("[{}] [{}] {}  {}", tag, d->group(), d->info().name,
-                                  d->progress_text()));
-    }
-    done();
 }
 
 }  // namespace gs::peer

@@ -1,21 +1,21 @@
 // FileSharing: the client's file commands (upload_file, list_files, stop_share, remove_file,
-// download_file, show_downloads) and what they drive — the Shares served by the Uploader and
-// the Downloaders, all on the reactor thread next to each other. Registers its commands with
-// Commands and follows login, logout and leaving a group. Downloads in progress are remembered
-// per user on disk, so a client killed mid-download continues after the next login. Reactor
-// thread only.
+// open_share, download_file, show_downloads): it checks what the user typed, answers them, and
+// runs the shares' lifecycle — hashing and uploading a file, serving it through the Uploader,
+// announcing it to the tracker at login, stopping it — next to the Downloads it starts. Registers
+// its commands with Commands and follows login, logout and leaving a group. Reactor thread only.
 #pragma once
 
 #include "peer/commands.hpp"
-#include "peer/download/downloader.hpp"
+#include "peer/downloads.hpp"
 #include "peer/shares.hpp"
 #include "peer/tracker_client.hpp"
 #include "peer/upload/uploader.hpp"
+#include "shared/liveness.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/worker_pool.hpp"
 
 #include <filesystem>
-#include <map>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,14 +25,11 @@ namespace gs::peer {
 
 class FileSharing {
 public:
-    // Peers of running downloads are asked for again this often (new seeders, renewed addresses).
-    static constexpr auto kPeerRefreshInterval = std::chrono::seconds(3);
     // upload_file reports hashing progress for files at least this large.
     static constexpr std::int64_t kProgressFromBytes = 64 << 20;
 
     FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands& commands,
                 WorkerPool& workers, net::Fd listener, std::filesystem::path data_dir);
-    ~FileSharing();
     FileSharing(const FileSharing&) = delete;
     FileSharing& operator=(const FileSharing&) = delete;
 
@@ -40,37 +37,54 @@ public:
     bool is_busy() const;
 
 private:
+    using Args = Commands::Args;
+    using Done = Commands::Done;
+
     void register_commands();
+    Downloads::Hooks download_hooks();
     void on_login(const std::string& user, std::string_view ticket_key);
     void on_logout();
     void on_left_group(const std::string& group);
 
-    void upload(const Commands::Args& a, Commands::Done done);
-    void hash_and_upload(std::filesystem::path path, std::string group, Commands::Done done);
+    // --- sharing a file: upload_file, then hashing, then the tracker (with a proof if asked)
+    void upload(const Args& a, Done done);
+    void hash_and_upload(std::filesystem::path path, std::string group, Done done);
+    HashProgress hashing_progress(const std::string& name);
+    void on_hashed(std::filesystem::path path, std::string group, Result<proto::InfoDict> info,
+                   double secs, Done done);
     void send_upload(std::filesystem::path path, std::string group, proto::InfoDict dict,
-                     double secs, std::optional<std::string> proof, Commands::Done done);
+                     double secs, std::optional<std::string> proof, Done done);
     void prove_and_upload(std::filesystem::path path, std::string group, proto::InfoDict dict,
-                          double secs, std::uint32_t piece, Commands::Done done);
-    void remove_file(const Commands::Args& a, Commands::Done done);
-    void list_files(const Commands::Args& a, Commands::Done done);
-    void stop_share(const Commands::Args& a, Commands::Done done);
-    void open_share(const Commands::Args& a, Commands::Done done);
-    void download(const Commands::Args& a, Commands::Done done);
+                          double secs, std::uint32_t piece, Done done);
+
+    // --- the other file commands
+    bool check_group_and_file(const std::string& group, const std::string& name);
+    void remove_file(const Args& a, Done done);
+    void list_files(const Args& a, Done done);
+    void stop_share(const Args& a, Done done);
+    // stop_share and remove_file: asks `op` about file a[1] of group a[0]; once the tracker
+    // agrees, stops sharing it there and prints `line(the share, if still served elsewhere)`.
+    void ask_and_unshare(std::string op, const Args& a,
+                         std::function<std::string(const Share* still)> line, Done done);
+    void open_share(const Args& a, Done done);
+    void download(const Args& a, Done done);
+    std::optional<std::filesystem::path> download_destination(const std::string& typed,
+                                                              const std::string& name);
+    void start_download(const std::string& group, const std::string& name,
+                        const std::filesystem::path& dest, const proto::Value& reply);
     std::optional<std::string> why_not_download(const std::string& group,
                                                 const proto::InfoDict& info) const;
+    void show_downloads(const Args& a, Done done);
+
+    // --- the shares
     const Share* unshare(const std::string& group, const std::string& name);
     void on_share_changed(const Sha1Digest& info_hash);
-    void start_download(const std::string& group, proto::InfoDict info, const std::string& dest,
-                        const std::vector<net::Endpoint>& peers, bool resumed);
-    void show_downloads(Commands::Done done);
-
-    void on_download_complete(Downloader& d);
-    void refresh_peers();
+    // Where the Share of a running download learns which pieces it may serve.
+    Status serve_partial(const Downloader& d);
+    void share_download(const Downloader& d);
     void announce_shares();
-    void restore_downloads();
     void save_shares();
-    void save_downloads();
-    std::string user_file(std::string_view suffix) const;
+    std::string shares_path() const;
 
     net::EventLoop& loop_;
     TrackerClient& tracker_;
@@ -80,11 +94,9 @@ private:
     wire::PeerIdBytes peer_id_;
     Shares shares_;
     Uploader uploader_;
-    std::vector<std::unique_ptr<Downloader>> downloads_;  // this session's, in start order
-    net::TimerId refresh_timer_ = 0;
-    std::map<const Downloader*, std::string> reported_errors_;  // last problem said per download
+    Downloads downloads_;
     std::string user_;
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for tracker replies
+    Liveness life_;  // last: tracker replies and hashing results see it gone first
 };
 
 }  // namespace gs::peer

@@ -5,6 +5,7 @@
 #include "peer/file_sharing.hpp"
 #include "peer/prompt.hpp"
 #include "peer/tracker_client.hpp"
+#include "shared/cli.hpp"
 #include "shared/config.hpp"
 #include "shared/log.hpp"
 #include "shared/net/event_loop.hpp"
@@ -32,29 +33,14 @@ struct Options {
     std::string data_dir;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "error: %s\n%s\n", message.c_str(), kUsage);
-    std::exit(2);
-}
-
 Options parse_args(int argc, char** argv) {
     Options o;
-    std::vector<std::string> positional;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--data-dir") {
-            if (i + 1 >= argc) usage_error("--data-dir needs a directory");
-            o.data_dir = argv[++i];
-        } else if (a == "-h" || a == "--help") {
-            std::puts(kUsage);
-            std::exit(0);
-        } else if (a.rfind("--", 0) == 0) {
-            usage_error(fmt::format("unknown option '{}'", a));
-        } else {
-            positional.push_back(a);
-        }
+    const gs::cli::ValueOption options[] = {
+        {"--data-dir", "--data-dir needs a directory", &o.data_dir}};
+    auto positional = gs::cli::parse_command_line(argc, argv, kUsage, options);
+    if (positional.size() != 2) {
+        gs::cli::usage_error(kUsage, "expected IP:PORT and tracker_info.txt");
     }
-    if (positional.size() != 2) usage_error("expected IP:PORT and tracker_info.txt");
     o.listen = positional[0];
     o.tracker_info = positional[1];
     return o;
@@ -72,20 +58,82 @@ std::filesystem::path default_data_dir(const gs::net::Endpoint& listen) {
     return base / "groupshare" / fmt::format("client-{}-{}", listen.host, listen.port);
 }
 
-int run(const Options& options) {
-    auto listen_at = gs::net::parse_endpoint(options.listen);
-    if (!listen_at) throw std::runtime_error(listen_at.error().message);
-    auto trackers = gs::read_tracker_info(options.tracker_info);
-    if (!trackers) throw std::runtime_error(trackers.error().message);
-
-    std::filesystem::path data_dir =
-        options.data_dir.empty() ? default_data_dir(*listen_at) : std::filesystem::path(options.data_dir);
+std::filesystem::path make_data_dir(const Options& options, const gs::net::Endpoint& listen_at) {
+    std::filesystem::path data_dir = options.data_dir.empty()
+                                         ? default_data_dir(listen_at)
+                                         : std::filesystem::path(options.data_dir);
     std::error_code ec;
     std::filesystem::create_directories(data_dir, ec);
     if (ec) {
         throw std::runtime_error(
             fmt::format("cannot create data directory {}: {}", data_dir.string(), ec.message()));
     }
+    return data_dir;
+}
+
+// The user's side of the client: the prompt, the commands and the file sharing, wired together.
+// One line runs at a time. The loop stops when the user quits, or once the input has ended and
+// nothing is shared or downloaded any more.
+class Client {
+public:
+    Client(gs::net::EventLoop& loop, gs::peer::TrackerClient& tracker, gs::WorkerPool& workers,
+           gs::net::Fd listener, const std::string& listen_addr,
+           const std::filesystem::path& data_dir)
+        : loop_(loop),
+          prompt_(loop, {.on_line = [this](std::string_view line) { on_line(line); },
+                         .on_eof = [this] { on_eof(); }}),
+          commands_(tracker, prompt_, listen_addr),
+          sharing_(loop, tracker, commands_, workers, std::move(listener), data_dir) {
+        prompt_.print(fmt::format("serving pieces on {}", listen_addr));
+    }
+
+    // What the tracker client says when a tracker's key does not match its pin.
+    void on_refused(std::string_view message, bool requests_fail) {
+        // A command waiting on the tracker prints the message as its own answer.
+        if (!(requests_fail && busy_)) prompt_.print(fmt::format("error: {}", message));
+    }
+
+private:
+    void on_line(std::string_view line) {
+        busy_ = true;
+        prompt_.pause();
+        commands_.run(line, [this] {
+            busy_ = false;
+            if (commands_.quit_requested()) {
+                loop_.stop();
+                return;
+            }
+            prompt_.resume();
+            maybe_finish();
+        });
+    }
+
+    void on_eof() {
+        input_ended_ = true;
+        maybe_finish();
+    }
+
+    void maybe_finish() {
+        // Without input the client still serves its shares and finishes its downloads.
+        if (commands_.quit_requested() || (input_ended_ && !busy_ && !sharing_.is_busy())) {
+            loop_.stop();
+        }
+    }
+
+    gs::net::EventLoop& loop_;
+    gs::peer::Prompt prompt_;
+    gs::peer::Commands commands_;
+    gs::peer::FileSharing sharing_;
+    bool busy_ = false;
+    bool input_ended_ = false;
+};
+
+int run(const Options& options) {
+    auto listen_at = gs::net::parse_endpoint(options.listen);
+    if (!listen_at) throw std::runtime_error(listen_at.error().message);
+    auto trackers = gs::read_tracker_info(options.tracker_info);
+    if (!trackers) throw std::runtime_error(trackers.error().message);
+    const std::filesystem::path data_dir = make_data_dir(options, *listen_at);
 
     gs::net::EventLoop loop;
     gs::net::SignalWatcher signals(loop, {SIGTERM, SIGINT}, [&](int) { loop.stop(); });
@@ -94,7 +142,6 @@ int run(const Options& options) {
     if (!listener) throw std::runtime_error(listener.error().message);
     auto bound = gs::net::local_endpoint(listener->get());
     if (!bound) throw std::runtime_error(bound.error().message);
-    std::string listen_addr = bound->to_string();
 
     // Tracker keys pinned on first use, like SSH's known_hosts (docs/protocol.md §1.4).
     auto known = gs::KnownTrackers::load((data_dir / "known_trackers").string());
@@ -105,48 +152,11 @@ int run(const Options& options) {
     // listen on, unless that is every address (0.0.0.0), when the route decides.
     if (bound->host != "0.0.0.0") tracker.set_source_address({bound->host, 0});
     gs::WorkerPool workers(loop, 2);  // file hashing (it spreads over every core itself), state saves
-    std::unique_ptr<gs::peer::Prompt> prompt;
-    std::unique_ptr<gs::peer::Commands> commands;
-    std::unique_ptr<gs::peer::FileSharing> sharing;
-    bool busy = false;
-    bool input_ended = false;
-
-    auto maybe_finish = [&] {
-        // Without input the client still serves its shares and finishes its downloads.
-        if (commands->quit_requested() || (input_ended && !busy && !sharing->is_busy())) {
-            loop.stop();
-        }
-    };
-    gs::peer::Prompt::Callbacks pc;
-    pc.on_line = [&](std::string_view line) {
-        busy = true;
-        prompt->pause();
-        commands->run(line, [&] {
-            busy = false;
-            if (commands->quit_requested()) {
-                loop.stop();
-                return;
-            }
-            prompt->resume();
-            maybe_finish();
-        });
-    };
-    pc.on_eof = [&] {
-        input_ended = true;
-        maybe_finish();
-    };
-    prompt = std::make_unique<gs::peer::Prompt>(loop, std::move(pc));
-    commands = std::make_unique<gs::peer::Commands>(tracker, *prompt, listen_addr);
-    gs::peer::TrackerClient::Callbacks tc;
-    tc.on_refused = [&](std::string_view message, bool requests_fail) {
-        // A command waiting on the tracker prints the message as its own answer.
-        if (!(requests_fail && busy)) prompt->print(fmt::format("error: {}", message));
-    };
-    tracker.set_callbacks(std::move(tc));
-    sharing = std::make_unique<gs::peer::FileSharing>(loop, tracker, *commands, workers,
-                                                      std::move(listener).value(), data_dir);
-
-    prompt->print(fmt::format("serving pieces on {}", listen_addr));
+    Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(),
+                  data_dir);
+    tracker.set_callbacks({.on_refused = [&client](std::string_view message, bool requests_fail) {
+        client.on_refused(message, requests_fail);
+    }});
     tracker.start();
     loop.run();
     return 0;

@@ -1,6 +1,7 @@
 #include "shared/config.hpp"
 
 #include "shared/ids.hpp"
+#include "shared/sha1.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace gs {
@@ -34,6 +36,36 @@ std::string_view next_line(std::string_view& text) {
     return trim(line);
 }
 
+char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+using Fields = std::vector<std::string_view>;
+
+// Hands the fields of each line of `text` that has any to `on_fields` (with its line number)
+// until one is refused; that refusal becomes "<path> line <n>: <why><advice>". Returns how
+// many lines `text` has.
+Result<int> read_fields(std::string_view text, std::string_view path, std::string_view advice,
+                        const std::function<Status(const Fields&, int line_number)>& on_fields) {
+    int line_number = 0;
+    while (!text.empty()) {
+        ++line_number;
+        Fields fields = split_fields(next_line(text));
+        if (fields.empty()) continue;
+        if (auto st = on_fields(fields, line_number); !st) {
+            return make_error(Errc::BadInput, fmt::format("{} line {}: {}{}", path, line_number,
+                                                          st.error().message, advice));
+        }
+    }
+    return line_number;
+}
+
+Error bad_input(std::string message) {
+    return make_error(Errc::BadInput, std::move(message));
+}
+
+}  // namespace
+
 std::vector<std::string_view> split_fields(std::string_view line) {
     std::vector<std::string_view> fields;
     std::size_t i = 0;
@@ -45,17 +77,6 @@ std::vector<std::string_view> split_fields(std::string_view line) {
     }
     return fields;
 }
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-}  // namespace
 
 Result<std::string> parse_fingerprint(std::string_view text) {
     auto bad = [&](std::string_view why) {
@@ -77,7 +98,7 @@ Result<std::string> parse_fingerprint(std::string_view text) {
             if (hex[i] != ':') return bad("':' expected between bytes");
             continue;
         }
-        if (hex_value(hex[i]) < 0) return bad("not a hex digit");
+        if (hex_digit_value(hex[i]) < 0) return bad("not a hex digit");
         out.push_back(lower(hex[i]));
     }
     return out;
@@ -96,30 +117,25 @@ std::string format_fingerprint(std::string_view digest) {
 Result<std::vector<TrackerEntry>> parse_tracker_info(std::string_view text,
                                                      const std::string& path_for_errors) {
     std::vector<TrackerEntry> entries;
-    int line_number = 0;
-    while (!text.empty()) {
-        ++line_number;
-        std::string_view line = next_line(text);
-        if (line.empty()) continue;
-        auto error = [&](std::string_view what) {
-            return make_error(Errc::BadInput,
-                              fmt::format("{} line {}: {}", path_for_errors, line_number, what));
-        };
-        auto fields = split_fields(line);
-        if (fields.size() > 2) {
-            return error("expected IP:PORT, optionally followed by the tracker's key fingerprint "
-                         "(sha256:...)");
-        }
-        auto ep = net::parse_endpoint(fields[0]);
-        if (!ep) return error(ep.error().message);
-        TrackerEntry entry{*ep, line_number, {}};
-        if (fields.size() == 2) {
-            auto fingerprint = parse_fingerprint(fields[1]);
-            if (!fingerprint) return error(fingerprint.error().message);
-            entry.fingerprint = std::move(fingerprint).value();
-        }
-        entries.push_back(std::move(entry));
-    }
+    auto read = read_fields(
+        text, path_for_errors, "", [&](const Fields& fields, int line_number) -> Status {
+            if (fields.size() > 2) {
+                return bad_input(
+                    "expected IP:PORT, optionally followed by the tracker's key "
+                    "fingerprint (sha256:...)");
+            }
+            auto ep = net::parse_endpoint(fields[0]);
+            if (!ep) return ep.error();
+            TrackerEntry entry{*ep, line_number, {}};
+            if (fields.size() == 2) {
+                auto fingerprint = parse_fingerprint(fields[1]);
+                if (!fingerprint) return fingerprint.error();
+                entry.fingerprint = std::move(fingerprint).value();
+            }
+            entries.push_back(std::move(entry));
+            return {};
+        });
+    if (!read) return read.error();
     if (entries.empty()) {
         return make_error(Errc::BadInput,
                           fmt::format("{} lists no tracker (expected lines like 127.0.0.1:5000)",
@@ -143,24 +159,21 @@ Result<std::vector<TrackerEntry>> read_tracker_info(const std::string& path) {
 Result<KnownTrackers> KnownTrackers::parse(std::string_view text, std::string path) {
     KnownTrackers known;
     known.path_ = std::move(path);
-    int line_number = 0;
-    while (!text.empty()) {
-        ++line_number;
-        std::string_view line = next_line(text);
-        if (line.empty()) continue;
-        auto error = [&](std::string_view what) {
-            return make_error(Errc::BadInput, fmt::format("{} line {}: {}; fix or delete that line",
-                                                          known.path_, line_number, what));
-        };
-        auto fields = split_fields(line);
-        if (fields.size() != 2) return error("expected IP:PORT sha256:FINGERPRINT");
-        auto ep = net::parse_endpoint(fields[0], /*allow_port_zero=*/false);
-        if (!ep) return error(ep.error().message);
-        auto fingerprint = parse_fingerprint(fields[1]);
-        if (!fingerprint) return error(fingerprint.error().message);
-        known.pins_.push_back(Pin{ep->to_string(), std::move(fingerprint).value(), line_number});
-    }
-    known.lines_ = line_number;
+    auto lines =
+        read_fields(text, known.path_, "; fix or delete that line",
+                    [&](const Fields& fields, int line_number) -> Status {
+                        if (fields.size() != 2)
+                            return bad_input("expected IP:PORT sha256:FINGERPRINT");
+                        auto ep = net::parse_endpoint(fields[0], /*allow_port_zero=*/false);
+                        if (!ep) return ep.error();
+                        auto fingerprint = parse_fingerprint(fields[1]);
+                        if (!fingerprint) return fingerprint.error();
+                        known.pins_.push_back(
+                            Pin{ep->to_string(), std::move(fingerprint).value(), line_number});
+                        return {};
+                    });
+    if (!lines) return lines.error();
+    known.lines_ = *lines;
     return known;
 }
 

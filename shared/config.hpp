@@ -25,6 +25,10 @@ Result<std::string> parse_fingerprint(std::string_view text);
 // The written form of a 32-byte SHA-256 digest.
 std::string format_fingerprint(std::string_view digest);
 
+// The words of one line, separated by spaces and tabs (config lines, commands typed at the
+// prompt).
+std::vector<std::string_view> split_fields(std::string_view line);
+
 struct TrackerEntry {
     net::Endpoint endpoint;
     int line_number = 0;

@@ -52,13 +52,6 @@ Sha1Digest digest_of(const void* data, std::size_t size) {
     return out;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 Error io_error(const std::string& what, const std::string& path, int err) {
     return make_error(Errc::Io, fmt::format("cannot {} {}: {}", what, path, std::strerror(err)));
 }
@@ -96,14 +89,21 @@ std::string to_hex(std::string_view bytes) {
     return out;
 }
 
+int hex_digit_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 std::string to_hex(const Sha1Digest& digest) { return to_hex(digest_bytes(digest)); }
 
 Result<Sha1Digest> from_hex(std::string_view hex) {
     if (hex.size() != 40) return make_error(Errc::BadInput, "an info hash is 40 hex digits");
     Sha1Digest out{};
     for (std::size_t i = 0; i < out.size(); ++i) {
-        int hi = hex_value(hex[2 * i]);
-        int lo = hex_value(hex[2 * i + 1]);
+        int hi = hex_digit_value(hex[2 * i]);
+        int lo = hex_digit_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) return make_error(Errc::BadInput, "an info hash is 40 hex digits");
         out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
     }

@@ -22,6 +22,8 @@ Sha1Digest sha1(std::string_view bytes);
 
 std::string to_hex(const Sha1Digest& digest);  // 40 lowercase hex digits
 std::string to_hex(std::string_view bytes);
+// The value of one hex digit (either case), or -1 for any other character.
+int hex_digit_value(char c);
 // 40 hex digits (either case) -> digest; anything else is BadInput.
 Result<Sha1Digest> from_hex(std::string_view hex);
 

@@ -2,6 +2,7 @@
 // The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
 // epoll reactor thread (docs/ARCHITECTURE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly; the end
 // of stdin does not.
+#include "shared/cli.hpp"
 #include "shared/config.hpp"
 #include "shared/log.hpp"
 #include "shared/net/event_loop.hpp"
@@ -46,8 +47,7 @@ struct Options {
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "error: %s\n%s\n", message.c_str(), kUsage);
-    std::exit(2);
+    gs::cli::usage_error(kUsage, message);
 }
 
 Options parse_args(int argc, char** argv) {
@@ -56,8 +56,7 @@ Options parse_args(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--db") {
-            if (i + 1 >= argc) usage_error("--db needs a path");
-            o.db_path = argv[++i];
+            o.db_path = gs::cli::option_value(argc, argv, i, kUsage, "--db needs a path");
         } else if (a == "--ticket-lifetime") {
             if (i + 1 >= argc) usage_error("--ticket-lifetime needs a number of seconds");
             std::string_view v = argv[++i];

@@ -5,7 +5,7 @@
 // its peers and (through on_piece_verified) to the serving side, answers which pieces are
 // verified (has_piece, verified_pieces), keeps peers that send bad data away from the pieces
 // they spoiled and drops those that keep doing it, and finishes by giving the file its final
-// name. Owned by FileSharing, reactor thread only.
+// name. Owned by Downloads (peer/downloads.hpp), reactor thread only.
 #pragma once
 
 #include "peer/download/peer_ranking.hpp"

@@ -417,9 +417,9 @@ void Uploader::drop_share(const Sha1Digest& info_hash) {
 }
 
 void Uploader::report_changed(const Sha1Digest& info_hash) {
-    loop_.defer([this, info_hash, alive = std::weak_ptr<int>(alive_)] {
-        if (!alive.expired() && on_share_changed_) on_share_changed_(info_hash);
-    });
+    loop_.defer(life_.guard([this, info_hash] {
+        if (on_share_changed_) on_share_changed_(info_hash);
+    }));
 }
 
 // The pool of waiting connections is full: the oldest one of the address holding the most of
@@ -496,9 +496,7 @@ void Uploader::reap(std::uint64_t id) {
         }
         if (slots->second.waiting == 0 && slots->second.admitted == 0) per_address_.erase(slots);
     }
-    loop_.defer([this, id, alive = std::weak_ptr<int>(alive_)] {
-        if (!alive.expired()) sessions_.erase(id);
-    });
+    loop_.defer(life_.guard([this, id] { sessions_.erase(id); }));
 }
 
 }  // namespace gs::peer

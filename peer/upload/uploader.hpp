@@ -11,6 +11,7 @@
 #include "peer/shares.hpp"
 #include "peer/wire/wire.hpp"
 #include "shared/result.hpp"
+#include "shared/liveness.hpp"
 #include "shared/net/buffer.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/fd.hpp"
@@ -200,7 +201,7 @@ private:
     std::set<std::uint64_t> waiting_;  // ids of open waiting sessions; the smallest is the oldest
     std::size_t admitted_ = 0;
     std::unordered_map<std::string, std::int64_t> epochs_;  // group -> highest epoch seen
-    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+    Liveness life_;  // last: deferred tasks see it gone first
 };
 
 }  // namespace gs::peer
