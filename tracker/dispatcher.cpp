@@ -2,15 +2,13 @@
 
 #include "shared/ids.hpp"
 #include "shared/log.hpp"
-#include "shared/worker_pool.hpp"
-#include "tracker/handlers/handlers.hpp"
+#include "shared/proto/frame.hpp"
+#include "tracker/password_hasher.hpp"
 #include "tracker/store.hpp"
 
 #include <fmt/format.h>
-#include <sodium.h>
 
 #include <chrono>
-#include <deque>
 #include <vector>
 
 namespace gs::tracker {
@@ -20,21 +18,17 @@ namespace {
 // Request bodies are small dictionaries; the info dict of a huge file is one string in them.
 constexpr proto::DecodeLimits kRequestLimits{8, 4096};
 
-std::string hash_password(const std::string& password) {
-    char out[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-        return {};  // out of memory
+// A reply's body, encoded once: the fields of `result` (moved, not copied) or its error.
+std::string reply_body(std::int64_t seq, Reply result) {
+    proto::Dict d;
+    if (result) {
+        d = std::move(*result);
+        d["ok"] = 1;
+    } else {
+        d = proto::Dict{
+            {"ok", 0}, {"code", errc_name(result.error().code)}, {"error", result.error().message}};
     }
-    return out;
-}
-
-bool verify_password(const std::string& hash, const std::string& password) {
-    return crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
-}
-
-std::string error_body(std::int64_t seq, const Error& e) {
-    proto::Dict d{{"seq", seq}, {"ok", 0}, {"code", errc_name(e.code)}, {"error", e.message}};
+    d["seq"] = seq;
     return proto::encode(proto::Value(std::move(d)));
 }
 
@@ -43,23 +37,23 @@ Error hash_queue_full_error() {
                       "the tracker is busy checking passwords; try again in a few seconds");
 }
 
+// Takes one from a count by address, dropping the address at zero.
+void count_down(std::unordered_map<std::string, std::size_t>& counts, const std::string& host) {
+    if (auto n = counts.find(host); n != counts.end() && --n->second == 0) counts.erase(n);
+}
+
 }  // namespace
 
-Dispatcher::Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
-                       TicketSigner tickets, AccountLimits limits,
-                       std::chrono::seconds ticket_lifetime)
-    : loop_(loop),
-      server_(server),
+Dispatcher::Dispatcher(ConnOutput& out, Store& store, PasswordHasher& hasher, TicketSigner tickets,
+                       AccountLimits limits, std::chrono::seconds ticket_lifetime,
+                       const net::TimeSource& clock)
+    : out_(out),
       store_(store),
-      workers_(workers),
+      hasher_(hasher),
       tickets_(std::move(tickets), ticket_lifetime),
+      clock_(clock),
       limits_(limits),
-      attempts_(limits.attempts_burst, limits.attempts_per_second) {
-    // A hash of a random password, checked when a login names an unknown user.
-    unsigned char random[16];
-    randombytes_buf(random, sizeof random);
-    dummy_hash_ = hash_password(std::string(reinterpret_cast<char*>(random), sizeof random));
-}
+      attempts_(limits.attempts_burst, limits.attempts_per_second) {}
 
 void Dispatcher::on_connect(ConnId id, const std::string& peer, const std::string& host) {
     conns_[id] = ConnState{peer, host, std::nullopt, 0};
@@ -77,21 +71,21 @@ void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
     auto it = conns_.find(id);
     std::string peer = it == conns_.end() ? "?" : it->second.peer;
     const bool logged_in = it != conns_.end() && it->second.session;
-    const std::size_t cap = server_.max_frame_bytes(id);
+    const std::size_t cap = out_.max_frame_bytes(id);
     log::warn("conn {} {}: frame of {} bytes is over the {} byte limit{}; closing", id, peer,
               declared_bytes, cap, logged_in ? "" : " before login");
-    server_.send(id, error_body(0, make_error(Errc::Limit,
-                                              fmt::format("message of {} bytes is over the limit "
-                                                          "of {} bytes{}",
-                                                          declared_bytes, cap,
-                                                          logged_in ? ""
-                                                                    : " for a connection that "
-                                                                      "has not logged in"))));
+    out_.send(id, reply_body(0, make_error(Errc::Limit,
+                                           fmt::format("message of {} bytes is over the limit "
+                                                       "of {} bytes{}",
+                                                       declared_bytes, cap,
+                                                       logged_in ? ""
+                                                                 : " for a connection that "
+                                                                   "has not logged in"))));
 }
 
 Context Dispatcher::context(const ConnState& conn) {
-    return Context{conn.session ? &*conn.session : nullptr, store_, presence_,
-                   std::chrono::system_clock::now(), &tickets_};
+    return Context{conn.session ? &*conn.session : nullptr, store_, presence_, clock_.wall_now(),
+                   &tickets_};
 }
 
 void Dispatcher::on_frame(ConnId id, std::string_view body) {
@@ -99,41 +93,47 @@ void Dispatcher::on_frame(ConnId id, std::string_view body) {
     if (it == conns_.end()) return;
     ConnState& conn = it->second;
     auto msg = proto::decode(body, kRequestLimits);
-    std::optional<std::int64_t> seq;
-    std::optional<std::string_view> op;
-    if (msg) {
-        seq = msg->get_int("seq");
-        op = msg->get_string("op");
-    }
-    if (!msg || !seq || !op) {
+    auto seq = msg ? msg->get_int("seq") : std::nullopt;
+    auto op = msg ? msg->get_string("op") : std::nullopt;
+    if (!seq || !op) {
         std::string why = !msg ? msg.error().message : "a request needs 'op' and 'seq'";
         log::warn("conn {} {}: bad request ({}); closing", id, conn.peer, why);
-        server_.send(id, error_body(seq.value_or(0), make_error(Errc::BadInput,
-                                                                "unreadable request: " + why)));
-        server_.close_after_flush(id, "bad request");
+        out_.send(id, reply_body(seq.value_or(0),
+                                 make_error(Errc::BadInput, "unreadable request: " + why)));
+        out_.close_after_flush(id, "bad request");
         return;
     }
-    Request req{id, *seq, std::string(*op), conn.session ? conn.session->user_id : "",
-                loop_.now()};
-    if (req.op == "create_user") return create_user(std::move(req), *msg);
-    if (req.op == "login") return login(std::move(req), *msg);
-    if (req.op == "resume") return resume(std::move(req), *msg);
-    route(std::move(req), conn, *msg);
+    route(Request{id, *seq, std::string(*op), conn.session ? conn.session->user_id : "",
+                  clock_.now()},
+          conn, *msg);
 }
 
 void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
-    const auto& table = handler_table();
-    auto h = table.find(req.op);
-    if (h == table.end()) {
-        reply(req, make_error(Errc::BadInput, fmt::format("unknown operation '{}'",
-                                                          printable(req.op))));
-        return;
+    const auto& table = route_table();
+    auto found = table.find(req.op);
+    if (found == table.end()) {
+        return reply(req, make_error(Errc::BadInput,
+                                     fmt::format("unknown operation '{}'", printable(req.op))));
     }
-    if (h->second.needs_login && !conn.session) {
-        reply(req, make_error(Errc::NotLoggedIn, std::string(kNotLoggedInMessage)));
-        return;
+    const Route& route = found->second;
+    if (route.needs_login && !conn.session) {
+        return reply(req, make_error(Errc::NotLoggedIn, std::string(kNotLoggedInMessage)));
     }
-    if (conn.session && issues_tickets(req.op)) {
+    switch (route.account) {
+        case AccountOp::CreateUser:
+            return create_user(std::move(req), msg);
+        case AccountOp::Login:
+            return login(std::move(req), msg);
+        case AccountOp::Resume:
+            return resume(std::move(req), msg);
+        case AccountOp::None:
+            return run_handler(std::move(req), conn, route, msg);
+    }
+}
+
+void Dispatcher::run_handler(Request req, ConnState& conn, const Route& route,
+                             const proto::Value& msg) {
+    if (conn.session && route.needs_live_session) {
         // A logout elsewhere (another connection, another tracker, logout --everywhere) ends
         // the session in the Store: no ticket for it after that.
         if (Status live = check_session_live(context(conn)); !live) {
@@ -145,15 +145,12 @@ void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
             return reply(req, live.error());
         }
     }
-    Reply result = h->second.fn(context(conn), msg);
-    if (req.op == "logout" && result) {
-        Session ended = *conn.session;
-        unbind_session(req.conn);
-        reply(req, result);
-        end_sessions(req.conn, ended, logout_everywhere(msg));
-        return;
-    }
-    reply(req, result);
+    Reply result = route.fn(context(conn), msg);
+    if (!route.ends_session || !result || !conn.session) return reply(req, std::move(result));
+    Session ended = *conn.session;
+    unbind_session(req.conn);
+    reply(req, std::move(result));
+    end_sessions(req.conn, ended, logout_everywhere(msg));
 }
 
 void Dispatcher::end_sessions(ConnId id, const Session& ended, bool everywhere) {
@@ -165,13 +162,13 @@ void Dispatcher::end_sessions(ConnId id, const Session& ended, bool everywhere) 
             others.push_back(other);
         }
     }
-    // Closing calls on_disconnect, which erases from conns_: not while iterating it.
+    // Closing may call on_disconnect, which erases from conns_: not while iterating it.
     for (ConnId other : others) {
         log::info("conn {} {}: session of {} ended by {} on conn {}; closing", other,
                   conns_.at(other).peer, ended.user_id,
                   everywhere ? "logout --everywhere" : "logout", id);
         unbind_session(other);
-        server_.close_after_flush(other, "session logged out");
+        out_.close_after_flush(other, "session logged out");
     }
 }
 
@@ -183,14 +180,15 @@ std::optional<Error> Dispatcher::admit_hashed(const ConnState& conn) {
                                       conn.hashing));
     }
     auto from_here = hash_jobs_of_.find(conn.host);
-    // A full queue takes a job from an address that holds far fewer than another (run_hashed
-    // makes the room): a few flooding addresses cannot keep everyone else's logins out.
+    // A full queue takes a job from an address that holds far fewer than another
+    // (queue_hash_job makes the room): a few flooding addresses cannot keep everyone else's
+    // logins out.
     if ((hash_jobs_ >= limits_.max_hash_jobs && !hash_victim(conn.host)) ||
         (from_here != hash_jobs_of_.end() &&
          from_here->second >= limits_.max_hash_jobs_per_address)) {
         return hash_queue_full_error();
     }
-    auto wait = attempts_.take(conn.host, loop_.now());
+    auto wait = attempts_.take(conn.host, clock_.now());
     if (wait > AddressRate::Clock::duration::zero()) {
         auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
         return make_error(Errc::Throttled,
@@ -218,6 +216,11 @@ std::optional<std::string> Dispatcher::hash_victim(const std::string& host) cons
     return victim;
 }
 
+void Dispatcher::forget_hash_job(const std::string& host) {
+    --hash_jobs_;
+    count_down(hash_jobs_of_, host);
+}
+
 void Dispatcher::refuse_newest_hash_job(const std::string& victim) {
     auto waiting = hash_waiting_.find(victim);
     HashJob job = std::move(waiting->second.back());
@@ -226,10 +229,7 @@ void Dispatcher::refuse_newest_hash_job(const std::string& victim) {
         hash_waiting_.erase(waiting);
         std::erase(hash_turns_, victim);
     }
-    --hash_jobs_;
-    if (auto n = hash_jobs_of_.find(victim); n != hash_jobs_of_.end() && --n->second == 0) {
-        hash_jobs_of_.erase(n);
-    }
+    forget_hash_job(victim);
     if (auto conn = conns_.find(job.conn); conn != conns_.end() && conn->second.hashing > 0) {
         --conn->second.hashing;
     }
@@ -239,8 +239,7 @@ void Dispatcher::refuse_newest_hash_job(const std::string& victim) {
     job.refuse();
 }
 
-template <class Work, class Done>
-void Dispatcher::run_hashed(const Request& req, Work work, Done done) {
+void Dispatcher::queue_hash_job(const Request& req, std::function<void(HashFinished)> start) {
     const ConnId id = req.conn;
     if (hash_jobs_ >= limits_.max_hash_jobs) {
         if (auto victim = hash_victim(conns_.at(id).host)) refuse_newest_hash_job(*victim);
@@ -251,16 +250,8 @@ void Dispatcher::run_hashed(const Request& req, Work work, Done done) {
     ++hash_jobs_;
     ++hash_jobs_of_[host];
     auto& waiting = hash_waiting_[host];
-    waiting.push_back(HashJob{id, [this, id, host, work = std::move(work),
-                                   done = std::move(done)]() mutable {
-                                  workers_.submit(std::move(work),
-                                                  [this, id, host, done = std::move(done)](
-                                                      auto result) mutable {
-                                                      end_hash_job(id, host);
-                                                      done(std::move(result));
-                                                  });
-                              },
-                              [this, req] { reply(req, hash_queue_full_error()); }});
+    waiting.push_back(
+        HashJob{id, std::move(start), [this, req] { reply(req, hash_queue_full_error()); }});
     if (waiting.size() == 1) hash_turns_.push_back(host);
     start_hash_jobs();
 }
@@ -278,56 +269,42 @@ void Dispatcher::start_hash_jobs() {
             hash_turns_.push_back(host);  // its next job waits for the other addresses' turns
         }
         if (conns_.find(job.conn) == conns_.end()) {
-            // Its connection has gone: nobody waits for the answer.
-            --hash_jobs_;
-            if (auto n = hash_jobs_of_.find(host); n != hash_jobs_of_.end() && --n->second == 0) {
-                hash_jobs_of_.erase(n);
-            }
+            forget_hash_job(host);  // its connection has gone: nobody waits for the answer
             continue;
         }
         ++hash_running_;
-        job.start();
+        // The hasher may answer before start() returns (the fuzz target's does): every count
+        // is settled above, so end_hash_job may start the next jobs from inside this one.
+        job.start([this, id = job.conn, host] { end_hash_job(id, host); });
     }
 }
 
 void Dispatcher::end_hash_job(ConnId id, const std::string& host) {
     --hash_running_;
-    --hash_jobs_;
-    if (auto n = hash_jobs_of_.find(host); n != hash_jobs_of_.end() && --n->second == 0) {
-        hash_jobs_of_.erase(n);
-    }
+    forget_hash_job(host);
     if (auto conn = conns_.find(id); conn != conns_.end() && conn->second.hashing > 0) {
         --conn->second.hashing;
     }
     start_hash_jobs();
 }
 
-void Dispatcher::reply(const Request& req, const Reply& result) {
-    auto elapsed = std::chrono::duration<double, std::milli>(loop_.now() - req.started);
-    if (result) {
-        proto::Dict d = *result;
-        d["seq"] = req.seq;
-        d["ok"] = 1;
-        std::string body = proto::encode(proto::Value(std::move(d)));
-        // No reply goes over the frame limit: the client would drop it (and the link). Listings
-        // page well below it; this is the backstop for anything else.
-        if (body.size() > proto::kMaxFrameBytes) {
-            log::warn("conn {} op={}: reply of {} bytes is over the frame limit; refused",
-                      req.conn, printable(req.op), body.size());
-            return reply(req, make_error(Errc::Limit,
-                                         fmt::format("the answer to {} would be over the {} byte "
+void Dispatcher::reply(const Request& req, Reply result) {
+    auto elapsed = std::chrono::duration<double, std::milli>(clock_.now() - req.started);
+    const char* outcome = result ? "ok" : errc_name(result.error().code);
+    std::string body = reply_body(req.seq, std::move(result));
+    // No reply goes over the frame limit: the client would drop it (and the link). Listings
+    // page well below it; this is the backstop for anything else.
+    if (body.size() > proto::kMaxFrameBytes) {
+        log::warn("conn {} op={}: reply of {} bytes is over the frame limit; refused", req.conn,
+                  printable(req.op), body.size());
+        return reply(
+            req, make_error(Errc::Limit, fmt::format("the answer to {} would be over the {} byte "
                                                      "message limit; tell the tracker's operator",
                                                      printable(req.op), proto::kMaxFrameBytes)));
-        }
-        server_.send(req.conn, body);
-        log::info("conn {} user={} op={} -> ok ({:.1f} ms)", req.conn,
-                  req.user.empty() ? "-" : req.user, printable(req.op), elapsed.count());
-    } else {
-        server_.send(req.conn, error_body(req.seq, result.error()));
-        log::info("conn {} user={} op={} -> {} ({:.1f} ms)", req.conn,
-                  req.user.empty() ? "-" : req.user, printable(req.op),
-                  errc_name(result.error().code), elapsed.count());
     }
+    out_.send(req.conn, body);
+    log::info("conn {} user={} op={} -> {} ({:.1f} ms)", req.conn,
+              req.user.empty() ? "-" : req.user, printable(req.op), outcome, elapsed.count());
 }
 
 void Dispatcher::create_user(Request req, const proto::Value& msg) {
@@ -338,59 +315,68 @@ void Dispatcher::create_user(Request req, const proto::Value& msg) {
     }
     req.user = printable(*user);
     // Before the id is looked up: the rate also bounds how fast ids can be probed (SECURITY.md).
-    if (auto refused = admit_hashed(conns_.at(req.conn))) return reply(req, *refused);
-    Status ok = check_new_user(store_, *user, *password);
-    if (!ok) return reply(req, ok.error());
-    run_hashed(
-        req, [pw = std::string(*password)] { return hash_password(pw); },
-        [this, req, user = std::string(*user)](std::string hash) {
-            if (conns_.find(req.conn) == conns_.end()) return;  // caller left
-            if (hash.empty()) {
-                return reply(req,
-                             make_error(Errc::Internal, "the tracker could not hash the password"));
-            }
-            auto created = store_.create_user(user, hash, std::chrono::system_clock::now());
-            if (!created) return reply(req, created.error());
-            if (!*created) {
-                return reply(req, make_error(Errc::AlreadyExists,
-                                             fmt::format("user '{}' already exists", user)));
-            }
-            reply(req, proto::Dict{});
+    if (auto refused = admit_hashed(conns_.at(req.conn))) return reply(req, std::move(*refused));
+    if (Status ok = check_new_user(store_, *user, *password); !ok) {
+        return reply(req, ok.error());
+    }
+    queue_hash_job(req, [this, req, user = std::string(*user),
+                         pw = std::string(*password)](HashFinished finished) mutable {
+        hasher_.hash(std::move(pw), [this, req, user, finished](std::string hash) {
+            finished();
+            user_hashed(req, user, std::move(hash));
         });
+    });
+}
+
+void Dispatcher::user_hashed(const Request& req, const std::string& user, std::string hash) {
+    if (conns_.find(req.conn) == conns_.end()) return;  // caller left
+    if (hash.empty()) {
+        return reply(req, make_error(Errc::Internal, "the tracker could not hash the password"));
+    }
+    auto created = store_.create_user(user, hash, clock_.wall_now());
+    if (!created) return reply(req, created.error());
+    if (!*created) return reply(req, already_exists_user_error(user));
+    reply(req, proto::Dict{});
 }
 
 void Dispatcher::login(Request req, const proto::Value& msg) {
     if (auto user = msg.get_string("user")) req.user = printable(*user);
     const ConnState& conn = conns_.at(req.conn);
     // Before anything is counted or looked up (the per-user throttle included).
-    if (auto refused = admit_hashed(conn)) return reply(req, *refused);
+    if (auto refused = admit_hashed(conn)) return reply(req, std::move(*refused));
     auto pending = begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr,
-                               loop_.now());
+                               clock_.now());
     if (!pending) return reply(req, pending.error());
-    std::string hash = pending->found ? pending->found->password_hash : dummy_hash_;
-    // The password goes to the worker only; what waits here for the answer does not hold it.
-    std::string password = std::move(pending->password);
-    run_hashed(
-        req,
-        [hash = std::move(hash), pw = std::move(password)] { return verify_password(hash, pw); },
-        [this, req, login = std::move(pending).value()](bool verified) {
-            if (conns_.find(req.conn) == conns_.end()) return;  // caller left while we hashed
-            auto done = finish_login(store_, throttle_, login, verified, conns_.at(req.conn).peer,
-                                     loop_.now(), std::chrono::system_clock::now());
-            if (!done) return reply(req, done.error());
-            // Another login pipelined on this connection finished first: keep that one, and
-            // leave no second token behind.
-            if (const auto& current = conns_.at(req.conn).session) {
-                (void)store_.delete_session(done->session.token_hash);
-                return reply(req, make_error(Errc::BadInput,
-                                             fmt::format("already logged in as {}; logout first",
-                                                         current->user_id)));
-            }
-            bind_session(req.conn, done->session);
-            reply(req, proto::Dict{{"token", done->token},
-                                   {"user", done->session.user_id},
-                                   {"ticket_key", tickets_.public_key()}});
+    queue_hash_job(
+        req, [this, req, login = std::move(pending).value()](HashFinished finished) mutable {
+            std::optional<std::string> hash;
+            if (login.found) hash = login.found->password_hash;
+            // The password goes to the hasher only; what waits for the answer does not hold it.
+            std::string password = std::move(login.password);
+            hasher_.verify(std::move(hash), std::move(password),
+                           [this, req, login = std::move(login), finished](bool verified) {
+                               finished();
+                               login_checked(req, login, verified);
+                           });
         });
+}
+
+void Dispatcher::login_checked(const Request& req, const PendingLogin& login, bool verified) {
+    auto conn = conns_.find(req.conn);
+    if (conn == conns_.end()) return;  // caller left while we hashed
+    auto done = finish_login(store_, throttle_, login, verified, conn->second.peer,
+                             clock_.now(), clock_.wall_now());
+    if (!done) return reply(req, done.error());
+    // Another login pipelined on this connection finished first: keep that one, and leave no
+    // second token behind.
+    if (const auto& current = conn->second.session) {
+        (void)store_.delete_session(done->session.token_hash);
+        return reply(req, already_logged_in_error(current->user_id));
+    }
+    bind_session(req.conn, done->session);
+    reply(req, proto::Dict{{"token", std::move(done->token)},
+                           {"user", done->session.user_id},
+                           {"ticket_key", tickets_.public_key()}});
 }
 
 void Dispatcher::resume(Request req, const proto::Value& msg) {
@@ -399,11 +385,11 @@ void Dispatcher::resume(Request req, const proto::Value& msg) {
     if (!token || !listen) {
         return reply(req, make_error(Errc::BadInput, "resume needs a token and a listen address"));
     }
-    auto session = resume_session(store_, *token, *listen, conns_.at(req.conn).peer,
-                                  std::chrono::system_clock::now());
+    auto session =
+        resume_session(store_, *token, *listen, conns_.at(req.conn).peer, clock_.wall_now());
     if (!session) return reply(req, session.error());
     req.user = session->user_id;
-    if (conns_.at(req.conn).session) unbind_session(req.conn);
+    unbind_session(req.conn);
     bind_session(req.conn, *session);
     reply(req, proto::Dict{{"user", session->user_id}, {"ticket_key", tickets_.public_key()}});
 }
@@ -412,7 +398,7 @@ void Dispatcher::bind_session(ConnId id, Session session) {
     auto& conn = conns_.at(id);
     presence_[session.user_id].insert(session.listen_addr);
     conn.session = std::move(session);
-    server_.set_authenticated(id, true);
+    out_.set_authenticated(id, true);
 }
 
 void Dispatcher::unbind_session(ConnId id) {
@@ -426,7 +412,7 @@ void Dispatcher::unbind_session(ConnId id) {
         if (it->second.empty()) presence_.erase(it);
     }
     conn.session.reset();
-    server_.set_authenticated(id, false);  // back to the small frame cap of a stranger
+    out_.set_authenticated(id, false);  // back to the small frame cap of a stranger
 }
 
 }  // namespace gs::tracker

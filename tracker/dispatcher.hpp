@@ -1,13 +1,18 @@
-// Dispatcher: decodes each request frame, checks the session, routes it to a handler
-// (tracker/handlers) and queues the reply; keeps who is logged in on which connection
-// (Presence). Password hashing and checking go to the WorkerPool and come back through the
-// loop; a result for a connection that has gone is dropped. Reactor thread only.
+// Dispatcher: the tracker's request core, one synchronous type with no socket in it. The Server
+// feeds it frames (FrameSink); it decodes each request, routes it by route_table() (tracker/
+// handlers), checks and binds sessions, keeps who is online (Presence), ends the other
+// connections of a session that logs out, and answers through a ConnOutput (the Server, or a
+// test's recorder). create_user and login go to a PasswordHasher (argon2id on the WorkerPool;
+// inline in the fuzz target), taking turns by address; an answer for a connection that has
+// gone is dropped. Reactor thread only.
 #pragma once
 
-#include "tracker/ticket_issuer.hpp"
+#include "shared/net/clock.hpp"
+#include "tracker/frame_io.hpp"
 #include "tracker/handlers/context.hpp"
+#include "tracker/handlers/handlers.hpp"
 #include "tracker/login_throttle.hpp"
-#include "tracker/server.hpp"
+#include "tracker/ticket_issuer.hpp"
 
 #include <deque>
 #include <functional>
@@ -15,12 +20,9 @@
 #include <string>
 #include <unordered_map>
 
-namespace gs {
-class WorkerPool;
-}
-
 namespace gs::tracker {
 
+class PasswordHasher;
 class Store;
 
 // Limits on the requests that cost a password hash (create_user, login) and on how often one
@@ -32,9 +34,9 @@ struct AccountLimits {
     // Hash jobs waiting or running, in all and from one address (its share of the queue).
     std::size_t max_hash_jobs = 64;
     std::size_t max_hash_jobs_per_address = 16;
-    // Jobs handed to the WorkerPool at once (its thread count). The others wait here and take
-    // turns by address, so a flood from one address delays another address's login by at most
-    // one job per worker.
+    // Jobs handed to the hasher at once (the WorkerPool's thread count). The others wait here
+    // and take turns by address, so a flood from one address delays another address's login by
+    // at most one job per worker.
     std::size_t hash_workers = 2;
     // login and create_user (answered or not) per address: a burst, then a steady rate. The
     // burst lets a whole NAT (max_per_address connections) log in at once.
@@ -42,31 +44,33 @@ struct AccountLimits {
     double attempts_per_second = 2;
 };
 
-class Dispatcher {
+class Dispatcher final : public FrameSink {
 public:
-    // `ticket_lifetime`: shorter only in tests (tracker --ticket-lifetime).
-    Dispatcher(net::EventLoop& loop, Server& server, Store& store, WorkerPool& workers,
-               TicketSigner tickets, AccountLimits limits = {},
-               std::chrono::seconds ticket_lifetime = kTicketLifetime);
+    // `out`, `store` and `hasher` must outlive it. `ticket_lifetime`: shorter only in tests
+    // (tracker --ticket-lifetime).
+    Dispatcher(ConnOutput& out, Store& store, PasswordHasher& hasher, TicketSigner tickets,
+               AccountLimits limits = {}, std::chrono::seconds ticket_lifetime = kTicketLifetime,
+               const net::TimeSource& clock = net::TimeSource::system());
 
-    // `host`: the client's address without the port (what the per-address limits count).
-    void on_connect(ConnId id, const std::string& peer, const std::string& host);
-    void on_frame(ConnId id, std::string_view body);
-    void on_oversized_frame(ConnId id, std::uint32_t declared_bytes);
-    void on_disconnect(ConnId id, std::string_view reason);
+    void on_connect(ConnId id, const std::string& peer, const std::string& host) override;
+    void on_frame(ConnId id, std::string_view body) override;
+    void on_oversized_frame(ConnId id, std::uint32_t declared_bytes) override;
+    void on_disconnect(ConnId id, std::string_view reason) override;
 
 private:
     struct ConnState {
         std::string peer;
         std::string host;
         std::optional<Session> session;
-        std::size_t hashing = 0;  // its requests waiting for the hash worker
+        std::size_t hashing = 0;  // its requests waiting for the hasher
     };
-    // A hash job waiting for a worker; `start` submits it, `refuse` answers it `throttled`
-    // instead (when it makes room for another address's job).
+    // Called when a started hash job has its answer, before the job's own continuation.
+    using HashFinished = std::function<void()>;
+    // A hash job waiting for a worker; `start` hands it to the hasher, `refuse` answers it
+    // `throttled` instead (when it makes room for another address's job).
     struct HashJob {
         ConnId conn;
-        std::function<void()> start;
+        std::function<void(HashFinished)> start;
         std::function<void()> refuse;
     };
     struct Request {
@@ -77,26 +81,31 @@ private:
         net::Clock::time_point started;
     };
 
-    void create_user(Request req, const proto::Value& msg);
-    void login(Request req, const proto::Value& msg);
-    void resume(Request req, const proto::Value& msg);
+    // By route_table(): unknown op, login check, then the account op or the handler.
     void route(Request req, ConnState& conn, const proto::Value& msg);
+    void run_handler(Request req, ConnState& conn, const Route& route, const proto::Value& msg);
+    void create_user(Request req, const proto::Value& msg);
+    void user_hashed(const Request& req, const std::string& user, std::string hash);
+    void login(Request req, const proto::Value& msg);
+    void login_checked(const Request& req, const PendingLogin& login, bool verified);
+    void resume(Request req, const proto::Value& msg);
 
     // Room for one more hashed request from `conn` (AccountLimits), and the address's rate:
     // an error to reply with when there is none.
     std::optional<Error> admit_hashed(const ConnState& conn);
-    // Runs `work` on the WorkerPool when a worker is free (turns by address), then `done` on the
-    // reactor thread with its result.
-    template <class Work, class Done>
-    void run_hashed(const Request& req, Work work, Done done);
+    // Queues `start` until a worker is free (turns by address); it must call its HashFinished
+    // when the hasher answers.
+    void queue_hash_job(const Request& req, std::function<void(HashFinished)> start);
     // The queue is full: the address whose newest waiting job would make room for one from
     // `host` (the one holding the most jobs, if it holds at least two more than `host`).
     std::optional<std::string> hash_victim(const std::string& host) const;
     void refuse_newest_hash_job(const std::string& victim);
     void start_hash_jobs();
+    // A job of `host` has left the queue (answered, refused or skipped).
+    void forget_hash_job(const std::string& host);
     void end_hash_job(ConnId id, const std::string& host);
 
-    void reply(const Request& req, const Reply& result);
+    void reply(const Request& req, Reply result);
     void bind_session(ConnId id, Session session);
     void unbind_session(ConnId id);
     // After a logout on `id`: closes the other connections of that session (or, `everywhere`,
@@ -104,11 +113,11 @@ private:
     void end_sessions(ConnId id, const Session& ended, bool everywhere);
     Context context(const ConnState& conn);
 
-    net::EventLoop& loop_;
-    Server& server_;
+    ConnOutput& out_;
     Store& store_;
-    WorkerPool& workers_;
+    PasswordHasher& hasher_;
     TicketIssuer tickets_;
+    const net::TimeSource& clock_;  // steady for deadlines and timings, wall for the Store
     std::unordered_map<ConnId, ConnState> conns_;
     Presence presence_;
     LoginThrottle throttle_;
@@ -120,7 +129,6 @@ private:
     std::unordered_map<std::string, std::size_t> hash_jobs_of_;  // waiting or running
     std::size_t hash_jobs_ = 0;
     std::size_t hash_running_ = 0;
-    std::string dummy_hash_;  // verified against for unknown users, so timing reveals nothing
 };
 
 }  // namespace gs::tracker

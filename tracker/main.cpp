@@ -11,6 +11,7 @@
 #include "shared/net/tls.hpp"
 #include "shared/worker_pool.hpp"
 #include "tracker/dispatcher.hpp"
+#include "tracker/password_hasher.hpp"
 #include "tracker/server.hpp"
 #include "tracker/sqlite_store.hpp"
 
@@ -27,6 +28,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -156,15 +158,18 @@ int run(const Options& options) {
     }
 
     gs::WorkerPool workers(loop, kHashThreads);
-    gs::tracker::Server server(loop, std::move(listener).value(), *tls);
+    gs::tracker::Argon2Hasher hasher(workers);
     // The key that signs download tickets lives next to the database (SECURITY.md).
     auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
     if (!tickets) throw std::runtime_error(tickets.error().message);
     gs::tracker::AccountLimits account_limits;
     account_limits.hash_workers = kHashThreads;
-    gs::tracker::Dispatcher dispatcher(loop, server, store, workers, std::move(tickets).value(),
+    gs::tracker::Server server(loop, std::move(listener).value(), *tls,
+                               [&](gs::tracker::ConnOutput& out) {
+                                   return std::make_unique<gs::tracker::Dispatcher>(
+                                       out, store, hasher, std::move(tickets).value(),
                                        account_limits, options.ticket_lifetime);
-    server.set_dispatcher(&dispatcher);
+                               });
 
     gs::net::LineReader::Callbacks input;
     input.on_line = [&](std::string_view line) {
@@ -195,7 +200,6 @@ int run(const Options& options) {
                   static_cast<unsigned long long>(open_files));
     loop.run();
 
-    server.set_dispatcher(nullptr);
     server.stop_accepting();
     gs::log::info("stopped; {} connection(s) closed, database closed", server.connection_count());
     return 0;

@@ -3,11 +3,11 @@
 #include "shared/log.hpp"
 #include "tracker/sqlite/statement.hpp"
 #include "tracker/sqlite/transaction.hpp"
+#include "tracker/store.hpp"
 
 #include <fmt/format.h>
 
 #include <chrono>
-#include <ctime>
 #include <set>
 
 namespace gs::tracker {
@@ -18,15 +18,6 @@ constexpr std::string_view kCreateSchemaVersion =
     " version INTEGER PRIMARY KEY,"
     " name TEXT NOT NULL,"
     " applied_at TEXT NOT NULL)";
-
-std::string utc_now_text() {
-    auto secs = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return text;
-}
 
 Result<int> read_version(Db& db) {
     auto stmt = Statement::prepare(db, "SELECT coalesce(max(version), 0) FROM schema_version");
@@ -47,7 +38,7 @@ Status apply(Db& db, const Migration& m) {
     auto insert = Statement::prepare(
         db, "INSERT INTO schema_version (version, name, applied_at) VALUES (?1, ?2, ?3)");
     if (!insert) return insert.error();
-    insert->bind_all(m.version, m.name, utc_now_text());
+    insert->bind_all(m.version, m.name, utc_text(std::chrono::system_clock::now()));
     if (auto s = insert->run(); !s) return s;
     return tx->commit();
 }

@@ -1,7 +1,6 @@
 #include "tracker/server.hpp"
 
 #include "shared/log.hpp"
-#include "tracker/dispatcher.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -9,8 +8,12 @@
 namespace gs::tracker {
 
 Server::Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tls,
-               ServerLimits limits)
-    : loop_(loop), listener_(std::move(listener)), tls_(tls), limits_(limits) {
+               MakeSink make_sink, ServerLimits limits)
+    : loop_(loop),
+      listener_(std::move(listener)),
+      tls_(tls),
+      limits_(limits),
+      sink_(make_sink(*this)) {
     listen_watch_ = loop_.watch(listener_.get(), net::Interest::Read,
                                 [this](net::Ready) { on_acceptable(); });
 }
@@ -59,11 +62,9 @@ void Server::on_acceptable() {
         std::string name = peer.to_string();
         std::string host = peer.host;
         net::Connection::Callbacks callbacks;
-        callbacks.on_frame = [this, id](std::string_view body) {
-            if (dispatcher_ != nullptr) dispatcher_->on_frame(id, body);
-        };
+        callbacks.on_frame = [this, id](std::string_view body) { sink_->on_frame(id, body); };
         callbacks.on_oversized = [this, id](std::uint32_t declared) {
-            if (dispatcher_ != nullptr) dispatcher_->on_oversized_frame(id, declared);
+            sink_->on_oversized_frame(id, declared);
         };
         callbacks.on_closed = [this, id](std::string_view reason) { on_closed(id, reason); };
         net::ConnectionLimits conn_limits;
@@ -76,7 +77,7 @@ void Server::on_acceptable() {
                                                          std::move(session).value()),
                        peer.host});
         ++per_address_[peer.host];
-        if (dispatcher_ != nullptr) dispatcher_->on_connect(id, name, host);
+        sink_->on_connect(id, name, host);
     }
 }
 
@@ -107,7 +108,7 @@ std::size_t Server::max_frame_bytes(ConnId id) const {
 }
 
 void Server::on_closed(ConnId id, std::string_view reason) {
-    if (dispatcher_ != nullptr) dispatcher_->on_disconnect(id, reason);
+    sink_->on_disconnect(id, reason);
     // Never destroy a connection inside its own callback (docs/ARCHITECTURE.md, habit 3).
     loop_.defer([this, id] {
         auto it = connections_.find(id);

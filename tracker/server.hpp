@@ -1,23 +1,23 @@
 // Server: the tracker's listening socket and every client Connection, on the reactor thread.
 // Every connection speaks TLS 1.3 with the tracker's certificate (docs/protocol.md §1.4).
-// Frames go to the Dispatcher; replies come back through send(). Connections that close are
-// destroyed after the event batch.
+// It owns its FrameSink (the Dispatcher), made at construction with the Server as its
+// ConnOutput: frames go to the sink, replies come back through send(). Connections that close
+// are destroyed after the event batch.
 #pragma once
 
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/socket.hpp"
 #include "shared/net/tls.hpp"
+#include "tracker/frame_io.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
 namespace gs::tracker {
-
-class Dispatcher;
-using ConnId = std::uint64_t;
 
 struct ServerLimits {
     std::size_t max_connections = 20000;
@@ -36,24 +36,22 @@ struct ServerLimits {
     std::size_t output_high_water_bytes = 8 * 1024 * 1024;
 };
 
-class Server {
+class Server final : public ConnOutput {
 public:
+    // Makes the sink the Server feeds, given the Server to answer through.
+    using MakeSink = std::function<std::unique_ptr<FrameSink>(ConnOutput& out)>;
+
     // `tls` must outlive the Server.
-    Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tls,
+    Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tls, MakeSink make_sink,
            ServerLimits limits = {});
-    ~Server();
+    ~Server() override;
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    void set_dispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
-
-    // Queues one reply frame on a connection; a connection that is gone is ignored.
-    void send(ConnId id, std::string_view body);
-    void close_after_flush(ConnId id, std::string_view reason);
-    // Logged in: the connection gets the full frame cap; logged out: the small one before login.
-    void set_authenticated(ConnId id, bool authenticated);
-    // The frame cap in force on a connection (0 if it is gone).
-    std::size_t max_frame_bytes(ConnId id) const;
+    void send(ConnId id, std::string_view body) override;
+    void close_after_flush(ConnId id, std::string_view reason) override;
+    void set_authenticated(ConnId id, bool authenticated) override;
+    std::size_t max_frame_bytes(ConnId id) const override;
     const ServerLimits& limits() const { return limits_; }
     void stop_accepting();
     std::size_t connection_count() const { return connections_.size(); }
@@ -67,7 +65,7 @@ private:
     net::WatchId listen_watch_ = 0;
     const net::TlsContext& tls_;
     ServerLimits limits_;
-    Dispatcher* dispatcher_ = nullptr;
+    std::unique_ptr<FrameSink> sink_;  // outlives the connections (declared before them)
     ConnId next_id_ = 1;
     struct Client {
         std::unique_ptr<net::Connection> conn;

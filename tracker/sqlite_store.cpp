@@ -57,6 +57,14 @@ SqliteStore::~SqliteStore() = default;
 
 // ---- Accounts ----
 
+namespace {
+
+Credentials read_credentials(Statement& q) {
+    return Credentials{q.column_int(0), q.column_text(1), q.column_text(2)};
+}
+
+}  // namespace
+
 Result<bool> SqliteStore::create_user(std::string_view user_id, std::string_view password_hash,
                                       TimePoint now) {
     auto& q = st_->insert_user;
@@ -70,75 +78,41 @@ Result<bool> SqliteStore::create_user(std::string_view user_id, std::string_view
 }
 
 Result<bool> SqliteStore::user_exists(std::string_view user_id) {
-    auto& q = st_->user_exists;
-    auto use = q.use();
-    q.bind_all(user_id);
-    auto row = q.step();
-    if (!row) return storage_error("user_exists", row.error());
-    return *row;
+    return stored("user_exists", has_row(st_->user_exists, user_id));
 }
 
 Result<std::optional<Credentials>> SqliteStore::password_hash_of(std::string_view user_id) {
-    auto& q = st_->credentials;
-    auto use = q.use();
-    q.bind_all(user_id);
-    auto row = q.step();
-    if (!row) return storage_error("password_hash_of", row.error());
-    if (!*row) return std::optional<Credentials>();
-    return std::optional<Credentials>(
-        Credentials{q.column_int(0), q.column_text(1), q.column_text(2)});
+    return stored("password_hash_of", first_row(st_->credentials, read_credentials, user_id));
 }
 
 // ---- Sessions ----
 
 Status SqliteStore::create_session(std::string_view token_hash, std::int64_t user_pk, TimePoint now,
                                    TimePoint expires_at) {
-    auto& q = st_->insert_session;
-    auto use = q.use();
-    q.bind_all(token_hash, user_pk, utc_text(now), utc_text(expires_at));
-    if (auto s = q.run(); !s) return storage_error("create_session", s.error());
-    return {};
+    return stored("create_session", run_once(st_->insert_session, token_hash, user_pk,
+                                             utc_text(now), utc_text(expires_at)));
 }
 
 Result<std::optional<User>> SqliteStore::user_of_session(std::string_view token_hash,
                                                          TimePoint now) {
-    auto& q = st_->session_user;
-    auto use = q.use();
-    q.bind_all(token_hash, utc_text(now));
-    auto row = q.step();
-    if (!row) return storage_error("user_of_session", row.error());
-    if (!*row) return std::optional<User>();
-    return std::optional<User>(User{q.column_int(0), q.column_text(1)});
+    return stored("user_of_session",
+                  first_row(st_->session_user, read_user, token_hash, utc_text(now)));
 }
 
 Status SqliteStore::renew_session(std::string_view token_hash, TimePoint expires_at) {
-    auto& q = st_->renew_session;
-    auto use = q.use();
-    q.bind_all(token_hash, utc_text(expires_at));
-    if (auto s = q.run(); !s) return storage_error("renew_session", s.error());
-    return {};
+    return stored("renew_session", run_once(st_->renew_session, token_hash, utc_text(expires_at)));
 }
 
 Status SqliteStore::delete_session(std::string_view token_hash) {
-    auto& q = st_->delete_session;
-    auto use = q.use();
-    q.bind_all(token_hash);
-    if (auto s = q.run(); !s) return storage_error("delete_session", s.error());
-    return {};
+    return stored("delete_session", run_once(st_->delete_session, token_hash));
 }
 
 Status SqliteStore::delete_expired_sessions(TimePoint now) {
-    auto& q = st_->delete_expired_sessions;
-    auto use = q.use();
-    q.bind_all(utc_text(now));
-    if (auto s = q.run(); !s) return storage_error("delete_expired_sessions", s.error());
-    return {};
+    return stored("delete_expired_sessions", run_once(st_->delete_expired_sessions, utc_text(now)));
 }
 
 Result<int> SqliteStore::delete_sessions_of_user(std::int64_t user_pk) {
-    auto ended = count_changes(st_->delete_sessions_of_user, user_pk);
-    if (!ended) return storage_error("delete_sessions_of_user", ended.error());
-    return *ended;
+    return stored("delete_sessions_of_user", count_changes(st_->delete_sessions_of_user, user_pk));
 }
 
 }  // namespace gs::tracker

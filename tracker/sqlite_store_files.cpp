@@ -6,70 +6,66 @@
 namespace gs::tracker {
 namespace {
 
-// Runs file_by_name or file_by_hash, whose columns come in FileRecord's order.
-template <class Key>
-Result<std::optional<FileRecord>> read_file(Statement& q, std::int64_t group_pk, const Key& key) {
-    auto use = q.use();
-    q.bind_all(group_pk, key);
-    auto row = q.step();
-    if (!row) return row.error();
-    if (!*row) return std::optional<FileRecord>();
-    return std::optional<FileRecord>(FileRecord{q.column_int(0), q.column_text(1), q.column_text(2),
-                                                q.column_blob(3), q.column_int(4), q.column_int(5),
-                                                q.column_text(6), q.column_text(7)});
+// A row of file_by_name or file_by_hash, whose columns come in FileRecord's order.
+FileRecord read_file(Statement& q) {
+    return FileRecord{q.column_int(0), q.column_text(1), q.column_text(2), q.column_blob(3),
+                      q.column_int(4), q.column_int(5),  q.column_text(6), q.column_text(7)};
+}
+
+HashElsewhere read_hash_elsewhere(Statement& q) {
+    return HashElsewhere{q.column_int(0) != 0, q.column_int(1) != 0};
+}
+
+UploadCounts read_upload_counts(Statement& q) {
+    return UploadCounts{q.column_int(0), q.column_int(1)};
+}
+
+Seeder read_seeder(Statement& q) {
+    return Seeder{q.column_text(0), q.column_text(1)};
 }
 
 }  // namespace
 
 Result<bool> SqliteStore::add_file(std::int64_t group_pk, const NewFile& file, std::int64_t user_pk,
                                    std::string_view listen_addr, TimePoint now) {
-    constexpr std::string_view kOp = "add_file";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    std::string when = utc_text(now);
-    if (auto s = run_once(st_->insert_file, group_pk, file.name, file.info_hash, Blob{file.info},
-                          file.length, file.piece_length, user_pk, when);
-        !s) {
-        if (s.error().code == Errc::AlreadyExists) return false;
-        return storage_error(kOp, s.error());
-    }
-    std::int64_t file_pk = st_->insert_file.last_insert_rowid();
-    if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, when); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return true;
+    return in_transaction(db_, "add_file", [&]() -> Result<bool> {
+        std::string when = utc_text(now);
+        if (auto s = run_once(st_->insert_file, group_pk, file.name, file.info_hash,
+                              Blob{file.info}, file.length, file.piece_length, user_pk, when);
+            !s) {
+            if (s.error().code == Errc::AlreadyExists) return false;
+            return s.error();
+        }
+        std::int64_t file_pk = st_->insert_file.last_insert_rowid();
+        if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, when); !s) {
+            return s.error();
+        }
+        return true;
+    });
 }
 
 Result<bool> SqliteStore::add_seeder(std::int64_t file_pk, std::int64_t user_pk,
                                      std::string_view listen_addr, TimePoint now,
                                      int max_addrs_per_user) {
-    constexpr std::string_view kOp = "add_seeder";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto known = has_row(st_->seeder_exists, file_pk, user_pk, listen_addr);
-    if (!known) return storage_error(kOp, known.error());
-    if (*known) return false;
-    std::int64_t rows = 0;
-    {
-        auto& q = st_->count_user_seeders_of_file;
-        auto use = q.use();
-        q.bind_all(file_pk, user_pk);
-        auto row = q.step();
-        if (!row) return storage_error(kOp, row.error());
-        rows = *row ? q.column_int(0) : 0;
-    }
-    // Room for the new address: the user's oldest ones for this file go.
-    for (; rows >= max_addrs_per_user && rows > 0; --rows) {
-        if (auto s = run_once(st_->delete_oldest_user_seeder_of_file, file_pk, user_pk); !s) {
-            return storage_error(kOp, s.error());
+    return in_transaction(db_, "add_seeder", [&]() -> Result<bool> {
+        auto known = has_row(st_->seeder_exists, file_pk, user_pk, listen_addr);
+        if (!known) return known.error();
+        if (*known) return false;
+        auto counted = count_of(st_->count_user_seeders_of_file, file_pk, user_pk);
+        if (!counted) return counted.error();
+        std::int64_t rows = *counted;
+        // Room for the new address: the user's oldest ones for this file go.
+        for (; rows >= max_addrs_per_user && rows > 0; --rows) {
+            if (auto s = run_once(st_->delete_oldest_user_seeder_of_file, file_pk, user_pk); !s) {
+                return s.error();
+            }
         }
-    }
-    if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, utc_text(now)); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return true;
+        if (auto s = run_once(st_->insert_seeder, file_pk, user_pk, listen_addr, utc_text(now));
+            !s) {
+            return s.error();
+        }
+        return true;
+    });
 }
 
 Result<bool> SqliteStore::remove_file(std::int64_t file_pk) {
@@ -81,64 +77,42 @@ Result<bool> SqliteStore::remove_file(std::int64_t file_pk) {
 Result<HashElsewhere> SqliteStore::info_hash_elsewhere(std::int64_t group_pk,
                                                        std::string_view info_hash,
                                                        std::int64_t user_pk) {
-    auto& q = st_->info_hash_elsewhere;
-    auto use = q.use();
-    q.bind_all(group_pk, info_hash, user_pk);
-    auto row = q.step();
+    auto row =
+        first_row(st_->info_hash_elsewhere, read_hash_elsewhere, group_pk, info_hash, user_pk);
     if (!row) return storage_error("info_hash_elsewhere", row.error());
-    if (!*row) return HashElsewhere{};
-    return HashElsewhere{q.column_int(0) != 0, q.column_int(1) != 0};
+    return row->value_or(HashElsewhere{});
 }
 
 Result<UploadCounts> SqliteStore::uploads_by(std::int64_t user_pk, std::int64_t group_pk) {
-    auto& q = st_->uploads_by;
-    auto use = q.use();
-    q.bind_all(user_pk, group_pk);
-    auto row = q.step();
+    auto row = first_row(st_->uploads_by, read_upload_counts, user_pk, group_pk);
     if (!row) return storage_error("uploads_by", row.error());
-    if (!*row) return UploadCounts{};
-    return UploadCounts{q.column_int(0), q.column_int(1)};
+    return row->value_or(UploadCounts{});
 }
 
 Result<std::optional<FileRecord>> SqliteStore::file_by_name(std::int64_t group_pk,
                                                             std::string_view name) {
-    auto r = read_file(st_->file_by_name, group_pk, name);
-    if (!r) return storage_error("file_by_name", r.error());
-    return r;
+    return stored("file_by_name", first_row(st_->file_by_name, read_file, group_pk, name));
 }
 
 Result<std::optional<FileRecord>> SqliteStore::file_by_hash(std::int64_t group_pk,
                                                             std::string_view info_hash) {
-    auto r = read_file(st_->file_by_hash, group_pk, info_hash);
-    if (!r) return storage_error("file_by_hash", r.error());
-    return r;
+    return stored("file_by_hash", first_row(st_->file_by_hash, read_file, group_pk, info_hash));
 }
 
 Result<std::optional<std::int64_t>> SqliteStore::file_pk_by_hash(std::int64_t group_pk,
                                                                  std::string_view info_hash) {
-    auto& q = st_->file_pk_by_hash;
-    auto use = q.use();
-    q.bind_all(group_pk, info_hash);
-    auto row = q.step();
-    if (!row) return storage_error("file_pk_by_hash", row.error());
-    if (!*row) return std::optional<std::int64_t>();
-    return std::optional<std::int64_t>(q.column_int(0));
+    return stored("file_pk_by_hash",
+                  first_row(st_->file_pk_by_hash, read_int, group_pk, info_hash));
 }
 
 Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk,
-                                                        std::string_view after,
-                                                        std::size_t limit) {
-    auto& q = st_->list_files;
-    auto use = q.use();
-    q.bind_all(group_pk, after, static_cast<std::int64_t>(limit));
+                                                         std::string_view after,
+                                                         std::size_t limit) {
     std::vector<FileListing> out;
     std::int64_t current_pk = -1;
-    while (true) {
-        auto row = q.step();
-        if (!row) return storage_error("list_files", row.error());
-        if (!*row) return out;
-        // One row per (file, seeder), files in name order; a file without seeders (none should
-        // exist) comes once with NULL seeder columns.
+    // One row per (file, seeder), files in name order; a file without seeders (none should
+    // exist) comes once with NULL seeder columns.
+    auto read = [&](Statement& q) {
         std::int64_t file_pk = q.column_int(0);
         if (file_pk != current_pk) {
             current_pk = file_pk;
@@ -147,45 +121,37 @@ Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk,
         if (!q.column_is_null(5)) {
             out.back().seeders.push_back(Seeder{q.column_text(4), q.column_text(5)});
         }
+    };
+    if (auto s = each_row(st_->list_files, read, group_pk, after, static_cast<std::int64_t>(limit));
+        !s) {
+        return storage_error("list_files", s.error());
     }
+    return out;
 }
 
 Result<std::vector<Seeder>> SqliteStore::seeders_of(std::int64_t file_pk) {
-    auto& q = st_->seeders_of;
-    auto use = q.use();
-    q.bind_all(file_pk);
-    std::vector<Seeder> out;
-    while (true) {
-        auto row = q.step();
-        if (!row) return storage_error("seeders_of", row.error());
-        if (!*row) return out;
-        out.push_back(Seeder{q.column_text(0), q.column_text(1)});
-    }
+    return stored("seeders_of", all_rows(st_->seeders_of, read_seeder, file_pk));
 }
 
 Result<int> SqliteStore::remove_seeder(std::int64_t file_pk, std::int64_t user_pk) {
-    constexpr std::string_view kOp = "remove_seeder";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto removed = count_changes(st_->delete_user_seeders_of_file, file_pk, user_pk);
-    if (!removed) return storage_error(kOp, removed.error());
-    if (*removed == 0) return 0;
-    // A file nobody seeds cannot be downloaded, so it leaves the listing.
-    if (auto s = run_once(st_->delete_file_if_unseeded, file_pk); !s) {
-        return storage_error(kOp, s.error());
-    }
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return *removed;
+    return in_transaction(db_, "remove_seeder", [&]() -> Result<int> {
+        auto removed = count_changes(st_->delete_user_seeders_of_file, file_pk, user_pk);
+        if (!removed) return removed.error();
+        if (*removed == 0) return 0;
+        // A file nobody seeds cannot be downloaded, so it leaves the listing.
+        if (auto s = run_once(st_->delete_file_if_unseeded, file_pk); !s) {
+            return s.error();
+        }
+        return *removed;
+    });
 }
 
 Result<int> SqliteStore::remove_user_shares_in_group(std::int64_t group_pk, std::int64_t user_pk) {
-    constexpr std::string_view kOp = "remove_user_shares_in_group";
-    auto tx = Transaction::begin(db_);
-    if (!tx) return storage_error(kOp, tx.error());
-    auto removed = drop_user_seeders_in_group(group_pk, user_pk);
-    if (!removed) return storage_error(kOp, removed.error());
-    if (auto s = tx->commit(); !s) return storage_error(kOp, s.error());
-    return *removed;
+    return in_transaction(db_, "remove_user_shares_in_group", [&]() -> Result<int> {
+        auto removed = drop_user_seeders_in_group(group_pk, user_pk);
+        if (!removed) return removed.error();
+        return *removed;
+    });
 }
 
 Result<int> SqliteStore::drop_user_seeders_in_group(std::int64_t group_pk, std::int64_t user_pk) {

@@ -3,10 +3,14 @@
 #pragma once
 
 #include "tracker/sqlite/statement.hpp"
+#include "tracker/sqlite/transaction.hpp"
 #include "tracker/sqlite_store.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 namespace gs::tracker {
 
@@ -33,9 +37,6 @@ struct SqliteStore::Statements {
 // Prepares every statement in `st`.
 Status prepare_statements(Db& db, SqliteStore::Statements& st);
 
-// "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds): fixed width, so it sorts as text.
-std::string utc_text(TimePoint t);
-
 // One use of a statement that returns no rows: bind ?1..?N, run, reset.
 template <class... Args>
 Status run_once(Statement& q, const Args&... args) {
@@ -61,7 +62,88 @@ Result<bool> has_row(Statement& q, const Args&... args) {
     return q.step();
 }
 
+// The first row of the query, read by `read(q)` from the statement's columns; nothing when it
+// returns no row.
+template <class Read, class... Args>
+auto first_row(Statement& q, Read read, const Args&... args)
+    -> Result<std::optional<std::invoke_result_t<Read&, Statement&>>> {
+    using Row = std::invoke_result_t<Read&, Statement&>;
+    auto use = q.use();
+    q.bind_all(args...);
+    auto row = q.step();
+    if (!row) return row.error();
+    if (!*row) return std::optional<Row>();
+    return std::optional<Row>(read(q));
+}
+
+// Calls `on_row(q)` for every row of the query.
+template <class OnRow, class... Args>
+Status each_row(Statement& q, OnRow on_row, const Args&... args) {
+    auto use = q.use();
+    q.bind_all(args...);
+    while (true) {
+        auto row = q.step();
+        if (!row) return row.error();
+        if (!*row) return {};
+        on_row(q);
+    }
+}
+
+// Every row of the query, each read by `read(q)`.
+template <class Read, class... Args>
+auto all_rows(Statement& q, Read read, const Args&... args)
+    -> Result<std::vector<std::invoke_result_t<Read&, Statement&>>> {
+    std::vector<std::invoke_result_t<Read&, Statement&>> out;
+    if (auto s = each_row(
+            q, [&](Statement& row) { out.push_back(read(row)); }, args...);
+        !s) {
+        return s.error();
+    }
+    return out;
+}
+
+// Row readers the .cpp files share: column 0 as an integer; (pk, user_id) as a User.
+inline std::int64_t read_int(Statement& q) {
+    return q.column_int(0);
+}
+inline User read_user(Statement& q) {
+    return User{q.column_int(0), q.column_text(1)};
+}
+
+// The single integer a count(*) query gives.
+template <class... Args>
+Result<std::int64_t> count_of(Statement& q, const Args&... args) {
+    auto n = first_row(
+        q, [](Statement& row) { return row.column_int(0); }, args...);
+    if (!n) return n.error();
+    return n->value_or(0);
+}
+
 // Logs a storage failure with its details and returns the error a user may see.
 Error storage_error(std::string_view operation, const Error& cause);
+
+// What a SqliteStore method returns: `r` itself, or on failure storage_error(operation, ...).
+template <class T>
+Result<T> stored(std::string_view operation, Result<T> r) {
+    if (!r) return storage_error(operation, r.error());
+    return r;
+}
+
+}  // namespace gs::tracker
+
+namespace gs::tracker {
+
+// Runs `work` (returning a Result, with the raw errors of the statements) in a transaction
+// that commits when it succeeds. A failure of BEGIN, of `work` or of COMMIT rolls back and
+// becomes storage_error(operation, ...).
+template <class Work>
+auto in_transaction(Db& db, std::string_view operation, Work work) -> decltype(work()) {
+    auto tx = Transaction::begin(db);
+    if (!tx) return storage_error(operation, tx.error());
+    auto result = work();
+    if (!result) return storage_error(operation, result.error());
+    if (auto s = tx->commit(); !s) return storage_error(operation, s.error());
+    return result;
+}
 
 }  // namespace gs::tracker

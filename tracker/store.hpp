@@ -20,6 +20,10 @@ namespace gs::tracker {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
+// "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds): how the database holds times (the schema's
+// migrations included). Fixed width, so it sorts as text.
+std::string utc_text(TimePoint t);
+
 struct User {
     std::int64_t pk = 0;
     std::string user_id;

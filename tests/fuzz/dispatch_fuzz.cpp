@@ -1,29 +1,34 @@
-// libFuzzer target: the tracker's request handling, as tracker/dispatcher.cpp does it for one
-// frame body, without sockets or the password-hash worker.
+// libFuzzer target: the tracker's request core, tracker::Dispatcher itself, fed request frames
+// as the Server feeds them, with no socket and with a password hasher that answers at once.
 //
 // Input: request bodies back to back (each one bencoded dictionary, as a client frames them).
-// Each request comes from one of four connections chosen by its `seq` (seq mod 4): 0 starts
-// logged out; 1, 2 and 3 are logged in as alice (owner of group "g", which has the file "a.txt"),
-// bob (a member of "g") and carol (no group). The world — an in-memory SqliteStore with those
-// users, group and file — is made once and restored to that state before every input, so an
-// input's outcome depends on nothing but its bytes.
+// Each request comes from one of four connections chosen by its `seq` (seq mod 4; a body that
+// does not decode goes to connection 0): 0 starts logged out; 1, 2 and 3 resume the sessions of
+// alice (owner of group "g", which has the file "a.txt"), bob (a member of "g") and carol (no
+// group) before the input starts. The world — an in-memory SqliteStore with those users,
+// sessions, group and file — is made once and restored to that state before every input, and
+// both of the Dispatcher's clocks are set (the steady one moves 1 s a request), so an input's
+// outcome depends on nothing but its bytes.
 //
-// As in the Dispatcher: an unreadable request (or one without op and seq) closes its connection
-// and ends the input; create_user, login and resume call the same rules (check_new_user,
-// begin_login and finish_login, resume_session) around a stand-in for argon2 (the "hash" stored
-// is "fuzz:" + password); other ops go through handler_table() with its login check, and the ops
-// that issue tickets first check the session is still in the store (check_session_live). A
-// logout ends the other connections of its session (with everywhere: 1, of its user), as the
-// Dispatcher closes them. The three users start with real sessions in the store.
-// Checks: every reply encodes and decodes back to itself; no request makes the store fail
-// (Errc::Internal); every error message is one line without control characters.
+// The stand-in hasher stores "fuzz:" + password and checks a password against that. A
+// connection the Dispatcher closes (an unreadable request, a logout that ends its session) is
+// disconnected as the Server would, and its slot connects again, logged out.
+// Checks: every request gets exactly one reply, on its own connection; every reply decodes, is
+// canonical bencode (encodes back to the same bytes) and has the request's seq and ok 0 or 1;
+// no request makes the store fail (code "internal"); every error message is one line without
+// control characters.
 #include "shared/proto/bencode.hpp"
+#include "shared/proto/frame.hpp"
 #include "shared/result.hpp"
+#include "shared/ticket.hpp"
+#include "tracker/dispatcher.hpp"
 #include "tracker/handlers/handlers.hpp"
-#include "tracker/login_throttle.hpp"
+#include "tracker/password_hasher.hpp"
 #include "tracker/sqlite_store.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -31,10 +36,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+// From the sanitizer runtime, when there is one (as libFuzzer declares it).
+extern "C" __attribute__((weak)) void __sanitizer_set_report_fd(void* fd);
 
 namespace {
 
@@ -42,25 +54,47 @@ using namespace gs;
 using namespace gs::tracker;
 using namespace std::chrono_literals;
 
+// The Dispatcher logs a line per request on stderr: while an input runs, stderr goes to
+// /dev/null (unless DISPATCH_FUZZ_TRACE is set), and sanitizer reports and fail() go to the
+// real one, kept here.
+int g_stderr = -1;
+int g_devnull = -1;
+
 [[noreturn]] void fail(const std::string& what) {
+    if (g_stderr >= 0) ::dup2(g_stderr, STDERR_FILENO);
     std::fprintf(stderr, "dispatch_fuzz: %s\n", what.c_str());
     std::abort();
 }
 
-// As tracker/dispatcher.cpp decodes requests.
-constexpr proto::DecodeLimits kRequestLimits{8, 4096};
+// Only to cut the input into bodies and pick a connection: the Dispatcher decodes each body
+// itself, with its own limits (these are the same).
+constexpr proto::DecodeLimits kSplitLimits{8, 4096};
 constexpr std::size_t kMaxRequestsPerInput = 64;
-const TimePoint kNow = std::chrono::sys_days{std::chrono::year{2026} / 11 / 25} + 10h;
-// Where every fuzzed connection comes from, as the Dispatcher gives it (ConnState::peer).
+// The clocks every Run starts from (each request moves them one second).
+const TimePoint kNow = net::ManualClock{}.wall_now();
+// Where every fuzzed connection comes from, as the Server reports it.
 constexpr std::string_view kSource = "127.0.0.1:40000";
+constexpr std::string_view kHost = "127.0.0.1";
 
-// DISPATCH_FUZZ_TRACE=1 prints each request's outcome (for reading a reproducer).
+// DISPATCH_FUZZ_TRACE=1 prints each request and its reply (for reading a reproducer).
 bool trace() {
     static const bool on = std::getenv("DISPATCH_FUZZ_TRACE") != nullptr;
     return on;
 }
 
 std::string fake_hash(std::string_view password) { return "fuzz:" + std::string(password); }
+
+// Answers before it returns, with the "fuzz:" stand-in for argon2id.
+class InlineHasher final : public PasswordHasher {
+public:
+    void hash(std::string password, std::function<void(std::string hash)> done) override {
+        done(fake_hash(password));
+    }
+    void verify(std::optional<std::string> hash, std::string password,
+                std::function<void(bool verified)> done) override {
+        done(hash && *hash == fake_hash(password));
+    }
+};
 
 // The connection SQLite opens last: SqliteStore keeps its handle private, so the fuzzer learns it
 // through an auto-extension (called for every connection opened in this process).
@@ -70,25 +104,29 @@ int remember_db(sqlite3* db, const char** /*err*/, const sqlite3_api_routines* /
     return SQLITE_OK;
 }
 
-struct Conn {
-    std::optional<Session> session;
+struct User {
+    Session session;
+    std::string token;  // what resume sends
 };
 
 struct World {
     std::unique_ptr<SqliteStore> store;
     sqlite3* db = nullptr;
     std::string pristine;  // the database as set up, restored before each input
-    std::array<Session, 3> users;
+    std::array<User, 3> users;
+    TicketSigner tickets = TicketSigner::generate();
 };
 
-Session make_user(SqliteStore& store, const std::string& id, const std::string& addr) {
+User make_user(SqliteStore& store, const std::string& id, const std::string& addr) {
     auto created = store.create_user(id, fake_hash("pw"), kNow);
     if (!created || !*created) fail("setup: create_user " + id);
     auto creds = store.password_hash_of(id);
     if (!creds || !*creds) fail("setup: password_hash_of " + id);
-    Session session{(*creds)->user_pk, id, addr, ""};
-    if (!open_session(store, session, kNow)) fail("setup: open_session " + id);
-    return session;
+    User user{Session{(*creds)->user_pk, id, addr, ""}, ""};
+    auto token = open_session(store, user.session, kNow);
+    if (!token) fail("setup: open_session " + id);
+    user.token = std::move(token).value();
+    return user;
 }
 
 void expect_ok(const Reply& r, const char* what) {
@@ -113,8 +151,8 @@ World& world() {
         auto call = [&](HandlerFn fn, const Session& who, proto::Dict args) {
             return fn(Context{&who, store, none, kNow}, proto::Value(std::move(args)));
         };
-        const Session& alice = made->users[0];
-        const Session& bob = made->users[1];
+        const Session& alice = made->users[0].session;
+        const Session& bob = made->users[1].session;
         expect_ok(call(handle_create_group, alice, {{"group", "g"}}), "create_group");
         expect_ok(call(handle_join_group, bob, {{"group", "g"}}), "join_group");
         expect_ok(call(handle_accept_request, alice, {{"group", "g"}, {"user", "bob"}}),
@@ -149,157 +187,156 @@ void restore(World& w) {
     if (rc != SQLITE_OK) fail(std::string("restore: sqlite3_deserialize: ") + sqlite3_errstr(rc));
 }
 
-class Dispatch {
+// What the Dispatcher does to connections, recorded as the Server would see it.
+class Recorder final : public ConnOutput {
 public:
-    explicit Dispatch(World& w) : w_(w) {
-        for (std::size_t i = 0; i < w.users.size(); ++i) bind(conns_[i + 1], w.users[i]);
+    void send(ConnId id, std::string_view body) override {
+        sent.emplace_back(id, std::string(body));
+    }
+    void close_after_flush(ConnId id, std::string_view /*reason*/) override { closing.insert(id); }
+    void set_authenticated(ConnId id, bool authenticated) override {
+        if (authenticated) {
+            logged_in.insert(id);
+        } else {
+            logged_in.erase(id);
+        }
+    }
+    std::size_t max_frame_bytes(ConnId id) const override {
+        return logged_in.count(id) > 0 ? proto::kMaxFrameBytes : 64 * 1024;
     }
 
-    // One request body; false when its connection would be closed (unreadable request).
-    bool request(std::string_view body) {
-        auto msg = proto::decode(body, kRequestLimits);
-        if (!msg) return false;
-        auto seq = msg->get_int("seq");
-        auto op = msg->get_string("op");
-        if (!seq || !op) return false;
-        Conn& conn = conns_[static_cast<std::size_t>(((*seq % 4) + 4) % 4)];
-        steady_now_ += 1s;
-        Reply r = route(conn, std::string(*op), *msg);
-        if (trace()) {
-            std::fprintf(stderr, "seq %lld %s as %s -> %s\n", static_cast<long long>(*seq),
-                         std::string(*op).c_str(),
-                         conn.session ? conn.session->user_id.c_str() : "-",
-                         r ? proto::encode(proto::Value(*r)).c_str() : r.error().message.c_str());
+    std::vector<std::pair<ConnId, std::string>> sent;
+    std::set<ConnId> closing;
+    std::set<ConnId> logged_in;
+};
+
+void check_reply(std::int64_t seq, const std::string& body) {
+    auto reply = proto::decode(body);
+    if (!reply) fail("a reply does not decode: " + reply.error().message);
+    if (proto::encode(*reply) != body) fail("a reply is not canonical bencode");
+    if (reply->get_int("seq") != seq) fail("a reply does not carry its request's seq");
+    auto ok = reply->get_int("ok");
+    if (ok == 1) return;
+    if (ok != 0) fail("a reply has no ok 0 or 1");
+    auto code = reply->get_string("code");
+    auto message = reply->get_string("error");
+    if (!code || !message) fail("an error reply has no code or message");
+    if (*code == "internal") fail("the store failed: " + std::string(*message));
+    for (char c : *message) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) fail("control character in error: " + std::string(*message));
+    }
+}
+
+// Keeps the Dispatcher's log lines out of the fuzzer's output while it lives.
+class QuietStderr {
+public:
+    QuietStderr() {
+        if (g_devnull >= 0) ::dup2(g_devnull, STDERR_FILENO);
+    }
+    ~QuietStderr() {
+        if (g_stderr >= 0) ::dup2(g_stderr, STDERR_FILENO);
+    }
+    QuietStderr(const QuietStderr&) = delete;
+    QuietStderr& operator=(const QuietStderr&) = delete;
+};
+
+// One input's run: a Dispatcher, its four connections, and the clocks it reads.
+class Run {
+public:
+    explicit Run(World& w)
+        : dispatcher_(out_, *w.store, hasher_, w.tickets, AccountLimits{}, kTicketLifetime,
+                      clock_) {
+        for (std::size_t slot = 0; slot < slots_.size(); ++slot) connect(slot);
+        for (std::size_t i = 0; i < w.users.size(); ++i) {
+            const User& u = w.users[i];
+            proto::Dict resume{{"op", "resume"},
+                               {"seq", 0},
+                               {"token", u.token},
+                               {"listen", u.session.listen_addr}};
+            dispatcher_.on_frame(slots_[i + 1], proto::encode(proto::Value(std::move(resume))));
         }
-        check_reply(*seq, r);
-        return true;
+        for (const auto& [id, body] : out_.sent) {
+            auto reply = proto::decode(body);
+            if (!reply || reply->get_int("ok") != 1) fail("setup: resume failed: " + body);
+        }
+        if (out_.logged_in.size() != w.users.size()) fail("setup: resume did not log in");
+        out_.sent.clear();
+    }
+
+    // One request body, as the Server would hand it over; false when the input should end
+    // (the body was unreadable: its connection is closed, and what follows is noise).
+    bool request(std::string_view body) {
+        std::size_t slot = 0;
+        auto msg = proto::decode(body, kSplitLimits);
+        std::optional<std::int64_t> seq = msg ? msg->get_int("seq") : std::nullopt;
+        if (seq) slot = static_cast<std::size_t>(((*seq % 4) + 4) % 4);
+        const ConnId id = slots_[slot];
+        clock_.advance(1s);
+        dispatcher_.on_frame(id, body);
+        if (out_.sent.size() != 1 || out_.sent[0].first != id) {
+            fail("a request got " + std::to_string(out_.sent.size()) +
+                 " replies, or one on another connection");
+        }
+        if (trace()) {
+            std::fprintf(stderr, "conn %llu: %s -> %s\n", static_cast<unsigned long long>(id),
+                         std::string(body).c_str(), out_.sent[0].second.c_str());
+        }
+        check_reply(seq.value_or(0), out_.sent[0].second);
+        out_.sent.clear();
+        const bool readable = msg && seq && msg->get_string("op");
+        // The Server closes what the Dispatcher asked it to, after the reply has gone.
+        for (ConnId closed : std::set<ConnId>(std::move(out_.closing))) disconnect(closed);
+        out_.closing.clear();
+        return readable;
     }
 
 private:
-    Reply route(Conn& conn, const std::string& op, const proto::Value& msg) {
-        if (op == "create_user") return create_user(msg);
-        if (op == "login") return login(conn, msg);
-        if (op == "resume") return resume(conn, msg);
-        const auto& table = handler_table();
-        auto h = table.find(op);
-        if (h == table.end()) return make_error(Errc::BadInput, "unknown operation");
-        if (h->second.needs_login && !conn.session) {
-            return make_error(Errc::NotLoggedIn, std::string(kNotLoggedInMessage));
+    void connect(std::size_t slot) {
+        slots_[slot] = next_id_++;
+        dispatcher_.on_connect(slots_[slot], std::string(kSource), std::string(kHost));
+    }
+
+    void disconnect(ConnId id) {
+        dispatcher_.on_disconnect(id, "closed by the fuzz target");
+        out_.logged_in.erase(id);
+        for (std::size_t slot = 0; slot < slots_.size(); ++slot) {
+            if (slots_[slot] == id) connect(slot);
         }
-        Context ctx{conn.session ? &*conn.session : nullptr, *w_.store, presence_, kNow};
-        if (conn.session && issues_tickets(op)) {
-            if (Status live = check_session_live(ctx); !live) {
-                if (live.error().code == Errc::NotLoggedIn) unbind(conn);
-                return live.error();
-            }
-        }
-        Reply result = h->second.fn(ctx, msg);
-        if (op == "logout" && result) {
-            Session ended = *conn.session;
-            const bool everywhere = logout_everywhere(msg);
-            for (Conn& other : conns_) {
-                if (other.session && (everywhere ? other.session->user_pk == ended.user_pk
-                                                 : other.session->token_hash == ended.token_hash)) {
-                    unbind(other);
-                }
-            }
-        }
-        return result;
     }
 
-    Reply create_user(const proto::Value& msg) {
-        auto user = msg.get_string("user");
-        auto password = msg.get_string("password");
-        if (!user || !password) return make_error(Errc::BadInput, "create_user needs more");
-        Status ok = check_new_user(*w_.store, *user, *password);
-        if (!ok) return ok.error();
-        auto created = w_.store->create_user(*user, fake_hash(*password), kNow);
-        if (!created) return created.error();
-        if (!*created) return already_exists_user_error(*user);
-        return proto::Dict{};
-    }
-
-    // The Dispatcher's login with a stand-in for the password check.
-    Reply login(Conn& conn, const proto::Value& msg) {
-        auto pending = begin_login(*w_.store, throttle_, msg,
-                                   conn.session ? &*conn.session : nullptr, steady_now_);
-        if (!pending) return pending.error();
-        const bool verified =
-            pending->found && pending->found->password_hash == fake_hash(pending->password);
-        auto done = finish_login(*w_.store, throttle_, *pending, verified, kSource, steady_now_,
-                                 kNow);
-        if (!done) return done.error();
-        bind(conn, done->session);
-        return proto::Dict{{"token", done->token}, {"user", done->session.user_id}};
-    }
-
-    Reply resume(Conn& conn, const proto::Value& msg) {
-        auto token = msg.get_string("token");
-        auto listen = msg.get_string("listen");
-        if (!token || !listen) return make_error(Errc::BadInput, "resume needs more");
-        auto session = resume_session(*w_.store, *token, *listen, kSource, kNow);
-        if (!session) return session.error();
-        if (conn.session) unbind(conn);
-        bind(conn, *session);
-        return proto::Dict{{"user", session->user_id}};
-    }
-
-    void bind(Conn& conn, const Session& session) {
-        presence_[session.user_id].insert(session.listen_addr);
-        conn.session = session;
-    }
-
-    void unbind(Conn& conn) {
-        if (!conn.session) return;
-        auto it = presence_.find(conn.session->user_id);
-        if (it != presence_.end()) {
-            auto addr = it->second.find(conn.session->listen_addr);
-            if (addr != it->second.end()) it->second.erase(addr);
-            if (it->second.empty()) presence_.erase(it);
-        }
-        conn.session.reset();
-    }
-
-    static void check_reply(std::int64_t seq, const Reply& r) {
-        proto::Dict d;
-        if (r) {
-            d = *r;
-            d["ok"] = 1;
-        } else {
-            const Error& e = r.error();
-            if (e.code == Errc::Internal) fail("the store failed: " + e.message);
-            for (char c : e.message) {
-                auto u = static_cast<unsigned char>(c);
-                if (u < 0x20 || u == 0x7f) fail("control character in error: " + e.message);
-            }
-            d = proto::Dict{{"ok", 0}, {"code", errc_name(e.code)}, {"error", e.message}};
-        }
-        d["seq"] = seq;
-        proto::Value reply(std::move(d));
-        auto back = proto::decode(proto::encode(reply));
-        if (!back || !(*back == reply)) fail("a reply does not survive encode/decode");
-    }
-
-    World& w_;
-    std::array<Conn, 4> conns_;
-    Presence presence_;
-    LoginThrottle throttle_;
-    LoginThrottle::Clock::time_point steady_now_{};
+    Recorder out_;
+    InlineHasher hasher_;
+    net::ManualClock clock_;
+    Dispatcher dispatcher_;
+    std::array<ConnId, 4> slots_{};
+    ConnId next_id_ = 1;
 };
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+    if (trace()) return 0;
+    g_stderr = ::dup(STDERR_FILENO);
+    g_devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (g_stderr >= 0 && __sanitizer_set_report_fd != nullptr) {
+        __sanitizer_set_report_fd(reinterpret_cast<void*>(static_cast<std::intptr_t>(g_stderr)));
+    }
+    return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     World& w = world();
     restore(w);
     std::string_view in(reinterpret_cast<const char*>(data), size);
-    Dispatch dispatch(w);
+    QuietStderr quiet;
+    Run run(w);
     for (std::size_t i = 0; i < kMaxRequestsPerInput && !in.empty(); ++i) {
         std::size_t consumed = 0;
-        auto front = proto::decode_prefix(in, consumed, kRequestLimits);
+        auto front = proto::decode_prefix(in, consumed, kSplitLimits);
         // What the client framed as one body: the decodable front, or else everything left.
         std::size_t take = front ? consumed : in.size();
-        if (!dispatch.request(in.substr(0, take))) break;
+        if (!run.request(in.substr(0, take))) break;
         in.remove_prefix(take);
     }
     return 0;

@@ -2,6 +2,7 @@
 
 #include "shared/ids.hpp"
 
+#include <map>
 #include <set>
 
 namespace gs::tracker {
@@ -18,10 +19,11 @@ constexpr std::string_view kSource = "127.0.0.1:40000";
 
 TEST_F(HandlersTest, TableRoutesEveryLoggedInOperationOfTheProtocol) {
     std::set<std::string> ops;
-    for (const auto& [name, h] : handler_table()) {
+    for (const auto& [name, route] : route_table()) {
+        if (route.account != AccountOp::None) continue;
         ops.insert(std::string(name));
-        EXPECT_TRUE(h.needs_login) << name;
-        EXPECT_NE(h.fn, nullptr) << name;
+        EXPECT_TRUE(route.needs_login) << name;
+        EXPECT_NE(route.fn, nullptr) << name;
     }
     EXPECT_EQ(ops, (std::set<std::string>{"accept_request", "add_seeder", "create_group",
                                           "get_file", "get_peers", "join_group", "leave_group",
@@ -30,11 +32,40 @@ TEST_F(HandlersTest, TableRoutesEveryLoggedInOperationOfTheProtocol) {
                                           "upload_file"}));
 }
 
+TEST_F(HandlersTest, TableRoutesTheAccountOperationsToTheDispatcherWithoutLogin) {
+    std::map<std::string, AccountOp> accounts;
+    for (const auto& [name, route] : route_table()) {
+        if (route.account == AccountOp::None) continue;
+        accounts[std::string(name)] = route.account;
+        EXPECT_FALSE(route.needs_login) << name;
+        EXPECT_EQ(route.fn, nullptr) << name;
+        EXPECT_FALSE(route.needs_live_session) << name;
+        EXPECT_FALSE(route.ends_session) << name;
+    }
+    EXPECT_EQ(accounts, (std::map<std::string, AccountOp>{{"create_user", AccountOp::CreateUser},
+                                                          {"login", AccountOp::Login},
+                                                          {"resume", AccountOp::Resume}}));
+}
+
+// Session revocation (SECURITY.md): the ops that hand out tickets or register a seeder check
+// that the session is still live; only logout ends it.
+TEST_F(HandlersTest, TableMarksTheTicketOperationsAndTheOneThatEndsTheSession) {
+    std::set<std::string> live;
+    std::set<std::string> ending;
+    for (const auto& [name, route] : route_table()) {
+        if (route.needs_live_session) live.insert(std::string(name));
+        if (route.ends_session) ending.insert(std::string(name));
+    }
+    EXPECT_EQ(live, (std::set<std::string>{"add_seeder", "get_file", "get_peers", "upload_file"}));
+    EXPECT_EQ(ending, (std::set<std::string>{"logout"}));
+}
+
 TEST_F(HandlersTest, EveryHandlerRefusesCallersWhoAreNotLoggedIn) {
     group_g();
-    for (const auto& [name, h] : handler_table()) {
+    for (const auto& [name, route] : route_table()) {
+        if (route.fn == nullptr) continue;
         SCOPED_TRACE(std::string(name));
-        EXPECT_ERROR(call(h.fn, nullptr, {{"group", "g"}, {"user", "bob"}, {"name", "a.txt"}}),
+        EXPECT_ERROR(call(route.fn, nullptr, {{"group", "g"}, {"user", "bob"}, {"name", "a.txt"}}),
                      Errc::NotLoggedIn,
                      "you are not logged in; use login <user_id> <passwd> first");
     }

@@ -77,6 +77,14 @@ struct TcpClient {
     }
 };
 
+// The limits alone are under test: frames and connection events are ignored.
+struct IgnoreFrames final : FrameSink {
+    void on_connect(ConnId, const std::string&, const std::string&) override {}
+    void on_frame(ConnId, std::string_view) override {}
+    void on_oversized_frame(ConnId, std::uint32_t) override {}
+    void on_disconnect(ConnId, std::string_view) override {}
+};
+
 class ServerLimitsTest : public test_support::LoopTest {
 protected:
     void SetUp() override {
@@ -98,7 +106,9 @@ protected:
         auto at = net::local_endpoint(listener->get());
         ASSERT_TRUE(at);
         port_ = at->port;
-        server_ = std::make_unique<Server>(loop_, std::move(listener).value(), *tls_, limits);
+        server_ = std::make_unique<Server>(
+            loop_, std::move(listener).value(), *tls_,
+            [](ConnOutput&) { return std::make_unique<IgnoreFrames>(); }, limits);
     }
 
     // Connects from `source` (any 127.x.y.z works on Linux loopback); the connect completes

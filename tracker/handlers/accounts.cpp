@@ -51,10 +51,20 @@ Result<std::string> seeder_addr(std::string_view source, std::string_view announ
                        announced.substr(announced.rfind(':') + 1));
 }
 
+Error password_too_long_error() {
+    return make_error(Errc::BadInput,
+                      fmt::format("the password is longer than {} bytes", kMaxPasswordBytes));
+}
+
 }  // namespace
 
 Error already_exists_user_error(std::string_view user_id) {
     return make_error(Errc::AlreadyExists, fmt::format("user '{}' already exists", user_id));
+}
+
+Error already_logged_in_error(std::string_view user_id) {
+    return make_error(Errc::BadInput,
+                      fmt::format("already logged in as {}; logout first", user_id));
 }
 
 Status check_user_id(std::string_view user_id) {
@@ -66,8 +76,7 @@ Status check_new_user(Store& store, std::string_view user_id, std::string_view p
     if (Status valid = check_user_id(user_id); !valid) return valid;
     if (password.empty()) return make_error(Errc::BadInput, "the password must not be empty");
     if (password.size() > kMaxPasswordBytes) {
-        return make_error(Errc::BadInput,
-                          fmt::format("the password is longer than {} bytes", kMaxPasswordBytes));
+        return password_too_long_error();
     }
     auto exists = store.user_exists(user_id);
     if (!exists) return exists.error();
@@ -105,13 +114,11 @@ Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const pr
                           "login needs a user id, a password and the client's listen address");
     }
     if (current != nullptr) {
-        return make_error(Errc::BadInput, fmt::format("already logged in as {}; logout first",
-                                                      current->user_id));
+        return already_logged_in_error(current->user_id);
     }
     // The cap create_user sets: no longer password is ever right, and none is hashed.
     if (password->size() > kMaxPasswordBytes) {
-        return make_error(Errc::BadInput,
-                          fmt::format("the password is longer than {} bytes", kMaxPasswordBytes));
+        return password_too_long_error();
     }
     PendingLogin login{std::string(*user), std::string(*password), std::string(*listen), {}};
     // Not a name any user can have; also keeps the throttle's keys short.
@@ -185,10 +192,6 @@ Result<Session> resume_session(Store& store, std::string_view token_hex,
     // A client that keeps coming back stays logged in; one away for kSessionLifetime does not.
     if (auto s = store.renew_session(hash, now + kSessionLifetime); !s) return s.error();
     return Session{(*user)->pk, (*user)->user_id, std::move(*addr), std::move(hash)};
-}
-
-bool issues_tickets(std::string_view op) {
-    return op == "get_file" || op == "get_peers" || op == "add_seeder" || op == "upload_file";
 }
 
 Status check_session_live(const Context& ctx) {

@@ -67,4 +67,23 @@ Status require_member(Store& store, const Group& group, std::int64_t user_pk) {
     return {};
 }
 
+Result<GroupCall> group_call(const Context& ctx, const proto::Value& request) {
+    auto session = require_session(ctx);
+    if (!session) return session.error();
+    auto group_id = require_id(request, "group", "group id");
+    if (!group_id) return group_id.error();
+    auto group = require_group(ctx.store, *group_id);
+    if (!group) return group.error();
+    return GroupCall{*session, std::move(group).value()};
+}
+
+Result<GroupCall> member_call(const Context& ctx, const proto::Value& request) {
+    auto call = group_call(ctx, request);
+    if (!call) return call;
+    if (auto s = require_member(ctx.store, call->group, call->session->user_pk); !s) {
+        return s.error();
+    }
+    return call;
+}
+
 }  // namespace gs::tracker

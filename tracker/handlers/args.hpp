@@ -30,4 +30,14 @@ Result<Group> require_group(Store& store, std::string_view group_id);
 Status require_member(Store& store, const Group& group, std::int64_t user_pk);
 Error not_member_error(std::string_view group_id);
 
+// A logged-in caller and the group its "group" argument names.
+struct GroupCall {
+    const Session* session = nullptr;
+    Group group;
+};
+// Logged in, and a valid "group" argument naming an existing group, checked in that order.
+Result<GroupCall> group_call(const Context& ctx, const proto::Value& request);
+// The same, and the caller is a member of the group.
+Result<GroupCall> member_call(const Context& ctx, const proto::Value& request);
+
 }  // namespace gs::tracker

@@ -17,23 +17,6 @@
 namespace gs::tracker {
 namespace {
 
-struct MemberCall {
-    const Session* session = nullptr;
-    Group group;
-};
-
-// Logged in, a valid "group" argument naming an existing group, and a member of it.
-Result<MemberCall> member_call(const Context& ctx, const proto::Value& request) {
-    auto session = require_session(ctx);
-    if (!session) return session.error();
-    auto group_id = require_id(request, "group", "group id");
-    if (!group_id) return group_id.error();
-    auto group = require_group(ctx.store, *group_id);
-    if (!group) return group.error();
-    if (auto s = require_member(ctx.store, *group, (*session)->user_pk); !s) return s.error();
-    return MemberCall{*session, std::move(group).value()};
-}
-
 bool is_online(const Presence& presence, const Seeder& seeder) {
     auto it = presence.find(seeder.user_id);
     return it != presence.end() && it->second.count(seeder.listen_addr) > 0;
@@ -46,13 +29,58 @@ Error no_such_file_error(std::string_view group_id, std::string_view name) {
 
 // The file named by the "name" argument in the caller's group.
 Result<FileRecord> file_arg(const Context& ctx, const proto::Value& request,
-                            const MemberCall& call) {
+                            const GroupCall& call) {
     auto name = require_file_name(request, "name");
     if (!name) return name.error();
     auto file = ctx.store.file_by_name(call.group.pk, *name);
     if (!file) return file.error();
     if (!*file) return no_such_file_error(call.group.group_id, *name);
     return std::move(**file);
+}
+
+// A file of the caller's group found by the "info_hash" argument (40 hex digits, either case).
+struct HashedFile {
+    std::int64_t pk = 0;
+    std::string info_hash;  // lower case
+};
+
+Result<HashedFile> file_by_hash_arg(const Context& ctx, const proto::Value& request,
+                                    const GroupCall& call) {
+    auto hash = require_bytes(request, "info_hash", "info hash");
+    if (!hash) return hash.error();
+    if (!is_info_hash_hex(*hash)) {
+        return make_error(Errc::BadInput, fmt::format("invalid info hash '{}': use 40 hex digits",
+                                                      printable(*hash)));
+    }
+    HashedFile file{0, std::move(*hash)};
+    std::transform(file.info_hash.begin(), file.info_hash.end(), file.info_hash.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto pk = ctx.store.file_pk_by_hash(call.group.pk, file.info_hash);
+    if (!pk) return pk.error();
+    if (!*pk) {
+        return make_error(Errc::NotFound, fmt::format("group '{}' has no file with info hash {}",
+                                                      call.group.group_id, file.info_hash));
+    }
+    file.pk = **pk;
+    return file;
+}
+
+// A member's request about one file of the group, found by `find` (file_arg, file_by_hash_arg).
+template <class File>
+struct FileCall {
+    GroupCall call;
+    File file;
+};
+
+template <class File>
+Result<FileCall<File>> member_file(const Context& ctx, const proto::Value& request,
+                                   Result<File> (*find)(const Context&, const proto::Value&,
+                                                        const GroupCall&)) {
+    auto call = member_call(ctx, request);
+    if (!call) return call.error();
+    auto file = find(ctx, request, *call);
+    if (!file) return file.error();
+    return FileCall<File>{std::move(call).value(), std::move(file).value()};
 }
 
 // The seeders that are online now, except the caller's own client.
@@ -69,7 +97,7 @@ proto::List online_peers(const Context& ctx, const Session& me, std::vector<Seed
 
 // Proof for the seeders that this member may fetch the file's pieces (SECURITY.md), at the
 // group's current membership epoch.
-Status add_ticket(const Context& ctx, const MemberCall& call, std::string_view info_hash_hex,
+Status add_ticket(const Context& ctx, const GroupCall& call, std::string_view info_hash_hex,
                   proto::Dict& reply) {
     if (ctx.tickets == nullptr) return {};
     auto hash = from_hex(info_hash_hex);
@@ -83,13 +111,23 @@ Status add_ticket(const Context& ctx, const MemberCall& call, std::string_view i
     return {};
 }
 
+// `reply` with the file's online seeders ("peers") and a ticket for them (get_file, get_peers).
+Reply with_peers(const Context& ctx, const GroupCall& call, std::int64_t file_pk,
+                 std::string_view info_hash_hex, proto::Dict reply) {
+    auto seeders = ctx.store.seeders_of(file_pk);
+    if (!seeders) return seeders.error();
+    reply["peers"] = online_peers(ctx, *call.session, std::move(seeders).value());
+    if (auto st = add_ticket(ctx, call, info_hash_hex, reply); !st) return st.error();
+    return reply;
+}
+
 // Files count against their first uploader while they are in their group, whoever seeds them.
 constexpr std::string_view kQuotaHint =
     "a file frees its place when it leaves its group (stop_share by everyone sharing it, or "
     "remove_file by the owner)";
 
 // How many files the caller may still add: FileLimits::files_per_group and files_total.
-Status check_upload_quota(const Context& ctx, const MemberCall& call) {
+Status check_upload_quota(const Context& ctx, const GroupCall& call) {
     auto counts = ctx.store.uploads_by(call.session->user_pk, call.group.pk);
     if (!counts) return counts.error();
     const FileLimits& limits = ctx.file_limits;
@@ -112,7 +150,7 @@ Status check_upload_quota(const Context& ctx, const MemberCall& call) {
 // already, the caller proves having the file by sending one piece the tracker picks
 // (challenge_piece). Knowing the info dictionary is not enough to share it elsewhere.
 // Returns the challenge to send back, nothing when the upload may go ahead, or an error.
-Result<std::optional<proto::Dict>> check_possession(const Context& ctx, const MemberCall& call,
+Result<std::optional<proto::Dict>> check_possession(const Context& ctx, const GroupCall& call,
                                                     const CheckedInfo& info,
                                                     const proto::Value& request) {
     auto elsewhere =
@@ -216,83 +254,44 @@ Reply handle_list_files(const Context& ctx, const proto::Value& request) {
 }
 
 Reply handle_stop_share(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_arg(ctx, request, *call);
-    if (!file) return file.error();
-    auto removed = ctx.store.remove_seeder(file->pk, call->session->user_pk);
+    auto found = member_file(ctx, request, file_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    auto removed = ctx.store.remove_seeder(file.pk, call.session->user_pk);
     if (!removed) return removed.error();
     if (*removed == 0) {
         return make_error(Errc::NotFound, fmt::format("you are not sharing '{}' in group '{}'",
-                                                      printable(file->name), call->group.group_id));
+                                                      printable(file.name), call.group.group_id));
     }
     return proto::Dict{};
 }
 
 Reply handle_get_file(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_arg(ctx, request, *call);
-    if (!file) return file.error();
-    auto seeders = ctx.store.seeders_of(file->pk);
-    if (!seeders) return seeders.error();
-    proto::List peers = online_peers(ctx, *call->session, std::move(seeders).value());
-    proto::Dict reply{{"info", std::move(file->info)},
-                      {"info_hash", file->info_hash},
-                       {"name", std::move(file->name)},
-                       {"length", file->length},
-                      {"peers", std::move(peers)}};
-    if (auto st = add_ticket(ctx, *call, file->info_hash, reply); !st) return st.error();
-    return reply;
+    auto found = member_file(ctx, request, file_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    return with_peers(ctx, call, file.pk, file.info_hash,
+                      proto::Dict{{"info", std::move(file.info)},
+                                  {"info_hash", file.info_hash},
+                                  {"name", std::move(file.name)},
+                                  {"length", file.length}});
 }
 
 // What a downloader asks every few seconds: the online seeders of a file it already has the
 // info dictionary of, and a ticket — without the (large) info dictionary itself.
 Reply handle_get_peers(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto hash = require_bytes(request, "info_hash", "info hash");
-    if (!hash) return hash.error();
-    if (!is_info_hash_hex(*hash)) {
-        return make_error(Errc::BadInput, fmt::format("invalid info hash '{}': use 40 hex digits",
-                                                      printable(*hash)));
-    }
-    std::string info_hash = *hash;
-    std::transform(info_hash.begin(), info_hash.end(), info_hash.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    auto file_pk = ctx.store.file_pk_by_hash(call->group.pk, info_hash);
-    if (!file_pk) return file_pk.error();
-    if (!*file_pk) {
-        return make_error(Errc::NotFound, fmt::format("group '{}' has no file with info hash {}",
-                                                      call->group.group_id, info_hash));
-    }
-    auto seeders = ctx.store.seeders_of(**file_pk);
-    if (!seeders) return seeders.error();
-    proto::Dict reply{{"peers", online_peers(ctx, *call->session, std::move(seeders).value())}};
-    if (auto st = add_ticket(ctx, *call, info_hash, reply); !st) return st.error();
-    return reply;
+    auto found = member_file(ctx, request, file_by_hash_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    return with_peers(ctx, call, file.pk, file.info_hash, proto::Dict{});
 }
 
 Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto hash = require_bytes(request, "info_hash", "info hash");
-    if (!hash) return hash.error();
-    if (!is_info_hash_hex(*hash)) {
-        return make_error(Errc::BadInput, fmt::format("invalid info hash '{}': use 40 hex digits",
-                                                      printable(*hash)));
-    }
-    std::string info_hash = *hash;
-    std::transform(info_hash.begin(), info_hash.end(), info_hash.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    auto file = ctx.store.file_by_hash(call->group.pk, info_hash);
-    if (!file) return file.error();
-    if (!*file) {
-        return make_error(Errc::NotFound, fmt::format("group '{}' has no file with info hash {}",
-                                                      call->group.group_id, info_hash));
-    }
-    const Session& me = *call->session;
-    auto added = ctx.store.add_seeder((*file)->pk, me.user_pk, me.listen_addr, ctx.now,
+    auto found = member_file(ctx, request, file_by_hash_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    const Session& me = *call.session;
+    auto added = ctx.store.add_seeder(file.pk, me.user_pk, me.listen_addr, ctx.now,
                                       ctx.file_limits.addrs_per_file);
     if (!added) return added.error();
     return proto::Dict{};
@@ -302,20 +301,19 @@ Reply handle_add_seeder(const Context& ctx, const proto::Value& request) {
 // for it, so it is no longer listed and no ticket is issued for it. A member who only wants to
 // stop sharing uses stop_share.
 Reply handle_remove_file(const Context& ctx, const proto::Value& request) {
-    auto call = member_call(ctx, request);
-    if (!call) return call.error();
-    auto file = file_arg(ctx, request, *call);
-    if (!file) return file.error();
-    if (call->group.owner_pk != call->session->user_pk) {
+    auto found = member_file(ctx, request, file_arg);
+    if (!found) return found.error();
+    auto& [call, file] = *found;
+    if (call.group.owner_pk != call.session->user_pk) {
         return make_error(Errc::Denied,
                           fmt::format("only the owner of group '{}' ({}) can remove a file; to "
                                       "stop sharing your own copy use stop_share {} {}",
-                                      call->group.group_id, call->group.owner_id,
-                                      call->group.group_id, printable(file->name)));
+                                      call.group.group_id, call.group.owner_id,
+                                      call.group.group_id, printable(file.name)));
     }
-    auto removed = ctx.store.remove_file(file->pk);
+    auto removed = ctx.store.remove_file(file.pk);
     if (!removed) return removed.error();
-    if (!*removed) return no_such_file_error(call->group.group_id, file->name);
+    if (!*removed) return no_such_file_error(call.group.group_id, file.name);
     return proto::Dict{};
 }
 

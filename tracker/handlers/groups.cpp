@@ -11,13 +11,6 @@
 namespace gs::tracker {
 namespace {
 
-// The group named by the "group" argument, checked to exist.
-Result<Group> group_arg(const Context& ctx, const proto::Value& request) {
-    auto group_id = require_id(request, "group", "group id");
-    if (!group_id) return group_id.error();
-    return require_group(ctx.store, *group_id);
-}
-
 Status require_owner(const Group& group, const Session& session, std::string_view action) {
     if (group.owner_pk == session.user_pk) return {};
     return make_error(Errc::Denied,
@@ -86,17 +79,17 @@ Reply handle_create_group(const Context& ctx, const proto::Value& request) {
 }
 
 Reply handle_join_group(const Context& ctx, const proto::Value& request) {
-    auto session = require_session(ctx);
-    if (!session) return session.error();
-    auto group = group_arg(ctx, request);
-    if (!group) return group.error();
+    auto call = group_call(ctx, request);
+    if (!call) return call.error();
+    const Session& me = *call->session;
+    const Group& group = call->group;
     // A member or a repeated request is answered as before; only a new request counts.
-    auto member = ctx.store.is_member(group->pk, (*session)->user_pk);
+    auto member = ctx.store.is_member(group.pk, me.user_pk);
     if (!member) return member.error();
-    auto asked = ctx.store.has_join_request(group->pk, (*session)->user_pk);
+    auto asked = ctx.store.has_join_request(group.pk, me.user_pk);
     if (!asked) return asked.error();
     if (!*member && !*asked) {
-        auto pending = ctx.store.count_pending_requests((*session)->user_pk);
+        auto pending = ctx.store.count_pending_requests(me.user_pk);
         if (!pending) return pending.error();
         if (*pending >= ctx.limits.pending_requests) {
             return make_error(Errc::Limit,
@@ -106,7 +99,7 @@ Reply handle_join_group(const Context& ctx, const proto::Value& request) {
                                           ctx.limits.pending_requests));
         }
     }
-    auto outcome = ctx.store.add_join_request(group->pk, (*session)->user_pk, ctx.now);
+    auto outcome = ctx.store.add_join_request(group.pk, me.user_pk, ctx.now);
     if (!outcome) return outcome.error();
     switch (*outcome) {
         case JoinOutcome::Requested:
@@ -114,24 +107,22 @@ Reply handle_join_group(const Context& ctx, const proto::Value& request) {
         case JoinOutcome::AlreadyMember:
             return make_error(Errc::AlreadyExists, fmt::format("you are already a member of "
                                                                "group '{}'",
-                                                               group->group_id));
+                                                               group.group_id));
         case JoinOutcome::AlreadyRequested:
             return make_error(Errc::AlreadyExists,
                               fmt::format("you already asked to join group '{}'; the owner has "
                                           "not answered yet",
-                                          group->group_id));
+                                          group.group_id));
     }
     return make_error(Errc::Internal, "unexpected join outcome");
 }
 
 Reply handle_leave_group(const Context& ctx, const proto::Value& request) {
-    auto session = require_session(ctx);
-    if (!session) return session.error();
-    auto group = group_arg(ctx, request);
-    if (!group) return group.error();
-    auto outcome = ctx.store.leave_group(group->pk, (*session)->user_pk);
+    auto call = group_call(ctx, request);
+    if (!call) return call.error();
+    auto outcome = ctx.store.leave_group(call->group.pk, call->session->user_pk);
     if (!outcome) return outcome.error();
-    if (!outcome->was_member) return not_member_error(group->group_id);
+    if (!outcome->was_member) return not_member_error(call->group.group_id);
     proto::Dict reply;
     if (outcome->new_owner) reply["new_owner"] = *outcome->new_owner;
     if (outcome->group_deleted) reply["deleted"] = 1;
@@ -139,11 +130,11 @@ Reply handle_leave_group(const Context& ctx, const proto::Value& request) {
 }
 
 Reply handle_list_requests(const Context& ctx, const proto::Value& request) {
-    auto session = require_session(ctx);
-    if (!session) return session.error();
-    auto group = group_arg(ctx, request);
-    if (!group) return group.error();
-    if (auto s = require_owner(*group, **session, "see its join requests"); !s) return s.error();
+    auto call = group_call(ctx, request);
+    if (!call) return call.error();
+    const Session& me = *call->session;
+    const Group& group = call->group;
+    if (auto s = require_owner(group, me, "see its join requests"); !s) return s.error();
     auto after = cursor_arg(request);
     if (!after) return after.error();
     // The key is the request's sequence number, as decimal text.
@@ -156,7 +147,7 @@ Reply handle_list_requests(const Context& ctx, const proto::Value& request) {
         }
     }
     Page page(ctx.limits);
-    auto requests = ctx.store.list_requests(group->pk, after_seq, page.rows_to_fetch());
+    auto requests = ctx.store.list_requests(group.pk, after_seq, page.rows_to_fetch());
     if (!requests) return requests.error();
     for (auto& r : *requests) {
         if (!page.add(proto::Dict{{"user", std::move(r.user_id)},

@@ -1,10 +1,10 @@
 // Request handlers: the tracker's rules (who may do what to groups, requests and files), as plain
-// functions of (Context, request) -> Reply. The Dispatcher routes to them through
-// handler_table(); they talk only to the Store. Reactor thread; unit-tested without a network.
+// functions of (Context, request) -> Reply. The Dispatcher routes to them through route_table();
+// they talk only to the Store. Reactor thread; unit-tested without a network.
 //
-// create_user, login and resume need the password-hash worker, so the Dispatcher runs them and
-// calls the helpers below (check_new_user, begin_login/finish_login, resume_session) for the
-// rules; the dispatch fuzz target calls the same helpers around a stand-in for the hash.
+// create_user, login and resume need the password hasher, so the Dispatcher runs them itself
+// (their routes name an AccountOp instead of a handler) and calls the helpers below
+// (check_new_user, begin_login/finish_login, resume_session) for the rules.
 #pragma once
 
 #include "shared/proto/bencode.hpp"
@@ -34,14 +34,25 @@ inline constexpr std::string_view kNotLoggedInMessage =
 
 using HandlerFn = Reply (*)(const Context& ctx, const proto::Value& request);
 
-struct Handler {
-    HandlerFn fn = nullptr;
+// The ops the Dispatcher runs itself, around the password hasher and the connection's session.
+enum class AccountOp { None, CreateUser, Login, Resume };
+
+// One op of the protocol: its handler or account op, and what the Dispatcher does around it.
+struct Route {
+    HandlerFn fn = nullptr;  // null for an account op
+    AccountOp account = AccountOp::None;
+    // Refused with kNotLoggedInMessage on a connection that has not logged in.
     bool needs_login = true;
+    // Hands out tickets or registers a seeder: runs only while the caller's session is still in
+    // the Store (check_session_live); a session ended elsewhere is unbound from the connection.
+    bool needs_live_session = false;
+    // Ends the caller's session (logout): on success the Dispatcher unbinds it and closes the
+    // other connections of that session (with logout_everywhere, of that user).
+    bool ends_session = false;
 };
 
-// Every op the Dispatcher routes to a handler, by name. create_user, login and resume are not
-// here: the Dispatcher runs those itself (see above).
-const std::map<std::string_view, Handler>& handler_table();
+// Every op of the protocol (docs/protocol.md §1.3), by name.
+const std::map<std::string_view, Route>& route_table();
 
 // docs/protocol.md §1.3. Each checks login itself too, so it is safe to call directly.
 Reply handle_logout(const Context& ctx, const proto::Value& request);
@@ -61,7 +72,7 @@ Reply handle_get_peers(const Context& ctx, const proto::Value& request);
 Reply handle_add_seeder(const Context& ctx, const proto::Value& request);
 Reply handle_remove_file(const Context& ctx, const proto::Value& request);
 
-// ---- Accounts (run by the Dispatcher around the hash worker) ----
+// ---- Accounts (run by the Dispatcher around the password hasher) ----
 
 // Before hashing: the id is valid, the password is 1..kMaxPasswordBytes, and the user does not
 // exist yet. The Dispatcher must still handle Store::create_user returning false (another
@@ -71,10 +82,9 @@ Status check_new_user(Store& store, std::string_view user_id, std::string_view p
 // Before a login is checked: `user_id` is a valid id (else the error create_user gives).
 Status check_user_id(std::string_view user_id);
 Error already_exists_user_error(std::string_view user_id);
+// A login on a connection logged in already (as `user_id`).
+Error already_logged_in_error(std::string_view user_id);
 
-// Session revocation (SECURITY.md): the ops that hand out tickets or register a seeder, which
-// the Dispatcher runs only after check_session_live().
-bool issues_tickets(std::string_view op);
 // The caller's session is still in the Store (not logged out elsewhere, not expired):
 // Errc::NotLoggedIn with kNotLoggedInMessage otherwise.
 Status check_session_live(const Context& ctx);
@@ -84,7 +94,7 @@ bool logout_everywhere(const proto::Value& request);
 // "IP:PORT" with an IPv4 address or a bracketed IPv6 one, port 1-65535.
 bool is_valid_listen_addr(std::string_view addr);
 
-// A login whose password is being checked (on the hash worker, in the tracker).
+// A login whose password is being checked (by the PasswordHasher).
 struct PendingLogin {
     std::string user_id;
     std::string password;

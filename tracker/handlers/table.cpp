@@ -1,25 +1,55 @@
 #include "tracker/handlers/handlers.hpp"
 
 namespace gs::tracker {
+namespace {
 
-const std::map<std::string_view, Handler>& handler_table() {
-    static const std::map<std::string_view, Handler> kTable = {
-        {"logout", {handle_logout, true}},
-        {"create_group", {handle_create_group, true}},
-        {"join_group", {handle_join_group, true}},
-        {"leave_group", {handle_leave_group, true}},
-        {"list_requests", {handle_list_requests, true}},
-        {"accept_request", {handle_accept_request, true}},
-        {"reject_request", {handle_reject_request, true}},
-        {"list_groups", {handle_list_groups, true}},
-        {"remove_member", {handle_remove_member, true}},
-        {"upload_file", {handle_upload_file, true}},
-        {"list_files", {handle_list_files, true}},
-        {"stop_share", {handle_stop_share, true}},
-        {"get_file", {handle_get_file, true}},
-        {"get_peers", {handle_get_peers, true}},
-        {"add_seeder", {handle_add_seeder, true}},
-        {"remove_file", {handle_remove_file, true}},
+constexpr Route handled(HandlerFn fn) {
+    return Route{fn};
+}
+
+// The ops that hand out tickets or register a seeder (SECURITY.md, session revocation).
+constexpr Route ticketed(HandlerFn fn) {
+    Route r{fn};
+    r.needs_live_session = true;
+    return r;
+}
+
+constexpr Route account(AccountOp op) {
+    Route r;
+    r.account = op;
+    r.needs_login = false;
+    return r;
+}
+
+constexpr Route ending_session(HandlerFn fn) {
+    Route r{fn};
+    r.ends_session = true;
+    return r;
+}
+
+}  // namespace
+
+const std::map<std::string_view, Route>& route_table() {
+    static const std::map<std::string_view, Route> kTable = {
+        {"create_user", account(AccountOp::CreateUser)},
+        {"login", account(AccountOp::Login)},
+        {"resume", account(AccountOp::Resume)},
+        {"logout", ending_session(handle_logout)},
+        {"create_group", handled(handle_create_group)},
+        {"join_group", handled(handle_join_group)},
+        {"leave_group", handled(handle_leave_group)},
+        {"list_requests", handled(handle_list_requests)},
+        {"accept_request", handled(handle_accept_request)},
+        {"reject_request", handled(handle_reject_request)},
+        {"list_groups", handled(handle_list_groups)},
+        {"remove_member", handled(handle_remove_member)},
+        {"upload_file", ticketed(handle_upload_file)},
+        {"list_files", handled(handle_list_files)},
+        {"stop_share", handled(handle_stop_share)},
+        {"get_file", ticketed(handle_get_file)},
+        {"get_peers", ticketed(handle_get_peers)},
+        {"add_seeder", ticketed(handle_add_seeder)},
+        {"remove_file", handled(handle_remove_file)},
     };
     return kTable;
 }
