@@ -127,23 +127,10 @@ void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
         case AccountOp::Resume:
             return resume(std::move(req), msg);
         case AccountOp::None:
-            return run_handler(std::move(req), conn, route, msg);
+            break;
     }
-}
-
-void Dispatcher::run_handler(Request req, ConnState& conn, const Route& route,
-                             const proto::Value& msg) {
     if (conn.session && route.needs_live_session) {
-        // A logout elsewhere (another connection, another tracker, logout --everywhere) ends
-        // the session in the Store: no ticket for it after that.
-        if (Status live = check_session_live(context(conn)); !live) {
-            if (live.error().code == Errc::NotLoggedIn) {
-                log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn,
-                          conn.peer, conn.session->user_id);
-                unbind_session(req.conn);
-            }
-            return reply(req, live.error());
-        }
+        if (Status live = check_live(req, conn); !live) return reply(req, live.error());
     }
     Reply result = route.fn(context(conn), msg);
     if (!route.ends_session || !result || !conn.session) return reply(req, std::move(result));
@@ -151,6 +138,18 @@ void Dispatcher::run_handler(Request req, ConnState& conn, const Route& route,
     unbind_session(req.conn);
     reply(req, std::move(result));
     end_sessions(req.conn, ended, logout_everywhere(msg));
+}
+
+Status Dispatcher::check_live(const Request& req, const ConnState& conn) {
+    // A logout elsewhere (another connection, another tracker, logout --everywhere) ends the
+    // session in the Store: no ticket for it after that.
+    Status live = check_session_live(context(conn));
+    if (!live && live.error().code == Errc::NotLoggedIn) {
+        log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn,
+                  conn.peer, conn.session->user_id);
+        unbind_session(req.conn);
+    }
+    return live;
 }
 
 void Dispatcher::end_sessions(ConnId id, const Session& ended, bool everywhere) {

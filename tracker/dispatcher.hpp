@@ -83,7 +83,9 @@ private:
 
     // By route_table(): unknown op, login check, then the account op or the handler.
     void route(Request req, ConnState& conn, const proto::Value& msg);
-    void run_handler(Request req, ConnState& conn, const Route& route, const proto::Value& msg);
+    // For ops that issue tickets: whether the session is still live in the Store (a logout
+    // elsewhere ends it); unbinds it from `conn` when it is not.
+    Status check_live(const Request& req, const ConnState& conn);
     void create_user(Request req, const proto::Value& msg);
     void user_hashed(const Request& req, const std::string& user, std::string hash);
     void login(Request req, const proto::Value& msg);

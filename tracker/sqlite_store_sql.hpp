@@ -94,12 +94,14 @@ template <class Read, class... Args>
 auto all_rows(Statement& q, Read read, const Args&... args)
     -> Result<std::vector<std::invoke_result_t<Read&, Statement&>>> {
     std::vector<std::invoke_result_t<Read&, Statement&>> out;
-    if (auto s = each_row(
-            q, [&](Statement& row) { out.push_back(read(row)); }, args...);
-        !s) {
-        return s.error();
+    auto use = q.use();
+    q.bind_all(args...);
+    while (true) {
+        auto row = q.step();
+        if (!row) return row.error();
+        if (!*row) return out;
+        out.push_back(read(q));
     }
-    return out;
 }
 
 // Row readers the .cpp files share: column 0 as an integer; (pk, user_id) as a User.

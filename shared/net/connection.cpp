@@ -62,8 +62,11 @@ void Connection::arm_idle_timer() {
 
 void Connection::send_frame(std::string_view body) {
     if (state_ != State::Open) return;
-    std::string framed = proto::make_frame(body);
-    out_.append(framed);
+    // The header and the body go straight into the output buffer: no framed copy in between.
+    char* header = out_.prepare(proto::kFrameHeaderBytes);
+    proto::write_frame_header(header, static_cast<std::uint32_t>(body.size()));
+    out_.commit(proto::kFrameHeaderBytes);
+    out_.append(body);
     if (handshaking_) return;  // sent when the handshake completes
     // Write first; ask for writability only while bytes remain (docs/ARCHITECTURE.md, habit 2).
     if (!flush()) return;
@@ -144,7 +147,7 @@ void Connection::on_ready(Ready ready) {
         bool retry_read = tls_ && read_wants_write_ && ready.writable;
         if (ready.writable || ready.hangup || retry_write) handle_writable();
         if (state_ != State::Closed && (ready.readable || ready.hangup || retry_read)) {
-            handle_readable();
+            tls_ ? read_tls() : read_plain();
         }
     } catch (const std::exception& e) {
         log::error("bug: exception in handler for {}: {}", peer_name_, e.what());
@@ -225,11 +228,7 @@ void Connection::advance_handshake() {
     update_interest();
 }
 
-void Connection::handle_readable() {
-    if (tls_) {
-        read_tls();
-        return;
-    }
+void Connection::read_plain() {
     if (state_ != State::Open) {
         // Discard what a closing peer still sends; we only wait for our output to drain.
         char sink[4096];

@@ -70,7 +70,7 @@ public:
 
 private:
     void on_ready(Ready ready);
-    void handle_readable();
+    void read_plain();
     void handle_writable();
     // Writes what the socket takes; false if that closed the connection.
     bool flush();

@@ -18,12 +18,17 @@ FrameView peek_frame(std::string_view in, std::size_t max_body_bytes) {
     return view;
 }
 
+void write_frame_header(char* out, std::uint32_t body_bytes) {
+    out[0] = static_cast<char>((body_bytes >> 24) & 0xff);
+    out[1] = static_cast<char>((body_bytes >> 16) & 0xff);
+    out[2] = static_cast<char>((body_bytes >> 8) & 0xff);
+    out[3] = static_cast<char>(body_bytes & 0xff);
+}
+
 void append_frame(std::string& out, std::string_view body) {
-    auto n = static_cast<std::uint32_t>(body.size());
-    out.push_back(static_cast<char>((n >> 24) & 0xff));
-    out.push_back(static_cast<char>((n >> 16) & 0xff));
-    out.push_back(static_cast<char>((n >> 8) & 0xff));
-    out.push_back(static_cast<char>(n & 0xff));
+    char header[kFrameHeaderBytes];
+    write_frame_header(header, static_cast<std::uint32_t>(body.size()));
+    out.append(header, kFrameHeaderBytes);
     out.append(body);
 }
 

@@ -24,6 +24,8 @@ struct FrameView {
 // Looks at the front of `in` for one whole frame.
 FrameView peek_frame(std::string_view in, std::size_t max_body_bytes = kMaxFrameBytes);
 
+// Writes the 4-byte header of a frame of `body_bytes` at `out`.
+void write_frame_header(char* out, std::uint32_t body_bytes);
 void append_frame(std::string& out, std::string_view body);
 std::string make_frame(std::string_view body);
 
