@@ -20,7 +20,7 @@ std::string human_bytes(std::int64_t n) {
 bool Commands::check_id(std::string_view what, std::string_view id) {
     if (is_valid_id(id)) return true;
     fail(fmt::format("invalid {} '{}': use 1-64 letters, digits, '.', '_' or '-'", what,
-                       printable(id)));
+                     printable(id)));
     return false;
 }
 
@@ -35,22 +35,23 @@ void Commands::add(std::string name, Command command) {
     commands_.emplace(std::move(name), std::move(command));
 }
 
-void Commands::fail(std::string_view message) { prompt_.print(fmt::format("error: {}", message)); }
+void Commands::fail(std::string_view message) {
+    prompt_.print(fmt::format("error: {}", message));
+}
 
 void Commands::ask(proto::Dict request, std::function<void(const proto::Value&)> on_ok, Done done) {
-    tracker_.request(std::move(request),
-                     [this, on_ok = std::move(on_ok), done = std::move(done)](
-                         Result<proto::Value> reply) {
-                         if (reply) {
-                             on_ok(*reply);
-                         } else {
-                             if (reply.error().code == Errc::NotLoggedIn && !user_.empty()) {
-                                 on_session_lost();
-                             }
-                             fail(reply.error().message);
-                         }
-                         done();
-                     });
+    tracker_.request(std::move(request), [this, on_ok = std::move(on_ok),
+                                          done = std::move(done)](Result<proto::Value> reply) {
+        if (reply) {
+            on_ok(*reply);
+        } else {
+            if (reply.error().code == Errc::NotLoggedIn && !user_.empty()) {
+                on_session_lost();
+            }
+            fail(reply.error().message);
+        }
+        done();
+    });
 }
 
 namespace {
@@ -73,48 +74,51 @@ struct Paging {
 void Commands::ask_pages(proto::Dict request, std::string list_key,
                          std::function<void(const proto::Value&)> on_item,
                          std::function<void(std::size_t total)> on_end, Done done) {
-    auto state = std::make_shared<Paging>(Paging{std::move(request), std::move(list_key),
-                                                 std::move(on_item), std::move(on_end),
-                                                 std::move(done)});
+    auto state =
+        std::make_shared<Paging>(Paging{std::move(request), std::move(list_key), std::move(on_item),
+                                        std::move(on_end), std::move(done)});
     // One page; the next is asked from its reply. The function holds itself only through the
     // request in flight, so nothing is left once the last page is in.
     auto next_page = std::make_shared<std::function<void()>>();
     *next_page = [this, state, weak = std::weak_ptr<std::function<void()>>(next_page)] {
         ++state->pages;
-        tracker_.request(state->request, [this, state, self = weak.lock()](
-                                             Result<proto::Value> reply) {
-            if (!reply) {
-                if (reply.error().code == Errc::NotLoggedIn && !user_.empty()) on_session_lost();
-                fail(reply.error().message);
-                return state->done();
-            }
-            if (const proto::List* items = reply->get_list(state->list_key)) {
-                for (const auto& item : *items) state->on_item(item);
-                state->total += items->size();
-            }
-            auto next = reply->get_string("next");
-            if (reply->get_int("more").value_or(0) == 1 && next) {
-                if (state->pages >= kMaxPages) {
-                    fail(fmt::format("the tracker kept sending more after {} pages ({} items); "
-                                     "stopped here",
-                                     state->pages, state->total));
+        tracker_.request(
+            state->request, [this, state, self = weak.lock()](Result<proto::Value> reply) {
+                if (!reply) {
+                    if (reply.error().code == Errc::NotLoggedIn && !user_.empty())
+                        on_session_lost();
+                    fail(reply.error().message);
                     return state->done();
                 }
-                state->request["after"] = std::string(*next);
-                return (*self)();
-            }
-            state->on_end(state->total);
-            state->done();
-        });
+                if (const proto::List* items = reply->get_list(state->list_key)) {
+                    for (const auto& item : *items) state->on_item(item);
+                    state->total += items->size();
+                }
+                auto next = reply->get_string("next");
+                if (reply->get_int("more").value_or(0) == 1 && next) {
+                    if (state->pages >= kMaxPages) {
+                        fail(
+                            fmt::format("the tracker kept sending more after {} pages ({} items); "
+                                        "stopped here",
+                                        state->pages, state->total));
+                        return state->done();
+                    }
+                    state->request["after"] = std::string(*next);
+                    return (*self)();
+                }
+                state->on_end(state->total);
+                state->done();
+            });
     };
     (*next_page)();
 }
 
 void Commands::on_session_lost() {
     if (user_.empty()) return;
-    prompt_.print(fmt::format("error: the tracker no longer knows your session as {}; please "
-                              "login again",
-                              user_));
+    prompt_.print(
+        fmt::format("error: the tracker no longer knows your session as {}; please "
+                    "login again",
+                    user_));
     user_.clear();
     tracker_.clear_session();
     if (hooks_.on_logout) hooks_.on_logout();
@@ -146,8 +150,8 @@ void Commands::run(std::string_view line, Done done) {
         return;
     }
     const Command& cmd = it->second;
-    const bool flagged = !cmd.flag.empty() && args.size() == cmd.arg_count + 1 &&
-                         args.back() == cmd.flag;
+    const bool flagged =
+        !cmd.flag.empty() && args.size() == cmd.arg_count + 1 && args.back() == cmd.flag;
     if (args.size() != cmd.arg_count && !flagged) {
         fail(fmt::format("usage: {}", cmd.usage));
         done();

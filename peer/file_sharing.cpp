@@ -84,9 +84,10 @@ void FileSharing::on_login(const std::string& user, std::string_view ticket_key)
         commands_.say(fmt::format("error: {}", st.error().message));
     }
     for (const auto& d : dropped) {
-        commands_.say(fmt::format("stopped sharing {}: the file changed or went away since it was "
-                                  "shared",
-                                  d));
+        commands_.say(
+            fmt::format("stopped sharing {}: the file changed or went away since it was "
+                        "shared",
+                        d));
     }
     if (!dropped.empty()) save_shares();
     downloads_.login(user, [this](const std::string& group, const proto::InfoDict& info) {
@@ -148,11 +149,10 @@ void FileSharing::list_files(const Args& a, Done done) {
     commands_.ask_pages(
         {{"op", "list_files"}, {"group", a[0]}}, "files",
         [this](const proto::Value& f) {
-            commands_.say(fmt::format("{}  {}  seeders={}  online={}",
-                                      printable(f.get_string("name").value_or("?"), 255),
-                                      human_bytes(f.get_int("length").value_or(0)),
-                                      f.get_int("seeders").value_or(0),
-                                      f.get_int("online").value_or(0)));
+            commands_.say(fmt::format(
+                "{}  {}  seeders={}  online={}", printable(f.get_string("name").value_or("?"), 255),
+                human_bytes(f.get_int("length").value_or(0)), f.get_int("seeders").value_or(0),
+                f.get_int("online").value_or(0)));
         },
         [this, group = a[0]](std::size_t total) {
             if (total == 0) commands_.say(fmt::format("(no files shared in group {})", group));
@@ -207,9 +207,10 @@ void FileSharing::open_share(const Args& a, Done done) {
     }
     shares_.find(found->info.info_hash)->open = true;
     save_shares();
-    commands_.say(fmt::format("{} in group {} is now served to any peer, with or without a "
-                              "ticket (info hash {})",
-                              a[1], a[0], to_hex(found->info.info_hash)));
+    commands_.say(
+        fmt::format("{} in group {} is now served to any peer, with or without a "
+                    "ticket (info hash {})",
+                    a[1], a[0], to_hex(found->info.info_hash)));
     done();
 }
 
@@ -316,37 +317,36 @@ void FileSharing::send_upload(fs::path path, std::string group, proto::InfoDict 
     proto::Dict request{{"op", "upload_file"}, {"group", group}, {"info", dict.bencoded}};
     const bool proving = proof.has_value();
     if (proof) request["proof"] = std::move(*proof);
-    tracker_.request(
-        std::move(request),
-        life_.guard([this, path, group, dict, secs, proving,
-                     done = std::move(done)](Result<proto::Value> reply) mutable {
-            if (!reply) {
-                if (reply.error().code == Errc::NotLoggedIn) commands_.on_session_lost();
-                commands_.fail(reply.error().message);
+    tracker_.request(std::move(request), life_.guard([this, path, group, dict, secs, proving,
+                                                      done = std::move(done)](
+                                                         Result<proto::Value> reply) mutable {
+        if (!reply) {
+            if (reply.error().code == Errc::NotLoggedIn) commands_.on_session_lost();
+            commands_.fail(reply.error().message);
+            return done();
+        }
+        if (auto piece = reply->get_int("prove_piece")) {
+            if (proving || *piece < 0 || *piece >= dict.piece_count()) {
+                commands_.fail(
+                    fmt::format("cannot share '{}': the tracker asked for an "
+                                "unexpected proof (piece {}); try again",
+                                dict.name, *piece));
                 return done();
             }
-            if (auto piece = reply->get_int("prove_piece")) {
-                if (proving || *piece < 0 || *piece >= dict.piece_count()) {
-                    commands_.fail(fmt::format("cannot share '{}': the tracker asked for an "
-                                               "unexpected proof (piece {}); try again",
-                                               dict.name, *piece));
-                    return done();
-                }
-                prove_and_upload(std::move(path), std::move(group), std::move(dict), secs,
-                                 static_cast<std::uint32_t>(*piece), std::move(done));
-                return;
-            }
-            if (auto st = shares_.add(group, dict, path.string()); !st) {
-                commands_.fail(st.error().message);
-                return done();
-            }
-            save_shares();
-            commands_.say(fmt::format(
-                "shared {} in group {}  ({}, {} pieces, hashed in {:.2f} s, info hash {})",
-                dict.name, group, human_bytes(dict.length), dict.piece_count(), secs,
-                to_hex(dict.info_hash)));
-            done();
-        }));
+            prove_and_upload(std::move(path), std::move(group), std::move(dict), secs,
+                             static_cast<std::uint32_t>(*piece), std::move(done));
+            return;
+        }
+        if (auto st = shares_.add(group, dict, path.string()); !st) {
+            commands_.fail(st.error().message);
+            return done();
+        }
+        save_shares();
+        commands_.say(fmt::format(
+            "shared {} in group {}  ({}, {} pieces, hashed in {:.2f} s, info hash {})", dict.name,
+            group, human_bytes(dict.length), dict.piece_count(), secs, to_hex(dict.info_hash)));
+        done();
+    }));
 }
 
 // Reads piece `piece` of the file (off the reactor) and sends it as the upload's proof.
@@ -367,8 +367,8 @@ void FileSharing::prove_and_upload(fs::path path, std::string group, proto::Info
         life_.guard([this, path, group, dict, secs,
                      done = std::move(done)](Result<std::string> bytes) mutable {
             if (!bytes) {
-                commands_.fail(fmt::format("cannot share '{}': {}", path.string(),
-                                           bytes.error().message));
+                commands_.fail(
+                    fmt::format("cannot share '{}': {}", path.string(), bytes.error().message));
                 return done();
             }
             send_upload(std::move(path), std::move(group), std::move(dict), secs,
@@ -406,8 +406,8 @@ std::optional<fs::path> FileSharing::download_destination(const std::string& typ
         return std::nullopt;
     }
     if (fs::exists(fs::symlink_status(dest, ec))) {
-        commands_.fail(fmt::format("{} already exists; choose another destination",
-                                   printable(dest.string())));
+        commands_.fail(
+            fmt::format("{} already exists; choose another destination", printable(dest.string())));
         return std::nullopt;
     }
     if (downloads_.unfinished_to(dest.string()) != nullptr) {
@@ -493,9 +493,10 @@ void FileSharing::on_share_changed(const Sha1Digest& info_hash) {
         tracker_.request({{"op", "stop_share"}, {"group", group}, {"name", name}},
                          [](Result<proto::Value>) {});  // at worst it stays listed, offline
         unshare(group, name);
-        commands_.say(fmt::format("stopped sharing {} in group {}: {} changed since you shared "
-                                  "it; upload_file it again to share the new version",
-                                  name, group, printable(path, kPathBytes)));
+        commands_.say(
+            fmt::format("stopped sharing {} in group {}: {} changed since you shared "
+                        "it; upload_file it again to share the new version",
+                        name, group, printable(path, kPathBytes)));
     }
     save_shares();
 }

@@ -151,7 +151,8 @@ int run(const Options& options) {
     // The tracker records the IP our connection comes from as our address: make it the one we
     // listen on, unless that is every address (0.0.0.0), when the route decides.
     if (bound->host != "0.0.0.0") tracker.set_source_address({bound->host, 0});
-    gs::WorkerPool workers(loop, 2);  // file hashing (it spreads over every core itself), state saves
+    gs::WorkerPool workers(loop,
+                           2);  // file hashing (it spreads over every core itself), state saves
     Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(),
                   data_dir);
     tracker.set_callbacks({.on_refused = [&client](std::string_view message, bool requests_fail) {

@@ -30,8 +30,8 @@ Prompt::Prompt(net::EventLoop& loop, Callbacks callbacks)
     g_prompt = this;
     rl_callback_handler_install(kPromptText, &Prompt::on_readline_line);
     prompt_shown_ = true;
-    tty_watch_ = loop_.watch(STDIN_FILENO, net::Interest::Read,
-                             [this](net::Ready) { on_terminal_input(); });
+    tty_watch_ =
+        loop_.watch(STDIN_FILENO, net::Interest::Read, [this](net::Ready) { on_terminal_input(); });
 }
 
 Prompt::~Prompt() {

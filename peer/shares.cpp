@@ -66,7 +66,8 @@ Status write_file_atomically(const std::string& path, std::string_view bytes) {
 Result<std::string> read_small_file(const std::string& path, std::size_t max_bytes) {
     net::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) {
-        if (errno == ENOENT) return make_error(Errc::NotFound, fmt::format("{} does not exist", path));
+        if (errno == ENOENT)
+            return make_error(Errc::NotFound, fmt::format("{} does not exist", path));
         return io_error("read", path);
     }
     std::string text;
@@ -88,32 +89,32 @@ bool Share::in_group(std::string_view group) const {
     return std::find(groups.begin(), groups.end(), group) != groups.end();
 }
 
-std::string Share::group_list() const { return fmt::format("{}", fmt::join(groups, ", ")); }
+std::string Share::group_list() const {
+    return fmt::format("{}", fmt::join(groups, ", "));
+}
 
 Status Shares::add(std::string group, proto::InfoDict info, std::string path,
                    VerifiedPieces partial) {
     const Sha1Digest key = info.info_hash;
     Share* existing = find(key);
     if (existing != nullptr && existing->partial == nullptr && partial != nullptr) {
-        return make_error(Errc::AlreadyExists,
-                          fmt::format("{} is already shared complete from {}", existing->info.name,
-                                      existing->path));
+        return make_error(Errc::AlreadyExists, fmt::format("{} is already shared complete from {}",
+                                                           existing->info.name, existing->path));
     }
     // Two downloads of one file never share one entry: each partial share is its download's
     // own, with that download's group, and goes when the download does. A download's partial
     // file is its own (PieceStore locks it), so another path is another download.
     if (existing != nullptr && existing->partial != nullptr && partial != nullptr &&
         existing->path != path) {
-        return make_error(Errc::AlreadyExists,
-                          fmt::format("{} is already being downloaded to {}", existing->info.name,
-                                      existing->path));
+        return make_error(Errc::AlreadyExists, fmt::format("{} is already being downloaded to {}",
+                                                           existing->info.name, existing->path));
     }
     net::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return io_error("open", path);
     FileStamp stamp = stamp_of(fd.get());
     if (partial == nullptr && stamp.size != info.length) {
-        return make_error(Errc::Io, fmt::format("{} is {} bytes, not the {} it was shared with", path,
-                                                stamp.size, info.length));
+        return make_error(Errc::Io, fmt::format("{} is {} bytes, not the {} it was shared with",
+                                                path, stamp.size, info.length));
     }
     if (existing == nullptr) {
         existing = &shares_[key];
@@ -202,8 +203,8 @@ Status Shares::load(const std::string& path, std::vector<std::string>& dropped) 
         std::vector<std::string> groups;
         if (const proto::List* list = item.get_list("groups")) {
             for (const auto& g : *list) {
-                if (g.is_string() && std::find(groups.begin(), groups.end(), g.as_string()) ==
-                                         groups.end()) {
+                if (g.is_string() &&
+                    std::find(groups.begin(), groups.end(), g.as_string()) == groups.end()) {
                     groups.emplace_back(g.as_string());
                 }
             }
@@ -217,8 +218,7 @@ Status Shares::load(const std::string& path, std::vector<std::string>& dropped) 
             fmt::format("[{}] {} ({})", fmt::join(groups, ", "), info->name, *file);
         const Sha1Digest hash = info->info_hash;
         if (find(hash) != nullptr) continue;  // saved twice: the first one counts
-        if (auto added = add(groups.front(), std::move(info).value(), std::string(*file));
-            !added) {
+        if (auto added = add(groups.front(), std::move(info).value(), std::string(*file)); !added) {
             dropped.push_back(label);
             continue;
         }

@@ -117,7 +117,8 @@ void TrackerClient::schedule_reconnect() {
         reconnect_timer_ = 0;
         connect_next();
     });
-    backoff_ = std::min(backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+    backoff_ =
+        std::min(backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
 }
 
 void TrackerClient::on_connected(net::Fd fd) {
@@ -131,9 +132,9 @@ void TrackerClient::on_connected(net::Fd fd) {
     cb.on_frame = [this](std::string_view body) { on_frame(body); };
     cb.on_closed = [this](std::string_view reason) { on_closed(reason); };
     cb.on_secured = [this](std::string_view fingerprint) { on_secured(fingerprint); };
-    conn_ = std::make_unique<net::Connection>(loop_, std::move(fd), current_tracker(),
-                                              std::move(cb), net::ConnectionLimits{},
-                                              std::move(session).value());
+    conn_ =
+        std::make_unique<net::Connection>(loop_, std::move(fd), current_tracker(), std::move(cb),
+                                          net::ConnectionLimits{}, std::move(session).value());
 }
 
 // Nothing has been sent yet: neither the token nor any request reaches a tracker whose key is
@@ -163,8 +164,7 @@ void TrackerClient::on_secured(std::string_view fingerprint) {
     } else if (auto added = pins_.known.add(address, std::string(fingerprint)); added) {
         log::info("pinned tracker {} key {} in {}", address, fingerprint, pins_.known.path());
     } else {
-        log::warn("cannot pin tracker {} key {}: {}", address, fingerprint,
-                  added.error().message);
+        log::warn("cannot pin tracker {} key {}: {}", address, fingerprint, added.error().message);
     }
 
     backoff_ = std::chrono::milliseconds(100);
@@ -265,9 +265,8 @@ void TrackerClient::request(proto::Dict request, ReplyFn done, std::chrono::seco
     p.done = std::move(done);
     if (state_ == State::Refused) {
         // Answered from the loop, like any reply, never from inside this call.
-        p.timer = loop_.after(std::chrono::seconds(0), [this, seq] {
-            finish(seq, make_error(Errc::Io, refusal_));
-        });
+        p.timer = loop_.after(std::chrono::seconds(0),
+                              [this, seq] { finish(seq, make_error(Errc::Io, refusal_)); });
         pending_.emplace(seq, std::move(p));
         return;
     }
@@ -292,7 +291,9 @@ void TrackerClient::set_session(std::string token, std::string listen) {
     listen_ = std::move(listen);
 }
 
-void TrackerClient::clear_session() { token_.clear(); }
+void TrackerClient::clear_session() {
+    token_.clear();
+}
 
 void TrackerClient::finish(std::int64_t seq, Result<proto::Value> reply) {
     auto it = pending_.find(seq);

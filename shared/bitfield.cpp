@@ -26,7 +26,9 @@ void Bitfield::set_all() {
     count_ = bits_;
 }
 
-std::string Bitfield::to_bytes() const { return std::string(bytes_.begin(), bytes_.end()); }
+std::string Bitfield::to_bytes() const {
+    return std::string(bytes_.begin(), bytes_.end());
+}
 
 Result<Bitfield> Bitfield::from_bytes(std::string_view bytes, std::size_t bits) {
     if (bytes.size() != (bits + 7) / 8) {

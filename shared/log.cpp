@@ -11,7 +11,9 @@ namespace {
 std::string g_program = "groupshare";
 }
 
-void set_program(std::string_view name) { g_program = std::string(name); }
+void set_program(std::string_view name) {
+    g_program = std::string(name);
+}
 
 void line(std::string_view level, std::string_view text) {
     using namespace std::chrono;

@@ -62,8 +62,8 @@ constexpr int kShortRead = -1;  // the file shrank under us
 int read_fully(int fd, char* buf, std::size_t size, std::int64_t offset) {
     std::size_t got = 0;
     while (got < size) {
-        ssize_t n = ::pread(fd, buf + got, size - got, static_cast<off_t>(offset) +
-                                                           static_cast<off_t>(got));
+        ssize_t n = ::pread(fd, buf + got, size - got,
+                            static_cast<off_t>(offset) + static_cast<off_t>(got));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return errno;
         if (n == 0) return kShortRead;
@@ -74,9 +74,13 @@ int read_fully(int fd, char* buf, std::size_t size, std::int64_t offset) {
 
 }  // namespace
 
-Sha1Digest sha1(std::span<const std::byte> bytes) { return digest_of(bytes.data(), bytes.size()); }
+Sha1Digest sha1(std::span<const std::byte> bytes) {
+    return digest_of(bytes.data(), bytes.size());
+}
 
-Sha1Digest sha1(std::string_view bytes) { return digest_of(bytes.data(), bytes.size()); }
+Sha1Digest sha1(std::string_view bytes) {
+    return digest_of(bytes.data(), bytes.size());
+}
 
 std::string to_hex(std::string_view bytes) {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -96,7 +100,9 @@ int hex_digit_value(char c) {
     return -1;
 }
 
-std::string to_hex(const Sha1Digest& digest) { return to_hex(digest_bytes(digest)); }
+std::string to_hex(const Sha1Digest& digest) {
+    return to_hex(digest_bytes(digest));
+}
 
 Result<Sha1Digest> from_hex(std::string_view hex) {
     if (hex.size() != 40) return make_error(Errc::BadInput, "an info hash is 40 hex digits");
@@ -181,15 +187,16 @@ Result<std::string> hash_file_pieces(const std::string& path, std::int64_t piece
 
     if (int err = failure.load()) {
         if (err == kShortRead) {
-            return make_error(Errc::Io, fmt::format("cannot read {}: it changed while being read",
-                                                    path));
+            return make_error(Errc::Io,
+                              fmt::format("cannot read {}: it changed while being read", path));
         }
         return io_error("read", path, err);
     }
     struct stat after {};
     if (::fstat(fd.get(), &after) != 0) return io_error("read", path, errno);
     if (after.st_size != total) {
-        return make_error(Errc::Io, fmt::format("cannot read {}: it changed while being read", path));
+        return make_error(Errc::Io,
+                          fmt::format("cannot read {}: it changed while being read", path));
     }
     if (length_out != nullptr) *length_out = total;
     return out;

@@ -18,7 +18,9 @@ namespace {
 
 static_assert(kTicketPublicKeyBytes == crypto_sign_PUBLICKEYBYTES);
 
-Error denied(std::string why) { return make_error(Errc::Denied, "ticket refused: " + why); }
+Error denied(std::string why) {
+    return make_error(Errc::Denied, "ticket refused: " + why);
+}
 
 const unsigned char* bytes(std::string_view s) {
     return reinterpret_cast<const unsigned char*>(s.data());
@@ -43,8 +45,8 @@ TicketSigner TicketSigner::generate() {
 
 Result<TicketSigner> TicketSigner::load_or_create(const std::string& path) {
     auto io = [&](std::string_view what) {
-        return make_error(Errc::Io, fmt::format("cannot {} ticket key {}: {}", what, path,
-                                                std::strerror(errno)));
+        return make_error(
+            Errc::Io, fmt::format("cannot {} ticket key {}: {}", what, path, std::strerror(errno)));
     };
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT) return io("read");
@@ -91,7 +93,8 @@ std::string TicketSigner::sign(const Ticket& t) const {
 
 Result<Ticket> verify_ticket(std::string_view ticket, std::string_view public_key,
                              const Sha1Digest& info_hash, std::int64_t now) {
-    if (public_key.size() != crypto_sign_PUBLICKEYBYTES) return denied("no tracker key to check it");
+    if (public_key.size() != crypto_sign_PUBLICKEYBYTES)
+        return denied("no tracker key to check it");
     if (ticket.empty()) return denied("none presented");
     if (ticket.size() > kMaxTicketBytes) return denied("too long");
     const proto::DecodeLimits limits{.max_depth = 2, .max_items = 12};

@@ -120,14 +120,10 @@ void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
         return reply(req, make_error(Errc::NotLoggedIn, std::string(kNotLoggedInMessage)));
     }
     switch (route.account) {
-        case AccountOp::CreateUser:
-            return create_user(std::move(req), msg);
-        case AccountOp::Login:
-            return login(std::move(req), msg);
-        case AccountOp::Resume:
-            return resume(std::move(req), msg);
-        case AccountOp::None:
-            break;
+        case AccountOp::CreateUser: return create_user(std::move(req), msg);
+        case AccountOp::Login: return login(std::move(req), msg);
+        case AccountOp::Resume: return resume(std::move(req), msg);
+        case AccountOp::None: break;
     }
     if (conn.session && route.needs_live_session) {
         if (Status live = check_live(req, conn); !live) return reply(req, live.error());
@@ -145,8 +141,8 @@ Status Dispatcher::check_live(const Request& req, const ConnState& conn) {
     // session in the Store: no ticket for it after that.
     Status live = check_session_live(context(conn));
     if (!live && live.error().code == Errc::NotLoggedIn) {
-        log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn,
-                  conn.peer, conn.session->user_id);
+        log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn, conn.peer,
+                  conn.session->user_id);
         unbind_session(req.conn);
     }
     return live;
@@ -232,9 +228,10 @@ void Dispatcher::refuse_newest_hash_job(const std::string& victim) {
     if (auto conn = conns_.find(job.conn); conn != conns_.end() && conn->second.hashing > 0) {
         --conn->second.hashing;
     }
-    log::info("conn {}: password queue full; its newest login or sign-up from {} makes room "
-              "for another address",
-              job.conn, victim);
+    log::info(
+        "conn {}: password queue full; its newest login or sign-up from {} makes room "
+        "for another address",
+        job.conn, victim);
     job.refuse();
 }
 
@@ -343,8 +340,8 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
     const ConnState& conn = conns_.at(req.conn);
     // Before anything is counted or looked up (the per-user throttle included).
     if (auto refused = admit_hashed(conn)) return reply(req, std::move(*refused));
-    auto pending = begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr,
-                               clock_.now());
+    auto pending =
+        begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr, clock_.now());
     if (!pending) return reply(req, pending.error());
     queue_hash_job(
         req, [this, req, login = std::move(pending).value()](HashFinished finished) mutable {
@@ -363,8 +360,8 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
 void Dispatcher::login_checked(const Request& req, const PendingLogin& login, bool verified) {
     auto conn = conns_.find(req.conn);
     if (conn == conns_.end()) return;  // caller left while we hashed
-    auto done = finish_login(store_, throttle_, login, verified, conn->second.peer,
-                             clock_.now(), clock_.wall_now());
+    auto done = finish_login(store_, throttle_, login, verified, conn->second.peer, clock_.now(),
+                             clock_.wall_now());
     if (!done) return reply(req, done.error());
     // Another login pipelined on this connection finished first: keep that one, and leave no
     // second token behind.

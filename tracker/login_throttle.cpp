@@ -33,7 +33,9 @@ void LoginThrottle::delay_next(Entry& e, Clock::time_point now) {
     e.next_allowed = std::max(e.next_allowed, now + delay);
 }
 
-void LoginThrottle::on_success(const std::string& user) { entries_.erase(user); }
+void LoginThrottle::on_success(const std::string& user) {
+    entries_.erase(user);
+}
 
 double AddressRate::refilled(const Bucket& b, Clock::time_point now) const {
     double seconds = std::chrono::duration<double>(now - b.updated).count();

@@ -1,7 +1,7 @@
 // tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]
 // The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
-// epoll reactor thread (docs/ARCHITECTURE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly; the end
-// of stdin does not.
+// epoll reactor thread (docs/ARCHITECTURE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly;
+// the end of stdin does not.
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
 #include "shared/log.hpp"
@@ -20,12 +20,12 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -152,9 +152,10 @@ int run(const Options& options) {
     }
     const std::string& pinned = (*trackers)[options.number - 1].fingerprint;
     if (!pinned.empty() && pinned != identity->fingerprint) {
-        gs::log::warn("{} pins {} for this tracker, but its certificate is {}: clients using "
-                      "that file will refuse it",
-                      options.tracker_info, pinned, identity->fingerprint);
+        gs::log::warn(
+            "{} pins {} for this tracker, but its certificate is {}: clients using "
+            "that file will refuse it",
+            options.tracker_info, pinned, identity->fingerprint);
     }
 
     gs::WorkerPool workers(loop, kHashThreads);
@@ -174,7 +175,8 @@ int run(const Options& options) {
     gs::net::LineReader::Callbacks input;
     input.on_line = [&](std::string_view line) {
         while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+            line.remove_prefix(1);
         if (line == "quit") {
             gs::log::info("quit on stdin; stopping");
             loop.stop();
@@ -191,13 +193,13 @@ int run(const Options& options) {
     gs::net::LineReader stdin_reader(loop, STDIN_FILENO, std::move(input));
 
     std::printf("tracker %d listening on %s (database %s, fingerprint %s)\n", options.number,
-                bound->to_string().c_str(), options.db_path.c_str(),
-                identity->fingerprint.c_str());
+                bound->to_string().c_str(), options.db_path.c_str(), identity->fingerprint.c_str());
     std::fflush(stdout);
-    gs::log::info("tracker {} listening on {}, database {}, TLS certificate {}, up to {} open "
-                  "files",
-                  options.number, bound->to_string(), options.db_path, identity->fingerprint,
-                  static_cast<unsigned long long>(open_files));
+    gs::log::info(
+        "tracker {} listening on {}, database {}, TLS certificate {}, up to {} open "
+        "files",
+        options.number, bound->to_string(), options.db_path, identity->fingerprint,
+        static_cast<unsigned long long>(open_files));
     loop.run();
 
     server.stop_accepting();

@@ -14,8 +14,8 @@ Server::Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tl
       tls_(tls),
       limits_(limits),
       sink_(make_sink(*this)) {
-    listen_watch_ = loop_.watch(listener_.get(), net::Interest::Read,
-                                [this](net::Ready) { on_acceptable(); });
+    listen_watch_ =
+        loop_.watch(listener_.get(), net::Interest::Read, [this](net::Ready) { on_acceptable(); });
 }
 
 Server::~Server() {
@@ -38,7 +38,8 @@ void Server::on_acceptable() {
         net::Fd fd = net::accept_tcp(listener_.get(), &peer);
         if (!fd.valid()) {
             if (errno == EMFILE || errno == ENFILE) {
-                log::warn("accept: {} (connections: {})", std::strerror(errno), connections_.size());
+                log::warn("accept: {} (connections: {})", std::strerror(errno),
+                          connections_.size());
             }
             return;
         }
@@ -71,11 +72,10 @@ void Server::on_acceptable() {
         conn_limits.idle_timeout = limits_.idle_timeout;
         conn_limits.max_frame_bytes = limits_.preauth_max_frame_bytes;
         conn_limits.output_high_water_bytes = limits_.preauth_output_high_water_bytes;
-        connections_.emplace(
-            id, Client{std::make_unique<net::Connection>(loop_, std::move(fd), name,
-                                                         std::move(callbacks), conn_limits,
-                                                         std::move(session).value()),
-                       peer.host});
+        connections_.emplace(id, Client{std::make_unique<net::Connection>(
+                                            loop_, std::move(fd), name, std::move(callbacks),
+                                            conn_limits, std::move(session).value()),
+                                        peer.host});
         ++per_address_[peer.host];
         sink_->on_connect(id, name, host);
     }

@@ -19,7 +19,8 @@ public:
     // open, a migration failed) are for the operator and name the file.
     static Result<std::unique_ptr<SqliteStore>> open(
         const std::string& path, const std::vector<Migration>& migrations = embedded_migrations());
-    // The same for start-up code: throws std::runtime_error with that message (docs/ARCHITECTURE.md, habit 4).
+    // The same for start-up code: throws std::runtime_error with that message
+    // (docs/ARCHITECTURE.md, habit 4).
     explicit SqliteStore(const std::string& path,
                          const std::vector<Migration>& migrations = embedded_migrations());
 
@@ -68,7 +69,7 @@ public:
     Result<std::optional<FileRecord>> file_by_hash(std::int64_t group_pk,
                                                    std::string_view info_hash) override;
     Result<std::optional<std::int64_t>> file_pk_by_hash(std::int64_t group_pk,
-                                                       std::string_view info_hash) override;
+                                                        std::string_view info_hash) override;
     Result<std::vector<FileListing>> list_files(std::int64_t group_pk, std::string_view after,
                                                 std::size_t limit) override;
     Result<std::vector<Seeder>> seeders_of(std::int64_t file_pk) override;

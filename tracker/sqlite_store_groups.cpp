@@ -54,8 +54,8 @@ Result<std::vector<Member>> SqliteStore::list_members(std::int64_t group_pk) {
 }
 
 Result<std::vector<GroupSummary>> SqliteStore::list_groups(std::int64_t user_pk,
-                                                          std::string_view after,
-                                                          std::size_t limit) {
+                                                           std::string_view after,
+                                                           std::size_t limit) {
     return stored("list_groups", all_rows(st_->list_groups, read_group_summary, user_pk, after,
                                           static_cast<std::int64_t>(limit)));
 }
@@ -89,8 +89,8 @@ Result<bool> SqliteStore::has_join_request(std::int64_t group_pk, std::int64_t u
 }
 
 Result<std::vector<JoinRequest>> SqliteStore::list_requests(std::int64_t group_pk,
-                                                           std::int64_t after_seq,
-                                                           std::size_t limit) {
+                                                            std::int64_t after_seq,
+                                                            std::size_t limit) {
     return stored("list_requests", all_rows(st_->list_requests, read_join_request, group_pk,
                                             after_seq, static_cast<std::int64_t>(limit)));
 }

@@ -193,7 +193,7 @@ public:
                                                            std::string_view name) = 0;
     // Only the file's key: cheap, for requests that do not need the info dictionary.
     virtual Result<std::optional<std::int64_t>> file_pk_by_hash(std::int64_t group_pk,
-                                                               std::string_view info_hash) = 0;
+                                                                std::string_view info_hash) = 0;
     virtual Result<std::optional<FileRecord>> file_by_hash(std::int64_t group_pk,
                                                            std::string_view info_hash) = 0;
     // By name (byte order), each with its seeders in the order they started: at most `limit`

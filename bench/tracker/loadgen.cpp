@@ -131,7 +131,8 @@ void raise_fd_limit(int connections) {
 }
 
 // The get_peers request body with a given seq, built without allocating: the keys sort as
-// group < info_hash < op < seq (BEP 3), so the body is a fixed prefix, then "3:seqi<seq>e", then "e".
+// group < info_hash < op < seq (BEP 3), so the body is a fixed prefix, then "3:seqi<seq>e", then
+// "e".
 class RequestEncoder {
 public:
     RequestEncoder(const std::string& group, const std::string& info_hash) {

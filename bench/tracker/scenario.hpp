@@ -30,8 +30,8 @@ struct Scenario {
 
 // Two argon2id logins in all (the seeding owner and the downloader); every other connection
 // resumes one of those two sessions. The info dictionary describes a file of `file_mib` MiB in
-// 512 KiB pieces. Checks that get_file and get_peers then list exactly `seeders` peers. `tls` (null: plain
-// frames) must outlive the scenario and every link made with it.
+// 512 KiB pieces. Checks that get_file and get_peers then list exactly `seeders` peers. `tls`
+// (null: plain frames) must outlive the scenario and every link made with it.
 Result<Scenario> set_up_scenario(const net::Endpoint& tracker, const TlsClient* tls, int seeders,
                                  std::int64_t file_mib);
 

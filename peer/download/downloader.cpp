@@ -182,9 +182,9 @@ bool Downloader::others_can_serve(const PeerSession& slow) const {
             continue;
         }
         const PeerId peer = id;  // clang 14 cannot capture a structured binding (C++20 allows it)
-        const bool has_all = std::all_of(
-            slow.requested().begin(), slow.requested().end(),
-            [&](const BlockRequest& r) { return picker_.peer_has(peer, r.piece); });
+        const bool has_all =
+            std::all_of(slow.requested().begin(), slow.requested().end(),
+                        [&](const BlockRequest& r) { return picker_.peer_has(peer, r.piece); });
         if (has_all) return true;
     }
     return false;
@@ -220,7 +220,9 @@ void Downloader::on_peer_bitfield(PeerSession& s, const Bitfield& has) {
     picker_.on_bitfield(s.id(), has);
 }
 
-void Downloader::on_peer_have(PeerSession& s, PieceIndex piece) { picker_.on_have(s.id(), piece); }
+void Downloader::on_peer_have(PeerSession& s, PieceIndex piece) {
+    picker_.on_have(s.id(), piece);
+}
 
 void Downloader::on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin,
                           std::string_view data) {
@@ -346,8 +348,7 @@ std::string Downloader::progress_text() const {
             return fmt::format("-> {}  ({:.1f} s, {:.1f} MB/s)", store_.destination(), secs,
                                secs > 0 ? static_cast<double>(verified_bytes_) / secs / 1e6 : 0.0);
         }
-        case State::Failed:
-            return fmt::format("failed: {}", last_error_);
+        case State::Failed: return fmt::format("failed: {}", last_error_);
     }
     return {};
 }

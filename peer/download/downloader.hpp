@@ -29,6 +29,7 @@ namespace gs::peer {
 
 class Downloader {
 public:
+    // Seeders connected at once for one file.
     static constexpr std::size_t kMaxPeers = 32;
     // A peer that was the only source of this many pieces that failed SHA1 is dropped for good.
     static constexpr std::uint32_t kMaxStrikes = 2;
@@ -41,7 +42,7 @@ public:
 
     struct Callbacks {
         std::function<void(PieceIndex piece)> on_piece_verified;
-        std::function<void()> on_complete;      // the destination file is in place
+        std::function<void()> on_complete;           // the destination file is in place
         std::function<void(const Error&)> on_error;  // paused (disk trouble) or failed for good
     };
 
@@ -121,7 +122,7 @@ private:
     State state_ = State::Downloading;
     std::uint32_t next_peer_ = 1;
     std::map<PeerId, std::unique_ptr<PeerSession>> sessions_;
-    std::set<std::string> banned_;                              // kept sending bad data
+    std::set<std::string> banned_;                               // kept sending bad data
     std::map<std::string, net::Clock::time_point> retry_after_;  // connection failed recently
     net::Clock::time_point started_;
     net::Clock::time_point finished_at_{};
@@ -130,7 +131,7 @@ private:
     bool saving_ = false;             // a state save runs on a worker
     bool save_again_ = false;         // ... and a newer one, written meanwhile, must follow it
     bool finish_after_save_ = false;  // ... and the download is complete
-    std::string ticket_;  // the newest
+    std::string ticket_;              // the newest
     std::int64_t ticket_expires_ = 0;
     std::int64_t ticket_lifetime_ = 0;  // its expiry less the time we got it
     std::int64_t ticket_epoch_ = 0;

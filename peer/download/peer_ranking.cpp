@@ -18,7 +18,9 @@ void PeerRanking::sample(PeerId peer, std::uint64_t bytes, double seconds, bool 
     e.measured = true;
 }
 
-void PeerRanking::forget(PeerId peer) { peers_.erase(peer); }
+void PeerRanking::forget(PeerId peer) {
+    peers_.erase(peer);
+}
 
 double PeerRanking::rate(PeerId peer) const {
     auto it = peers_.find(peer);

@@ -83,9 +83,10 @@ void PeerSession::start() {
         return;
     }
     fd_ = std::move(fd).value();
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
-    watch_ = owner_.loop().watch(fd_.get(), net::Interest::Write,
-                                 [this](net::Ready r) { on_ready(r); });
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes,
+                 sizeof kReceiveBufferBytes);
+    watch_ =
+        owner_.loop().watch(fd_.get(), net::Interest::Write, [this](net::Ready r) { on_ready(r); });
     arm_deadline(Deadline::Connect);
 }
 
@@ -133,8 +134,8 @@ void PeerSession::flush() {
         failed_ = true;
         return close(std::string("write: ") + std::strerror(errno));
     }
-    owner_.loop().set_interest(watch_, out_.empty() ? net::Interest::Read
-                                                    : net::Interest::ReadWrite);
+    owner_.loop().set_interest(watch_,
+                               out_.empty() ? net::Interest::Read : net::Interest::ReadWrite);
 }
 
 void PeerSession::on_input() {
@@ -190,9 +191,7 @@ bool PeerSession::on_message(const wire::Message& m) {
             choked_ = true;
             drop_requests();
             break;
-        case wire::MsgId::Unchoke:
-            choked_ = false;
-            break;
+        case wire::MsgId::Unchoke: choked_ = false; break;
         case wire::MsgId::Have:
             if (m.index >= pieces) {
                 failed_ = true;
@@ -211,11 +210,8 @@ bool PeerSession::on_message(const wire::Message& m) {
             owner_.on_peer_bitfield(*this, *bits);
             break;
         }
-        case wire::MsgId::Piece:
-            on_piece(m);
-            break;
-        default:
-            break;  // requests to us go to our serving side, not here; extensions unused yet
+        case wire::MsgId::Piece: on_piece(m); break;
+        default: break;  // requests to us go to our serving side, not here; extensions unused yet
     }
     return state_ != State::Closed;
 }
@@ -274,8 +270,8 @@ void PeerSession::request_more() {
     if (!choked_ && interested_) {
         const std::size_t target = target_in_flight();
         if (requested_.size() < target) {
-            for (const auto& r : owner_.picker().pick(id_, target - requested_.size(),
-                                                      owner_.is_fast(id_))) {
+            for (const auto& r :
+                 owner_.picker().pick(id_, target - requested_.size(), owner_.is_fast(id_))) {
                 wire::encode_request(out, r.piece.value, r.begin, r.length);
                 requested_.push_back(r);
             }

@@ -125,7 +125,8 @@ bool PiecePicker::is_rarer(std::uint32_t a, std::uint32_t b) const {
 }
 
 bool PiecePicker::may_take_missing(const Partial& partial, PeerId peer) const {
-    return !partial.verifying && (!partial.single_source || !partial.owner || partial.owner == peer);
+    return !partial.verifying &&
+           (!partial.single_source || !partial.owner || partial.owner == peer);
 }
 
 std::vector<std::uint32_t> PiecePicker::partials_by_rarity(const PeerState& p) const {
@@ -202,8 +203,8 @@ std::vector<BlockRequest> PiecePicker::pick(PeerId peer, std::size_t max_blocks,
     }
     if (out.size() < max_blocks && missing_blocks_ == 0) {
         // A fast peer joins however many others were asked (each peer asks once per block).
-        const std::size_t max_asks = fast ? std::max(kMaxEndgameAsks, peers_.size() + 1)
-                                          : kMaxEndgameAsks;
+        const std::size_t max_asks =
+            fast ? std::max(kMaxEndgameAsks, peers_.size() + 1) : kMaxEndgameAsks;
         take_endgame(peer, p, max_blocks, max_asks, out);
     }
     return out;
@@ -218,7 +219,7 @@ PiecePicker::BlockOutcome PiecePicker::on_block(PeerId peer, PieceIndex piece,
     Partial& partial = it->second;
     if (begin % kBlockBytes != 0 || begin / kBlockBytes >= partial.blocks.size()) return outcome;
     Block& b = partial.blocks[begin / kBlockBytes];
-    if (b.state == BlockState::Have) return outcome;  // an endgame duplicate
+    if (b.state == BlockState::Have) return outcome;        // an endgame duplicate
     if (b.state == BlockState::Missing) --missing_blocks_;  // late, after a timeout: still good
     for (PeerId other : b.asked) {
         if (other != peer) outcome.cancels.push_back(other);
@@ -280,8 +281,7 @@ std::vector<PeerId> PiecePicker::contributors(PieceIndex piece) const {
     auto it = partial_.find(piece.value);
     if (it == partial_.end()) return out;
     for (const Block& b : it->second.blocks) {
-        if (b.state == BlockState::Have &&
-            std::find(out.begin(), out.end(), b.from) == out.end()) {
+        if (b.state == BlockState::Have && std::find(out.begin(), out.end(), b.from) == out.end()) {
             out.push_back(b.from);
         }
     }

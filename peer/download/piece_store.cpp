@@ -31,8 +31,8 @@ Error io_error(std::string_view what, const std::string& path, int err = errno) 
 Status write_fully(int fd, std::string_view data, off_t offset, const std::string& path) {
     std::size_t done = 0;
     while (done < data.size()) {
-        ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-                             offset + static_cast<off_t>(done));
+        ssize_t n =
+            ::pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return io_error("write to", path);
         done += static_cast<std::size_t>(n);
@@ -221,14 +221,15 @@ Error PieceStore::in_use_error() const {
 Status PieceStore::write_block(PieceIndex piece, std::uint32_t begin, std::string_view data) {
     assert(!finished_);
     if (piece.value >= info_.piece_count()) {
-        return make_error(Errc::Protocol, fmt::format("block of piece {} which does not exist",
-                                                      piece.value));
+        return make_error(Errc::Protocol,
+                          fmt::format("block of piece {} which does not exist", piece.value));
     }
     const std::uint32_t size = info_.piece_size(piece.value);
     if (begin % kBlockBytes != 0 || begin >= size ||
         data.size() != std::min(kBlockBytes, size - begin)) {
-        return make_error(Errc::Protocol, fmt::format("block at {} of {} bytes does not fit piece {}",
-                                                      begin, data.size(), piece.value));
+        return make_error(Errc::Protocol,
+                          fmt::format("block at {} of {} bytes does not fit piece {}", begin,
+                                      data.size(), piece.value));
     }
     PieceData& a = assembling_[piece.value];
     if (!a.bytes) {
@@ -282,7 +283,8 @@ PieceStore::StateSnapshot PieceStore::snapshot(const Bitfield& verified) {
 
 Status PieceStore::write_state(const StateSnapshot& s) {
     // The state must never claim a piece whose bytes could still be lost.
-    if (!s.data_fd.valid() || ::fdatasync(s.data_fd.get()) != 0) return io_error("sync", s.part_path);
+    if (!s.data_fd.valid() || ::fdatasync(s.data_fd.get()) != 0)
+        return io_error("sync", s.part_path);
     // A fresh name each time (mkostemp: O_CREAT|O_EXCL), so a planted file or link is never
     // written through.
     std::string tmp = s.state_path + ".tmp.XXXXXX";

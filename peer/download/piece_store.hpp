@@ -26,9 +26,6 @@ namespace gs::peer {
 
 class PieceStore {
 public:
-    // Spare piece buffers kept for reuse (more are freed): about the pieces in flight at once.
-    static constexpr std::size_t kMaxSpareBuffers = 8;
-
     // A new resume state is due after this many newly verified pieces (save_due()).
     static constexpr std::uint32_t kSaveEveryPieces = 16;
 
@@ -103,6 +100,9 @@ public:
     std::size_t pieces_in_memory() const { return assembling_.size(); }
 
 private:
+    // Spare piece buffers kept for reuse (more are freed): about the pieces in flight at once.
+    static constexpr std::size_t kMaxSpareBuffers = 8;
+
     // The bytes of one piece being assembled, in a buffer that is reused for the next piece, so
     // a download does not allocate — and the kernel does not zero fresh pages — for every piece.
     struct PieceData {

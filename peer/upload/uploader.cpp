@@ -38,8 +38,8 @@ UploadSession::UploadSession(Uploader& owner, std::uint64_t id, net::Fd fd, net:
       fd_(std::move(fd)),
       peer_(peer.to_string()),
       peer_host_(std::move(peer.host)) {
-    watch_ = owner_.loop().watch(fd_.get(), net::Interest::Read,
-                                 [this](net::Ready r) { on_ready(r); });
+    watch_ =
+        owner_.loop().watch(fd_.get(), net::Interest::Read, [this](net::Ready r) { on_ready(r); });
     timer_ = owner_.loop().after(owner_.limits().handshake_timeout, [this] {
         timer_ = 0;
         close("no handshake in time");
@@ -73,9 +73,9 @@ void UploadSession::on_ready(net::Ready ready) {
 
 void UploadSession::on_input() {
     // A waiting connection's input stays small: it is closed rather than buffered.
-    const std::size_t room = admitted_ ? kMaxReadBytes
-                                       : kMaxInputBeforeTicket + 1 -
-                                             std::min(in_.size(), kMaxInputBeforeTicket);
+    const std::size_t room =
+        admitted_ ? kMaxReadBytes
+                  : kMaxInputBeforeTicket + 1 - std::min(in_.size(), kMaxInputBeforeTicket);
     long n = in_.read_from(fd_.get(), room);
     if (n == 0) return close("closed by the peer");
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -214,14 +214,14 @@ bool UploadSession::handle(const wire::Message& m) {
         case wire::MsgId::Extended:
             if (m.extended_id != wire::kExtendedHandshakeId) return true;  // none in use
             return on_extended_handshake(m.payload);
-        default:
-            return true;  // interested, have, bitfield: nothing to answer
+        default: return true;  // interested, have, bitfield: nothing to answer
     }
 }
 
 bool UploadSession::file_unchanged(const Share& share) {
     const auto now = owner_.loop().now();
-    if (file_checked_ != net::Clock::time_point{} && now - file_checked_ < std::chrono::seconds(1)) {
+    if (file_checked_ != net::Clock::time_point{} &&
+        now - file_checked_ < std::chrono::seconds(1)) {
         return true;
     }
     file_checked_ = now;
@@ -277,8 +277,8 @@ bool UploadSession::on_extended_handshake(std::string_view body) {
 
 void UploadSession::arm_ticket_check() {
     if (ticket_timer_ != 0) owner_.loop().cancel(ticket_timer_);
-    const auto left = std::chrono::seconds(
-        std::max<std::int64_t>(0, ticket_expires_ - owner_.loop().unix_now()));
+    const auto left =
+        std::chrono::seconds(std::max<std::int64_t>(0, ticket_expires_ - owner_.loop().unix_now()));
     ticket_timer_ = owner_.loop().after(left + owner_.limits().ticket_timeout, [this] {
         ticket_timer_ = 0;
         const Share* share = owner_.shares().find(info_hash_);
@@ -345,8 +345,7 @@ void UploadSession::pump() {
 
 void UploadSession::update_interest() {
     if (closed_) return;
-    const bool more =
-        !out_.empty() || send_left_ > 0 || !queue_.empty() || !after_block_.empty();
+    const bool more = !out_.empty() || send_left_ > 0 || !queue_.empty() || !after_block_.empty();
     owner_.loop().set_interest(watch_, more ? net::Interest::ReadWrite : net::Interest::Read);
 }
 
@@ -364,8 +363,8 @@ Uploader::Uploader(net::EventLoop& loop, net::Fd listener, Shares& shares,
       shares_(shares),
       peer_id_(peer_id),
       limits_(limits) {
-    watch_ = loop_.watch(listener_.get(), net::Interest::Read,
-                         [this](net::Ready) { on_acceptable(); });
+    watch_ =
+        loop_.watch(listener_.get(), net::Interest::Read, [this](net::Ready) { on_acceptable(); });
 }
 
 Uploader::~Uploader() {
@@ -436,9 +435,10 @@ void Uploader::make_room_for(const std::string& newcomer) {
         UploadSession& s = *sessions_.at(id);
         const std::size_t from = per_address_.at(s.peer_host()).waiting;
         if (from + (s.peer_host() == newcomer ? 1 : 0) < most) continue;
-        s.close(fmt::format("made room for a newer connection ({} waiting for a ticket, {} of "
-                            "them from {})",
-                            waiting_.size(), from, s.peer_host()));
+        s.close(
+            fmt::format("made room for a newer connection ({} waiting for a ticket, {} of "
+                        "them from {})",
+                        waiting_.size(), from, s.peer_host()));
         return;
     }
 }

@@ -10,12 +10,12 @@
 
 #include "peer/shares.hpp"
 #include "peer/wire/wire.hpp"
-#include "shared/result.hpp"
 #include "shared/liveness.hpp"
 #include "shared/net/buffer.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/fd.hpp"
 #include "shared/net/socket.hpp"
+#include "shared/result.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -13,9 +13,11 @@ namespace {
 
 constexpr std::string_view kPeerIdPrefix = "-GS0100-";
 constexpr std::size_t kInfoHashOffset = 1 + kProtocol.size() + kReservedBytes;  // 28
-constexpr std::size_t kPeerIdOffset = kInfoHashOffset + kInfoHashBytes;          // 48
+constexpr std::size_t kPeerIdOffset = kInfoHashOffset + kInfoHashBytes;         // 48
 
-Error not_a_handshake() { return make_error(Errc::Protocol, "not a BitTorrent handshake"); }
+Error not_a_handshake() {
+    return make_error(Errc::Protocol, "not a BitTorrent handshake");
+}
 
 }  // namespace
 
@@ -37,8 +39,8 @@ Result<std::optional<Handshake>> parse_handshake(std::string_view in) {
     if (pstr != kProtocol.substr(0, pstr.size())) return not_a_handshake();
     if (in.size() < kHandshakeBytes) return std::optional<Handshake>();
     Handshake h;
-    h.supports_extensions =
-        (static_cast<unsigned char>(in[1 + kProtocol.size() + kExtensionByte]) & kExtensionBit) != 0;
+    h.supports_extensions = (static_cast<unsigned char>(in[1 + kProtocol.size() + kExtensionByte]) &
+                             kExtensionBit) != 0;
     std::memcpy(h.info_hash.data(), in.data() + kInfoHashOffset, kInfoHashBytes);
     std::memcpy(h.peer_id.data(), in.data() + kPeerIdOffset, kPeerIdBytes);
     return std::optional<Handshake>(h);

@@ -22,7 +22,9 @@ std::uint32_t get32(std::string_view in, std::size_t at) {
     return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
 }
 
-Error bad(std::string what) { return make_error(Errc::Protocol, std::move(what)); }
+Error bad(std::string what) {
+    return make_error(Errc::Protocol, std::move(what));
+}
 
 // Checks a body length (id byte included) against what BEP 3 / BEP 10 allow for `id` and our
 // caps. Returns an error message, or nothing when the length fits.
@@ -39,19 +41,14 @@ std::optional<std::string> check_length(std::uint8_t id, std::uint32_t len) {
         case MsgId::Choke:
         case MsgId::Unchoke:
         case MsgId::Interested:
-        case MsgId::NotInterested:
-            return exactly(kStateMessageBytes);
-        case MsgId::Have:
-            return exactly(kHaveMessageBytes);
-        case MsgId::Bitfield:
-            return between(1, 1 + kMaxBitfieldBytes);
+        case MsgId::NotInterested: return exactly(kStateMessageBytes);
+        case MsgId::Have: return exactly(kHaveMessageBytes);
+        case MsgId::Bitfield: return between(1, 1 + kMaxBitfieldBytes);
         case MsgId::Request:
-        case MsgId::Cancel:
-            return exactly(kRequestMessageBytes);
+        case MsgId::Cancel: return exactly(kRequestMessageBytes);
         case MsgId::Piece:
             return between(kPieceHeaderBytes + 1, kPieceHeaderBytes + kMaxBlockBytes);
-        case MsgId::Extended:
-            return between(2, 2 + kMaxExtendedBytes);
+        case MsgId::Extended: return between(2, 2 + kMaxExtendedBytes);
     }
     return fmt::format("unknown message id {}", id);
 }
@@ -81,8 +78,8 @@ Result<std::optional<Message>> parse_message(std::string_view in, std::size_t& c
         return std::optional<Message>(m);
     }
     if (len > kMaxMessageBytes) {
-        return bad(fmt::format("message of {} bytes is over the {} byte limit", len,
-                               kMaxMessageBytes));
+        return bad(
+            fmt::format("message of {} bytes is over the {} byte limit", len, kMaxMessageBytes));
     }
     if (in.size() < kLengthPrefixBytes + 1) return std::optional<Message>();
     const auto id = static_cast<std::uint8_t>(in[kLengthPrefixBytes]);
@@ -93,12 +90,8 @@ Result<std::optional<Message>> parse_message(std::string_view in, std::size_t& c
     m.id = static_cast<MsgId>(id);
     const std::string_view body = in.substr(kLengthPrefixBytes + 1, len - 1);
     switch (m.id) {
-        case MsgId::Have:
-            m.index = get32(body, 0);
-            break;
-        case MsgId::Bitfield:
-            m.payload = body;
-            break;
+        case MsgId::Have: m.index = get32(body, 0); break;
+        case MsgId::Bitfield: m.payload = body; break;
         case MsgId::Request:
         case MsgId::Cancel:
             m.index = get32(body, 0);
@@ -121,7 +114,9 @@ Result<std::optional<Message>> parse_message(std::string_view in, std::size_t& c
     return std::optional<Message>(m);
 }
 
-void encode_keep_alive(std::string& out) { put32(out, 0); }
+void encode_keep_alive(std::string& out) {
+    put32(out, 0);
+}
 
 void encode_state(std::string& out, MsgId id) {
     assert(id == MsgId::Choke || id == MsgId::Unchoke || id == MsgId::Interested ||
@@ -177,20 +172,13 @@ void encode_message(std::string& out, const Message& m) {
         case MsgId::Choke:
         case MsgId::Unchoke:
         case MsgId::Interested:
-        case MsgId::NotInterested:
-            return encode_state(out, m.id);
-        case MsgId::Have:
-            return encode_have(out, m.index);
-        case MsgId::Bitfield:
-            return encode_bitfield(out, m.payload);
-        case MsgId::Request:
-            return encode_request(out, m.index, m.begin, m.length);
-        case MsgId::Cancel:
-            return encode_cancel(out, m.index, m.begin, m.length);
-        case MsgId::Piece:
-            return encode_piece(out, m.index, m.begin, m.payload);
-        case MsgId::Extended:
-            return encode_extended(out, m.extended_id, m.payload);
+        case MsgId::NotInterested: return encode_state(out, m.id);
+        case MsgId::Have: return encode_have(out, m.index);
+        case MsgId::Bitfield: return encode_bitfield(out, m.payload);
+        case MsgId::Request: return encode_request(out, m.index, m.begin, m.length);
+        case MsgId::Cancel: return encode_cancel(out, m.index, m.begin, m.length);
+        case MsgId::Piece: return encode_piece(out, m.index, m.begin, m.payload);
+        case MsgId::Extended: return encode_extended(out, m.extended_id, m.payload);
     }
     assert(false && "unknown message id");
 }

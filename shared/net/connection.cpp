@@ -115,7 +115,7 @@ void Connection::close_now(std::string_view reason) {
     tls_read_timer_ = 0;
     if (tls_) {
         if (!handshaking_) tls_->shutdown();  // close_notify, so the peer sees a clean end
-        tls_.reset();  // it holds the fd number, which is about to be reused
+        tls_.reset();                         // it holds the fd number, which is about to be reused
     }
     fd_.reset();
     if (callbacks_.on_closed) callbacks_.on_closed(reason);
@@ -165,20 +165,11 @@ bool Connection::flush() {
     while (!out_.empty()) {
         auto io = tls_->write(out_.data(), out_.size());
         switch (io.status) {
-        case TlsSession::Status::Done:
-            out_.consume(io.bytes);
-            continue;
-        case TlsSession::Status::WantWrite:
-            return true;
-        case TlsSession::Status::WantRead:
-            write_wants_read_ = true;
-            return true;
-        case TlsSession::Status::Closed:
-            close_now("closed by peer");
-            return false;
-        case TlsSession::Status::Failed:
-            close_now("tls write: " + tls_->error());
-            return false;
+            case TlsSession::Status::Done: out_.consume(io.bytes); continue;
+            case TlsSession::Status::WantWrite: return true;
+            case TlsSession::Status::WantRead: write_wants_read_ = true; return true;
+            case TlsSession::Status::Closed: close_now("closed by peer"); return false;
+            case TlsSession::Status::Failed: close_now("tls write: " + tls_->error()); return false;
         }
     }
     return true;
@@ -196,22 +187,17 @@ void Connection::handle_writable() {
 
 void Connection::advance_handshake() {
     switch (tls_->handshake()) {
-    case TlsSession::Status::WantRead:
-        handshake_interest_ = Interest::Read;
-        update_interest();
-        return;
-    case TlsSession::Status::WantWrite:
-        handshake_interest_ = Interest::Write;
-        update_interest();
-        return;
-    case TlsSession::Status::Closed:
-        close_now("tls handshake: closed by peer");
-        return;
-    case TlsSession::Status::Failed:
-        close_now("tls handshake: " + tls_->error());
-        return;
-    case TlsSession::Status::Done:
-        break;
+        case TlsSession::Status::WantRead:
+            handshake_interest_ = Interest::Read;
+            update_interest();
+            return;
+        case TlsSession::Status::WantWrite:
+            handshake_interest_ = Interest::Write;
+            update_interest();
+            return;
+        case TlsSession::Status::Closed: close_now("tls handshake: closed by peer"); return;
+        case TlsSession::Status::Failed: close_now("tls handshake: " + tls_->error()); return;
+        case TlsSession::Status::Done: break;
     }
     handshaking_ = false;
     loop_.cancel(handshake_timer_);

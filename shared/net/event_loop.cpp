@@ -127,9 +127,13 @@ void EventLoop::post(Task task) {
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
 }
 
-void EventLoop::defer(Task task) { deferred_.push_back(std::move(task)); }
+void EventLoop::defer(Task task) {
+    deferred_.push_back(std::move(task));
+}
 
-void EventLoop::stop() { running_ = false; }
+void EventLoop::stop() {
+    running_ = false;
+}
 
 int EventLoop::timeout_ms() const {
     if (!deferred_.empty()) return 0;

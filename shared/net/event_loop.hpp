@@ -22,8 +22,12 @@ namespace gs::net {
 
 enum class Interest : std::uint8_t { None = 0, Read = 1, Write = 2, ReadWrite = 3 };
 
-inline bool wants_read(Interest i) { return (static_cast<int>(i) & 1) != 0; }
-inline bool wants_write(Interest i) { return (static_cast<int>(i) & 2) != 0; }
+inline bool wants_read(Interest i) {
+    return (static_cast<int>(i) & 1) != 0;
+}
+inline bool wants_write(Interest i) {
+    return (static_cast<int>(i) & 2) != 0;
+}
 
 struct Ready {
     bool readable = false;

@@ -31,7 +31,9 @@ SignalWatcher::SignalWatcher(EventLoop& loop, std::initializer_list<int> signals
     });
 }
 
-SignalWatcher::~SignalWatcher() { loop_.unwatch(watch_); }
+SignalWatcher::~SignalWatcher() {
+    loop_.unwatch(watch_);
+}
 
 LineReader::LineReader(EventLoop& loop, int fd, Callbacks callbacks, std::size_t max_line_bytes)
     : loop_(loop), fd_(fd), callbacks_(std::move(callbacks)), max_line_bytes_(max_line_bytes) {

@@ -13,7 +13,9 @@
 
 namespace gs::net {
 
-std::string Endpoint::to_string() const { return fmt::format("{}:{}", host, port); }
+std::string Endpoint::to_string() const {
+    return fmt::format("{}:{}", host, port);
+}
 
 sockaddr_in Endpoint::to_sockaddr() const {
     sockaddr_in sa{};
@@ -25,9 +27,9 @@ sockaddr_in Endpoint::to_sockaddr() const {
 
 Result<Endpoint> parse_endpoint(std::string_view text, bool allow_port_zero) {
     auto bad = [&](std::string_view why) {
-        return make_error(Errc::BadInput,
-                          fmt::format("bad address '{}': {} (expected IP:PORT, e.g. 127.0.0.1:8000)",
-                                      text, why));
+        return make_error(
+            Errc::BadInput,
+            fmt::format("bad address '{}': {} (expected IP:PORT, e.g. 127.0.0.1:8000)", text, why));
     };
     auto colon = text.rfind(':');
     if (colon == std::string_view::npos) return bad("no ':' before the port");
@@ -49,8 +51,8 @@ Result<Endpoint> parse_endpoint(std::string_view text, bool allow_port_zero) {
 
 namespace {
 Error sys_error(std::string_view what, const Endpoint& ep) {
-    return make_error(Errc::Io, fmt::format("cannot {} {}: {}", what, ep.to_string(),
-                                            std::strerror(errno)));
+    return make_error(Errc::Io,
+                      fmt::format("cannot {} {}: {}", what, ep.to_string(), std::strerror(errno)));
 }
 }  // namespace
 

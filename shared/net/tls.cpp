@@ -135,8 +135,7 @@ Result<X509Ptr> make_certificate(EVP_PKEY* key) {
                                          reinterpret_cast<const unsigned char*>(kCommonName), -1,
                                          -1, 0) == 1 &&
               X509_set_issuer_name(cert.get(), name) == 1 &&  // self-signed
-              X509_set_pubkey(cert.get(), key) == 1 &&
-              X509_sign(cert.get(), key, EVP_sha256()) > 0;
+              X509_set_pubkey(cert.get(), key) == 1 && X509_sign(cert.get(), key, EVP_sha256()) > 0;
     if (!ok) return tls_error("cannot make the tracker's certificate");
     return cert;
 }
@@ -204,8 +203,8 @@ Result<TlsIdentity> load_or_create_tls_identity(const std::string& base) {
         auto made = make_certificate(key.get());
         if (!made) return made.error();
         cert = std::move(made).value();
-        auto written = write_pem(id.cert_path, 0644,
-                                 [&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()) == 1; });
+        auto written = write_pem(
+            id.cert_path, 0644, [&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()) == 1; });
         if (!written) return written.error();
         id.created = true;
     }
@@ -244,7 +243,9 @@ Result<TlsContext> TlsContext::client() {
     return ctx;
 }
 
-void TlsContext::FreeCtx::operator()(ssl_ctx_st* ctx) const { SSL_CTX_free(ctx); }
+void TlsContext::FreeCtx::operator()(ssl_ctx_st* ctx) const {
+    SSL_CTX_free(ctx);
+}
 
 // ---- TlsSession ----
 
@@ -278,31 +279,30 @@ TlsSession& TlsSession::operator=(TlsSession&& other) noexcept {
     return *this;
 }
 
-TlsSession::~TlsSession() { SSL_free(ssl_); }
+TlsSession::~TlsSession() {
+    SSL_free(ssl_);
+}
 
 TlsSession::Status TlsSession::classify(int ret) {
     int saved_errno = errno;
     switch (SSL_get_error(ssl_, ret)) {
-    case SSL_ERROR_WANT_READ:
-        return Status::WantRead;
-    case SSL_ERROR_WANT_WRITE:
-        return Status::WantWrite;
-    case SSL_ERROR_ZERO_RETURN:
-        return Status::Closed;
-    case SSL_ERROR_SYSCALL:
-        failed_ = true;  // OpenSSL forbids even a shutdown after this
-        if (ERR_peek_error() == 0 && saved_errno == 0) return Status::Closed;  // plain EOF
-        error_ = saved_errno != 0 ? std::strerror(saved_errno) : openssl_error("socket error");
-        ERR_clear_error();
-        return Status::Failed;
-    case SSL_ERROR_SSL:
-        failed_ = true;
-        error_ = openssl_error("protocol error");
-        return Status::Failed;
-    default:
-        failed_ = true;
-        error_ = openssl_error("unexpected TLS state");
-        return Status::Failed;
+        case SSL_ERROR_WANT_READ: return Status::WantRead;
+        case SSL_ERROR_WANT_WRITE: return Status::WantWrite;
+        case SSL_ERROR_ZERO_RETURN: return Status::Closed;
+        case SSL_ERROR_SYSCALL:
+            failed_ = true;  // OpenSSL forbids even a shutdown after this
+            if (ERR_peek_error() == 0 && saved_errno == 0) return Status::Closed;  // plain EOF
+            error_ = saved_errno != 0 ? std::strerror(saved_errno) : openssl_error("socket error");
+            ERR_clear_error();
+            return Status::Failed;
+        case SSL_ERROR_SSL:
+            failed_ = true;
+            error_ = openssl_error("protocol error");
+            return Status::Failed;
+        default:
+            failed_ = true;
+            error_ = openssl_error("unexpected TLS state");
+            return Status::Failed;
     }
 }
 

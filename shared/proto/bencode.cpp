@@ -93,7 +93,8 @@ private:
         if (digits.size() > 1 && digits[0] == '0') return fail("leading zero in string length");
         std::uint64_t len = 0;
         auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
-        if (ec != std::errc() || p != digits.data() + digits.size()) return fail("bad string length");
+        if (ec != std::errc() || p != digits.data() + digits.size())
+            return fail("bad string length");
         if (len > text_.size() - colon - 1) return fail("string runs past end of input");
         pos_ = colon + 1;
         std::string s(text_.substr(pos_, len));
@@ -124,7 +125,8 @@ private:
         while (true) {
             if (pos_ >= text_.size()) return fail("unterminated dictionary");
             if (text_[pos_] == 'e') break;
-            if (text_[pos_] < '0' || text_[pos_] > '9') return fail("dictionary key is not a string");
+            if (text_[pos_] < '0' || text_[pos_] > '9')
+                return fail("dictionary key is not a string");
             if (++items_ > limits_.max_items) return fail("too many items");
             auto key = string();
             if (!key) return key.error();

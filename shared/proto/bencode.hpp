@@ -21,13 +21,13 @@ using Dict = std::map<std::string, Value, std::less<>>;  // std::map keeps keys 
 class Value {
 public:
     Value() : v_(std::int64_t{0}) {}
-    Value(std::int64_t i) : v_(i) {}                     // NOLINT: implicit by design
-    Value(int i) : v_(std::int64_t{i}) {}                // NOLINT
-    Value(std::string s) : v_(std::move(s)) {}           // NOLINT
-    Value(std::string_view s) : v_(std::string(s)) {}    // NOLINT
-    Value(const char* s) : v_(std::string(s)) {}         // NOLINT
-    Value(List l) : v_(std::move(l)) {}                  // NOLINT
-    Value(Dict d) : v_(std::move(d)) {}                  // NOLINT
+    Value(std::int64_t i) : v_(i) {}                   // NOLINT: implicit by design
+    Value(int i) : v_(std::int64_t{i}) {}              // NOLINT
+    Value(std::string s) : v_(std::move(s)) {}         // NOLINT
+    Value(std::string_view s) : v_(std::string(s)) {}  // NOLINT
+    Value(const char* s) : v_(std::string(s)) {}       // NOLINT
+    Value(List l) : v_(std::move(l)) {}                // NOLINT
+    Value(Dict d) : v_(std::move(d)) {}                // NOLINT
 
     bool is_int() const { return std::holds_alternative<std::int64_t>(v_); }
     bool is_string() const { return std::holds_alternative<std::string>(v_); }
@@ -69,7 +69,6 @@ std::string encode(const Value& value);
 Result<Value> decode(std::string_view text, DecodeLimits limits = {});
 
 // Decodes one value from the front of `text`; on success `consumed` is its length.
-Result<Value> decode_prefix(std::string_view text, std::size_t& consumed,
-                            DecodeLimits limits = {});
+Result<Value> decode_prefix(std::string_view text, std::size_t& consumed, DecodeLimits limits = {});
 
 }  // namespace gs::proto

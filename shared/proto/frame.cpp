@@ -5,7 +5,9 @@ namespace gs::proto {
 FrameView peek_frame(std::string_view in, std::size_t max_body_bytes) {
     FrameView view;
     if (in.size() < kFrameHeaderBytes) return view;
-    auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])); };
+    auto byte = [&](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(in[i]));
+    };
     view.declared_bytes = (byte(0) << 24) | (byte(1) << 16) | (byte(2) << 8) | byte(3);
     if (view.declared_bytes > max_body_bytes) {
         view.status = FrameStatus::TooLarge;

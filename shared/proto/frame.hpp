@@ -16,8 +16,8 @@ enum class FrameStatus { Incomplete, Ready, TooLarge };
 
 struct FrameView {
     FrameStatus status = FrameStatus::Incomplete;
-    std::string_view body;     // valid when Ready
-    std::size_t total_bytes = 0;  // header + body, when Ready
+    std::string_view body;             // valid when Ready
+    std::size_t total_bytes = 0;       // header + body, when Ready
     std::uint32_t declared_bytes = 0;  // the length prefix, once the header is in
 };
 

@@ -53,9 +53,10 @@ Result<InfoDict> parse_info(std::string_view bencoded) {
     if (!v->is_dict()) return bad("not a dictionary");
     for (const auto& [key, value] : v->as_dict()) {
         if (!is_known_key(key)) {
-            return bad(fmt::format("unexpected key '{}' (only single-file torrents with length, "
-                                   "name, piece length, pieces and private)",
-                                   printable(key)));
+            return bad(
+                fmt::format("unexpected key '{}' (only single-file torrents with length, "
+                            "name, piece length, pieces and private)",
+                            printable(key)));
         }
     }
     auto name = v->get_string("name");
@@ -69,9 +70,10 @@ Result<InfoDict> parse_info(std::string_view bencoded) {
     if (!pieces) return bad("'pieces' is missing or not a string");
     if (!priv || *priv != 1) return bad("it must be marked private (private: 1)");
     if (!is_valid_file_name(*name)) {
-        return bad(fmt::format("invalid file name '{}': use 1-255 bytes with no '/' or NUL, "
-                               "and not '.' or '..'",
-                               printable(*name)));
+        return bad(
+            fmt::format("invalid file name '{}': use 1-255 bytes with no '/' or NUL, "
+                        "and not '.' or '..'",
+                        printable(*name)));
     }
     if (*length < 0) return bad("'length' is negative");
     if (*piece_length < kMinPieceLengthBytes || *piece_length > kMaxPieceLengthBytes ||
@@ -97,6 +99,8 @@ Result<InfoDict> parse_info(std::string_view bencoded) {
     return info;
 }
 
-Sha1Digest info_hash(std::string_view bencoded) { return sha1(bencoded); }
+Sha1Digest info_hash(std::string_view bencoded) {
+    return sha1(bencoded);
+}
 
 }  // namespace gs::proto

@@ -158,7 +158,8 @@ TEST_F(AccountsTest, LogoutEndsTheSessionAndAnotherUserCanLogIn) {
     EXPECT_THAT(c.run("logout"), ElementsAre(kNotLoggedIn));
     EXPECT_THAT(c.run("login bob pw"), ElementsAre("logged in as bob"));
     c.must("create_group bobs", "group bobs created; you are its owner");
-    EXPECT_THAT(c.run("list_groups"), ElementsAre("bobs  owner=bob  members=1  (you are a member)"));
+    EXPECT_THAT(c.run("list_groups"),
+                ElementsAre("bobs  owner=bob  members=1  (you are a member)"));
 }
 
 TEST_F(AccountsTest, EveryCommandThatNeedsLoginIsRefusedWhileLoggedOut) {
@@ -265,7 +266,8 @@ TEST_F(AccountsTest, HelpListsEveryCommandWithoutTheTracker) {
           "reject_request <group_id> <user_id>", "remove_member <group_id> <user_id>",
           "list_groups", "help", "quit"}) {
         bool found = false;
-        for (const auto& l : lines) found = found || l.rfind(std::string("  ") + usage + " ", 0) == 0;
+        for (const auto& l : lines)
+            found = found || l.rfind(std::string("  ") + usage + " ", 0) == 0;
         EXPECT_TRUE(found) << "help does not list '" << usage << "'";
     }
     // help is local: it answers even with the tracker gone.
@@ -307,8 +309,8 @@ TEST_F(AccountsTest, TrackerRefusesBadAccountRequestsSentPastTheClient) {
         return reply.value_or("(connection closed)");
     };
     auto user = [](const std::string& id) {
-        return std::vector<std::pair<std::string, std::string>>{
-            {"user", Bencode::str(id)}, {"password", Bencode::str("pw")}};
+        return std::vector<std::pair<std::string, std::string>>{{"user", Bencode::str(id)},
+                                                                {"password", Bencode::str("pw")}};
     };
     int seq = 1;
     for (const std::string& id : {std::string("al ice"), std::string(65, 'a'), std::string("a/b"),

@@ -175,8 +175,7 @@ private:
                 }
                 if (!dead && keep_alive && s.greeted) {
                     const std::string ka(4, '\0');
-                    dead = ::send(s.fd, ka.data(), ka.size(), MSG_NOSIGNAL) < 0 &&
-                           errno != EAGAIN;
+                    dead = ::send(s.fd, ka.data(), ka.size(), MSG_NOSIGNAL) < 0 && errno != EAGAIN;
                 }
                 if (dead) {
                     ::close(s.fd);
@@ -232,9 +231,9 @@ TEST_F(AdmissionTest, AFloodOfTicketlessConnectionsNeitherKeepsAMemberOutNorCost
 
     TicketlessFlood flood(port_of(alice.listen_address()), hex_to_bytes(hash), 8, 32);
     // Every flood connection is open (before the fix, all 256 held a slot from here on).
-    ASSERT_TRUE(eventually(
-        [&] { return flood.connections_made() >= 256 && flood.answered() >= 16; }))
-        << "the flood never got going";
+    ASSERT_TRUE(eventually([&] {
+        return flood.connections_made() >= 256 && flood.answered() >= 16;
+    })) << "the flood never got going";
 
     const fs::path dest = dir_ / "down" / "big.bin";
     fs::create_directories(dest.parent_path());
@@ -277,8 +276,8 @@ TEST_F(AdmissionTest, WithoutATicketTheSeederSaysNothingOfItsPieces) {
     write_file(src, random_bytes(300000, 3));
     const std::string hash = upload(alice, src, "g");
     ASSERT_FALSE(hash.empty());
-    Answer a = talk(port_of(alice.listen_address()), bep3_handshake(hex_to_bytes(hash)),
-                    Duration{10000});
+    Answer a =
+        talk(port_of(alice.listen_address()), bep3_handshake(hex_to_bytes(hash)), Duration{10000});
     EXPECT_TRUE(a.handshake);
     EXPECT_FALSE(a.bitfield);
     EXPECT_FALSE(a.unchoke);

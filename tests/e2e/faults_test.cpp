@@ -66,7 +66,8 @@ TEST_F(FaultsTest, EveryWriteTheTrackerAcknowledgedSurvivesASigkill) {
     }
     for (const auto& g : acknowledged) EXPECT_EQ(listed.count(g), 1u) << g << " was lost";
     // And nothing half-done: each group that exists was asked for.
-    for (const auto& g : listed) EXPECT_TRUE(std::regex_match(g, std::regex("g[0-9]+-[0-9]+"))) << g;
+    for (const auto& g : listed)
+        EXPECT_TRUE(std::regex_match(g, std::regex("g[0-9]+-[0-9]+"))) << g;
 }
 
 // A tmpfs of a few MiB, mounted for one test (root only; skipped otherwise).
@@ -120,8 +121,8 @@ TEST_F(FaultsTest, AFullDiskPausesTheDownloadWhichResumesWhenThereIsRoom) {
     fill_up(mnt / "filler");
     a.process().signal(SIGCONT);
 
-    std::string error = b.process().wait_for_line("^error: download of big\\.bin from group g paused: ",
-                                                  Duration{30000});
+    std::string error = b.process().wait_for_line(
+        "^error: download of big\\.bin from group g paused: ", Duration{30000});
     EXPECT_THAT(error, ::testing::HasSubstr("No space left on device"));
     EXPECT_FALSE(fs::exists(dest)) << "an incomplete file reached the destination";
     auto shown = b.run("show_downloads");
@@ -129,9 +130,10 @@ TEST_F(FaultsTest, AFullDiskPausesTheDownloadWhichResumesWhenThereIsRoom) {
     EXPECT_THAT(shown[0], ::testing::MatchesRegex("\\[D\\] \\[g\\] big\\.bin  .*paused: .*"));
 
     fs::remove(mnt / "filler");  // room again: the download carries on by itself
-    b.process().wait_for_line("^\\[C\\] \\[g\\] big\\.bin  -> " + std::regex_replace(
-                                  dest.string(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)"),
-                              Duration{60000});
+    b.process().wait_for_line(
+        "^\\[C\\] \\[g\\] big\\.bin  -> " +
+            std::regex_replace(dest.string(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)"),
+        Duration{60000});
     std::ifstream in(dest, std::ios::binary);
     std::string got((std::istreambuf_iterator<char>(in)), {});
     EXPECT_TRUE(got == content);

@@ -72,7 +72,10 @@ protected:
                        Duration timeout = kDownloadTimeout) {
         const std::string expected = "[C] [g] " + name + "  -> " + dest.string();
         // No command runs on `c` meanwhile, so the line is still ahead of its read position.
-        c.process().wait_for_line("^" + std::regex_replace(expected, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") + "$", timeout);
+        c.process().wait_for_line(
+            "^" + std::regex_replace(expected, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                "$",
+            timeout);
     }
 
     // Bytes each seeder reports having served (its "upload to ... closed" log lines).
@@ -139,10 +142,13 @@ TEST_F(FileSharingTest, SeveralDownloadsRunAtOnceNextToServing) {
         auto lines = b.process().stdout_lines();
         return std::find(lines.begin(), lines.end(), line) != lines.end();
     };
-    ASSERT_TRUE(eventually([&] {
-        return printed("[C] [g] one.bin  -> " + (dir_ / "down" / "one.bin").string()) &&
-               printed("[C] [g] two.bin  -> " + (dir_ / "down" / "two.bin").string());
-    }, kDownloadTimeout)) << dump_all_processes();
+    ASSERT_TRUE(eventually(
+        [&] {
+            return printed("[C] [g] one.bin  -> " + (dir_ / "down" / "one.bin").string()) &&
+                   printed("[C] [g] two.bin  -> " + (dir_ / "down" / "two.bin").string());
+        },
+        kDownloadTimeout))
+        << dump_all_processes();
     EXPECT_TRUE(read_file(dir_ / "down" / "one.bin") == one);
     EXPECT_TRUE(read_file(dir_ / "down" / "two.bin") == two);
     // The two "[C]" lines printed by themselves are still unread; show_downloads' two follow.
@@ -232,7 +238,8 @@ TEST_F(FileSharingTest, ADownloaderKilledMidwayResumesFromItsVerifiedPieces) {
     ASSERT_EQ(login.size(), 2u);
     EXPECT_EQ(login[0], "logged in as bob");
     const std::string resumed = login[1];
-    EXPECT_THAT(resumed, StartsWith("resuming download of big.bin from group g to " + dest.string()));
+    EXPECT_THAT(resumed,
+                StartsWith("resuming download of big.bin from group g to " + dest.string()));
     std::smatch m;
     ASSERT_TRUE(std::regex_search(resumed, m, std::regex(R"(\(([0-9.]+)% verified\))")));
     EXPECT_GT(std::stod(m[1]), 0.0) << resumed;
@@ -297,7 +304,9 @@ TEST_F(FileSharingTest, ADownloadNeverTakesOverAPartialFileThatIsNotItsOwn) {
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_EQ(lines[0], "error: cannot download m.txt: " + part.string() +
                             " already exists and is not a download of m.txt we can resume (there "
-                            "is no " + part.string() + ".state); move it away or choose another "
+                            "is no " +
+                            part.string() +
+                            ".state); move it away or choose another "
                             "destination");
     EXPECT_EQ(read_file(part), "my own notes\n");
     EXPECT_FALSE(fs::exists(part.string() + ".state"));
@@ -370,9 +379,9 @@ TEST_F(FileSharingTest, EveryCommandRejectsBadInputWithOneErrorLine) {
         EXPECT_THAT(lines[0], HasSubstr(words)) << cmd;
     };
     // Not logged in.
-    for (const std::string& cmd : {"upload_file " + f + " g", std::string("list_files g"),
-                                  std::string("stop_share g f.bin"),
-                                  "download_file g f.bin " + dir_.path().string()}) {
+    for (const std::string& cmd :
+         {"upload_file " + f + " g", std::string("list_files g"), std::string("stop_share g f.bin"),
+          "download_file g f.bin " + dir_.path().string()}) {
         one_error(anon, cmd, "not logged in");
     }
     // Not a member.

@@ -79,8 +79,8 @@ TEST_F(FileTrustTest, ASeederRegistrationNamingAForeignIpRecordsTheSourceIp) {
     ASSERT_THAT(mallory.request("upload_file", {{"group", Bencode::str("g")},
                                                 {"info", Bencode::str(fake_info("x.bin"))}}),
                 HasSubstr(kOk));
-    const std::string reply = bob.request(
-        "get_file", {{"group", Bencode::str("g")}, {"name", Bencode::str("x.bin")}});
+    const std::string reply =
+        bob.request("get_file", {{"group", Bencode::str("g")}, {"name", Bencode::str("x.bin")}});
     ASSERT_THAT(reply, HasSubstr(kOk));
     // Downloaders are sent to where mallory's connection came from, with the port he named.
     EXPECT_THAT(peer_addrs(reply), ElementsAre("127.0.0.1:5555"));
@@ -114,8 +114,8 @@ TEST_F(FileTrustTest, OneAccountRegistersAtMostFourAddressesForAFile) {
     }
     const std::string reply =
         bob.request("get_file", {{"group", Bencode::str("g")}, {"name", Bencode::str("x.bin")}});
-    EXPECT_THAT(peer_addrs(reply), ElementsAre("127.0.0.1:5003", "127.0.0.1:5004",
-                                               "127.0.0.1:5005", "127.0.0.1:5006"));
+    EXPECT_THAT(peer_addrs(reply), ElementsAre("127.0.0.1:5003", "127.0.0.1:5004", "127.0.0.1:5005",
+                                               "127.0.0.1:5006"));
 }
 
 // Before: a former member who kept the info dictionary shared it in a group of his own without
@@ -143,8 +143,7 @@ TEST_F(FileTrustTest, AFormerMemberCannotShareAKeptInfoDictionaryWithoutTheFile)
     // The tracker asks for a piece instead of recording the file...
     const std::string challenge = mallory.request("upload_file", upload);
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(challenge, m, std::regex("11:prove_piecei(\\d+)e")))
-        << challenge;
+    ASSERT_TRUE(std::regex_search(challenge, m, std::regex("11:prove_piecei(\\d+)e"))) << challenge;
     EXPECT_THAT(challenge, Not(HasSubstr("3:newi1e")));
     // ...and a made-up one is refused.
     Args guess = upload;
@@ -175,13 +174,14 @@ TEST_F(FileTrustTest, AnHonestUserWithTheFileSharesItInASecondGroup) {
     const fs::path carols = file_with("carol", "data.bin", content);
     ASSERT_THAT(carol.run("upload_file " + carols.string() + " c", kTransfer),
                 ElementsAre(StartsWith("shared data.bin in group c")));
-    carol.process().wait_for_stderr_line("proving to the tracker that we have data\\.bin with "
-                                         "piece \\d+");
+    carol.process().wait_for_stderr_line(
+        "proving to the tracker that we have data\\.bin with "
+        "piece \\d+");
     // alice seeds it in g: her second group needs no proof.
     create_group(alice, "h");
-    ASSERT_THAT(alice.run("upload_file " + (dir_ / "alice" / "data.bin").string() + " h",
-                          kTransfer),
-                ElementsAre(StartsWith("shared data.bin in group h")));
+    ASSERT_THAT(
+        alice.run("upload_file " + (dir_ / "alice" / "data.bin").string() + " h", kTransfer),
+        ElementsAre(StartsWith("shared data.bin in group h")));
 
     EXPECT_THAT(dave.run("list_files c"), ElementsAre("data.bin  1.5 MiB  seeders=1  online=1"));
     download(dave, "c", "data.bin", dir_ / "dave.bin", content);
@@ -220,7 +220,8 @@ TEST_F(FileTrustTest, TheOwnerRemovesASquattersFileAndTheRealOneCanBeShared) {
         return l.starts_with("stopped sharing secret.bin in group g: ");
     });
     if (!said) bob.process().wait_for_line("^stopped sharing secret\\.bin in group g: ");
-    EXPECT_THAT(carol.run("list_files g"), ElementsAre("secret.bin  878.9 KiB  seeders=1  online=1"));
+    EXPECT_THAT(carol.run("list_files g"),
+                ElementsAre("secret.bin  878.9 KiB  seeders=1  online=1"));
     download(carol, "g", "secret.bin", dir_ / "carol.bin", real);
 }
 

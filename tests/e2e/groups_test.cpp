@@ -55,7 +55,8 @@ TEST_F(GroupsTest, CreatorOwnsTheNewGroupAndEveryoneSeesIt) {
 
 TEST_F(GroupsTest, CreatingAnExistingGroupFails) {
     auto [alice, bob] = books();
-    EXPECT_THAT(alice.run("create_group books"), ElementsAre("error: group 'books' already exists"));
+    EXPECT_THAT(alice.run("create_group books"),
+                ElementsAre("error: group 'books' already exists"));
     EXPECT_THAT(bob.run("create_group books"), ElementsAre("error: group 'books' already exists"));
     EXPECT_THAT(bob.run("list_groups"), ElementsAre(not_in("books")));
 }
@@ -73,7 +74,8 @@ TEST_F(GroupsTest, ListGroupsShowsEveryGroupSortedByName) {
 
 TEST_F(GroupsTest, JoiningANonexistentGroupFails) {
     Client& bob = logged_in("bob");
-    EXPECT_THAT(bob.run("join_group nowhere"), ElementsAre("error: group 'nowhere' does not exist"));
+    EXPECT_THAT(bob.run("join_group nowhere"),
+                ElementsAre("error: group 'nowhere' does not exist"));
 }
 
 TEST_F(GroupsTest, JoinRequestWaitsForTheOwnerAndCannotBeRepeated) {
@@ -120,8 +122,8 @@ TEST_F(GroupsTest, RejectedUserStaysOutAndMayAskAgain) {
 TEST_F(GroupsTest, ListRequestsShowsEveryPendingRequestInOrder) {
     Client& alice = books(Bob::Asked).alice;
     ask_to_join(logged_in("carol"), "books");
-    EXPECT_THAT(alice.run("list_requests books"),
-                ElementsAre(MatchesRegex("bob  requested .+"), MatchesRegex("carol  requested .+")));
+    EXPECT_THAT(alice.run("list_requests books"), ElementsAre(MatchesRegex("bob  requested .+"),
+                                                              MatchesRegex("carol  requested .+")));
 }
 
 TEST_F(GroupsTest, OnlyTheOwnerSeesAndDecidesRequests) {
@@ -209,7 +211,8 @@ TEST_F(GroupsTest, LastMemberWhoLeavesDeletesTheGroup) {
     EXPECT_THAT(bob.run("list_groups"), ElementsAre(not_in("films")));
     EXPECT_THAT(bob.run("join_group books"), ElementsAre("error: group 'books' does not exist"));
     // The name is free again, with no leftover requests.
-    EXPECT_THAT(bob.run("create_group books"), ElementsAre("group books created; you are its owner"));
+    EXPECT_THAT(bob.run("create_group books"),
+                ElementsAre("group books created; you are its owner"));
     EXPECT_THAT(bob.run("list_requests books"), ElementsAre(no_requests("books")));
     EXPECT_THAT(alice.run("list_groups"),
                 ElementsAre(not_in("books"), member_of("films", "alice", 1)));

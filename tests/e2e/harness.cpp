@@ -24,8 +24,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <iostream>
+#include <random>
 #include <sstream>
 #include <utility>
 
@@ -47,7 +47,9 @@ std::atomic<bool> g_dumped{false};  // this test's failure message already holds
 std::mutex g_registry_mu;
 std::vector<Process*> g_registry;  // live processes, in start order
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 
 std::string location(std::source_location where) {
     return std::string(where.file_name()) + ":" + std::to_string(where.line());
@@ -110,15 +112,15 @@ std::string read_file(const std::filesystem::path& path) {
 
 void fail_with_dump(const std::string& what, std::source_location where, Process* focus) {
     g_dumped = true;
-    ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
-        << what << "\n\n" << dump_all_processes(focus);
+    ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << what << "\n\n"
+                                                                      << dump_all_processes(focus);
     throw TestAborted(what + " (at " + location(where) + "; output of every process above)");
 }
 
 std::string dump_all_processes(Process* focus) {
     std::lock_guard lock(g_registry_mu);
-    std::string out = "==== captured output of " + std::to_string(g_registry.size()) +
-                      " process(es) ====\n";
+    std::string out =
+        "==== captured output of " + std::to_string(g_registry.size()) + " process(es) ====\n";
     std::string summaries;
     for (std::size_t i = 0; i < g_registry.size(); ++i) {
         Process* p = g_registry[i];
@@ -145,8 +147,8 @@ std::string binary_from_env(const char* name) {
 
 TempDir::TempDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                          "/gs-e2e-XXXXXX";
+    std::string pattern =
+        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/gs-e2e-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) {
         throw std::runtime_error("mkdtemp " + pattern + ": " + errno_text());
     }
@@ -164,8 +166,8 @@ TempDir::~TempDir() {
 
 std::string ExitStatus::to_string() const {
     if (exited) return "exit " + std::to_string(code);
-    return std::string("killed by signal ") + std::to_string(signal) + " (" +
-           ::strsignal(signal) + ")";
+    return std::string("killed by signal ") + std::to_string(signal) + " (" + ::strsignal(signal) +
+           ")";
 }
 
 // ---- Process ----
@@ -206,8 +208,8 @@ Process::Process(std::string name, std::string binary, std::vector<std::string> 
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setsigmask(&attr, &empty);
     posix_spawnattr_setpgroup(&attr, 0);  // its own process group, killed as a whole
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
@@ -429,16 +431,16 @@ ExitStatus Process::wait_exit(Duration timeout, std::source_location where) {
             ::poll(nullptr, 0, 5);  // no pidfd: poll the condition
         }
     }
-    fail_with_dump(name_ + " did not exit within " + std::to_string(timeout.count()) + " ms",
-                   where, this);
+    fail_with_dump(name_ + " did not exit within " + std::to_string(timeout.count()) + " ms", where,
+                   this);
 }
 
 std::string Process::describe() {
     poll_exit();
     std::lock_guard lock(mu_);
     std::string out = "---- " + name_ + " (pid " + std::to_string(pid_) + ", " +
-                      (exit_ ? exit_->to_string() : std::string("running")) + "): " +
-                      command_line_ + "\n";
+                      (exit_ ? exit_->to_string() : std::string("running")) +
+                      "): " + command_line_ + "\n";
     if (out_.lines.empty() && out_.partial.empty() && err_.lines.empty() && err_.partial.empty()) {
         return out + "  (no output)\n";
     }
@@ -453,8 +455,8 @@ std::string Process::summarize() {
     poll_exit();
     std::lock_guard lock(mu_);
     std::string out = "  " + name_ + " (pid " + std::to_string(pid_) + ", " +
-                      (exit_ ? exit_->to_string() : std::string("running")) + "): " +
-                      std::to_string(out_.lines.size()) + " stdout lines, " +
+                      (exit_ ? exit_->to_string() : std::string("running")) +
+                      "): " + std::to_string(out_.lines.size()) + " stdout lines, " +
                       std::to_string(err_.lines.size()) + " stderr lines";
     if (!out_.lines.empty()) out += "; last: " + out_.lines.back();
     return out + "\n";
@@ -507,7 +509,9 @@ void Tracker::start() {
     write_file(client_info_, address() + "\n");
 }
 
-void Tracker::restart() { launch(client_info_); }
+void Tracker::restart() {
+    launch(client_info_);
+}
 
 void Tracker::kill() {
     current_->signal(SIGKILL);
@@ -521,7 +525,9 @@ void Tracker::quit() {
     EXPECT_TRUE(e.is_clean()) << "tracker after quit: " << e.to_string();
 }
 
-std::string Tracker::address() const { return "127.0.0.1:" + std::to_string(port_); }
+std::string Tracker::address() const {
+    return "127.0.0.1:" + std::to_string(port_);
+}
 
 // ---- Client ----
 
@@ -567,8 +573,7 @@ std::string Client::run_one(std::string_view command, Duration timeout,
     return lines.front();
 }
 
-void Client::must(std::string_view command, std::string_view expected,
-                  std::source_location where) {
+void Client::must(std::string_view command, std::string_view expected, std::source_location where) {
     auto lines = run(command, kDefaultTimeout, where);
     if (lines.size() == 1 && lines.front() == expected) return;
     std::string all;
@@ -588,8 +593,8 @@ void ask_to_join(Client& member, const std::string& group, std::source_location 
 
 void accept_request(Client& owner, const std::string& group, const std::string& user,
                     std::source_location where) {
-    owner.must("accept_request " + group + " " + user,
-               user + " is now a member of group " + group, where);
+    owner.must("accept_request " + group + " " + user, user + " is now a member of group " + group,
+               where);
 }
 
 void join_group(Client& owner, Client& member, const std::string& user, const std::string& group,
@@ -679,8 +684,7 @@ RawConnection::RawConnection(const std::string& host, std::uint16_t port, Transp
     sa.sin_port = htons(port);
     ::inet_pton(AF_INET, host.c_str(), &sa.sin_addr);
     if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-        fail_with_dump("raw connect to " + host + ":" + std::to_string(port) + ": " +
-                           errno_text(),
+        fail_with_dump("raw connect to " + host + ":" + std::to_string(port) + ": " + errno_text(),
                        where);
     }
     int one = 1;
@@ -854,8 +858,7 @@ bool RawConnection::read_more(Clock::time_point deadline, std::source_location w
     }
 }
 
-std::optional<std::string> RawConnection::read_frame(Duration timeout,
-                                                     std::source_location where) {
+std::optional<std::string> RawConnection::read_frame(Duration timeout, std::source_location where) {
     auto deadline = Clock::now() + timeout;
     while (true) {
         if (buffer_.size() >= 4) {
@@ -891,9 +894,13 @@ std::string RawConnection::read_until_closed(Duration timeout, std::source_locat
 
 // ---- Bencode ----
 
-std::string Bencode::str(std::string_view s) { return std::to_string(s.size()) + ":" + std::string(s); }
+std::string Bencode::str(std::string_view s) {
+    return std::to_string(s.size()) + ":" + std::string(s);
+}
 
-std::string Bencode::integer(std::int64_t i) { return "i" + std::to_string(i) + "e"; }
+std::string Bencode::integer(std::int64_t i) {
+    return "i" + std::to_string(i) + "e";
+}
 
 std::string Bencode::dict(std::vector<std::pair<std::string, std::string>> entries) {
     std::sort(entries.begin(), entries.end());

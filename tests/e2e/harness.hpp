@@ -1,7 +1,7 @@
 // End-to-end harness: starts the real `tracker` and `client` binaries (paths from the GS_TRACKER
 // and GS_CLIENT environment variables, set by tests/e2e/meson.build) in a fresh temp dir, drives
-// them through stdin and reads them through stdout (docs/ARCHITECTURE.md, habit 7). Used from the test thread;
-// each Process also runs one reader thread that only appends to its line buffers.
+// them through stdin and reads them through stdout (docs/ARCHITECTURE.md, habit 7). Used from the
+// test thread; each Process also runs one reader thread that only appends to its line buffers.
 //
 // Every wait is on an event with a deadline. A wait that times out records a GoogleTest failure
 // holding every live process's captured stdout and stderr, then throws TestAborted so the test
@@ -108,15 +108,12 @@ public:
                               std::source_location where = std::source_location::current());
     // Like wait_for_line, but returns the lines before the match (the match is consumed and
     // left out).
-    std::vector<std::string> read_until(const std::string& pattern,
-                                        Duration timeout = kDefaultTimeout,
-                                        std::source_location where =
-                                            std::source_location::current());
+    std::vector<std::string> read_until(
+        const std::string& pattern, Duration timeout = kDefaultTimeout,
+        std::source_location where = std::source_location::current());
     // The same for stderr (logs), with its own read position.
-    std::string wait_for_stderr_line(const std::string& pattern,
-                                     Duration timeout = kDefaultTimeout,
-                                     std::source_location where =
-                                         std::source_location::current());
+    std::string wait_for_stderr_line(const std::string& pattern, Duration timeout = kDefaultTimeout,
+                                     std::source_location where = std::source_location::current());
 
     // Snapshots of everything captured so far.
     std::vector<std::string> stdout_lines() const;
@@ -232,8 +229,7 @@ public:
     PendingCommand send(std::string_view command);
     std::vector<std::string> collect(const PendingCommand& pending,
                                      Duration timeout = kDefaultTimeout,
-                                     std::source_location where =
-                                         std::source_location::current());
+                                     std::source_location where = std::source_location::current());
 
     // Convenience for the common single-line answers: the one line, or a failure naming all.
     std::string run_one(std::string_view command, Duration timeout = kDefaultTimeout,
@@ -311,9 +307,9 @@ public:
     void send_frame(std::string_view body);
     // The next whole frame's body, or nullopt if the connection ended first (EOF or reset).
     // Fails the test on timeout.
-    std::optional<std::string> read_frame(Duration timeout = kDefaultTimeout,
-                                          std::source_location where =
-                                              std::source_location::current());
+    std::optional<std::string> read_frame(
+        Duration timeout = kDefaultTimeout,
+        std::source_location where = std::source_location::current());
     // True once the peer has closed (EOF or reset) with no more frames; fails on timeout.
     // Bytes that arrive before the close are an error.
     bool wait_closed(Duration timeout = kDefaultTimeout,

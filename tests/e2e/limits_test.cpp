@@ -133,8 +133,7 @@ TEST_F(LimitsTest, OneAddressGetsAtMostItsShareOfConnections) {
     const std::uint16_t freed = local_port(held.fds.back());
     ::close(held.fds.back());
     held.fds.pop_back();
-    tracker_.process().wait_for_stderr_line("127\\.0\\.2\\.1:" + std::to_string(freed) +
-                                            " closed");
+    tracker_.process().wait_for_stderr_line("127\\.0\\.2\\.1:" + std::to_string(freed) + " closed");
     int again = idle_connection("127.0.2.1", tracker_.port());
     EXPECT_FALSE(closed_by_peer(again, Duration{500})) << "a freed slot should be usable";
     ::close(again);
@@ -303,7 +302,7 @@ TEST_F(LimitsTest, ClientDropsAPeerWithoutAHandshakeAtTheDeadlineAndKeepsOneThat
     EXPECT_LE(took, kPeerHandshakeTimeout + Duration{3000});
     seeder.process().wait_for_stderr_line(
         regex_escape("upload to 127.0.0.1:" + std::to_string(local_port(silent)) +
-                " closed: no handshake in time"));
+                     " closed: no handshake in time"));
     // The one that said its handshake in time is still served past its own deadline (which
     // came first): the client has not closed it, nor logged a reason.
     EXPECT_FALSE(drain(greeted).closed);
@@ -421,9 +420,8 @@ TEST_F(LimitsTest, ClientServesAtMost32ConnectionsFromOneAddressAndStillServesOt
     const std::uint16_t freed_port = local_port(freed);
     ::close(freed);
     held.fds.erase(held.fds.begin());
-    seeder.process().wait_for_stderr_line(
-        regex_escape("upload to 127.0.9.1:" + std::to_string(freed_port) +
-                     " closed: closed by the peer"));
+    seeder.process().wait_for_stderr_line(regex_escape(
+        "upload to 127.0.9.1:" + std::to_string(freed_port) + " closed: closed by the peer"));
     int again = admitted_connection("127.0.9.1", open);
     ASSERT_GE(again, 0) << "the freed slot was not given again";
     held.fds.push_back(again);

@@ -34,7 +34,8 @@ TEST_F(LoadTest, TwoHundredClientsConnectedAtOnceAreAllServed) {
     EXPECT_TRUE(eventually([&] {
         sockets = count_open_sockets(tracker_pid);
         return sockets >= kManyClients + 1;
-    })) << "the tracker holds " << sockets << " sockets";
+    })) << "the tracker holds "
+        << sockets << " sockets";
 
     // A few of them make accounts and a group.
     for (int i = 0; i < 4; ++i) {
@@ -127,8 +128,8 @@ TEST_F(AbuseTest, BytesThatAreNotTlsCloseOnlyThatConnection) {
 
     // A client of the plain frame protocol, a web browser, and a broken TLS record where the
     // ClientHello belongs: each is just closed, with at most a TLS alert said first.
-    const std::string plain_request = Bencode::dict({{"op", Bencode::str("list_groups")},
-                                                     {"seq", Bencode::integer(1)}});
+    const std::string plain_request =
+        Bencode::dict({{"op", Bencode::str("list_groups")}, {"seq", Bencode::integer(1)}});
     for (const std::string& junk :
          {length_prefix(static_cast<std::uint32_t>(plain_request.size())) + plain_request,
           std::string("GET / HTTP/1.1\r\nHost: tracker\r\n\r\n"),
@@ -178,8 +179,7 @@ TEST_F(AbuseTest, OversizedFrameIsRefusedBeforeItsBodyArrives) {
     EXPECT_THAT(alice.run("create_group films"),
                 ElementsAre("group films created; you are its owner"));
     Client& bob = logged_in("bob");
-    EXPECT_THAT(bob.run("list_groups"),
-                ElementsAre(not_in("books"), not_in("films")));
+    EXPECT_THAT(bob.run("list_groups"), ElementsAre(not_in("books"), not_in("films")));
 }
 
 TEST_F(AbuseTest, FrameAtTheCapIsReadAndAnsweredNormally) {

@@ -328,21 +328,21 @@ protected:
         }
         const auto stalled = std::chrono::duration_cast<Duration>(Clock::now() - ended).count();
         EXPECT_LE(stalled, (kLifetime + 2) * 1000) << "the download under way went on";
-        std::printf("[ measure ] download under way stalled %lld ms after the membership ended "
-                    "(%d blocks after; ticket lifetime %d s)\n",
-                    static_cast<long long>(stalled), blocks_after, kLifetime);
+        std::printf(
+            "[ measure ] download under way stalled %lld ms after the membership ended "
+            "(%d blocks after; ticket lifetime %d s)\n",
+            static_cast<long long>(stalled), blocks_after, kLifetime);
         // The tracker gives no new ticket...
         auto reply = raw.ask({{"op", Bencode::str("get_peers")},
                               {"group", Bencode::str("g")},
                               {"info_hash", Bencode::str(hash_hex_)}});
         EXPECT_NE(reply.find("you are not a member of group 'g'"), std::string::npos) << reply;
         // ...and the one held stops working within its lifetime (polled, one try at a time).
-        EXPECT_TRUE(eventually([&] { return !seeder_serves(seeder_port_, hash, ticket,
-                                                           Duration(1000)); },
-                               Duration((kLifetime + 4) * 1000)))
+        EXPECT_TRUE(
+            eventually([&] { return !seeder_serves(seeder_port_, hash, ticket, Duration(1000)); },
+                       Duration((kLifetime + 4) * 1000)))
             << "the seeder still serves a ticket of a member who is gone";
-        const auto took =
-            std::chrono::duration_cast<Duration>(Clock::now() - ended).count();
+        const auto took = std::chrono::duration_cast<Duration>(Clock::now() - ended).count();
         EXPECT_LE(took, (kLifetime + 2) * 1000) << "access lasted " << took << " ms";
         // A member who stays goes on.
         Client& s = *clients_by_name_.at(stayer);
@@ -406,17 +406,15 @@ TEST_F(MembershipTest, OwnerRemovesAMemberAndOnlyTheOwnerCan) {
 
 TEST_F(MembershipTest, AMemberWhoLeavesStopsGettingPiecesWithinTheTicketLifetime) {
     group_with_file({"bob", "carol"});
-    access_ends("bob", [&] { clients_by_name_["bob"]->must("leave_group g", "left group g"); },
-                "carol");
+    access_ends(
+        "bob", [&] { clients_by_name_["bob"]->must("leave_group g", "left group g"); }, "carol");
 }
 
 TEST_F(MembershipTest, AMemberWhoIsRemovedStopsGettingPiecesWithinTheTicketLifetime) {
     group_with_file({"bob", "carol"});
-    access_ends("bob",
-                [&] {
-                    alice_->must("remove_member g bob", "bob is no longer a member of group g");
-                },
-                "carol");
+    access_ends(
+        "bob", [&] { alice_->must("remove_member g bob", "bob is no longer a member of group g"); },
+        "carol");
 }
 
 // With the real 30 s tickets: a removed member's ticket is dead at a seeder as soon as any member

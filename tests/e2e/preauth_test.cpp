@@ -67,7 +67,9 @@ std::string frame(std::string_view body) {
     return length_prefix(static_cast<std::uint32_t>(body.size())) + std::string(body);
 }
 
-std::string code_of(const std::string& reply) { return bencode_string_field(reply, "code"); }
+std::string code_of(const std::string& reply) {
+    return bencode_string_field(reply, "code");
+}
 
 std::int64_t seq_of(const std::string& reply) {
     auto at = reply.find("3:seqi");
@@ -149,8 +151,7 @@ TEST_F(PreauthTest, HalfSentFramesAtThePreLoginCapPinLittleMemory) {
     std::vector<std::unique_ptr<RawConnection>> raws;
     for (int i = 0; i < kConnections; ++i) {
         raws.push_back(std::make_unique<RawConnection>("127.0.0.1", tracker_.port(),
-                                                       RawConnection::Transport::Tls,
-                                                       "127.0.0.2"));
+                                                       RawConnection::Transport::Tls, "127.0.0.2"));
         raws.back()->send_bytes(all_but_one);
     }
     // The tracker has read them all once a real client's request is answered after them.
@@ -226,13 +227,12 @@ TEST_F(PreauthTest, LoginFloodFromOneAddressDoesNotSlowAnotherAddresssLogin) {
     Client& genuine = new_client();
     std::vector<std::unique_ptr<RawConnection>> flood;
     for (int c = 0; c < kConnections; ++c) {
-        flood.push_back(std::make_unique<RawConnection>("127.0.0.1", tracker_.port(),
-                                                        RawConnection::Transport::Tls,
-                                                        "127.0.0.2"));
+        flood.push_back(std::make_unique<RawConnection>(
+            "127.0.0.1", tracker_.port(), RawConnection::Transport::Tls, "127.0.0.2"));
         std::string batch;
         for (int i = 0; i < kLoginsEach; ++i) {
-            batch += frame(login_request(i + 1, "ghost" + std::to_string(c * kLoginsEach + i),
-                                         "guess"));
+            batch +=
+                frame(login_request(i + 1, "ghost" + std::to_string(c * kLoginsEach + i), "guess"));
         }
         flood.back()->send_bytes(batch);
     }
@@ -279,8 +279,8 @@ void send_logins(RawConnection& raw) {
         batch += frame(login_request(i, "phantom" + std::to_string(++next_ghost), "pw"));
     }
     // Answered at once (not logged in): once it is back, the tracker has taken up the logins.
-    batch += frame(Bencode::dict({{"op", Bencode::str("list_groups")},
-                                  {"seq", Bencode::integer(99)}}));
+    batch +=
+        frame(Bencode::dict({{"op", Bencode::str("list_groups")}, {"seq", Bencode::integer(99)}}));
     raw.send_bytes(batch);
 }
 
@@ -315,8 +315,7 @@ std::map<std::string, int> answer_codes(RawConnection& raw) {
 TEST_F(PreauthTest, HashQueueHoldsSixteenJobsPerAddressAndAFullQueueMakesRoomForAnotherAddress) {
     // Four addresses fill the whole queue (16 each, its share); all connections are open before
     // any login is sent, so the queue fills faster than two workers empty it.
-    const std::vector<std::string> fillers = {"127.0.0.5", "127.0.0.6", "127.0.0.7",
-                                              "127.0.0.8"};
+    const std::vector<std::string> fillers = {"127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"};
     constexpr int kPerAddress = kHashJobsPerAddress / kHashingPerConnection;
     std::vector<std::vector<std::unique_ptr<RawConnection>>> by_address;
     for (const auto& source : fillers) {

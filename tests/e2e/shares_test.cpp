@@ -84,8 +84,8 @@ TEST_F(SharesTest, DownloadingWhatYouSeedIsRefusedAndTheSeedingGoesOn) {
     const fs::path first = dir_ / "b1.bin";
     a.process().signal(SIGSTOP);
     auto started = b.run("download_file g1 m.bin " + first.string());
-    EXPECT_THAT(started, ElementsAre(StartsWith("downloading m.bin from group g1 to " +
-                                                first.string())));
+    EXPECT_THAT(started,
+                ElementsAre(StartsWith("downloading m.bin from group g1 to " + first.string())));
     EXPECT_THAT(b.run("download_file g1 m.bin " + (dir_ / "b2.bin").string()),
                 ElementsAre("error: m.bin is already being downloaded to " + first.string()));
     EXPECT_FALSE(fs::exists(dir_ / "b2.bin.part"));
@@ -156,9 +156,9 @@ TEST_F(SharesTest, AFileSharedInTwoGroupsIsServedUntilItsLastGroupGoes) {
     EXPECT_THAT(a3.run("stop_share g1 m.bin"), ElementsAre("stopped sharing m.bin in group g1"));
     EXPECT_THAT(a3.run("download_file g1 m.bin " + (dir_ / "back.bin").string()),
                 ElementsAre(StartsWith("downloading m.bin from group g1 to ")));
-    a3.process().wait_for_line("^" + regex_escape("[C] [g1] m.bin  -> " + (dir_ / "back.bin").string()) +
-                                   "$",
-                               kDownloadTimeout);
+    a3.process().wait_for_line(
+        "^" + regex_escape("[C] [g1] m.bin  -> " + (dir_ / "back.bin").string()) + "$",
+        kDownloadTimeout);
     EXPECT_TRUE(read_file(dir_ / "back.bin") == content);
 }
 
@@ -195,8 +195,9 @@ TEST_F(SharesTest, ASeederWhoseFileChangedStopsSharingItAndSaysWhy) {
                 ElementsAre(StartsWith("downloading data.bin from group g")));
     a.process().wait_for_line(
         "^" +
-        regex_escape("stopped sharing data.bin in group g: " + alices.string() +
-                " changed since you shared it; upload_file it again to share the new version") +
+        regex_escape(
+            "stopped sharing data.bin in group g: " + alices.string() +
+            " changed since you shared it; upload_file it again to share the new version") +
         "$");
     // She was its only seeder, so the group has no such file any more.
     EXPECT_TRUE(eventually([&] {

@@ -119,8 +119,9 @@ private:
             if (::send(c.fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) return false;
         }
         c.in.erase(0, whole_messages(c.in, [&](std::string_view body) {
-            if (body.size() == 13 && body[0] == kRequest) c.requests.emplace_back(body.substr(1));
-        }));
+                       if (body.size() == 13 && body[0] == kRequest)
+                           c.requests.emplace_back(body.substr(1));
+                   }));
         return true;
     }
 
@@ -162,8 +163,8 @@ protected:
         ASSERT_THAT(ask("login", login), HasSubstr("2:oki1e"));
         ASSERT_THAT(ask("join_group", {{"group", Bencode::str("g")}}), HasSubstr("2:oki1e"));
         owner.must("accept_request g " + user, user + " is now a member of group g");
-        ASSERT_THAT(ask("add_seeder", {{"group", Bencode::str("g")},
-                                       {"info_hash", Bencode::str(info_hash_hex)}}),
+        ASSERT_THAT(ask("add_seeder",
+                        {{"group", Bencode::str("g")}, {"info_hash", Bencode::str(info_hash_hex)}}),
                     HasSubstr("2:oki1e"));
         sessions_.push_back(std::move(raw));  // online while the connection lasts
     }
@@ -207,9 +208,9 @@ TEST_F(SlowPeersTest, SeedersThatDripJunkDoNotHoldUpTheDownload) {
     const fs::path dest = dir_ / "down" / "big.bin";
     fs::create_directories(dest.parent_path());
     const auto t0 = Clock::now();
-    EXPECT_THAT(carol.run("download_file g big.bin " + dest.string()),
-                ::testing::ElementsAre(
-                    HasSubstr(std::to_string(kDrippers + 1) + " peer(s) online")));
+    EXPECT_THAT(
+        carol.run("download_file g big.bin " + dest.string()),
+        ::testing::ElementsAre(HasSubstr(std::to_string(kDrippers + 1) + " peer(s) online")));
     // Far below the 51 s it took before (the drop of a slow peer takes a few seconds). Polled
     // rather than waited for, so that the numbers are printed either way.
     const std::string done = "[C] [g] big.bin  -> " + dest.string();
@@ -227,9 +228,10 @@ TEST_F(SlowPeersTest, SeedersThatDripJunkDoNotHoldUpTheDownload) {
     for (const auto& line : carol.process().stderr_lines()) {
         if (line.find(": closed (too slow: ") != std::string::npos) ++dropped;
     }
-    std::cout << "8 MiB with " << kDrippers << " dripping seeders: "
-              << (completed ? "" : "NOT COMPLETE after ") << took.count() << " ms, " << dripped
-              << " junk blocks dripped, " << dropped << " dropped as too slow\n";
+    std::cout << "8 MiB with " << kDrippers
+              << " dripping seeders: " << (completed ? "" : "NOT COMPLETE after ") << took.count()
+              << " ms, " << dripped << " junk blocks dripped, " << dropped
+              << " dropped as too slow\n";
     ASSERT_TRUE(completed) << "the download did not complete";
     EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
     EXPECT_LT(took, Duration{15000});

@@ -93,15 +93,16 @@ TEST_F(TicketsTest, AStrangerWithTheAddressAndInfoHashGetsNoPiece) {
     Outcome out = talk_to_seeder(port_, stranger_hello(info_hash_, ""), Duration{3000});
     EXPECT_FALSE(out.got_piece);
     EXPECT_FALSE(out.got_unchoke);
-    EXPECT_TRUE(seeder_->process().wait_for_stderr_line("request without a valid download ticket")
-                    .size() > 0);
+    EXPECT_TRUE(
+        seeder_->process().wait_for_stderr_line("request without a valid download ticket").size() >
+        0);
 }
 
 TEST_F(TicketsTest, AForgedTicketIsRefused) {
     // Well-formed, but not signed by the tracker.
     std::string body = "d1:ei9999999999e1:g1:g1:h20:" + info_hash_ + "1:u5:alicee";
-    std::string forged = "d1:b" + std::to_string(body.size()) + ":" + body + "1:s64:" +
-                         std::string(64, 'x') + "e";
+    std::string forged =
+        "d1:b" + std::to_string(body.size()) + ":" + body + "1:s64:" + std::string(64, 'x') + "e";
     Outcome out = talk_to_seeder(port_, stranger_hello(info_hash_, forged), Duration{3000});
     EXPECT_FALSE(out.got_piece);
     EXPECT_TRUE(out.closed);

@@ -191,8 +191,8 @@ protected:
     // What a client prints when the tracker presents `presented` but `known` pins `pinned`.
     std::string changed_key_error(const std::string& presented, const fs::path& known,
                                   const std::string& pinned) const {
-        return "error: tracker " + tracker_.address() + " presented a different key (" +
-               presented + ") than the one pinned in " + known.string() + " (" + pinned +
+        return "error: tracker " + tracker_.address() + " presented a different key (" + presented +
+               ") than the one pinned in " + known.string() + " (" + pinned +
                "); if the tracker was reinstalled on purpose, delete line 1 of that file and "
                "start the client again; otherwise someone may be intercepting the connection";
     }
@@ -368,9 +368,9 @@ TEST_F(TlsTest, RefusedTrackerLineIsSkippedForTheNextOneInTrackerInfo) {
 
 TEST_F(TlsTest, MalformedPinInTrackerInfoStopsTheClientNamingTheLine) {
     write_text(tracker_.client_info_path(), tracker_.address() + " sha256:12345\n");
-    Process p("client", binary_from_env("GS_CLIENT"),
-              {"127.0.0.1:0", tracker_.client_info_path().string(), "--data-dir",
-               (dir_ / "c").string()});
+    Process p(
+        "client", binary_from_env("GS_CLIENT"),
+        {"127.0.0.1:0", tracker_.client_info_path().string(), "--data-dir", (dir_ / "c").string()});
     ExitStatus status = p.wait_exit();
     EXPECT_TRUE(status.exited && status.code != 0) << status.to_string();
     const std::string path = std::regex_replace(tracker_.client_info_path().string(),

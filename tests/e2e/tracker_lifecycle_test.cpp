@@ -82,8 +82,7 @@ TEST_F(TrackerLifecycleTest, StateSurvivesAQuitAndRestartOnTheSameDatabase) {
     EXPECT_THAT(alice.run("login alice secret"), ElementsAre("logged in as alice"));
     EXPECT_THAT(alice.run("list_groups"),
                 ElementsAre(member_of("books", "alice", 2), not_in("music")));
-    EXPECT_THAT(alice.run("list_requests books"),
-                ElementsAre(MatchesRegex("carol  requested .+")));
+    EXPECT_THAT(alice.run("list_requests books"), ElementsAre(MatchesRegex("carol  requested .+")));
     EXPECT_THAT(alice.run("accept_request books carol"),
                 ElementsAre("carol is now a member of group books"));
     EXPECT_THAT(alice.run("list_groups"),
@@ -115,8 +114,7 @@ TEST_F(TrackerLifecycleTest, KilledTrackerRestartedOnTheSamePortLetsLoggedInClie
                 ElementsAre(member_of("books", "alice", 2), member_of("music", "bob", 2)));
     // The user made just before the kill is there; the idle client reconnected too.
     EXPECT_THAT(idle.run("login carol pw"), ElementsAre("logged in as carol"));
-    EXPECT_THAT(idle.run("list_groups"),
-                ElementsAre(not_in("books"), not_in("music")));
+    EXPECT_THAT(idle.run("list_groups"), ElementsAre(not_in("books"), not_in("music")));
     // Writes after the restart stick as well.
     EXPECT_THAT(alice.run("logout"), ElementsAre("logged out alice"));
     EXPECT_THAT(alice.run("list_groups"),

@@ -153,11 +153,12 @@ private:
     bool answer_requests(int fd, std::string& in) {
         std::string out;
         in.erase(0, whole_messages(in, [&](std::string_view body) {
-            if (body.size() == 13 && body[0] == kRequest) {
-                const std::string index_and_begin(body.substr(1, 8));
-                out += message(kPieceId, index_and_begin + std::string(get32(body, 9), 'x'));
-            }
-        }));
+                     if (body.size() == 13 && body[0] == kRequest) {
+                         const std::string index_and_begin(body.substr(1, 8));
+                         out +=
+                             message(kPieceId, index_and_begin + std::string(get32(body, 9), 'x'));
+                     }
+                 }));
         return send_all(fd, out);
     }
 
@@ -180,12 +181,9 @@ private:
         for (;;) {
             if (abuse_.serve_garbage && !answer_requests(fd, in)) return true;
             switch (read_some(fd, in)) {
-                case Read::Data:
-                    break;
-                case Read::Closed:
-                    return true;
-                case Read::Stopped:
-                    return false;
+                case Read::Data: break;
+                case Read::Closed: return true;
+                case Read::Stopped: return false;
             }
         }
     }
@@ -224,8 +222,8 @@ std::vector<Abuse> abuses() {
          .bytes = message(kRequest, be32(0) + be32(0)),
          .reason = "message 6 of 9 bytes (expected 13)"},
         {.name = "ExtendedMessageOver16KiB",
-         .bytes = message_with_length(2 + 16 * 1024 + 1, kExtended,
-                                      std::string(16 * 1024 + 1, 'e')),
+         .bytes =
+             message_with_length(2 + 16 * 1024 + 1, kExtended, std::string(16 * 1024 + 1, 'e')),
          .reason = "message 20 of 16387 bytes (expected 2 to 16386)"},
         {.name = "UnknownMessageId",
          .bytes = message('\xee', "zz"),
@@ -314,8 +312,9 @@ TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOth
     EXPECT_THAT(shown[0], StartsWith(done));
 }
 
-// A seeder whose copy went bad after it shared it, unnoticed, is the only source of a piece: the download cannot finish, and show_downloads says why instead of a bare 0.0 MB/s;
-// once a member with a good copy seeds, it completes.
+// A seeder whose copy went bad after it shared it, unnoticed, is the only source of a piece: the
+// download cannot finish, and show_downloads says why instead of a bare 0.0 MB/s; once a member
+// with a good copy seeds, it completes.
 TEST_F(GroupTest, APieceOnlyACorruptCopyHasIsShownAsSuchUntilAGoodCopyComes) {
     auto [alice, bob, carol] = in_group("g", "alice", "bob", "carol");
     const std::string content = random_bytes(kFileBytes, 7);

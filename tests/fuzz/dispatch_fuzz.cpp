@@ -82,7 +82,9 @@ bool trace() {
     return on;
 }
 
-std::string fake_hash(std::string_view password) { return "fuzz:" + std::string(password); }
+std::string fake_hash(std::string_view password) {
+    return "fuzz:" + std::string(password);
+}
 
 // Answers before it returns, with the "fuzz:" stand-in for argon2id.
 class InlineHasher final : public PasswordHasher {
@@ -168,7 +170,8 @@ World& world() {
         sqlite3_int64 bytes = 0;
         unsigned char* image = sqlite3_serialize(made->db, "main", &bytes, 0);
         if (image == nullptr) fail("setup: sqlite3_serialize failed");
-        made->pristine.assign(reinterpret_cast<const char*>(image), static_cast<std::size_t>(bytes));
+        made->pristine.assign(reinterpret_cast<const char*>(image),
+                              static_cast<std::size_t>(bytes));
         sqlite3_free(image);
         return made;
     }();

@@ -75,7 +75,9 @@ TEST(Bencode, RejectsLeadingZeros) {
     expect_rejected("00:");
 }
 
-TEST(Bencode, RejectsNegativeZero) { expect_rejected("i-0e"); }
+TEST(Bencode, RejectsNegativeZero) {
+    expect_rejected("i-0e");
+}
 
 TEST(Bencode, RejectsMalformedIntegers) {
     expect_rejected("ie");
@@ -182,8 +184,8 @@ TEST(Bencode, EveryTruncationIsRejectedWithoutCrashing) {
 TEST(Bencode, EverySingleByteCorruptionIsHandled) {
     std::string full = encode(Value(Dict{{"k", List{1, "ab"}}, {"n", 12}}));
     for (std::size_t i = 0; i < full.size(); ++i) {
-        for (int b : {0, int{'-'}, int{'0'}, int{'9'}, int{':'}, int{'d'}, int{'e'}, int{'i'}, int{'l'},
-                      0xff}) {
+        for (int b : {0, int{'-'}, int{'0'}, int{'9'}, int{':'}, int{'d'}, int{'e'}, int{'i'},
+                      int{'l'}, 0xff}) {
             std::string mutated = full;
             mutated[i] = static_cast<char>(b);
             auto v = decode(mutated);

@@ -181,8 +181,8 @@ TEST_F(ConnectionTest, ManyFramesSentAtOnceAreAllDeliveredThroughAOneFrameBuffer
     constexpr int kFrames = 400;  // 41 KB in one write, 400 times the room
     std::string burst;
     for (int i = 0; i < kFrames; ++i) {
-        burst += proto::make_frame(
-            std::string(i % 2 == 0 ? 100 : 7, static_cast<char>('a' + i % 26)));
+        burst +=
+            proto::make_frame(std::string(i % 2 == 0 ? 100 : 7, static_cast<char>('a' + i % 26)));
     }
     peer_sends(burst);
     ASSERT_TRUE(run_until([&] { return frames_.size() == kFrames || closed_.has_value(); }));

@@ -37,7 +37,9 @@ TEST(ExtendedHandshake, RoundTripsThroughAnExtendedMessage) {
 
 TEST(ExtendedHandshake, KeepsUnknownKeysAndAllowsMissingOnes) {
     using namespace std::literals;
-    auto h = parse_extended_handshake("d4:reqqi250e6:yourip4:\x7f\x00\x00\x01" "e"sv);
+    auto h = parse_extended_handshake(
+        "d4:reqqi250e6:yourip4:\x7f\x00\x00\x01"
+        "e"sv);
     ASSERT_TRUE(h.ok());
     EXPECT_TRUE(h->m.empty());
     EXPECT_FALSE(h->client.has_value());
@@ -50,7 +52,9 @@ TEST(ExtendedHandshake, RejectsWhatIsNotABoundedDictionary) {
     expect_rejected("");
     expect_rejected("le");
     expect_rejected("d1:pi1e");  // truncated
-    expect_rejected("d1:pi1ee" "x");
+    expect_rejected(
+        "d1:pi1ee"
+        "x");
     expect_rejected("d1:x" + std::string(10, 'l') + std::string(10, 'e') + "e");  // too deep
     std::string many = "d1:xl";
     for (int i = 0; i < 300; ++i) many += "i1e";

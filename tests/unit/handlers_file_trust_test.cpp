@@ -73,11 +73,11 @@ protected:
 
 TEST_F(FileTrustTest, LoginAndResumeRecordTheSourceIpNotTheAnnouncedOne) {
     LoginThrottle throttle;
-    auto pending = begin_login(*store_, throttle,
-                               proto::Value(proto::Dict{{"user", "alice"},
-                                                        {"password", "pw"},
-                                                        {"listen", "10.9.8.7:5555"}}),
-                               nullptr, {});
+    auto pending =
+        begin_login(*store_, throttle,
+                    proto::Value(proto::Dict{
+                        {"user", "alice"}, {"password", "pw"}, {"listen", "10.9.8.7:5555"}}),
+                    nullptr, {});
     ASSERT_TRUE(pending.ok()) << pending.error().message;
     auto done = finish_login(*store_, throttle, *pending, true, "127.0.0.9:40001", {}, kNow);
     ASSERT_TRUE(done.ok()) << done.error().message;
@@ -162,8 +162,8 @@ TEST_F(FileTrustTest, AFileSharedInAnotherGroupNeedsOneOfItsPiecesAsProof) {
     const std::string wrong_message = "that is not piece " + std::to_string(piece) +
                                       " of 'file': a file shared in another group can be "
                                       "shared here only by someone who has it";
-    const std::string right = content.substr(static_cast<std::size_t>(piece * kPiece),
-                                             static_cast<std::size_t>(kPiece));
+    const std::string right =
+        content.substr(static_cast<std::size_t>(piece * kPiece), static_cast<std::size_t>(kPiece));
     for (const std::string& bad :
          {piece_of(content, (piece + 1) % 6), right.substr(0, right.size() - 1), std::string(),
           std::string(kPiece, 'x')}) {
@@ -188,9 +188,9 @@ TEST_F(FileTrustTest, ASeederOfTheFileElsewhereNeedsNoProof) {
     ASSERT_TRUE(again.ok()) << again.error().message;
     EXPECT_EQ(again->at("new"), proto::Value(1));
     // bob, a member of g who seeds it there (a finished download), too.
-    ASSERT_TRUE(limited(handle_add_seeder, &bob_,
-                        {{"group", "g"}, {"info_hash", sha1_hex(dict.bencoded)}})
-                    .ok());
+    ASSERT_TRUE(
+        limited(handle_add_seeder, &bob_, {{"group", "g"}, {"info_hash", sha1_hex(dict.bencoded)}})
+            .ok());
     ASSERT_TRUE(make_group(bob_, "b").ok());
     EXPECT_EQ(share(bob_, dict.bencoded, "b")->at("new"), proto::Value(1));
     // Once he stops seeding it everywhere, a third group of his asks for the proof.
@@ -222,7 +222,7 @@ TEST_F(FileTrustTest, APieceOverTheProofBoundCannotBeProven) {
     EXPECT_TRUE(share(carol_, at_dict.bencoded, "c")->count("prove_piece"));
     // Past it: refused with a clear error, nothing recorded.
     auto [past, past_dict] = real_file(2, 0, 2 * kPiece);
-    ASSERT_TRUE(make_group(alice_, "g2").ok());  // both are named "file"
+    ASSERT_TRUE(make_group(alice_, "g2").ok());                 // both are named "file"
     ASSERT_TRUE(share(alice_, past_dict.bencoded, "g2").ok());  // new everywhere: no proof
     EXPECT_ERROR(share(carol_, past_dict.bencoded, "c"), Errc::Limit,
                  "'file' is shared in another group, so sharing it here needs one of its pieces "
@@ -261,10 +261,9 @@ TEST_F(FileTrustTest, TheOwnerRemovesAFileWithAllItsSeeders) {
     EXPECT_ERROR(limited(handle_get_file, &carol_, args), Errc::NotFound,
                  "group 'g' has no file named 'secret.bin'");
     const std::string hash = sha1_hex(info_bytes(fake));
-    EXPECT_EQ(limited(handle_get_peers, &carol_, {{"group", "g"}, {"info_hash", hash}})
-                  .error()
-                  .code,
-              Errc::NotFound);
+    EXPECT_EQ(
+        limited(handle_get_peers, &carol_, {{"group", "g"}, {"info_hash", hash}}).error().code,
+        Errc::NotFound);
     EXPECT_ERROR(limited(handle_remove_file, &alice_, args), Errc::NotFound,
                  "group 'g' has no file named 'secret.bin'");
     // The name is free for the real file.
@@ -292,15 +291,16 @@ TEST_F(FileTrustTest, FilesAUserAddsAreCappedPerGroupAndInAll) {
     // Past it.
     EXPECT_ERROR(share(alice_, named("3"), "g"), Errc::Limit,
                  "group 'g' already has 2 files you added, the most one account may add to a "
-                 "group; " + kHint);
+                 "group; " +
+                     kHint);
     // Seeding a file someone else added is not adding one; another user has his own count.
     ASSERT_TRUE(share(bob_, named("b"), "g").ok());
     ASSERT_TRUE(share(alice_, named("b"), "g").ok());
     // At the total cap through another group, then past it.
     ASSERT_TRUE(share(alice_, named("3"), "h").ok());
-    EXPECT_ERROR(share(alice_, named("4"), "h"), Errc::Limit,
-                 "your groups already have 3 files you added, the most one account may add; " +
-                     kHint);
+    EXPECT_ERROR(
+        share(alice_, named("4"), "h"), Errc::Limit,
+        "your groups already have 3 files you added, the most one account may add; " + kHint);
     // Re-announcing a file already there still works at the cap; others' stop_share frees no
     // place while alice still shares the file.
     ASSERT_TRUE(share(bob_, named("1"), "g").ok());

@@ -246,13 +246,14 @@ TEST_F(HandlersTest, GetPeersGivesThePeersWithoutTheInfoDictionary) {
     auto r = call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", hash}});
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->count("info"), 0u);
-    EXPECT_EQ(r->at("peers"), proto::Value(proto::List{
-                                  proto::Dict{{"user", "bob"}, {"addr", "127.0.0.1:7002"}}}));
+    EXPECT_EQ(r->at("peers"),
+              proto::Value(proto::List{proto::Dict{{"user", "bob"}, {"addr", "127.0.0.1:7002"}}}));
     std::string upper = hash;
     for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     EXPECT_TRUE(call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", upper}}).ok());
-    EXPECT_ERROR(call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", std::string(40, '0')}}),
-                 Errc::NotFound, "group 'g' has no file with info hash " + std::string(40, '0'));
+    EXPECT_ERROR(
+        call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", std::string(40, '0')}}),
+        Errc::NotFound, "group 'g' has no file with info hash " + std::string(40, '0'));
     EXPECT_ERROR(call(handle_get_peers, &alice_, {{"group", "g"}, {"info_hash", "xyz"}}),
                  Errc::BadInput, "invalid info hash 'xyz': use 40 hex digits");
     EXPECT_ERROR(call(handle_get_peers, &carol_, {{"group", "g"}, {"info_hash", hash}}),

@@ -29,10 +29,9 @@ protected:
         EXPECT_TRUE(r.ok()) << r.error().message;
         if (!r.ok()) return -1;
         auto digest = from_hex(hash);
-        auto t = verify_ticket(r->at("ticket").as_string(), tickets_.public_key(), *digest,
-                               std::chrono::duration_cast<std::chrono::seconds>(
-                                   now_.time_since_epoch())
-                                   .count());
+        auto t = verify_ticket(
+            r->at("ticket").as_string(), tickets_.public_key(), *digest,
+            std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count());
         EXPECT_TRUE(t.ok()) << t.error().message;
         return t.ok() ? t->epoch : -1;
     }

@@ -25,11 +25,11 @@ TEST_F(HandlersTest, TableRoutesEveryLoggedInOperationOfTheProtocol) {
         EXPECT_TRUE(route.needs_login) << name;
         EXPECT_NE(route.fn, nullptr) << name;
     }
-    EXPECT_EQ(ops, (std::set<std::string>{"accept_request", "add_seeder", "create_group",
-                                          "get_file", "get_peers", "join_group", "leave_group",
-                                          "list_files", "list_groups", "list_requests", "logout",
-                                          "reject_request", "remove_file", "remove_member", "stop_share",
-                                          "upload_file"}));
+    EXPECT_EQ(ops,
+              (std::set<std::string>{"accept_request", "add_seeder", "create_group", "get_file",
+                                     "get_peers", "join_group", "leave_group", "list_files",
+                                     "list_groups", "list_requests", "logout", "reject_request",
+                                     "remove_file", "remove_member", "stop_share", "upload_file"}));
 }
 
 TEST_F(HandlersTest, TableRoutesTheAccountOperationsToTheDispatcherWithoutLogin) {

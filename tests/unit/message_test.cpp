@@ -176,15 +176,15 @@ TEST(Message, TheLargestMessageOfEachKindIsParsedAndOneByteMoreIsRefused) {
 }
 
 TEST(Message, RejectsLengthsThatDoNotFitTheIdFromTheIdByte) {
-    expect_rejected(be32(2) + std::string(1, '\0'));                      // choke with a body
-    expect_rejected(be32(4) + "\x04");                                  // short have
-    expect_rejected(be32(6) + "\x04");                                  // long have
-    expect_rejected(be32(12) + "\x06");                                 // short request
-    expect_rejected(be32(14) + "\x08");                                 // long cancel
-    expect_rejected(be32(9) + "\x07");                                  // piece without a block
+    expect_rejected(be32(2) + std::string(1, '\0'));  // choke with a body
+    expect_rejected(be32(4) + "\x04");                // short have
+    expect_rejected(be32(6) + "\x04");                // long have
+    expect_rejected(be32(12) + "\x06");               // short request
+    expect_rejected(be32(14) + "\x08");               // long cancel
+    expect_rejected(be32(9) + "\x07");                // piece without a block
     expect_rejected(be32(kPieceHeaderBytes + kMaxBlockBytes + 1) + "\x07");  // block too big
-    expect_rejected(be32(1) + "\x14");                                  // extended without id
-    expect_rejected(be32(2 + kMaxExtendedBytes + 1) + "\x14");          // extended too big
+    expect_rejected(be32(1) + "\x14");                                       // extended without id
+    expect_rejected(be32(2 + kMaxExtendedBytes + 1) + "\x14");               // extended too big
 }
 
 TEST(Message, RejectsUnknownIds) {

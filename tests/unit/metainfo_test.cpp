@@ -148,7 +148,8 @@ TEST(Metainfo, EachRejectionSaysWhatIsWrongInOneLine) {
     EXPECT_EQ(message(with("files", List{})),
               "bad info dictionary: unexpected key 'files' (only single-file torrents with "
               "length, name, piece length, pieces and private)");
-    EXPECT_EQ(message(without("pieces")), "bad info dictionary: 'pieces' is missing or not a string");
+    EXPECT_EQ(message(without("pieces")),
+              "bad info dictionary: 'pieces' is missing or not a string");
     EXPECT_EQ(message(with("private", 0)),
               "bad info dictionary: it must be marked private (private: 1)");
     EXPECT_EQ(message(with("name", "a/b")),
@@ -191,8 +192,8 @@ TEST(Metainfo, RejectsPiecesThatDoNotFitTheLength) {
 }
 
 TEST(Metainfo, RejectsPieceLengthsOutsidePowersOfTwoFrom16KiBTo16MiB) {
-    for (std::int64_t bad : {std::int64_t{0}, std::int64_t{-kPiece}, std::int64_t{8192},
-                             kPiece + 1, std::int64_t{3} << 16, std::int64_t{32} << 20}) {
+    for (std::int64_t bad : {std::int64_t{0}, std::int64_t{-kPiece}, std::int64_t{8192}, kPiece + 1,
+                             std::int64_t{3} << 16, std::int64_t{32} << 20}) {
         Dict d = valid_dict(0);
         d["piece length"] = bad;
         expect_rejected(encode(Value(d)), "piece length " + std::to_string(bad));

@@ -15,7 +15,9 @@ using namespace std::chrono_literals;
 constexpr RankingLimits kLimits{.tick = 1s, .slow_factor = 8, .slow_for = 3s};
 const net::Clock::time_point kT0{};
 
-PeerId peer(std::uint32_t n) { return PeerId{n}; }
+PeerId peer(std::uint32_t n) {
+    return PeerId{n};
+}
 
 std::vector<std::uint32_t> ids(const std::vector<PeerRanking::Outlier>& outliers) {
     std::vector<std::uint32_t> out;

@@ -396,10 +396,12 @@ TEST_F(PeerSessionDeadlineTest, SeederThatKeepsUsChokedIsDroppedWhenTheUnchokeDe
     ASSERT_NO_FATAL_FAILURE(
         expect_dropped_at(before_bitfield, kDeadline, "still waiting to be unchoked"));
     EXPECT_TRUE(seeder.requests().empty());
-    EXPECT_THAT(log_text(), HasSubstr(closed_line(seeder.address(), "kept us choked for too long")));
+    EXPECT_THAT(log_text(),
+                HasSubstr(closed_line(seeder.address(), "kept us choked for too long")));
 }
 
-TEST_F(PeerSessionDeadlineTest, SeederThatUnchokesWithinTheDeadlineIsKeptAndOneThatChokesLaterIsNot) {
+TEST_F(PeerSessionDeadlineTest,
+       SeederThatUnchokesWithinTheDeadlineIsKeptAndOneThatChokesLaterIsNot) {
     ASSERT_NO_FATAL_FAILURE(start_with_seeder({.unchoke = kLongDeadline}, /*greet=*/true));
     FakeSeeder& seeder = *seeder_;
     const auto bitfield_sent = clock_.now();

@@ -18,8 +18,12 @@ Bitfield bits(std::string_view pattern) {
     return b;
 }
 
-PeerId peer(std::uint32_t n) { return PeerId{n}; }
-PieceIndex piece(std::uint32_t n) { return PieceIndex{n}; }
+PeerId peer(std::uint32_t n) {
+    return PeerId{n};
+}
+PieceIndex piece(std::uint32_t n) {
+    return PieceIndex{n};
+}
 
 // A swarm described as one string per peer ("1100": has pieces 0 and 1); peer i is PeerId{i}.
 // Pieces are `blocks_per_piece` blocks long and the file fills them exactly.
@@ -92,7 +96,8 @@ TEST(PiecePicker, FinishesStartedPiecesBeforeRarerOnes) {
     auto picker = swarm({"01", "00"}, 4);
     EXPECT_EQ(picker.pick(peer(0), 2), (std::vector<BlockRequest>{req(1, 0), req(1, 1)}));
     picker.on_bitfield(peer(1), bits("11"));  // piece 0 is now rarer than the started piece 1
-    EXPECT_EQ(picker.pick(peer(1), 3), (std::vector<BlockRequest>{req(1, 2), req(1, 3), req(0, 0)}));
+    EXPECT_EQ(picker.pick(peer(1), 3),
+              (std::vector<BlockRequest>{req(1, 2), req(1, 3), req(0, 0)}));
 }
 
 TEST(PiecePicker, SplitsTheLastPieceIntoAShortLastBlock) {

@@ -26,7 +26,9 @@ using test::read_file;
 constexpr std::uint32_t kBlock = 16 * 1024;
 constexpr std::uint32_t kPiece = 2 * kBlock;
 
-bool exists(const std::string& path) { return std::filesystem::exists(path); }
+bool exists(const std::string& path) {
+    return std::filesystem::exists(path);
+}
 
 using Verdict = PieceStore::Verdict;
 
@@ -212,8 +214,7 @@ TEST_F(PieceStoreTest, AFreshDownloadHasItsStateFromTheStart) {
         ASSERT_TRUE(exists(dest_ + ".part.state")) << "written before open returns";
         auto state = proto::decode(read_file(dest_ + ".part.state"));
         ASSERT_TRUE(state.ok());
-        EXPECT_EQ(state->get_string("info_hash"),
-                  std::string_view(digest_bytes(info_.info_hash)));
+        EXPECT_EQ(state->get_string("info_hash"), std::string_view(digest_bytes(info_.info_hash)));
         EXPECT_EQ(state->get_string("verified"), std::string_view(Bitfield(3).to_bytes()));
         EXPECT_FALSE(store.save_due());
         fetch_piece(store, 1, content_);
@@ -261,16 +262,19 @@ protected:
         return store.error();
     }
 
-    void expect_victim_untouched() const {
-        EXPECT_EQ(read_file(victim_), "precious settings\n");
+    // What open() says of a partial or state file that is a symbolic link.
+    static std::string symlink_refusal(const std::string& path) {
+        return path +
+               " is a symbolic link, which a download never follows; move it away or choose "
+               "another destination";
     }
+
+    void expect_victim_untouched() const { EXPECT_EQ(read_file(victim_), "precious settings\n"); }
 };
 
 TEST_F(PieceStoreRefusalTest, ASymlinkedPartialFileIsNeverFollowed) {
     ASSERT_EQ(::symlink(victim_.c_str(), part_.c_str()), 0);
-    EXPECT_EQ(refused().message,
-              part_ + " is a symbolic link, which a download never follows; move it away or "
-                      "choose another destination");
+    EXPECT_EQ(refused().message, symlink_refusal(part_));
     expect_victim_untouched();
     EXPECT_TRUE(std::filesystem::is_symlink(part_));
     EXPECT_FALSE(exists(state_));
@@ -291,9 +295,7 @@ TEST_F(PieceStoreRefusalTest, ASymlinkedStateFileIsNeverFollowed) {
     const std::string part = read_file(part_);
     ASSERT_EQ(::unlink(state_.c_str()), 0);
     ASSERT_EQ(::symlink(victim_.c_str(), state_.c_str()), 0);
-    EXPECT_EQ(refused().message,
-              state_ + " is a symbolic link, which a download never follows; move it away or "
-                       "choose another destination");
+    EXPECT_EQ(refused().message, symlink_refusal(state_));
     expect_victim_untouched();
     EXPECT_EQ(read_file(part_), part);
 }
@@ -368,8 +370,9 @@ TEST_F(PieceStoreRefusalTest, APartialFileInUseByAnotherDownloadIsLeftAlone) {
     leave_partial_download();
     PieceStore first = open_store();
     EXPECT_EQ(refused().message,
-              part_ + " is in use by another download; wait for it to end or choose another "
-                      "destination");
+              part_ +
+                  " is in use by another download; wait for it to end or choose another "
+                  "destination");
     for (std::uint32_t i : {1u, 2u}) fetch_piece(first, i, content_);  // the first goes on
     ASSERT_TRUE(first.finish().ok());
     EXPECT_EQ(read_file(dest_), content_);

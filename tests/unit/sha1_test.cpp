@@ -85,9 +85,9 @@ protected:
 TEST_F(HashFilePieces, MatchesTheSingleThreadedAnswerForOddSizes) {
     constexpr std::size_t kPiece = 16 * 1024;
     // Sizes around piece and chunk (4 MiB) boundaries.
-    for (std::size_t size : {std::size_t{1}, kPiece - 1, kPiece, kPiece + 1, 5 * kPiece + 7,
-                             std::size_t{4 << 20} - 1, std::size_t{4 << 20} + kPiece + 3,
-                             std::size_t{9 << 20} + 12345}) {
+    for (std::size_t size :
+         {std::size_t{1}, kPiece - 1, kPiece, kPiece + 1, 5 * kPiece + 7, std::size_t{4 << 20} - 1,
+          std::size_t{4 << 20} + kPiece + 3, std::size_t{9 << 20} + 12345}) {
         std::string bytes = random_bytes(size, static_cast<std::uint32_t>(size));
         std::string path = dir_.file("f" + std::to_string(size));
         write_file(path, bytes);
@@ -124,11 +124,11 @@ TEST_F(HashFilePieces, ReportsProgressUpToTheTotal) {
     std::string bytes = random_bytes((10 << 20) + 3, 1);
     write_file(dir_.file("p"), bytes);
     std::vector<std::int64_t> seen;
-    auto got = hash_file_pieces(dir_.file("p"), 512 * 1024, 2,
-                                [&](std::int64_t done, std::int64_t total) {
-                                    EXPECT_EQ(total, static_cast<std::int64_t>(bytes.size()));
-                                    seen.push_back(done);  // calls are serialised
-                                });
+    auto got =
+        hash_file_pieces(dir_.file("p"), 512 * 1024, 2, [&](std::int64_t done, std::int64_t total) {
+            EXPECT_EQ(total, static_cast<std::int64_t>(bytes.size()));
+            seen.push_back(done);  // calls are serialised
+        });
     ASSERT_TRUE(got.ok());
     ASSERT_FALSE(seen.empty());
     EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));

@@ -1,9 +1,9 @@
 // LineReader (shared/net/signals.hpp): stdin split into lines, with a cap on a line's length —
 // at the cap a line is delivered, past it the whole line is dropped and reported once. Over a
 // pipe in an EventLoop, with a small cap.
+#include "shared/net/signals.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/fd.hpp"
-#include "shared/net/signals.hpp"
 #include "tests/unit/run_until.hpp"
 
 #include <gtest/gtest.h>

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 namespace gs {
 namespace {
@@ -72,8 +72,8 @@ TEST(Ticket, TheKeyFileIsCreatedOnceAndReusedWithPrivateMode) {
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(first->public_key(), again->public_key());
     auto perms = std::filesystem::status(path).permissions();
-    EXPECT_EQ(perms & std::filesystem::perms::all, std::filesystem::perms::owner_read |
-                                                      std::filesystem::perms::owner_write);
+    EXPECT_EQ(perms & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     std::string t = first->sign(Ticket{"bob", "g", kHash, kNow + 1});
     EXPECT_TRUE(verify_ticket(t, again->public_key(), kHash, kNow).ok());
     std::filesystem::remove_all(dir);

@@ -1,10 +1,10 @@
 // TLS for the client<->tracker link (docs/protocol.md §1.4): fingerprints and where they are
 // pinned (tracker_info.txt's third field, known_trackers), the tracker's key and certificate,
 // and framed Connections speaking TLS to each other over a socketpair in one EventLoop.
+#include "shared/net/tls.hpp"
 #include "shared/config.hpp"
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
-#include "shared/net/tls.hpp"
 #include "tests/unit/run_until.hpp"
 
 #include <gmock/gmock.h>
@@ -77,8 +77,9 @@ TEST(Fingerprint, AcceptsSha256AndSixtyFourHexDigits) {
 TEST(Fingerprint, NormalisesUpperCaseAndTheColonFormOpensslPrints) {
     std::string upper = "SHA256:00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
     EXPECT_EQ(parse_fingerprint(upper).value(), kHex);
-    std::string colons = "sha256:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:"
-                         "55:66:77:88:99:aa:bb:cc:dd:ee:ff";
+    std::string colons =
+        "sha256:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:"
+        "55:66:77:88:99:aa:bb:cc:dd:ee:ff";
     EXPECT_EQ(parse_fingerprint(colons).value(), kHex);
 }
 
@@ -103,10 +104,11 @@ TEST(Fingerprint, FormatsADigestAsLowercaseHex) {
 // ---- tracker_info.txt ----
 
 TEST(TrackerInfo, ThirdFieldPinsTheTrackersKey) {
-    auto entries = parse_tracker_info("# trackers\n127.0.0.1:5000 " + kHex +
-                                          "\n\n127.0.0.2:6000\t" + kZeros + "  # backup\n"
-                                          "127.0.0.3:7000\n",
-                                      "tracker_info.txt");
+    auto entries =
+        parse_tracker_info("# trackers\n127.0.0.1:5000 " + kHex + "\n\n127.0.0.2:6000\t" + kZeros +
+                               "  # backup\n"
+                               "127.0.0.3:7000\n",
+                           "tracker_info.txt");
     ASSERT_TRUE(entries) << entries.error().message;
     ASSERT_EQ(entries->size(), 3u);
     EXPECT_EQ((*entries)[0].endpoint.to_string(), "127.0.0.1:5000");
@@ -133,9 +135,9 @@ TEST(TrackerInfo, MoreThanThreeFieldsIsAnError) {
 // ---- known_trackers ----
 
 TEST(KnownTrackers, ParsesPinsCommentsAndBlankLines) {
-    auto known = KnownTrackers::parse("# pinned\n127.0.0.1:5000 " + kHex + "\n\n127.0.0.1:5001 " +
-                                          kZeros + "\n",
-                                      "/d/known_trackers");
+    auto known = KnownTrackers::parse(
+        "# pinned\n127.0.0.1:5000 " + kHex + "\n\n127.0.0.1:5001 " + kZeros + "\n",
+        "/d/known_trackers");
     ASSERT_TRUE(known) << known.error().message;
     ASSERT_EQ(known->pins().size(), 2u);
     const auto* pin = known->find("127.0.0.1:5001");
@@ -146,10 +148,10 @@ TEST(KnownTrackers, ParsesPinsCommentsAndBlankLines) {
 }
 
 TEST(KnownTrackers, MalformedLineIsAnErrorNamingIt) {
-    for (std::string text : {std::string("127.0.0.1:5000\n"),
-                             std::string("127.0.0.1:5000 sha256:xyz\n"),
-                             "localhost:5000 " + kHex + "\n", "127.0.0.1:0 " + kHex + "\n",
-                             "127.0.0.1:5000 " + kHex + " more\n"}) {
+    for (std::string text :
+         {std::string("127.0.0.1:5000\n"), std::string("127.0.0.1:5000 sha256:xyz\n"),
+          "localhost:5000 " + kHex + "\n", "127.0.0.1:0 " + kHex + "\n",
+          "127.0.0.1:5000 " + kHex + " more\n"}) {
         auto known = KnownTrackers::parse(text, "/d/known_trackers");
         ASSERT_FALSE(known) << text;
         EXPECT_THAT(known.error().message, StartsWith("/d/known_trackers line 1: ")) << text;
@@ -441,9 +443,8 @@ TEST_F(TlsLink, OversizedFrameIsRefusedOverTlsToo) {
         declared = bytes;
         server_.conn->send_frame("too big");
     };
-    server_.conn = std::make_unique<net::Connection>(loop_, std::move(server_fd_), "client",
-                                                     std::move(cb), limits,
-                                                     std::move(session).value());
+    server_.conn = std::make_unique<net::Connection>(
+        loop_, std::move(server_fd_), "client", std::move(cb), limits, std::move(session).value());
     start_client(callbacks(client_));
     client_.conn->send_frame(std::string(1001, 'x'));
     ASSERT_TRUE(run_until([&] { return client_.closed.has_value(); }));

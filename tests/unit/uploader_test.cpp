@@ -7,9 +7,9 @@
 // plain sockets on 127.0.0.1 written and read by the test between turns of the loop.
 #include "peer/upload/uploader.hpp"
 
+#include "peer/wire/extended_handshake.hpp"
 #include "peer/wire/handshake.hpp"
 #include "peer/wire/message.hpp"
-#include "peer/wire/extended_handshake.hpp"
 #include "shared/proto/bencode.hpp"
 #include "shared/ticket.hpp"
 #include "tests/unit/run_until.hpp"
@@ -402,18 +402,19 @@ TEST_F(UploaderTest, ConnectionsWithoutATicketHaveASmallPoolOfTheirOwn) {
     EXPECT_EQ(uploader_->waiting_count(), 2u);
     EXPECT_FALSE(member->seen().closed);
     EXPECT_TRUE(logged("already 2 connections from 127.0.0.1 waiting for a ticket")) << log();
-    EXPECT_TRUE(logged("made room for a newer connection (3 waiting for a ticket, 2 of them from "
-                       "127.0.0.1)"))
+    EXPECT_TRUE(
+        logged("made room for a newer connection (3 waiting for a ticket, 2 of them from "
+               "127.0.0.1)"))
         << log();
 }
 
 // When the waiting pool is full, the addresses holding the most waiting connections lose them
 // first: a member's single connection outlives a flood from other addresses.
 TEST_F(UploaderTest, AFloodingAddressLosesItsWaitingConnectionsBeforeAMemberLosesHisOne) {
-    start(UploadLimits{.max_waiting_sessions = 4,
-                       .max_waiting_per_address = 3,
-                       .ticket_timeout = 60s},
-          /*open=*/false);
+    start(
+        UploadLimits{
+            .max_waiting_sessions = 4, .max_waiting_per_address = 3, .ticket_timeout = 60s},
+        /*open=*/false);
     auto member = connect("127.0.0.1");
     member->send_handshake(info_.info_hash);
     ASSERT_TRUE(run_until([&] { return member->seen().extended_handshake; }));

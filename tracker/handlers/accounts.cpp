@@ -126,9 +126,9 @@ Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const pr
     auto wait = throttle.wait_before_attempt(login.user_id, now);
     if (wait > LoginThrottle::Clock::duration::zero()) {
         auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
-        return make_error(Errc::Throttled,
-                          fmt::format("too many failed logins for '{}'; try again in {} s",
-                                      login.user_id, secs));
+        return make_error(
+            Errc::Throttled,
+            fmt::format("too many failed logins for '{}'; try again in {} s", login.user_id, secs));
     }
     auto creds = store.password_hash_of(login.user_id);
     if (!creds) return creds.error();

@@ -34,8 +34,8 @@ using Presence = std::map<std::string, std::multiset<std::string>, std::less<>>;
 
 // Per-account quotas and listing pages (SECURITY.md, Limits). Tests shorten them.
 struct GroupLimits {
-    std::int64_t groups_owned = 100;       // groups one account owns
-    std::int64_t pending_requests = 100;   // join requests one account has waiting
+    std::int64_t groups_owned = 100;      // groups one account owns
+    std::int64_t pending_requests = 100;  // join requests one account has waiting
     // A listing reply (list_groups, list_files, list_requests) holds at most this many items
     // and this many encoded bytes of them, far below the 4 MiB frame limit; the client asks
     // for the next page with "after" (docs/protocol.md §1.3, paging).

@@ -103,9 +103,8 @@ Status add_ticket(const Context& ctx, const GroupCall& call, std::string_view in
     auto hash = from_hex(info_hash_hex);
     if (!hash) return make_error(Errc::Internal, "stored info hash is not hex");
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(ctx.now.time_since_epoch());
-    IssuedTicket t =
-        ctx.tickets->issue(call.session->user_id, call.group.group_id, *hash, call.group.epoch,
-                           now.count());
+    IssuedTicket t = ctx.tickets->issue(call.session->user_id, call.group.group_id, *hash,
+                                        call.group.epoch, now.count());
     reply["ticket"] = std::move(t.ticket);
     reply["ticket_expires"] = t.expires;
     return {};
@@ -172,7 +171,8 @@ Result<std::optional<proto::Dict>> check_possession(const Context& ctx, const Gr
                         printable(info.name), piece_bytes, ctx.file_limits.proof_piece_bytes));
     }
     auto proof = request.get_string("proof");
-    if (!proof) return std::optional<proto::Dict>(proto::Dict{{"prove_piece", std::int64_t{piece}}});
+    if (!proof)
+        return std::optional<proto::Dict>(proto::Dict{{"prove_piece", std::int64_t{piece}}});
     if (!is_piece(info, piece, *proof)) {
         return make_error(Errc::Denied,
                           fmt::format("that is not piece {} of '{}': a file shared in another "
@@ -308,8 +308,8 @@ Reply handle_remove_file(const Context& ctx, const proto::Value& request) {
         return make_error(Errc::Denied,
                           fmt::format("only the owner of group '{}' ({}) can remove a file; to "
                                       "stop sharing your own copy use stop_share {} {}",
-                                      call.group.group_id, call.group.owner_id,
-                                      call.group.group_id, printable(file.name)));
+                                      call.group.group_id, call.group.owner_id, call.group.group_id,
+                                      printable(file.name)));
     }
     auto removed = ctx.store.remove_file(file.pk);
     if (!removed) return removed.error();

@@ -102,8 +102,7 @@ Reply handle_join_group(const Context& ctx, const proto::Value& request) {
     auto outcome = ctx.store.add_join_request(group.pk, me.user_pk, ctx.now);
     if (!outcome) return outcome.error();
     switch (*outcome) {
-        case JoinOutcome::Requested:
-            return proto::Dict{};
+        case JoinOutcome::Requested: return proto::Dict{};
         case JoinOutcome::AlreadyMember:
             return make_error(Errc::AlreadyExists, fmt::format("you are already a member of "
                                                                "group '{}'",
@@ -142,8 +141,9 @@ Reply handle_list_requests(const Context& ctx, const proto::Value& request) {
     if (!after->empty()) {
         auto [end, ec] = std::from_chars(after->data(), after->data() + after->size(), after_seq);
         if (ec != std::errc() || end != after->data() + after->size() || after_seq < 0) {
-            return make_error(Errc::BadInput, "invalid cursor 'after': use the 'next' of the "
-                                              "previous page");
+            return make_error(Errc::BadInput,
+                              "invalid cursor 'after': use the 'next' of the "
+                              "previous page");
         }
     }
     Page page(ctx.limits);

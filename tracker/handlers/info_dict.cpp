@@ -26,9 +26,13 @@ const std::array<unsigned char, crypto_generichash_KEYBYTES>& challenge_key() {
 
 }  // namespace
 
-std::string sha1_hex(std::string_view bytes) { return to_hex(sha1(bytes)); }
+std::string sha1_hex(std::string_view bytes) {
+    return to_hex(sha1(bytes));
+}
 
-bool is_info_hash_hex(std::string_view text) { return from_hex(text).ok(); }
+bool is_info_hash_hex(std::string_view text) {
+    return from_hex(text).ok();
+}
 
 Result<CheckedInfo> check_info_dict(std::string_view bytes) {
     auto info = proto::parse_info(bytes);

@@ -8,12 +8,13 @@ Result<std::string> cursor_arg(const proto::Value& request) {
     if (request.find("after") == nullptr) return std::string();  // the first page
     auto after = request.get_string("after");
     if (!after) {
-        return make_error(Errc::BadInput, "invalid cursor 'after': use the 'next' of the previous "
-                                          "page");
+        return make_error(Errc::BadInput,
+                          "invalid cursor 'after': use the 'next' of the previous "
+                          "page");
     }
     if (after->size() > kMaxCursorBytes) {
-        return make_error(Errc::BadInput, fmt::format("invalid cursor 'after': over {} bytes",
-                                                      kMaxCursorBytes));
+        return make_error(Errc::BadInput,
+                          fmt::format("invalid cursor 'after': over {} bytes", kMaxCursorBytes));
     }
     return std::string(*after);
 }
