@@ -18,20 +18,6 @@ namespace {
 // Request bodies are small dictionaries; the info dict of a huge file is one string in them.
 constexpr proto::DecodeLimits kRequestLimits{8, 4096};
 
-// A reply's body, encoded once: the fields of `result` (moved, not copied) or its error.
-std::string reply_body(std::int64_t seq, Reply result) {
-    proto::Dict d;
-    if (result) {
-        d = std::move(*result);
-        d["ok"] = 1;
-    } else {
-        d = proto::Dict{
-            {"ok", 0}, {"code", errc_name(result.error().code)}, {"error", result.error().message}};
-    }
-    d["seq"] = seq;
-    return proto::encode(proto::Value(std::move(d)));
-}
-
 Error hash_queue_full_error() {
     return make_error(Errc::Throttled,
                       "the tracker is busy checking passwords; try again in a few seconds");
@@ -74,13 +60,12 @@ void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
     const std::size_t cap = out_.max_frame_bytes(id);
     log::warn("conn {} {}: frame of {} bytes is over the {} byte limit{}; closing", id, peer,
               declared_bytes, cap, logged_in ? "" : " before login");
-    out_.send(id, reply_body(0, make_error(Errc::Limit,
-                                           fmt::format("message of {} bytes is over the limit "
-                                                       "of {} bytes{}",
-                                                       declared_bytes, cap,
-                                                       logged_in ? ""
-                                                                 : " for a connection that "
-                                                                   "has not logged in"))));
+    reply(Request{id, 0, "", "", clock_.now()},
+          make_error(Errc::Limit, fmt::format("message of {} bytes is over the limit of {} bytes{}",
+                                              declared_bytes, cap,
+                                              logged_in ? ""
+                                                        : " for a connection that has not "
+                                                          "logged in")));
 }
 
 Context Dispatcher::context(const ConnState& conn) {
@@ -98,8 +83,8 @@ void Dispatcher::on_frame(ConnId id, std::string_view body) {
     if (!seq || !op) {
         std::string why = !msg ? msg.error().message : "a request needs 'op' and 'seq'";
         log::warn("conn {} {}: bad request ({}); closing", id, conn.peer, why);
-        out_.send(id, reply_body(seq.value_or(0),
-                                 make_error(Errc::BadInput, "unreadable request: " + why)));
+        reply(Request{id, seq.value_or(0), "", "", clock_.now()},
+              make_error(Errc::BadInput, "unreadable request: " + why));
         out_.close_after_flush(id, "bad request");
         return;
     }
@@ -287,7 +272,17 @@ void Dispatcher::end_hash_job(ConnId id, const std::string& host) {
 void Dispatcher::reply(const Request& req, Reply result) {
     auto elapsed = std::chrono::duration<double, std::milli>(clock_.now() - req.started);
     const char* outcome = result ? "ok" : errc_name(result.error().code);
-    std::string body = reply_body(req.seq, std::move(result));
+    // The reply's fields are moved, not copied, and encoded once.
+    proto::Dict d;
+    if (result) {
+        d = std::move(*result);
+        d["ok"] = 1;
+    } else {
+        d = proto::Dict{
+            {"ok", 0}, {"code", errc_name(result.error().code)}, {"error", result.error().message}};
+    }
+    d["seq"] = req.seq;
+    std::string body = proto::encode(proto::Value(std::move(d)));
     // No reply goes over the frame limit: the client would drop it (and the link). Listings
     // page well below it; this is the backstop for anything else.
     if (body.size() > proto::kMaxFrameBytes) {
@@ -299,8 +294,10 @@ void Dispatcher::reply(const Request& req, Reply result) {
                                                      printable(req.op), proto::kMaxFrameBytes)));
     }
     out_.send(req.conn, body);
-    log::info("conn {} user={} op={} -> {} ({:.1f} ms)", req.conn,
-              req.user.empty() ? "-" : req.user, printable(req.op), outcome, elapsed.count());
+    if (!req.op.empty()) {
+        log::info("conn {} user={} op={} -> {} ({:.1f} ms)", req.conn,
+                  req.user.empty() ? "-" : req.user, printable(req.op), outcome, elapsed.count());
+    }
 }
 
 void Dispatcher::create_user(Request req, const proto::Value& msg) {
