@@ -15,12 +15,16 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -71,6 +75,20 @@ std::filesystem::path make_data_dir(const Options& options, const gs::net::Endpo
     return data_dir;
 }
 
+// The seed of the order in which the trackers of tracker_info.txt are tried: random, unless the
+// environment variable GS_TRACKER_SEED holds a number (tests, so that several clients try the
+// trackers in one same order).
+std::uint64_t tracker_shuffle_seed() {
+    if (const char* text = std::getenv("GS_TRACKER_SEED"); text != nullptr) {
+        std::string_view v(text);
+        std::uint64_t seed = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
+        if (ec == std::errc() && end == v.data() + v.size() && !v.empty()) return seed;
+    }
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
 // The user's side of the client: the prompt, the commands and the file sharing, wired together.
 // One line runs at a time. The loop stops when the user quits, or once the input has ended and
 // nothing is shared or downloaded any more.
@@ -91,6 +109,11 @@ public:
     void on_refused(std::string_view message, bool requests_fail) {
         // A command waiting on the tracker prints the message as its own answer.
         if (!(requests_fail && busy_)) prompt_.print(fmt::format("error: {}", message));
+    }
+
+    // What the tracker client says when it fails over to another tracker.
+    void on_switched(std::string_view from, std::string_view to) {
+        prompt_.print(fmt::format("tracker {} lost; now using {}", from, to));
     }
 
 private:
@@ -147,7 +170,8 @@ int run(const Options& options) {
     auto known = gs::KnownTrackers::load((data_dir / "known_trackers").string());
     if (!known) throw std::runtime_error(known.error().message);
     gs::peer::TrackerClient tracker(loop, std::move(trackers).value(),
-                                    {options.tracker_info, std::move(known).value()}, {});
+                                    {options.tracker_info, std::move(known).value()}, {},
+                                    tracker_shuffle_seed());
     // The tracker records the IP our connection comes from as our address: make it the one we
     // listen on, unless that is every address (0.0.0.0), when the route decides.
     if (bound->host != "0.0.0.0") tracker.set_source_address({bound->host, 0});
@@ -155,9 +179,11 @@ int run(const Options& options) {
                            2);  // file hashing (it spreads over every core itself), state saves
     Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(),
                   data_dir);
-    tracker.set_callbacks({.on_refused = [&client](std::string_view message, bool requests_fail) {
-        client.on_refused(message, requests_fail);
-    }});
+    tracker.set_callbacks(
+        {.on_refused = [&client](std::string_view message,
+                                 bool requests_fail) { client.on_refused(message, requests_fail); },
+         .on_switched = [&client](std::string_view from,
+                                  std::string_view to) { client.on_switched(from, to); }});
     tracker.start();
     loop.run();
     return 0;

@@ -12,8 +12,6 @@ namespace gs::peer {
 
 namespace {
 constexpr auto kConnectTimeout = std::chrono::seconds(3);
-constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
-constexpr auto kResumeTimeout = std::chrono::seconds(10);
 }  // namespace
 
 namespace {
@@ -25,33 +23,36 @@ net::TlsContext make_client_context() {
 }  // namespace
 
 TrackerClient::TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers, Pins pins,
-                             Callbacks callbacks)
+                             Callbacks callbacks, std::uint64_t shuffle_seed)
     : loop_(loop),
       trackers_(std::move(trackers)),
       pins_(std::move(pins)),
       tls_(make_client_context()),
-      refused_(trackers_.size(), false),
+      tier_(trackers_.size(), shuffle_seed),
       callbacks_(std::move(callbacks)) {}
 
 TrackerClient::~TrackerClient() {
     if (connect_watch_ != 0) loop_.unwatch(connect_watch_);
     loop_.cancel(connect_timer_);
     loop_.cancel(reconnect_timer_);
-    for (auto& [seq, p] : pending_) loop_.cancel(p.timer);
+    loop_.cancel(stall_timer_);
+    for (auto& [seq, p] : pending_) {
+        loop_.cancel(p.timer);
+        loop_.cancel(p.link_timer);
+    }
 }
 
 std::string TrackerClient::current_tracker() const {
-    return trackers_[tracker_index_ % trackers_.size()].endpoint.to_string();
+    return trackers_[tier_.current()].endpoint.to_string();
 }
 
 void TrackerClient::start() {
-    tracker_index_ = 0;
     connect_next();
 }
 
 void TrackerClient::connect_next() {
     state_ = State::Connecting;
-    const auto& ep = trackers_[tracker_index_].endpoint;
+    const auto& ep = trackers_[tier_.current()].endpoint;
     auto fd = net::connect_tcp(ep, source_ ? &*source_ : nullptr);
     if (!fd) {
         on_connect_failed(fd.error().message);
@@ -85,40 +86,29 @@ void TrackerClient::on_connect_failed(std::string_view why) {
     loop_.cancel(connect_timer_);
     connect_timer_ = 0;
     connecting_fd_.reset();
-    last_failure_ = fmt::format("{}: {}", trackers_[tracker_index_].endpoint.to_string(), why);
-    try_next_tracker();
+    last_failure_ = fmt::format("{}: {}", current_tracker(), why);
+    // on_failure names a tracker while one is usable, and this one was.
+    move_on(*tier_.on_failure());
 }
 
-std::size_t TrackerClient::first_usable_tracker() const {
-    std::size_t i = 0;
-    while (i < trackers_.size() && refused_[i]) ++i;
-    return i;
-}
-
-void TrackerClient::try_next_tracker() {
-    std::size_t next = tracker_index_ + 1;
-    while (next < trackers_.size() && refused_[next]) ++next;
-    if (next < trackers_.size()) {
-        tracker_index_ = next;
-        connect_next();
-        return;
-    }
-    if (!announced_down_) {
+void TrackerClient::move_on(const TrackerTier::Next& next) {
+    if (next.round_failed && !announced_down_) {
         log::warn("cannot reach any tracker (last: {}); retrying", last_failure_);
         announced_down_ = true;
     }
-    tracker_index_ = first_usable_tracker();
-    schedule_reconnect();
+    if (next.delay.count() == 0) {
+        connect_next();
+    } else {
+        schedule_reconnect(next.delay);
+    }
 }
 
-void TrackerClient::schedule_reconnect() {
+void TrackerClient::schedule_reconnect(std::chrono::milliseconds delay) {
     state_ = State::Idle;
-    reconnect_timer_ = loop_.after(backoff_, [this] {
+    reconnect_timer_ = loop_.after(delay, [this] {
         reconnect_timer_ = 0;
         connect_next();
     });
-    backoff_ =
-        std::min(backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
 }
 
 void TrackerClient::on_connected(net::Fd fd) {
@@ -140,7 +130,7 @@ void TrackerClient::on_connected(net::Fd fd) {
 // Nothing has been sent yet: neither the token nor any request reaches a tracker whose key is
 // not the pinned one (docs/protocol.md §1.4).
 void TrackerClient::on_secured(std::string_view fingerprint) {
-    const TrackerEntry& entry = trackers_[tracker_index_];
+    const TrackerEntry& entry = trackers_[tier_.current()];
     const std::string address = entry.endpoint.to_string();
     if (!entry.fingerprint.empty()) {
         if (fingerprint != entry.fingerprint) {
@@ -167,7 +157,6 @@ void TrackerClient::on_secured(std::string_view fingerprint) {
         log::warn("cannot pin tracker {} key {}: {}", address, fingerprint, added.error().message);
     }
 
-    backoff_ = std::chrono::milliseconds(100);
     if (announced_down_) log::info("connected to tracker {}", current_tracker());
     announced_down_ = false;
     if (!token_.empty()) {
@@ -179,7 +168,6 @@ void TrackerClient::on_secured(std::string_view fingerprint) {
 
 void TrackerClient::refuse_tracker(std::string message) {
     log::error("{}", message);
-    refused_[tracker_index_] = true;
     refusal_ = message;
     last_failure_ = fmt::format("{}: key mismatch", current_tracker());
     // Dropped on purpose: on_closed must not take it for a lost link.
@@ -187,9 +175,9 @@ void TrackerClient::refuse_tracker(std::string message) {
     dead->close_now("tracker key does not match its pin");
     loop_.defer([dead] {});
 
-    if (first_usable_tracker() < trackers_.size()) {
+    if (auto next = tier_.leave_out()) {
         if (callbacks_.on_refused) callbacks_.on_refused(message, false);
-        try_next_tracker();
+        move_on(*next);
         return;
     }
     // No tracker left: waiting requests fail now rather than at their timeout; later ones at once.
@@ -209,32 +197,89 @@ void TrackerClient::send_resume() {
     p.done = [this](Result<proto::Value> reply) {
         resume_seq_ = 0;
         if (!reply) {
-            if (reply.error().code == Errc::Io) return;  // link dropped again; we retry
+            const Errc code = reply.error().code;
+            if (code == Errc::Io) return;  // link dropped again; we move on
+            if (code == Errc::Throttled || code == Errc::Internal) {
+                // The tracker is in trouble, not the session: another one may take it.
+                log::warn("tracker {} could not resume the session: {}", current_tracker(),
+                          reply.error().message);
+                if (conn_) conn_->close_now("could not resume the session");
+                return;
+            }
             log::warn("session could not be resumed: {}", reply.error().message);
             token_.clear();
             if (callbacks_.on_session_lost) callbacks_.on_session_lost();
         }
         become_ready();
     };
-    p.timer = loop_.after(kResumeTimeout, [this, seq = resume_seq_] {
-        pending_[seq].timer = 0;
-        if (conn_) conn_->close_now("resume timed out");
-    });
     conn_->send_frame(p.body);
     pending_.emplace(resume_seq_, std::move(p));
+    watch_answers();
 }
 
 void TrackerClient::send_pending(Pending& p) {
+    loop_.cancel(p.link_timer);
+    p.link_timer = 0;
     ++p.sends;
     p.in_flight = true;
     conn_->send_frame(p.body);
 }
 
+void TrackerClient::wait_for_link(std::int64_t seq, Pending& p) {
+    if (p.link_timer != 0) return;
+    p.link_timer = loop_.after(kLinkWait, [this, seq] {
+        auto it = pending_.find(seq);
+        if (it == pending_.end()) return;
+        it->second.link_timer = 0;
+        // A request that went out before the link dropped may have been carried out.
+        const bool maybe_done = it->second.sends > 0;
+        finish(seq, make_error(Errc::Io,
+                               fmt::format("cannot reach any tracker for {} s (last: {}); try again "
+                                           "later{}",
+                                           kLinkWait.count(), last_failure_,
+                                           maybe_done ? " (the tracker may have done it before "
+                                                        "the link dropped)"
+                                                      : "")));
+    });
+}
+
+bool TrackerClient::awaits_answer() const {
+    if (resume_seq_ != 0) return true;
+    // With one tracker there is nowhere else to go: a slow answer is waited for.
+    if (trackers_.size() < 2) return false;
+    for (const auto& [seq, p] : pending_) {
+        if (p.in_flight) return true;
+    }
+    return false;
+}
+
+void TrackerClient::watch_answers() {
+    loop_.cancel(stall_timer_);
+    stall_timer_ = 0;
+    if (!conn_ || !awaits_answer()) return;
+    stall_timer_ = loop_.after(kStallTimeout, [this] {
+        stall_timer_ = 0;
+        if (conn_) {
+            conn_->close_now(fmt::format("no answer for {} s", kStallTimeout.count()));
+        }
+    });
+}
+
 void TrackerClient::become_ready() {
     state_ = State::Ready;
+    tier_.on_success();
+    const std::string now_using = current_tracker();
+    if (now_using != last_ready_) {
+        log::info("using tracker {}", now_using);
+        if (!last_ready_.empty() && callbacks_.on_switched) {
+            callbacks_.on_switched(last_ready_, now_using);
+        }
+        last_ready_ = now_using;
+    }
     for (auto& [seq, p] : pending_) {
         if (seq != resume_seq_ && p.sends < kMaxSends) send_pending(p);
     }
+    watch_answers();
     if (callbacks_.on_ready) callbacks_.on_ready();
 }
 
@@ -244,6 +289,7 @@ void TrackerClient::fail_lost_requests(std::string_view reason) {
         if (p.in_flight && p.sends >= kMaxSends) lost.push_back(seq);
         p.in_flight = false;
     }
+    for (auto& [seq, p] : pending_) wait_for_link(seq, p);
     for (std::int64_t seq : lost) {
         const std::string op = pending_[seq].op;
         finish(seq, make_error(Errc::Io, fmt::format("the connection to the tracker {} dropped "
@@ -282,8 +328,20 @@ void TrackerClient::request(proto::Dict request, ReplyFn done, std::chrono::seco
                                                            "running?",
                                                            where)));
     });
-    if (state_ == State::Ready && conn_) send_pending(p);
-    pending_.emplace(seq, std::move(p));
+    const bool send_now = state_ == State::Ready && conn_;
+    auto& waiting = pending_.emplace(seq, std::move(p)).first->second;
+    if (send_now) {
+        send_pending(waiting);
+        if (stall_timer_ == 0) watch_answers();
+        return;
+    }
+    wait_for_link(seq, waiting);
+    if (state_ == State::Idle && reconnect_timer_ != 0) {
+        // Someone is waiting: the next round starts now rather than after the pause.
+        loop_.cancel(reconnect_timer_);
+        reconnect_timer_ = 0;
+        connect_next();
+    }
 }
 
 void TrackerClient::set_session(std::string token, std::string listen) {
@@ -301,6 +359,7 @@ void TrackerClient::finish(std::int64_t seq, Result<proto::Value> reply) {
     Pending p = std::move(it->second);
     pending_.erase(it);
     loop_.cancel(p.timer);
+    loop_.cancel(p.link_timer);
     if (p.done) p.done(std::move(reply));
 }
 
@@ -313,17 +372,23 @@ void TrackerClient::on_frame(std::string_view body) {
     }
     auto seq = msg->get_int("seq");
     if (!seq) return;
+    // Any answer shows the tracker is alive; what still waits gets a fresh kStallTimeout.
+    if (stall_timer_ != 0) {
+        loop_.cancel(stall_timer_);
+        stall_timer_ = 0;
+    }
     if (msg->get_int("ok").value_or(0) == 1) {
         finish(*seq, std::move(msg).value());
-        return;
+    } else {
+        auto code = errc_from_name(msg->get_string("code").value_or("internal"));
+        std::string text(msg->get_string("error").value_or("the tracker refused the request"));
+        if (*seq == 0) {
+            log::warn("tracker closed the link: {}", text);
+        } else {
+            finish(*seq, make_error(code, std::move(text)));
+        }
     }
-    auto code = errc_from_name(msg->get_string("code").value_or("internal"));
-    std::string text(msg->get_string("error").value_or("the tracker refused the request"));
-    if (*seq == 0) {
-        log::warn("tracker closed the link: {}", text);
-        return;
-    }
-    finish(*seq, make_error(code, std::move(text)));
+    watch_answers();
 }
 
 void TrackerClient::on_closed(std::string_view reason) {
@@ -336,6 +401,8 @@ void TrackerClient::on_closed(std::string_view reason) {
     }
     log::warn("lost connection to tracker {} ({}); reconnecting", current_tracker(), reason);
     last_failure_ = fmt::format("{}: {}", current_tracker(), reason);
+    loop_.cancel(stall_timer_);
+    stall_timer_ = 0;
     if (resume_seq_ != 0) {
         auto it = pending_.find(resume_seq_);
         if (it != pending_.end()) {
@@ -347,8 +414,8 @@ void TrackerClient::on_closed(std::string_view reason) {
     // Destroy the connection after this batch; its callbacks must not run again.
     loop_.defer([dead = std::shared_ptr<net::Connection>(std::move(conn_))] {});
     fail_lost_requests(reason);
-    tracker_index_ = first_usable_tracker();
-    schedule_reconnect();
+    // The next tracker of the tier at once; this one again only after the others.
+    move_on(*tier_.on_failure());
 }
 
 }  // namespace gs::peer

@@ -1,13 +1,16 @@
-// TrackerClient: the client's link to the tracker (docs/protocol.md §1). Connects to the first
-// reachable tracker in tracker_info.txt without blocking, over TLS, and sends nothing before the
-// tracker's certificate matches its pinned fingerprint (§1.4); matches replies to requests by
-// seq, and when the link drops reconnects by itself, resumes the session with its token and
-// resends what was not answered — so the user just carries on. A request is resent at most
-// once: if the link drops again while it waits, it fails with one error instead of going round
-// (a reply the client cannot take would otherwise be asked for forever). A tracker whose key
-// does not match is never tried again by this process. Reactor thread only.
+// TrackerClient: the client's link to the trackers of tracker_info.txt (docs/protocol.md §1). The
+// lines are one tier (TrackerTier): shuffled once, the client keeps to a tracker that works and
+// moves to the next when it fails (refused, TLS failure, link dropped, no answer). It connects
+// without blocking, over TLS, and sends nothing before the tracker's certificate matches the pin
+// of its line (§1.4); matches replies to requests by seq, and when the link drops moves on,
+// resumes the session there with its token and resends what was not answered, so the user just
+// carries on. A request waits for a link at most kLinkWait, and is resent at most once: if the
+// link drops again while it waits, it fails with one error instead of going round (a reply the
+// client cannot take would otherwise be asked for forever). A tracker whose key does not match
+// is never tried again by this process. Reactor thread only.
 #pragma once
 
+#include "peer/tracker_tier.hpp"
 #include "shared/config.hpp"
 #include "shared/net/connection.hpp"
 #include "shared/net/event_loop.hpp"
@@ -38,7 +41,17 @@ public:
         // "error: "). `requests_fail`: no tracker is left to try, so every waiting and later
         // request fails with this message too.
         std::function<void(std::string_view message, bool requests_fail)> on_refused;
+        // The link to tracker `from` was lost and the session now goes through `to` (both
+        // "IP:PORT"). Not called when the client comes back to the tracker it had.
+        std::function<void(std::string_view from, std::string_view to)> on_switched;
     };
+
+    // How long a request waits for a link (docs/protocol.md §1.2): made while none is up, or
+    // lost with the link it went out on, it fails once this has passed without one.
+    static constexpr std::chrono::seconds kLinkWait{5};
+    // With several trackers, one that answers nothing for this long while a request waits on
+    // it is taken for failed and left for the next; a resume is given as long everywhere.
+    static constexpr std::chrono::seconds kStallTimeout{10};
 
     // Where the pinned fingerprints come from: a tracker_info.txt line's third field first,
     // else `known`, which learns a tracker's fingerprint the first time we connect to it.
@@ -47,9 +60,10 @@ public:
         KnownTrackers known;
     };
 
-    // Throws at start-up if OpenSSL cannot make a TLS context.
+    // Throws at start-up if OpenSSL cannot make a TLS context. `shuffle_seed` seeds the order in
+    // which the trackers are tried (TrackerTier).
     TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers, Pins pins,
-                  Callbacks callbacks);
+                  Callbacks callbacks, std::uint64_t shuffle_seed);
     ~TrackerClient();
     TrackerClient(const TrackerClient&) = delete;
     TrackerClient& operator=(const TrackerClient&) = delete;
@@ -61,7 +75,8 @@ public:
     void start();
 
     // Sends `request` (op and arguments; seq is added) and calls `done` once with the reply
-    // fields, the tracker's error, or a connectivity error after `timeout`.
+    // fields, the tracker's error, or a connectivity error: no link within kLinkWait, or no
+    // answer within `timeout`. Made during a back-off pause, it starts the next round at once.
     void request(proto::Dict request, ReplyFn done,
                  std::chrono::seconds timeout = std::chrono::seconds(20));
 
@@ -81,7 +96,8 @@ private:
         std::string body;  // bencoded request, with seq
         std::string op;    // for the error if the link drops while it waits
         ReplyFn done;
-        net::TimerId timer = 0;
+        net::TimerId timer = 0;       // the request's own deadline
+        net::TimerId link_timer = 0;  // while it waits for a link: kLinkWait
         int sends = 0;           // how many times it went out (kMaxSends at most)
         bool in_flight = false;  // sent on the current connection, not answered yet
     };
@@ -89,21 +105,26 @@ private:
     static constexpr int kMaxSends = 2;
 
     void send_pending(Pending& p);
+    // Starts `p`'s kLinkWait, unless it is already waiting.
+    void wait_for_link(std::int64_t seq, Pending& p);
+    // Watches the link while something sent on it waits for its answer (kStallTimeout).
+    void watch_answers();
+    bool awaits_answer() const;
     // After a drop: requests that were in flight for the last time fail now.
     void fail_lost_requests(std::string_view reason);
 
     void connect_next();
     void on_connect_ready();
     void on_connect_failed(std::string_view why);
-    // The next tracker after a failed attempt, or a pause and the first one again.
-    void try_next_tracker();
-    std::size_t first_usable_tracker() const;
+    // Goes on with the tracker the tier names: at once within a round, after a pause once a
+    // whole round has failed.
+    void move_on(const TrackerTier::Next& next);
     void on_connected(net::Fd fd);
     void on_secured(std::string_view fingerprint);
     void refuse_tracker(std::string message);
     void on_frame(std::string_view body);
     void on_closed(std::string_view reason);
-    void schedule_reconnect();
+    void schedule_reconnect(std::chrono::milliseconds delay);
     void send_resume();
     void become_ready();
     void finish(std::int64_t seq, Result<proto::Value> reply);
@@ -112,16 +133,15 @@ private:
     std::vector<TrackerEntry> trackers_;
     Pins pins_;
     net::TlsContext tls_;
-    std::vector<bool> refused_;  // per tracker: its key did not match
+    TrackerTier tier_;
     std::string refusal_;        // the last refusal, for requests once all are refused
     Callbacks callbacks_;
     State state_ = State::Idle;
-    std::size_t tracker_index_ = 0;
     net::Fd connecting_fd_;
     net::WatchId connect_watch_ = 0;
     net::TimerId connect_timer_ = 0;
     net::TimerId reconnect_timer_ = 0;
-    std::chrono::milliseconds backoff_{100};
+    net::TimerId stall_timer_ = 0;
     std::unique_ptr<net::Connection> conn_;
     std::int64_t next_seq_ = 1;
     std::map<std::int64_t, Pending> pending_;
@@ -129,6 +149,7 @@ private:
     std::string token_;
     std::string listen_;
     std::string last_failure_;
+    std::string last_ready_;  // the tracker the link was last ready on ("" before the first)
     bool announced_down_ = false;
     std::optional<net::Endpoint> source_;
 };

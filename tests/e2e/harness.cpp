@@ -470,6 +470,15 @@ Tracker::Tracker(const TempDir& dir)
       client_info_(dir / "clients_tracker_info.txt"),
       db_(dir / "tracker.db") {}
 
+Tracker::Tracker(const TempDir& dir, int number, std::string db, std::filesystem::path own_info,
+                 std::filesystem::path client_info)
+    : dir_(dir),
+      number_(number),
+      in_set_(true),
+      own_info_(std::move(own_info)),
+      client_info_(std::move(client_info)),
+      db_(std::move(db)) {}
+
 void Tracker::launch(const std::filesystem::path& info) {
     if (current_) {
         if (!current_->poll_exit()) {
@@ -479,12 +488,14 @@ void Tracker::launch(const std::filesystem::path& info) {
         ended_.push_back(std::move(current_));
     }
     ++generation_;
-    std::string name = generation_ == 1 ? "tracker" : "tracker#" + std::to_string(generation_);
-    std::vector<std::string> args{info.string(), "1", "--db", db_.string()};
+    const std::string base = in_set_ ? "tracker" + std::to_string(number_) : "tracker";
+    std::string name = generation_ == 1 ? base : base + "#" + std::to_string(generation_);
+    std::vector<std::string> args{info.string(), std::to_string(number_), "--db", db_.string()};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     current_ = std::make_unique<Process>(name, binary_from_env("GS_TRACKER"), std::move(args),
                                          dir_.path());
-    std::string line = current_->wait_for_line(R"(^tracker 1 listening on 127\.0\.0\.1:\d+ )");
+    std::string line = current_->wait_for_line("^tracker " + std::to_string(number_) +
+                                               R"( listening on 127\.0\.0\.1:\d+ )");
     std::smatch m;
     std::regex_search(line, m, std::regex(R"(127\.0\.0\.1:(\d+))"));
     std::uint16_t bound = static_cast<std::uint16_t>(std::stoul(m[1].str()));
@@ -503,10 +514,10 @@ void Tracker::launch(const std::filesystem::path& info) {
 }
 
 void Tracker::start() {
-    write_file(own_info_, "127.0.0.1:0\n");
+    if (!in_set_) write_file(own_info_, "127.0.0.1:0\n");
     launch(own_info_);
     // Only now do the clients learn where the tracker is (docs/ARCHITECTURE.md, habit 7).
-    write_file(client_info_, address() + "\n");
+    if (!in_set_) write_file(client_info_, address() + "\n");
 }
 
 void Tracker::restart() {
@@ -529,13 +540,46 @@ std::string Tracker::address() const {
     return "127.0.0.1:" + std::to_string(port_);
 }
 
+// ---- TrackerSet ----
+
+TrackerSet::TrackerSet(const TempDir& dir, std::size_t count, std::string db)
+    : own_info_(dir / "trackers_info.txt"),
+      client_info_(dir / "clients_tracker_info.txt"),
+      db_(db.empty() ? (dir / "tracker.db").string() : std::move(db)) {
+    for (std::size_t i = 0; i < count; ++i) {
+        trackers_.push_back(std::make_unique<Tracker>(dir, static_cast<int>(i + 1), db_,
+                                                      own_info_, client_info_));
+    }
+}
+
+void TrackerSet::start() {
+    std::string own;
+    for (std::size_t i = 0; i < trackers_.size(); ++i) own += "127.0.0.1:0\n";
+    write_file(own_info_, own);
+    for (auto& t : trackers_) t->start();
+    // Only now do the clients learn where the trackers are (docs/ARCHITECTURE.md, habit 7).
+    std::string listed;
+    for (auto& t : trackers_) listed += t->address() + "\n";
+    write_file(client_info_, listed);
+}
+
+std::size_t TrackerSet::index_of(const std::string& address, std::source_location where) const {
+    for (std::size_t i = 0; i < trackers_.size(); ++i) {
+        if (trackers_[i]->address() == address) return i;
+    }
+    fail_with_dump("no tracker of the set listens on " + address, where);
+}
+
 // ---- Client ----
 
 Client::Client(const TempDir& dir, const Tracker& tracker, std::string name)
+    : Client(dir, tracker.client_info_path(), std::move(name)) {}
+
+Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name)
     : name_(std::move(name)) {
     process_ = std::make_unique<Process>(
         name_, binary_from_env("GS_CLIENT"),
-        std::vector<std::string>{"127.0.0.1:0", tracker.client_info_path().string(), "--data-dir",
+        std::vector<std::string>{"127.0.0.1:0", tracker_info.string(), "--data-dir",
                                  (dir / name_).string()},
         dir.path());
     std::string line = process_->wait_for_line(R"(^serving pieces on 127\.0\.0\.1:\d+$)");
@@ -638,8 +682,37 @@ Client& E2eTest::new_client() {
 Client& E2eTest::logged_in(const std::string& user, const std::string& password,
                            std::source_location where) {
     Client& c = new_client();
+    create_and_login(c, user, password, where);
+    return c;
+}
+
+void create_and_login(Client& c, const std::string& user, const std::string& password,
+                      std::source_location where) {
     c.must("create_user " + user + " " + password, "user " + user + " created", where);
     c.must("login " + user + " " + password, "logged in as " + user, where);
+}
+
+// ---- TrackerSetTest ----
+
+void TrackerSetTest::SetUp() {
+    g_dumped = false;
+    trackers_.start();
+}
+
+void TrackerSetTest::TearDown() {
+    if (HasFailure() && !g_dumped) std::cout << dump_all_processes() << std::flush;
+}
+
+Client& TrackerSetTest::new_client() {
+    std::string name = "client" + std::to_string(clients_.size() + 1);
+    clients_.push_back(std::make_unique<Client>(dir_, trackers_.client_info_path(), name));
+    return *clients_.back();
+}
+
+Client& TrackerSetTest::logged_in(const std::string& user, const std::string& password,
+                                  std::source_location where) {
+    Client& c = new_client();
+    create_and_login(c, user, password, where);
     return c;
 }
 

@@ -171,6 +171,10 @@ private:
 class Tracker {
 public:
     explicit Tracker(const TempDir& dir);
+    // Tracker `number` (from 1) of a TrackerSet: started from line `number` of `own_info`,
+    // restarted from `client_info` (which the set writes), with `db` as its --db value.
+    Tracker(const TempDir& dir, int number, std::string db, std::filesystem::path own_info,
+            std::filesystem::path client_info);
 
     void start();
     // Options added to the command line from the next start on (e.g. --ticket-lifetime 2).
@@ -195,6 +199,8 @@ private:
     void launch(const std::filesystem::path& info);
 
     const TempDir& dir_;
+    int number_ = 1;
+    bool in_set_ = false;  // the TrackerSet writes the tracker_info files
     std::filesystem::path own_info_;
     std::filesystem::path client_info_;
     std::filesystem::path db_;
@@ -204,6 +210,35 @@ private:
     std::vector<std::string> extra_args_;
     std::unique_ptr<Process> current_;
     std::vector<std::unique_ptr<Process>> ended_;  // kept so their output stays in dumps
+};
+
+// Several trackers serving one state: tracker i (from 0) runs as number i+1 of one
+// tracker_info.txt, every one with the same --db value, and the clients' tracker_info.txt lists
+// them all in that order. `db` defaults to tracker.db in the temp dir: the processes then share
+// that SQLite file (WAL mode; a writer waits for another's lock, up to the busy timeout) and the
+// TLS identity and ticket key kept beside it, so they have one fingerprint and sign the same
+// tickets. Any other --db value the tracker takes (e.g. a PostgreSQL URI) may be given instead.
+// They start one after the other, so the first makes the files the others load.
+class TrackerSet {
+public:
+    TrackerSet(const TempDir& dir, std::size_t count, std::string db = {});
+
+    void start();
+    std::size_t size() const { return trackers_.size(); }
+    Tracker& operator[](std::size_t i) { return *trackers_.at(i); }
+    const Tracker& operator[](std::size_t i) const { return *trackers_.at(i); }
+    // The index of the tracker listening on `address` ("127.0.0.1:PORT"); fails the test if
+    // none does.
+    std::size_t index_of(const std::string& address,
+                         std::source_location where = std::source_location::current()) const;
+    const std::filesystem::path& client_info_path() const { return client_info_; }
+    const std::string& db() const { return db_; }
+
+private:
+    std::filesystem::path own_info_;
+    std::filesystem::path client_info_;
+    std::string db_;
+    std::vector<std::unique_ptr<Tracker>> trackers_;
 };
 
 // A command sent to a client whose output has not been collected yet.
@@ -221,6 +256,8 @@ struct PendingCommand {
 class Client {
 public:
     Client(const TempDir& dir, const Tracker& tracker, std::string name);
+    // A client of every tracker `tracker_info` lists (e.g. TrackerSet::client_info_path()).
+    Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name);
 
     // Sends `command` and returns every line it printed.
     std::vector<std::string> run(std::string_view command, Duration timeout = kDefaultTimeout,
@@ -396,6 +433,29 @@ protected:
 
     TempDir dir_;
     Tracker tracker_{dir_};
+    std::vector<std::unique_ptr<Client>> clients_;
+};
+
+// Creates `user` on `c` and logs it in; aborts the test unless both answer as usual.
+void create_and_login(Client& c, const std::string& user, const std::string& password,
+                      std::source_location where = std::source_location::current());
+
+// The fixture for several trackers on one state: a fresh temp dir and a running TrackerSet of
+// `count` trackers; clients, made on demand and named client1, client2, ..., list them all. On
+// any failure the output of every process is printed once.
+class TrackerSetTest : public ::testing::Test {
+protected:
+    explicit TrackerSetTest(std::size_t count = 2) : trackers_(dir_, count) {}
+    void SetUp() override;
+    void TearDown() override;
+
+    Client& new_client();
+    // A new client on which `user` has been created and logged in.
+    Client& logged_in(const std::string& user, const std::string& password = "secret",
+                      std::source_location where = std::source_location::current());
+
+    TempDir dir_;
+    TrackerSet trackers_;
     std::vector<std::unique_ptr<Client>> clients_;
 };
 

@@ -30,7 +30,8 @@ protected:
     DownloadsTest()
         : workers_(loop_, 1),
           tracker_(loop_, {TrackerEntry{{"127.0.0.1", 1}, 1, {}}},
-                   {"tracker_info.txt", std::move(KnownTrackers::parse("", "known")).value()}, {}),
+                   {"tracker_info.txt", std::move(KnownTrackers::parse("", "known")).value()}, {},
+                   /*shuffle_seed=*/1),
           info_(test::info_for(test::random_bytes(3 * kPieceLength, 7), kPieceLength)),
           dest_(dir_.file("out")) {}
 
