@@ -233,13 +233,14 @@ void TrackerClient::wait_for_link(std::int64_t seq, Pending& p) {
         it->second.link_timer = 0;
         // A request that went out before the link dropped may have been carried out.
         const bool maybe_done = it->second.sends > 0;
-        finish(seq, make_error(Errc::Io,
-                               fmt::format("cannot reach any tracker for {} s (last: {}); try again "
-                                           "later{}",
-                                           kLinkWait.count(), last_failure_,
-                                           maybe_done ? " (the tracker may have done it before "
-                                                        "the link dropped)"
-                                                      : "")));
+        finish(seq,
+               make_error(Errc::Io,
+                          fmt::format("cannot reach any tracker for {} s (last: {}); try again "
+                                      "later{}",
+                                      kLinkWait.count(), last_failure_,
+                                      maybe_done ? " (the tracker may have done it before "
+                                                   "the link dropped)"
+                                                 : "")));
     });
 }
 

@@ -98,8 +98,8 @@ private:
         ReplyFn done;
         net::TimerId timer = 0;       // the request's own deadline
         net::TimerId link_timer = 0;  // while it waits for a link: kLinkWait
-        int sends = 0;           // how many times it went out (kMaxSends at most)
-        bool in_flight = false;  // sent on the current connection, not answered yet
+        int sends = 0;                // how many times it went out (kMaxSends at most)
+        bool in_flight = false;       // sent on the current connection, not answered yet
     };
     // A request goes out once, and once more after a reconnect; no more.
     static constexpr int kMaxSends = 2;
@@ -134,7 +134,7 @@ private:
     Pins pins_;
     net::TlsContext tls_;
     TrackerTier tier_;
-    std::string refusal_;        // the last refusal, for requests once all are refused
+    std::string refusal_;  // the last refusal, for requests once all are refused
     Callbacks callbacks_;
     State state_ = State::Idle;
     net::Fd connecting_fd_;

@@ -19,15 +19,28 @@ namespace {
 using ::testing::Contains;
 using ::testing::Not;
 
-using FailoverTest = TrackerSetTest;
-
-// The tracker `c` went through last, from its log ("using tracker IP:PORT"); waits for the line.
+// The tracker `c` went through first, from its log ("using tracker IP:PORT"); waits for the line.
 std::string tracker_in_use(Client& c) {
     const std::string line = c.process().wait_for_stderr_line(R"(using tracker 127\.0\.0\.1:\d+)");
     std::smatch m;
     std::regex_search(line, m, std::regex(R"(127\.0\.0\.1:\d+)"));
     return m[0].str();
 }
+
+class FailoverTest : public TrackerSetTest {
+protected:
+    struct Trackers {
+        std::size_t used;   // the one the client goes through
+        std::size_t other;  // the other one
+    };
+    // Alice logged in, with a group "books" of hers; which tracker her client uses.
+    Trackers alice_with_books() {
+        Client& alice = logged_in("alice");
+        create_group(alice, "books");
+        const std::size_t used = trackers_.index_of(tracker_in_use(alice));
+        return {used, 1 - used};
+    }
+};
 
 std::string failover_line(const std::string& from, const std::string& to) {
     return "tracker " + from + " lost; now using " + to;
@@ -46,11 +59,8 @@ private:
 };
 
 TEST_F(FailoverTest, WhenItsTrackerDiesTheClientCarriesOnThroughTheOtherWithoutANewLogin) {
-    Client& alice = logged_in("alice");
-    create_group(alice, "books");
-    const std::size_t used = trackers_.index_of(tracker_in_use(alice));
-    const std::size_t other = 1 - used;
-
+    const auto [used, other] = alice_with_books();
+    Client& alice = *clients_[0];
     trackers_[used].kill();
     // The next command goes through the other tracker on the same session; the client said
     // once that it moved.
@@ -69,10 +79,8 @@ TEST_F(FailoverTest, WhenItsTrackerDiesTheClientCarriesOnThroughTheOtherWithoutA
 }
 
 TEST_F(FailoverTest, WithEveryTrackerDownACommandFailsWithOneLineAndWorksOnceOneIsBack) {
-    Client& alice = logged_in("alice");
-    create_group(alice, "books");
-    const std::size_t used = trackers_.index_of(tracker_in_use(alice));
-    const std::size_t other = 1 - used;
+    const auto [used, other] = alice_with_books();
+    Client& alice = *clients_[0];
     // The unused one first, so the client has nowhere to go when its own dies.
     trackers_[other].kill();
     trackers_[used].kill();

@@ -547,8 +547,8 @@ TrackerSet::TrackerSet(const TempDir& dir, std::size_t count, std::string db)
       client_info_(dir / "clients_tracker_info.txt"),
       db_(db.empty() ? (dir / "tracker.db").string() : std::move(db)) {
     for (std::size_t i = 0; i < count; ++i) {
-        trackers_.push_back(std::make_unique<Tracker>(dir, static_cast<int>(i + 1), db_,
-                                                      own_info_, client_info_));
+        trackers_.push_back(
+            std::make_unique<Tracker>(dir, static_cast<int>(i + 1), db_, own_info_, client_info_));
     }
 }
 
@@ -573,13 +573,10 @@ std::size_t TrackerSet::index_of(const std::string& address, std::source_locatio
 // ---- Client ----
 
 Client::Client(const TempDir& dir, const Tracker& tracker, std::string name)
-    : Client(dir, tracker.client_info_path(), std::move(name)) {}
-
-Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name)
     : name_(std::move(name)) {
     process_ = std::make_unique<Process>(
         name_, binary_from_env("GS_CLIENT"),
-        std::vector<std::string>{"127.0.0.1:0", tracker_info.string(), "--data-dir",
+        std::vector<std::string>{"127.0.0.1:0", tracker.client_info_path().string(), "--data-dir",
                                  (dir / name_).string()},
         dir.path());
     std::string line = process_->wait_for_line(R"(^serving pieces on 127\.0\.0\.1:\d+$)");
@@ -682,38 +679,20 @@ Client& E2eTest::new_client() {
 Client& E2eTest::logged_in(const std::string& user, const std::string& password,
                            std::source_location where) {
     Client& c = new_client();
-    create_and_login(c, user, password, where);
-    return c;
-}
-
-void create_and_login(Client& c, const std::string& user, const std::string& password,
-                      std::source_location where) {
     c.must("create_user " + user + " " + password, "user " + user + " created", where);
     c.must("login " + user + " " + password, "logged in as " + user, where);
+    return c;
 }
 
 // ---- TrackerSetTest ----
 
 void TrackerSetTest::SetUp() {
     g_dumped = false;
+    if (trackers_.client_info_path() != tracker_.client_info_path()) {
+        fail_with_dump("the tracker set writes its clients' tracker_info.txt elsewhere",
+                       std::source_location::current());
+    }
     trackers_.start();
-}
-
-void TrackerSetTest::TearDown() {
-    if (HasFailure() && !g_dumped) std::cout << dump_all_processes() << std::flush;
-}
-
-Client& TrackerSetTest::new_client() {
-    std::string name = "client" + std::to_string(clients_.size() + 1);
-    clients_.push_back(std::make_unique<Client>(dir_, trackers_.client_info_path(), name));
-    return *clients_.back();
-}
-
-Client& TrackerSetTest::logged_in(const std::string& user, const std::string& password,
-                                  std::source_location where) {
-    Client& c = new_client();
-    create_and_login(c, user, password, where);
-    return c;
 }
 
 // ---- helpers ----

@@ -218,7 +218,8 @@ private:
 // that SQLite file (WAL mode; a writer waits for another's lock, up to the busy timeout) and the
 // TLS identity and ticket key kept beside it, so they have one fingerprint and sign the same
 // tickets. Any other --db value the tracker takes (e.g. a PostgreSQL URI) may be given instead.
-// They start one after the other, so the first makes the files the others load.
+// They start one after the other, so the first makes the files the others load. The clients'
+// file is the one a lone Tracker in the same temp dir would write (client_info_path()).
 class TrackerSet {
 public:
     TrackerSet(const TempDir& dir, std::size_t count, std::string db = {});
@@ -256,8 +257,6 @@ struct PendingCommand {
 class Client {
 public:
     Client(const TempDir& dir, const Tracker& tracker, std::string name);
-    // A client of every tracker `tracker_info` lists (e.g. TrackerSet::client_info_path()).
-    Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name);
 
     // Sends `command` and returns every line it printed.
     std::vector<std::string> run(std::string_view command, Duration timeout = kDefaultTimeout,
@@ -436,27 +435,15 @@ protected:
     std::vector<std::unique_ptr<Client>> clients_;
 };
 
-// Creates `user` on `c` and logs it in; aborts the test unless both answer as usual.
-void create_and_login(Client& c, const std::string& user, const std::string& password,
-                      std::source_location where = std::source_location::current());
-
-// The fixture for several trackers on one state: a fresh temp dir and a running TrackerSet of
-// `count` trackers; clients, made on demand and named client1, client2, ..., list them all. On
-// any failure the output of every process is printed once.
-class TrackerSetTest : public ::testing::Test {
+// The fixture for several trackers on one state: E2eTest's clients, made the same way, with a
+// running TrackerSet of `count` trackers in place of its one tracker. `tracker_` is not started:
+// the set writes the tracker_info.txt that the clients read, listing every tracker.
+class TrackerSetTest : public E2eTest {
 protected:
     explicit TrackerSetTest(std::size_t count = 2) : trackers_(dir_, count) {}
     void SetUp() override;
-    void TearDown() override;
 
-    Client& new_client();
-    // A new client on which `user` has been created and logged in.
-    Client& logged_in(const std::string& user, const std::string& password = "secret",
-                      std::source_location where = std::source_location::current());
-
-    TempDir dir_;
     TrackerSet trackers_;
-    std::vector<std::unique_ptr<Client>> clients_;
 };
 
 }  // namespace gs::e2e
