@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -76,11 +77,12 @@ std::filesystem::path make_data_dir(const Options& options, const gs::net::Endpo
 }
 
 // The seed of the order in which the trackers of tracker_info.txt are tried: random, unless the
-// environment variable GS_TRACKER_SEED holds a number (tests, so that several clients try the
-// trackers in one same order).
-std::uint64_t tracker_shuffle_seed() {
+// environment variable GS_TRACKER_SEED holds a number, or `file` for no shuffle at all (tests:
+// several clients that try the trackers in one same order, a test of the order of the lines).
+std::optional<std::uint64_t> tracker_shuffle_seed() {
     if (const char* text = std::getenv("GS_TRACKER_SEED"); text != nullptr) {
         std::string_view v(text);
+        if (v == "file") return std::nullopt;
         std::uint64_t seed = 0;
         auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
         if (ec == std::errc() && end == v.data() + v.size() && !v.empty()) return seed;

@@ -23,7 +23,7 @@ net::TlsContext make_client_context() {
 }  // namespace
 
 TrackerClient::TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers, Pins pins,
-                             Callbacks callbacks, std::uint64_t shuffle_seed)
+                             Callbacks callbacks, std::optional<std::uint64_t> shuffle_seed)
     : loop_(loop),
       trackers_(std::move(trackers)),
       pins_(std::move(pins)),

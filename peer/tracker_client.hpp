@@ -61,9 +61,9 @@ public:
     };
 
     // Throws at start-up if OpenSSL cannot make a TLS context. `shuffle_seed` seeds the order in
-    // which the trackers are tried (TrackerTier).
+    // which the trackers are tried (TrackerTier); without one they are tried in file order.
     TrackerClient(net::EventLoop& loop, std::vector<TrackerEntry> trackers, Pins pins,
-                  Callbacks callbacks, std::uint64_t shuffle_seed);
+                  Callbacks callbacks, std::optional<std::uint64_t> shuffle_seed);
     ~TrackerClient();
     TrackerClient(const TrackerClient&) = delete;
     TrackerClient& operator=(const TrackerClient&) = delete;

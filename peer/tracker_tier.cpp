@@ -7,10 +7,10 @@
 
 namespace gs::peer {
 
-TrackerTier::TrackerTier(std::size_t size, std::uint64_t seed)
+TrackerTier::TrackerTier(std::size_t size, std::optional<std::uint64_t> seed)
     : TrackerTier(size, seed, Backoff{}) {}
 
-TrackerTier::TrackerTier(std::size_t size, std::uint64_t seed, Backoff backoff)
+TrackerTier::TrackerTier(std::size_t size, std::optional<std::uint64_t> seed, Backoff backoff)
     : order_(size),
       left_out_(size, false),
       usable_(size),
@@ -18,7 +18,8 @@ TrackerTier::TrackerTier(std::size_t size, std::uint64_t seed, Backoff backoff)
       next_delay_(backoff.first) {
     assert(size > 0);
     std::iota(order_.begin(), order_.end(), std::size_t{0});
-    std::mt19937_64 rng(seed);
+    if (!seed) return;
+    std::mt19937_64 rng(*seed);
     std::shuffle(order_.begin(), order_.end(), rng);
 }
 

@@ -28,10 +28,10 @@ public:
         bool round_failed = false;
     };
 
-    // `size` trackers (at least one), in an order shuffled with `seed`; pauses as `backoff`
-    // says (0.1 s doubling up to 2 s without one).
-    TrackerTier(std::size_t size, std::uint64_t seed);
-    TrackerTier(std::size_t size, std::uint64_t seed, Backoff backoff);
+    // `size` trackers (at least one), in an order shuffled with `seed`, or in file order without
+    // one; pauses as `backoff` says (0.1 s doubling up to 2 s without one).
+    TrackerTier(std::size_t size, std::optional<std::uint64_t> seed);
+    TrackerTier(std::size_t size, std::optional<std::uint64_t> seed, Backoff backoff);
 
     // The tracker to use now (an index in tracker_info.txt order).
     std::size_t current() const { return order_[position_]; }

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <cstdlib>
 #include <regex>
 #include <string>
 
@@ -45,18 +44,6 @@ protected:
 std::string failover_line(const std::string& from, const std::string& to) {
     return "tracker " + from + " lost; now using " + to;
 }
-
-// Sets an environment variable for the clients started while it lives.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-    ~ScopedEnv() { ::unsetenv(name_); }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-private:
-    const char* name_;
-};
 
 TEST_F(FailoverTest, WhenItsTrackerDiesTheClientCarriesOnThroughTheOtherWithoutANewLogin) {
     const auto [used, other] = alice_with_books();

@@ -697,6 +697,14 @@ void TrackerSetTest::SetUp() {
 
 // ---- helpers ----
 
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+    ::setenv(name, value, 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+    ::unsetenv(name_);
+}
+
 bool eventually(const std::function<bool()>& condition, Duration timeout) {
     auto deadline = Clock::now() + timeout;
     while (true) {

@@ -316,6 +316,17 @@ void write_file(const std::filesystem::path& path, std::string_view bytes);
 // The whole file ("" when it cannot be read).
 std::string read_file(const std::filesystem::path& path);
 
+// Sets an environment variable for the processes started while it lives (e.g. GS_TRACKER_SEED,
+// docs/protocol.md §1.2), then removes it.
+class ScopedEnv : NonCopyable {
+public:
+    ScopedEnv(const char* name, const char* value);
+    ~ScopedEnv();
+
+private:
+    const char* name_;
+};
+
 // Polls `condition` every few milliseconds until it holds or `timeout` passes; false then.
 bool eventually(const std::function<bool()>& condition, Duration timeout = kDefaultTimeout);
 

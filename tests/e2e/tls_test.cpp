@@ -357,7 +357,8 @@ TEST_F(TlsTest, PinInTrackerInfoThatMatchesConnectsWithoutWritingKnownTrackers) 
 }
 
 TEST_F(TlsTest, RefusedTrackerLineIsSkippedForTheNextOneInTrackerInfo) {
-    // The same tracker twice: first with a wrong pin, then unpinned.
+    // The same tracker twice: first with a wrong pin, then unpinned; tried in that order.
+    ScopedEnv file_order("GS_TRACKER_SEED", "file");
     write_text(tracker_.client_info_path(),
                tracker_.address() + " " + kZeroPin + "\n" + tracker_.address() + "\n");
     Client& c = new_client();

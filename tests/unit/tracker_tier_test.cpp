@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -53,6 +54,13 @@ TEST(TrackerTierTest, TheOrderIsAShuffleOfEveryTrackerThatTheSeedDecides) {
     }
     EXPECT_GT(orders.size(), 10u) << "the seed hardly changes the order";
     EXPECT_EQ(firsts.size(), 5u) << "some tracker is never tried first";
+}
+
+TEST(TrackerTierTest, WithoutASeedTheOrderIsTheFilesOrder) {
+    TrackerTier tier(4, std::nullopt);
+    EXPECT_THAT(tier.order(), ElementsAre(0u, 1u, 2u, 3u));
+    EXPECT_EQ(tier.current(), 0u);
+    EXPECT_EQ(tier.on_failure()->tracker, 1u);
 }
 
 TEST(TrackerTierTest, AFailureMovesToTheNextAtOnceAndAWholeFailedRoundPauses) {
