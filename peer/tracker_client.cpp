@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -99,8 +100,16 @@ void TrackerClient::move_on(const TrackerTier::Next& next) {
     if (next.delay.count() == 0) {
         connect_next();
     } else {
-        schedule_reconnect(next.delay);
+        schedule_reconnect(waits_for_link() ? std::min(next.delay, kPauseWhileWaiting)
+                                            : next.delay);
     }
+}
+
+bool TrackerClient::waits_for_link() const {
+    for (const auto& [seq, p] : pending_) {
+        if (p.link_timer != 0) return true;
+    }
+    return false;
 }
 
 void TrackerClient::schedule_reconnect(std::chrono::milliseconds delay) {

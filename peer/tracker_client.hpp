@@ -49,6 +49,9 @@ public:
     // How long a request waits for a link (docs/protocol.md §1.2): made while none is up, or
     // lost with the link it went out on, it fails once this has passed without one.
     static constexpr std::chrono::seconds kLinkWait{5};
+    // While a request waits for a link, the pause between rounds is at most this long, so that a
+    // tracker back within kLinkWait is found in time.
+    static constexpr std::chrono::milliseconds kPauseWhileWaiting{500};
     // With several trackers, one that answers nothing for this long while a request waits on
     // it is taken for failed and left for the next; a resume is given as long everywhere.
     static constexpr std::chrono::seconds kStallTimeout{10};
@@ -110,6 +113,7 @@ private:
     // Watches the link while something sent on it waits for its answer (kStallTimeout).
     void watch_answers();
     bool awaits_answer() const;
+    bool waits_for_link() const;
     // After a drop: requests that were in flight for the last time fail now.
     void fail_lost_requests(std::string_view reason);
 
