@@ -1,8 +1,8 @@
 // Clients fail over by themselves (issue 12, point 4; docs/protocol.md §1.2): two trackers serve
 // one state (one SQLite file, TrackerSet); when the tracker a client uses dies, the client moves
-// to the other, resumes its session there and tells the user in one line; a command typed while
-// no tracker is up fails with one clear line after the stated wait, and works once one is back;
-// a download in progress carries on.
+// to the other, resumes its session there and tells the user in one line (also when the tracker
+// is frozen rather than dead); a command typed while no tracker is up fails with one clear line
+// after the stated wait, and works once one is back; a download in progress carries on.
 #include "tests/e2e/fixtures.hpp"
 
 #include <gmock/gmock.h>
@@ -84,6 +84,19 @@ TEST_F(FailoverTest, WithEveryTrackerDownACommandFailsWithOneLineAndWorksOnceOne
                 ElementsAre(failover_line(trackers_[used].address(), trackers_[other].address()),
                             member_of("books", "alice", 1)));
     create_group(alice, "music");
+}
+
+TEST_F(FailoverTest, ATrackerThatAnswersNothingIsLeftForTheOther) {
+    const auto [used, other] = alice_with_books();
+    Client& alice = *clients_[0];
+    // Frozen, not dead: the link stays up, but nothing comes back. After 10 s of silence the
+    // client moves on and sends the request again there.
+    trackers_[used].process().signal(SIGSTOP);
+    EXPECT_THAT(alice.run("list_groups", Duration{30000}),
+                ElementsAre(failover_line(trackers_[used].address(), trackers_[other].address()),
+                            member_of("books", "alice", 1)));
+    alice.process().wait_for_stderr_line("no answer for 10 s");
+    trackers_[used].process().signal(SIGCONT);
 }
 
 TEST_F(FailoverTest, ADownloadInProgressCompletesWhileTheTrackerOfEveryoneIsKilled) {
