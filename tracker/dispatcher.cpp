@@ -109,6 +109,10 @@ void Dispatcher::take_turn(ConnId id, Task task) {
         conn.waiting_bytes += task.bytes;
         conn.waiting.push_back(std::move(task));
         ++waiting_;
+        if (!conn.paused && conn.waiting.size() >= store_limits_.pause_input_at) {
+            conn.paused = true;
+            out_.pause_input(id, true);
+        }
         return;
     }
     task.start();
@@ -122,6 +126,10 @@ void Dispatcher::next_turn(ConnId id) {
         conn->waiting.pop_front();
         conn->waiting_bytes -= task.bytes;
         --waiting_;
+        if (conn->paused && conn->waiting.size() <= store_limits_.pause_input_at / 2) {
+            conn->paused = false;
+            out_.pause_input(id, false);  // its frames come again in a later turn of the loop
+        }
         task.start();  // may close the connection, or start its next job
     }
 }

@@ -54,7 +54,12 @@ struct AccountLimits {
 // request is answered before the next is read, so none ever waits; with a pool they wait behind
 // their connection's running request, and past these limits are answered `tracker busy`.
 struct StoreLimits {
-    // Requests of one connection waiting behind its running one, and their bytes.
+    // At this many requests of one connection waiting, its input is paused (ConnOutput::
+    // pause_input: nothing more is read from it, the client's TCP window fills) until half of
+    // them have run: a client that pipelines many requests is slowed down, not refused.
+    std::size_t pause_input_at = 8;
+    // Requests of one connection waiting behind its running one, and their bytes (past them:
+    // `tracker busy`; with the Server's pausing only a frame batch already read can get here).
     std::size_t max_waiting_per_connection = 32;
     std::size_t max_waiting_bytes_per_connection = 8 * 1024 * 1024;
     // Requests waiting or with the StoreRunner, in all.
@@ -92,6 +97,7 @@ private:
         bool running = false;       // a job of it is with the StoreRunner
         bool closed = false;        // disconnected while running: forgotten at that answer
         bool maybe_online = false;  // a job may have told the Store it is online
+        bool paused = false;        // its input is paused (StoreLimits::pause_input_at)
     };
     // Called when a started hash job has its answer, before the job's own continuation.
     using HashFinished = std::function<void()>;

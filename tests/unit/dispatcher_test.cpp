@@ -3,8 +3,9 @@
 // timeout let them share it) and one shared presence table. One connection's requests run one
 // at a time in order; other connections are served while one waits on the database; an answer
 // for a connection that has gone is dropped; past the StoreLimits a request is answered
-// `tracker busy`. The loop runs on a ManualClock; the tests wait on events (answers posted to
-// the loop, a job entering the gate), never on time.
+// `tracker busy` (and the connection's input is paused before that). The loop runs on a
+// ManualClock; the tests wait on events (answers posted to the loop, a job entering the gate),
+// never on time.
 #include "tracker/dispatcher.hpp"
 
 #include "shared/proto/bencode.hpp"
@@ -227,9 +228,18 @@ public:
     void close_after_flush(ConnId id, std::string_view /*reason*/) override { closing.insert(id); }
     void set_authenticated(ConnId /*id*/, bool /*authenticated*/) override {}
     std::size_t max_frame_bytes(ConnId /*id*/) const override { return proto::kMaxFrameBytes; }
+    // Records the back-pressure but keeps taking frames: the Dispatcher's own limits are tested.
+    void pause_input(ConnId id, bool pause) override {
+        if (pause) {
+            paused.insert(id);
+        } else {
+            paused.erase(id);
+        }
+    }
 
     std::map<ConnId, std::vector<proto::Value>> replies;
     std::set<ConnId> closing;
+    std::set<ConnId> paused;
 };
 
 constexpr unsigned kThreads = 3;
@@ -422,6 +432,7 @@ TEST_F(PooledDispatcherTest, AnAnswerAfterTheDispatcherHasGoneIsDropped) {
 
 TEST_F(PooledDispatcherTest, PastTheWaitingLimitsRequestsAreAnsweredTrackerBusy) {
     StoreLimits limits;
+    limits.pause_input_at = 2;
     limits.max_waiting_per_connection = 2;
     limits.max_requests = 4;
     start(limits);
@@ -433,8 +444,10 @@ TEST_F(PooledDispatcherTest, PastTheWaitingLimitsRequestsAreAnsweredTrackerBusy)
     gate_.close();
     send(1, 2, "list_groups");  // running (stuck)
     send(1, 3, "list_groups");  // waiting: 1
-    send(1, 4, "list_groups");  // waiting: 2, the limit
-    send(1, 5, "list_groups");  // one more: refused at once
+    EXPECT_EQ(out_.paused.count(1), 0u);
+    send(1, 4, "list_groups");  // waiting: 2, the limit; the Server is asked to stop reading
+    EXPECT_EQ(out_.paused.count(1), 1u);
+    send(1, 5, "list_groups");  // one more (a sink that does not pause): refused at once
     ASSERT_EQ(replies(1), 2u);
     EXPECT_EQ(reply(1, 1).get_int("seq"), 5);
     EXPECT_EQ(reply(1, 1).get_string("code"), "throttled");
@@ -451,6 +464,7 @@ TEST_F(PooledDispatcherTest, PastTheWaitingLimitsRequestsAreAnsweredTrackerBusy)
     gate_.open();
     ASSERT_TRUE(answered(1, 5) && answered(2, 2));
     EXPECT_EQ(seqs(1), (std::vector<std::int64_t>{1, 5, 2, 3, 4}));
+    EXPECT_EQ(out_.paused.count(1), 0u) << "its input was not resumed";
     // With room again, requests are taken.
     send(3, 3, "list_groups");
     ASSERT_TRUE(answered(3, 3));
