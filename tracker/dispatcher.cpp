@@ -138,22 +138,23 @@ template <class Work, class Done>
 void Dispatcher::store_job(ConnId id, Work work, Done done) {
     conns_.at(id).running = true;
     ++running_;
-    runner_.run(std::move(work), alive_.guard([this, id, done = std::move(done)](auto result) mutable {
-        --running_;
-        auto it = conns_.find(id);
-        if (it == conns_.end()) return;
-        it->second.running = false;
-        if (it->second.closed) {
-            // It went while its job ran: the answer is dropped, and whatever the job told the
-            // Store about it is undone.
-            const bool online = it->second.maybe_online;
-            conns_.erase(it);
-            if (online) set_offline(id);
-            return;
-        }
-        done(std::move(result));
-        next_turn(id);
-    }));
+    runner_.run(std::move(work),
+                alive_.guard([this, id, done = std::move(done)](auto result) mutable {
+                    --running_;
+                    auto it = conns_.find(id);
+                    if (it == conns_.end()) return;
+                    it->second.running = false;
+                    if (it->second.closed) {
+                        // It went while its job ran: the answer is dropped, and whatever the job
+                        // told the Store about it is undone.
+                        const bool online = it->second.maybe_online;
+                        conns_.erase(it);
+                        if (online) set_offline(id);
+                        return;
+                    }
+                    done(std::move(result));
+                    next_turn(id);
+                }));
 }
 
 void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
@@ -266,8 +267,8 @@ void Dispatcher::run_handler(Request req, const Route& route, proto::Value msg) 
             switch (answer.session) {
                 case SessionChange::None: return reply(req, std::move(answer.reply));
                 case SessionChange::EndedElsewhere:
-                    log::info("conn {} {}: session of {} has ended elsewhere; logged out",
-                              req.conn, state.peer, state.session->user_id);
+                    log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn,
+                              state.peer, state.session->user_id);
                     unbind_session(req.conn);
                     return reply(req, std::move(answer.reply));
                 case SessionChange::LoggedOut: {
@@ -546,8 +547,7 @@ void Dispatcher::login_checked(const Request& req, const PendingLogin& login, bo
               Task{[this, req, login, verified] { open_login_session(req, login, verified); }});
 }
 
-void Dispatcher::open_login_session(const Request& req, const PendingLogin& login,
-                                    bool verified) {
+void Dispatcher::open_login_session(const Request& req, const PendingLogin& login, bool verified) {
     ConnState& conn = conns_.at(req.conn);
     auto session = settle_login(throttle_, login, verified, conn.peer, clock_.now());
     if (!session) return reply(req, session.error());

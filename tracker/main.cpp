@@ -70,8 +70,8 @@ Options parse_args(int argc, char** argv) {
             unsigned n = 0;
             auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
             if (ec != std::errc() || p != v.data() + v.size() || n > kMaxStoreThreads) {
-                usage_error(fmt::format("--store-threads '{}' must be 0 to {}", v,
-                                        kMaxStoreThreads));
+                usage_error(
+                    fmt::format("--store-threads '{}' must be 0 to {}", v, kMaxStoreThreads));
             }
             o.store_threads = n;
         } else if (a == "--ticket-lifetime") {
@@ -140,8 +140,7 @@ struct Database {
 // `threads` stores made by `make_store` (one connection each), run on as many workers.
 Database pooled(gs::net::EventLoop& loop, unsigned threads,
                 const gs::tracker::StoreRunner::StoreFactory& make_store) {
-    return Database{nullptr,
-                    std::make_unique<gs::tracker::StoreRunner>(loop, threads, make_store)};
+    return Database{nullptr, std::make_unique<gs::tracker::StoreRunner>(loop, threads, make_store)};
 }
 
 // A plain path is an SQLite database: inline on the reactor by default (a call on a local

@@ -249,8 +249,7 @@ class Run {
 public:
     explicit Run(World& w)
         : runner_(*w.store),
-          dispatcher_(out_, runner_, hasher_, w.tickets, AccountLimits{}, kTicketLifetime,
-                      clock_) {
+          dispatcher_(out_, runner_, hasher_, w.tickets, AccountLimits{}, kTicketLifetime, clock_) {
         for (std::size_t slot = 0; slot < slots_.size(); ++slot) connect(slot);
         for (std::size_t i = 0; i < w.users.size(); ++i) {
             const User& u = w.users[i];

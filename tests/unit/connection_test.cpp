@@ -203,7 +203,7 @@ TEST_F(ConnectionTest, PausedInputHandsOnNothingUntilResumedThenEverythingInOrde
     limits.max_frame_bytes = 100;
     bool pause_after_first = true;
     std::string burst;
-    for (int i = 0; i < 5; ++i) burst += proto::make_frame(std::string(1, static_cast<char>('a' + i)));
+    for (char c = 'a'; c <= 'e'; ++c) burst += proto::make_frame(std::string(1, c));
     // The first frame pauses the input from inside the frame callback, as the Dispatcher does.
     conn_.reset();
     Connection::Callbacks cb;

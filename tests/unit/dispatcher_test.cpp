@@ -298,6 +298,15 @@ protected:
         send(id, seq, "resume", {{"token", tokens_.at(user)}, {"listen", "127.0.0.1:7000"}});
     }
 
+    // alice on connection 1 and bob on 2, logged in (resumed) and answered.
+    void alice_and_bob() {
+        connect(1);
+        connect(2);
+        resume(1, 1, "alice");
+        resume(2, 1, "bob");
+        ASSERT_TRUE(answered(1, 1) && answered(2, 1));
+    }
+
     std::size_t replies(ConnId id) {
         auto it = out_.replies.find(id);
         return it == out_.replies.end() ? 0 : it->second.size();
@@ -377,11 +386,7 @@ TEST_F(PooledDispatcherTest, ManyConnectionsAreServedAndEachKeepsItsOrder) {
 
 TEST_F(PooledDispatcherTest, AConnectionWaitingOnTheDatabaseHoldsUpOnlyItself) {
     start();
-    connect(1);
-    connect(2);
-    resume(1, 1, "alice");
-    resume(2, 1, "bob");
-    ASSERT_TRUE(answered(1, 1) && answered(2, 1));
+    alice_and_bob();
     gate_.close();
     send(1, 2, "list_groups");                         // stuck in the database
     send(1, 3, "create_group", {{"group", "later"}});  // waits for it
@@ -473,13 +478,11 @@ TEST_F(PooledDispatcherTest, PastTheWaitingLimitsRequestsAreAnsweredTrackerBusy)
 
 TEST_F(PooledDispatcherTest, PresenceIsSharedByTheWorkersStores) {
     start();
-    connect(1);
-    connect(2);
-    resume(1, 1, "alice");
-    resume(2, 1, "bob");
+    alice_and_bob();
     send(1, 2, "create_group", {{"group", "g"}});
+    ASSERT_TRUE(answered(1, 2));  // two connections: no order between them
     send(2, 2, "join_group", {{"group", "g"}});
-    ASSERT_TRUE(answered(1, 2) && answered(2, 2));
+    ASSERT_TRUE(answered(2, 2));
     send(1, 3, "accept_request", {{"group", "g"}, {"user", "bob"}});
     proto::Dict info{{"length", 5},
                      {"name", "a.txt"},

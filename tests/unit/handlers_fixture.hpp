@@ -1,5 +1,6 @@
 // Shared by the handlers tests: a SqliteStore on a temp database, three users with sessions,
-// online() to put a client in the store's presence, and helpers to call handlers and build info dictionaries.
+// online() to put a client in the store's presence, and helpers to call handlers and build info
+// dictionaries.
 #pragma once
 
 #include "tracker/handlers/handlers.hpp"
