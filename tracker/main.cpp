@@ -251,10 +251,12 @@ int run(const Options& options) {
                 bound->to_string().c_str(), options.db_path.c_str(), identity->fingerprint.c_str());
     std::fflush(stdout);
     gs::log::info(
-        "tracker {} listening on {}, database {}, TLS certificate {}, up to {} open "
+        "tracker {} listening on {}, database {} ({}), TLS certificate {}, up to {} open "
         "files",
-        options.number, bound->to_string(), options.db_path, identity->fingerprint,
-        static_cast<unsigned long long>(open_files));
+        options.number, bound->to_string(), options.db_path,
+        db.runner->is_inline() ? std::string("inline on the reactor")
+                               : fmt::format("{} store threads", db.runner->threads()),
+        identity->fingerprint, static_cast<unsigned long long>(open_files));
     loop.run();
 
     server.stop_accepting();
