@@ -4,7 +4,7 @@ namespace gs {
 
 WorkerPool::WorkerPool(net::EventLoop& loop, unsigned threads) : loop_(loop) {
     if (threads == 0) threads = 1;
-    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker_main(); });
+    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { worker_main(i); });
 }
 
 WorkerPool::~WorkerPool() {
@@ -22,7 +22,7 @@ std::size_t WorkerPool::queued() const {
     return jobs_.size();
 }
 
-void WorkerPool::enqueue(std::function<void()> job) {
+void WorkerPool::enqueue(std::function<void(unsigned index)> job) {
     {
         std::lock_guard lock(mutex_);
         jobs_.push_back(std::move(job));
@@ -30,9 +30,9 @@ void WorkerPool::enqueue(std::function<void()> job) {
     wake_.notify_one();
 }
 
-void WorkerPool::worker_main() {
+void WorkerPool::worker_main(unsigned index) {
     while (true) {
-        std::function<void()> job;
+        std::function<void(unsigned index)> job;
         {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
@@ -40,7 +40,7 @@ void WorkerPool::worker_main() {
             job = std::move(jobs_.front());
             jobs_.pop_front();
         }
-        job();
+        job(index);
     }
 }
 

@@ -5,6 +5,7 @@
 #include "shared/proto/frame.hpp"
 #include "tracker/password_hasher.hpp"
 #include "tracker/store.hpp"
+#include "tracker/store_runner.hpp"
 
 #include <fmt/format.h>
 
@@ -30,27 +31,130 @@ void count_down(std::unordered_map<std::string, std::size_t>& counts, const std:
 
 }  // namespace
 
-Dispatcher::Dispatcher(ConnOutput& out, Store& store, PasswordHasher& hasher, TicketSigner tickets,
-                       AccountLimits limits, std::chrono::seconds ticket_lifetime,
-                       const net::TimeSource& clock)
+Dispatcher::Dispatcher(ConnOutput& out, StoreRunner& store, PasswordHasher& hasher,
+                       TicketSigner tickets, AccountLimits limits,
+                       std::chrono::seconds ticket_lifetime, const net::TimeSource& clock,
+                       StoreLimits store_limits)
     : out_(out),
-      store_(store),
+      runner_(store),
       hasher_(hasher),
-      tickets_(std::move(tickets), ticket_lifetime),
+      tickets_(std::make_shared<TicketIssuer>(std::move(tickets), ticket_lifetime)),
       clock_(clock),
       limits_(limits),
+      store_limits_(store_limits),
       attempts_(limits.attempts_burst, limits.attempts_per_second) {}
 
 void Dispatcher::on_connect(ConnId id, const std::string& peer, const std::string& host) {
-    conns_[id] = ConnState{peer, host, std::nullopt, 0};
+    ConnState conn;
+    conn.peer = peer;
+    conn.host = host;
+    conns_[id] = std::move(conn);
 }
 
 void Dispatcher::on_disconnect(ConnId id, std::string_view reason) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) return;
-    log::info("conn {} {} closed: {}", id, it->second.peer, reason);
-    unbind_session(id);
+    ConnState* conn = live(id);
+    if (conn == nullptr) return;
+    log::info("conn {} {} closed: {}", id, conn->peer, reason);
+    // Its waiting requests are dropped: nobody is there to answer.
+    waiting_ -= conn->waiting.size();
+    conn->waiting.clear();
+    conn->waiting_bytes = 0;
+    conn->session.reset();
+    if (conn->running) {
+        conn->closed = true;  // forgotten when its job answers (store_job)
+        return;
+    }
+    const bool online = conn->maybe_online;
     conns_.erase(id);  // its hash jobs that have not started are skipped (start_hash_jobs)
+    if (online) set_offline(id);
+}
+
+Dispatcher::ConnState* Dispatcher::live(ConnId id) {
+    auto it = conns_.find(id);
+    return it == conns_.end() || it->second.closed ? nullptr : &it->second;
+}
+
+void Dispatcher::set_offline(ConnId id) {
+    // After the connection's last job has answered, so it runs after any set_online of it.
+    runner_.run([id](Store& store) { return store.set_offline(id); },
+                [id](Status done) {
+                    if (!done) {
+                        log::warn("conn {}: could not mark it offline: {}", id,
+                                  done.error().message);
+                    }
+                });
+}
+
+std::optional<Error> Dispatcher::admit_request(const ConnState& conn, std::size_t bytes) const {
+    if (waiting_ + running_ >= store_limits_.max_requests) {
+        return make_error(Errc::Throttled,
+                          "tracker busy: too many requests are waiting for the database; try "
+                          "again in a few seconds");
+    }
+    if (!conn.running && conn.waiting.empty()) return std::nullopt;  // it starts at once
+    if (conn.waiting.size() >= store_limits_.max_waiting_per_connection ||
+        conn.waiting_bytes + bytes > store_limits_.max_waiting_bytes_per_connection) {
+        return make_error(Errc::Throttled,
+                          fmt::format("tracker busy: {} requests on this connection are waiting "
+                                      "for the database; wait for their answers before sending "
+                                      "more",
+                                      conn.waiting.size()));
+    }
+    return std::nullopt;
+}
+
+void Dispatcher::take_turn(ConnId id, Task task) {
+    ConnState& conn = conns_.at(id);
+    if (conn.running || !conn.waiting.empty()) {
+        conn.waiting_bytes += task.bytes;
+        conn.waiting.push_back(std::move(task));
+        ++waiting_;
+        if (!conn.paused && conn.waiting.size() >= store_limits_.pause_input_at) {
+            conn.paused = true;
+            out_.pause_input(id, true);
+        }
+        return;
+    }
+    task.start();
+    next_turn(id);
+}
+
+void Dispatcher::next_turn(ConnId id) {
+    for (ConnState* conn = live(id); conn != nullptr && !conn->running && !conn->waiting.empty();
+         conn = live(id)) {
+        Task task = std::move(conn->waiting.front());
+        conn->waiting.pop_front();
+        conn->waiting_bytes -= task.bytes;
+        --waiting_;
+        if (conn->paused && conn->waiting.size() <= store_limits_.pause_input_at / 2) {
+            conn->paused = false;
+            out_.pause_input(id, false);  // its frames come again in a later turn of the loop
+        }
+        task.start();  // may close the connection, or start its next job
+    }
+}
+
+template <class Work, class Done>
+void Dispatcher::store_job(ConnId id, Work work, Done done) {
+    conns_.at(id).running = true;
+    ++running_;
+    runner_.run(std::move(work),
+                alive_.guard([this, id, done = std::move(done)](auto result) mutable {
+                    --running_;
+                    auto it = conns_.find(id);
+                    if (it == conns_.end()) return;
+                    it->second.running = false;
+                    if (it->second.closed) {
+                        // It went while its job ran: the answer is dropped, and whatever the job
+                        // told the Store about it is undone.
+                        const bool online = it->second.maybe_online;
+                        conns_.erase(it);
+                        if (online) set_offline(id);
+                        return;
+                    }
+                    done(std::move(result));
+                    next_turn(id);
+                }));
 }
 
 void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
@@ -68,32 +172,34 @@ void Dispatcher::on_oversized_frame(ConnId id, std::uint32_t declared_bytes) {
                                                           "logged in")));
 }
 
-Context Dispatcher::context(const ConnState& conn) {
-    return Context{conn.session ? &*conn.session : nullptr, store_, presence_, clock_.wall_now(),
-                   &tickets_};
-}
-
 void Dispatcher::on_frame(ConnId id, std::string_view body) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) return;
-    ConnState& conn = it->second;
+    ConnState* conn = live(id);
+    if (conn == nullptr) return;
     auto msg = proto::decode(body, kRequestLimits);
     auto seq = msg ? msg->get_int("seq") : std::nullopt;
     auto op = msg ? msg->get_string("op") : std::nullopt;
     if (!seq || !op) {
         std::string why = !msg ? msg.error().message : "a request needs 'op' and 'seq'";
-        log::warn("conn {} {}: bad request ({}); closing", id, conn.peer, why);
+        log::warn("conn {} {}: bad request ({}); closing", id, conn->peer, why);
         reply(Request{id, seq.value_or(0), "", "", clock_.now()},
               make_error(Errc::BadInput, "unreadable request: " + why));
         out_.close_after_flush(id, "bad request");
         return;
     }
-    route(Request{id, *seq, std::string(*op), conn.session ? conn.session->user_id : "",
-                  clock_.now()},
-          conn, *msg);
+    Request req{id, *seq, std::string(*op), "", clock_.now()};
+    if (auto refused = admit_request(*conn, body.size())) {
+        if (conn->session) req.user = conn->session->user_id;
+        return reply(req, std::move(*refused));
+    }
+    take_turn(id, Task{[this, req = std::move(req), msg = std::move(msg).value()]() mutable {
+                           route(std::move(req), std::move(msg));
+                       },
+                       body.size()});
 }
 
-void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
+void Dispatcher::route(Request req, proto::Value msg) {
+    const ConnState& conn = conns_.at(req.conn);
+    if (conn.session) req.user = conn.session->user_id;
     const auto& table = route_table();
     auto found = table.find(req.op);
     if (found == table.end()) {
@@ -110,27 +216,69 @@ void Dispatcher::route(Request req, ConnState& conn, const proto::Value& msg) {
         case AccountOp::Resume: return resume(std::move(req), msg);
         case AccountOp::None: break;
     }
-    if (conn.session && route.needs_live_session) {
-        if (Status live = check_live(req, conn); !live) return reply(req, live.error());
-    }
-    Reply result = route.fn(context(conn), msg);
-    if (!route.ends_session || !result || !conn.session) return reply(req, std::move(result));
-    Session ended = *conn.session;
-    unbind_session(req.conn);
-    reply(req, std::move(result));
-    end_sessions(req.conn, ended, logout_everywhere(msg));
+    run_handler(std::move(req), route, std::move(msg));
 }
 
-Status Dispatcher::check_live(const Request& req, const ConnState& conn) {
-    // A logout elsewhere (another connection, another tracker, logout --everywhere) ends the
-    // session in the Store: no ticket for it after that.
-    Status live = check_session_live(context(conn));
-    if (!live && live.error().code == Errc::NotLoggedIn) {
-        log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn, conn.peer,
-                  conn.session->user_id);
-        unbind_session(req.conn);
-    }
-    return live;
+namespace {
+
+// What a handler's job tells the reactor besides the reply.
+enum class SessionChange { None, EndedElsewhere, LoggedOut };
+
+struct HandlerAnswer {
+    Reply reply = proto::Dict{};
+    SessionChange session = SessionChange::None;
+};
+
+}  // namespace
+
+void Dispatcher::run_handler(Request req, const Route& route, proto::Value msg) {
+    const ConnState& conn = conns_.at(req.conn);
+    const bool everywhere = route.ends_session && logout_everywhere(msg);
+    // The job gets copies: the session, the request, the time, and a share of the ticket
+    // issuer (thread-safe), so nothing in it is the reactor's.
+    store_job(
+        req.conn,
+        [fn = route.fn, check_live = conn.session && route.needs_live_session,
+         ends = route.ends_session, session = conn.session, msg = std::move(msg),
+         now = clock_.wall_now(), tickets = tickets_, id = req.conn](Store& store) {
+            Context ctx{session ? &*session : nullptr, store, now, tickets.get()};
+            HandlerAnswer answer;
+            if (check_live) {
+                // A logout elsewhere (another connection, another tracker, logout
+                // --everywhere) ends the session in the Store: no ticket for it after that.
+                if (Status live = check_session_live(ctx); !live) {
+                    if (live.error().code == Errc::NotLoggedIn) {
+                        (void)store.set_offline(id);
+                        answer.session = SessionChange::EndedElsewhere;
+                    }
+                    answer.reply = live.error();
+                    return answer;
+                }
+            }
+            answer.reply = fn(ctx, msg);
+            if (ends && answer.reply && session) {
+                (void)store.set_offline(id);
+                answer.session = SessionChange::LoggedOut;
+            }
+            return answer;
+        },
+        [this, req, everywhere](HandlerAnswer answer) {
+            const ConnState& state = conns_.at(req.conn);
+            switch (answer.session) {
+                case SessionChange::None: return reply(req, std::move(answer.reply));
+                case SessionChange::EndedElsewhere:
+                    log::info("conn {} {}: session of {} has ended elsewhere; logged out", req.conn,
+                              state.peer, state.session->user_id);
+                    unbind_session(req.conn);
+                    return reply(req, std::move(answer.reply));
+                case SessionChange::LoggedOut: {
+                    Session ended = *state.session;
+                    unbind_session(req.conn);
+                    reply(req, std::move(answer.reply));
+                    return end_sessions(req.conn, ended, everywhere);
+                }
+            }
+        });
 }
 
 void Dispatcher::end_sessions(ConnId id, const Session& ended, bool everywhere) {
@@ -144,10 +292,20 @@ void Dispatcher::end_sessions(ConnId id, const Session& ended, bool everywhere) 
     }
     // Closing may call on_disconnect, which erases from conns_: not while iterating it.
     for (ConnId other : others) {
-        log::info("conn {} {}: session of {} ended by {} on conn {}; closing", other,
-                  conns_.at(other).peer, ended.user_id,
-                  everywhere ? "logout --everywhere" : "logout", id);
+        ConnState& conn = conns_.at(other);
+        log::info("conn {} {}: session of {} ended by {} on conn {}; closing", other, conn.peer,
+                  ended.user_id, everywhere ? "logout --everywhere" : "logout", id);
+        // It is closing: what it still had waiting will never be answered.
+        waiting_ -= conn.waiting.size();
+        conn.waiting.clear();
+        conn.waiting_bytes = 0;
         unbind_session(other);
+        if (!conn.running) {
+            // Offline now, not once its last replies have drained (a job still running
+            // leaves that to on_disconnect).
+            conn.maybe_online = false;
+            set_offline(other);
+        }
         out_.close_after_flush(other, "session logged out");
     }
 }
@@ -159,15 +317,7 @@ std::optional<Error> Dispatcher::admit_hashed(const ConnState& conn) {
                                       "checked; wait for their answers before sending more",
                                       conn.hashing));
     }
-    auto from_here = hash_jobs_of_.find(conn.host);
-    // A full queue takes a job from an address that holds far fewer than another
-    // (queue_hash_job makes the room): a few flooding addresses cannot keep everyone else's
-    // logins out.
-    if ((hash_jobs_ >= limits_.max_hash_jobs && !hash_victim(conn.host)) ||
-        (from_here != hash_jobs_of_.end() &&
-         from_here->second >= limits_.max_hash_jobs_per_address)) {
-        return hash_queue_full_error();
-    }
+    if (hash_queue_full_for(conn.host)) return hash_queue_full_error();
     auto wait = attempts_.take(conn.host, clock_.now());
     if (wait > AddressRate::Clock::duration::zero()) {
         auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
@@ -177,6 +327,16 @@ std::optional<Error> Dispatcher::admit_hashed(const ConnState& conn) {
                                       secs));
     }
     return std::nullopt;
+}
+
+bool Dispatcher::hash_queue_full_for(const std::string& host) const {
+    auto from_here = hash_jobs_of_.find(host);
+    // A full queue takes a job from an address that holds far fewer than another
+    // (queue_hash_job makes the room): a few flooding addresses cannot keep everyone else's
+    // logins out.
+    return (hash_jobs_ >= limits_.max_hash_jobs && !hash_victim(host)) ||
+           (from_here != hash_jobs_of_.end() &&
+            from_here->second >= limits_.max_hash_jobs_per_address);
 }
 
 std::optional<std::string> Dispatcher::hash_victim(const std::string& host) const {
@@ -222,6 +382,9 @@ void Dispatcher::refuse_newest_hash_job(const std::string& victim) {
 
 void Dispatcher::queue_hash_job(const Request& req, std::function<void(HashFinished)> start) {
     const ConnId id = req.conn;
+    // Other requests may have filled the queue while this one's Store lookup ran (a pool
+    // runner; inline nothing runs in between).
+    if (hash_queue_full_for(conns_.at(id).host)) return reply(req, hash_queue_full_error());
     if (hash_jobs_ >= limits_.max_hash_jobs) {
         if (auto victim = hash_victim(conns_.at(id).host)) refuse_newest_hash_job(*victim);
     }
@@ -249,7 +412,7 @@ void Dispatcher::start_hash_jobs() {
         } else {
             hash_turns_.push_back(host);  // its next job waits for the other addresses' turns
         }
-        if (conns_.find(job.conn) == conns_.end()) {
+        if (live(job.conn) == nullptr) {
             forget_hash_job(host);  // its connection has gone: nobody waits for the answer
             continue;
         }
@@ -309,27 +472,40 @@ void Dispatcher::create_user(Request req, const proto::Value& msg) {
     req.user = printable(*user);
     // Before the id is looked up: the rate also bounds how fast ids can be probed (SECURITY.md).
     if (auto refused = admit_hashed(conns_.at(req.conn))) return reply(req, std::move(*refused));
-    if (Status ok = check_new_user(store_, *user, *password); !ok) {
-        return reply(req, ok.error());
-    }
-    queue_hash_job(req, [this, req, user = std::string(*user),
-                         pw = std::string(*password)](HashFinished finished) mutable {
-        hasher_.hash(std::move(pw), [this, req, user, finished](std::string hash) {
-            finished();
-            user_hashed(req, user, std::move(hash));
+    store_job(
+        req.conn,
+        [user = std::string(*user), password = std::string(*password)](Store& store) {
+            return check_new_user(store, user, password);
+        },
+        [this, req, user = std::string(*user), password = std::string(*password)](Status ok) {
+            if (!ok) return reply(req, ok.error());
+            queue_hash_job(req, [this, req, user, pw = password](HashFinished finished) mutable {
+                hasher_.hash(std::move(pw), [this, req, user, finished](std::string hash) {
+                    finished();
+                    user_hashed(req, user, std::move(hash));
+                });
+            });
         });
-    });
 }
 
 void Dispatcher::user_hashed(const Request& req, const std::string& user, std::string hash) {
-    if (conns_.find(req.conn) == conns_.end()) return;  // caller left
+    if (live(req.conn) == nullptr) return;  // caller left
     if (hash.empty()) {
         return reply(req, make_error(Errc::Internal, "the tracker could not hash the password"));
     }
-    auto created = store_.create_user(user, hash, clock_.wall_now());
-    if (!created) return reply(req, created.error());
-    if (!*created) return reply(req, already_exists_user_error(user));
-    reply(req, proto::Dict{});
+    // The insert takes the connection's turn like a request.
+    take_turn(req.conn, Task{[this, req, user, hash = std::move(hash)] {
+                  store_job(
+                      req.conn,
+                      [user, hash, now = clock_.wall_now()](Store& store) {
+                          return store.create_user(user, hash, now);
+                      },
+                      [this, req, user](Result<bool> created) {
+                          if (!created) return reply(req, created.error());
+                          if (!*created) return reply(req, already_exists_user_error(user));
+                          reply(req, proto::Dict{});
+                      });
+              }});
 }
 
 void Dispatcher::login(Request req, const proto::Value& msg) {
@@ -338,38 +514,68 @@ void Dispatcher::login(Request req, const proto::Value& msg) {
     // Before anything is counted or looked up (the per-user throttle included).
     if (auto refused = admit_hashed(conn)) return reply(req, std::move(*refused));
     auto pending =
-        begin_login(store_, throttle_, msg, conn.session ? &*conn.session : nullptr, clock_.now());
+        take_login(throttle_, msg, conn.session ? &*conn.session : nullptr, clock_.now());
     if (!pending) return reply(req, pending.error());
-    queue_hash_job(
-        req, [this, req, login = std::move(pending).value()](HashFinished finished) mutable {
-            std::optional<std::string> hash;
-            if (login.found) hash = login.found->password_hash;
-            // The password goes to the hasher only; what waits for the answer does not hold it.
-            std::string password = std::move(login.password);
-            hasher_.verify(std::move(hash), std::move(password),
-                           [this, req, login = std::move(login), finished](bool verified) {
-                               finished();
-                               login_checked(req, login, verified);
-                           });
+    store_job(
+        req.conn,
+        [login = std::move(pending).value()](Store& store) mutable -> Result<PendingLogin> {
+            if (Status found = look_up_login(store, login); !found) return found.error();
+            return std::move(login);
+        },
+        [this, req](Result<PendingLogin> found) {
+            if (!found) return reply(req, found.error());
+            queue_hash_job(
+                req, [this, req, login = std::move(found).value()](HashFinished finished) mutable {
+                    std::optional<std::string> hash;
+                    if (login.found) hash = login.found->password_hash;
+                    // The password goes to the hasher only; what waits for the answer does not
+                    // hold it.
+                    std::string password = std::move(login.password);
+                    hasher_.verify(std::move(hash), std::move(password),
+                                   [this, req, login = std::move(login), finished](bool verified) {
+                                       finished();
+                                       login_checked(req, login, verified);
+                                   });
+                });
         });
 }
 
 void Dispatcher::login_checked(const Request& req, const PendingLogin& login, bool verified) {
-    auto conn = conns_.find(req.conn);
-    if (conn == conns_.end()) return;  // caller left while we hashed
-    auto done = finish_login(store_, throttle_, login, verified, conn->second.peer, clock_.now(),
-                             clock_.wall_now());
-    if (!done) return reply(req, done.error());
-    // Another login pipelined on this connection finished first: keep that one, and leave no
-    // second token behind.
-    if (const auto& current = conn->second.session) {
-        (void)store_.delete_session(done->session.token_hash);
-        return reply(req, already_logged_in_error(current->user_id));
-    }
-    bind_session(req.conn, done->session);
-    reply(req, proto::Dict{{"token", std::move(done->token)},
-                           {"user", done->session.user_id},
-                           {"ticket_key", tickets_.public_key()}});
+    if (live(req.conn) == nullptr) return;  // caller left while we hashed
+    // The session is made in the connection's turn, after the requests that came before.
+    take_turn(req.conn,
+              Task{[this, req, login, verified] { open_login_session(req, login, verified); }});
+}
+
+void Dispatcher::open_login_session(const Request& req, const PendingLogin& login, bool verified) {
+    ConnState& conn = conns_.at(req.conn);
+    auto session = settle_login(throttle_, login, verified, conn.peer, clock_.now());
+    if (!session) return reply(req, session.error());
+    // Another login pipelined on this connection finished first: keep that one.
+    if (conn.session) return reply(req, already_logged_in_error(conn.session->user_id));
+    conn.maybe_online = true;
+    store_job(
+        req.conn,
+        [id = req.conn, session = std::move(session).value(),
+         now = clock_.wall_now()](Store& store) mutable -> Result<LoggedIn> {
+            LoggedIn in{std::move(session), ""};
+            auto token = open_session(store, in.session, now);
+            if (!token) return token.error();
+            in.token = std::move(token).value();
+            if (Status online = store.set_online(id, in.session.user_pk, in.session.listen_addr);
+                !online) {
+                (void)store.delete_session(in.session.token_hash);  // no token left behind
+                return online.error();
+            }
+            return in;
+        },
+        [this, req](Result<LoggedIn> done) {
+            if (!done) return reply(req, done.error());
+            bind_session(req.conn, done->session);
+            reply(req, proto::Dict{{"token", std::move(done->token)},
+                                   {"user", done->session.user_id},
+                                   {"ticket_key", tickets_->public_key()}});
+        });
 }
 
 void Dispatcher::resume(Request req, const proto::Value& msg) {
@@ -378,33 +584,42 @@ void Dispatcher::resume(Request req, const proto::Value& msg) {
     if (!token || !listen) {
         return reply(req, make_error(Errc::BadInput, "resume needs a token and a listen address"));
     }
-    auto session =
-        resume_session(store_, *token, *listen, conns_.at(req.conn).peer, clock_.wall_now());
-    if (!session) return reply(req, session.error());
-    req.user = session->user_id;
-    unbind_session(req.conn);
-    bind_session(req.conn, *session);
-    reply(req, proto::Dict{{"user", session->user_id}, {"ticket_key", tickets_.public_key()}});
+    ConnState& conn = conns_.at(req.conn);
+    conn.maybe_online = true;
+    store_job(
+        req.conn,
+        [id = req.conn, token = std::string(*token), listen = std::string(*listen),
+         peer = conn.peer, was_online = conn.session.has_value(),
+         now = clock_.wall_now()](Store& store) -> Result<Session> {
+            auto session = resume_session(store, token, listen, peer, now);
+            if (!session) return session.error();
+            // The connection is online as the resumed session instead of its old one.
+            if (was_online) (void)store.set_offline(id);
+            if (Status online = store.set_online(id, session->user_pk, session->listen_addr);
+                !online) {
+                return online.error();
+            }
+            return session;
+        },
+        [this, req](Result<Session> session) mutable {
+            if (!session) return reply(req, session.error());
+            req.user = session->user_id;
+            unbind_session(req.conn);
+            bind_session(req.conn, *session);
+            reply(req,
+                  proto::Dict{{"user", session->user_id}, {"ticket_key", tickets_->public_key()}});
+        });
 }
 
 void Dispatcher::bind_session(ConnId id, Session session) {
-    auto& conn = conns_.at(id);
-    presence_[session.user_id].insert(session.listen_addr);
-    conn.session = std::move(session);
+    conns_.at(id).session = std::move(session);
     out_.set_authenticated(id, true);
 }
 
 void Dispatcher::unbind_session(ConnId id) {
     auto found = conns_.find(id);
     if (found == conns_.end() || !found->second.session) return;
-    ConnState& conn = found->second;
-    auto it = presence_.find(conn.session->user_id);
-    if (it != presence_.end()) {
-        auto addr = it->second.find(conn.session->listen_addr);
-        if (addr != it->second.end()) it->second.erase(addr);
-        if (it->second.empty()) presence_.erase(it);
-    }
-    conn.session.reset();
+    found->second.session.reset();
     out_.set_authenticated(id, false);  // back to the small frame cap of a stranger
 }
 

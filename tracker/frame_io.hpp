@@ -38,6 +38,10 @@ public:
     virtual void set_authenticated(ConnId id, bool authenticated) = 0;
     // The frame cap in force on a connection (0 if it is gone).
     virtual std::size_t max_frame_bytes(ConnId id) const = 0;
+    // Back-pressure: stop (true) or start again handing on the connection's frames and reading
+    // its socket (net::Connection::pause_input). A stand-in may ignore it: the Dispatcher
+    // still refuses what comes past its limits.
+    virtual void pause_input(ConnId /*id*/, bool /*paused*/) {}
 };
 
 }  // namespace gs::tracker

@@ -1,6 +1,7 @@
-// tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]
+// tracker tracker_info.txt N [--db PATH] [--store-threads N] [--ticket-lifetime SECONDS]
 // The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
-// epoll reactor thread (docs/ARCHITECTURE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly;
+// epoll reactor thread (docs/ARCHITECTURE.md); its Store calls go through a StoreRunner
+// (open_database below). `quit` on stdin or SIGTERM/SIGINT stops it cleanly;
 // the end of stdin does not.
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
@@ -14,6 +15,7 @@
 #include "tracker/password_hasher.hpp"
 #include "tracker/server.hpp"
 #include "tracker/sqlite_store.hpp"
+#include "tracker/store_runner.hpp"
 
 #include <fmt/format.h>
 #include <sodium.h>
@@ -35,13 +37,18 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]";
+    "usage: tracker tracker_info.txt N [--db PATH] [--store-threads N] [--ticket-lifetime "
+    "SECONDS]";
 constexpr unsigned kHashThreads = 2;  // argon2id jobs in parallel; each takes 64 MiB briefly
+constexpr unsigned kMaxStoreThreads = 64;
 
 struct Options {
     std::string tracker_info;
     int number = 0;
     std::string db_path;
+    // 0: the Store runs inline on the reactor (SQLite's default); N: on a pool of N threads,
+    // one database connection each (--store-threads; what a networked database uses).
+    unsigned store_threads = 0;
     // For tests only: how long download tickets live (default gs::tracker::kTicketLifetime).
     std::chrono::seconds ticket_lifetime = gs::tracker::kTicketLifetime;
 };
@@ -57,6 +64,16 @@ Options parse_args(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--db") {
             o.db_path = gs::cli::option_value(argc, argv, i, kUsage, "--db needs a path");
+        } else if (a == "--store-threads") {
+            const std::string v =
+                gs::cli::option_value(argc, argv, i, kUsage, "--store-threads needs a number");
+            unsigned n = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc() || p != v.data() + v.size() || n > kMaxStoreThreads) {
+                usage_error(
+                    fmt::format("--store-threads '{}' must be 0 to {}", v, kMaxStoreThreads));
+            }
+            o.store_threads = n;
         } else if (a == "--ticket-lifetime") {
             if (i + 1 >= argc) usage_error("--ticket-lifetime needs a number of seconds");
             std::string_view v = argv[++i];
@@ -114,6 +131,43 @@ rlim_t raise_open_file_limit() {
     return lim.rlim_cur;
 }
 
+// The tracker's Store and the runner its calls go through (docs/ARCHITECTURE.md, Threads).
+struct Database {
+    std::unique_ptr<gs::tracker::Store> store;  // the inline runner's; null for a pool
+    std::unique_ptr<gs::tracker::StoreRunner> runner;
+};
+
+// `threads` stores made by `make_store` (one connection each), run on as many workers.
+Database pooled(gs::net::EventLoop& loop, unsigned threads,
+                const gs::tracker::StoreRunner::StoreFactory& make_store) {
+    return Database{nullptr, std::make_unique<gs::tracker::StoreRunner>(loop, threads, make_store)};
+}
+
+// A plain path is an SQLite database: inline on the reactor by default (a call on a local
+// file takes microseconds, less than a hop to a thread), or, with --store-threads, on a pool of
+// SQLite connections to the same file (WAL and the busy timeout let them share it) that share
+// one presence table. This is the seam for a networked database: `--db postgresql://...` makes
+// a pool of a few threads (4), each with its own connection, from the PostgreSQL store's
+// factory: pooled(loop, 4, [&] { return <the PostgreSQL store for options.db_path>; }).
+Database open_database(gs::net::EventLoop& loop, const Options& options) {
+    if (options.store_threads == 0) {
+        // Opens and migrates; throws on failure.
+        auto store = std::make_unique<gs::tracker::SqliteStore>(options.db_path);
+        auto runner = std::make_unique<gs::tracker::StoreRunner>(*store);
+        return Database{std::move(store), std::move(runner)};
+    }
+    std::shared_ptr<gs::tracker::PresenceTable> presence;
+    return pooled(loop, options.store_threads, [&]() -> std::unique_ptr<gs::tracker::Store> {
+        auto store = std::make_unique<gs::tracker::SqliteStore>(options.db_path);
+        if (presence) {
+            store->share_presence(presence);
+        } else {
+            presence = store->presence();
+        }
+        return store;
+    });
+}
+
 int run(const Options& options) {
     const rlim_t open_files = raise_open_file_limit();
     auto trackers = gs::read_tracker_info(options.tracker_info);
@@ -135,7 +189,8 @@ int run(const Options& options) {
          {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
         make_owner_only(options.db_path + suffix);
     }
-    gs::tracker::SqliteStore store(options.db_path);  // opens and migrates; throws on failure
+    Database db = open_database(loop, options);
+    gs::tracker::StoreHeartbeat heartbeat(loop, *db.runner);
     auto listener = gs::net::listen_tcp(at);
     if (!listener) throw std::runtime_error(listener.error().message);
     auto bound = gs::net::local_endpoint(listener->get());
@@ -168,7 +223,7 @@ int run(const Options& options) {
     gs::tracker::Server server(loop, std::move(listener).value(), *tls,
                                [&](gs::tracker::ConnOutput& out) {
                                    return std::make_unique<gs::tracker::Dispatcher>(
-                                       out, store, hasher, std::move(tickets).value(),
+                                       out, *db.runner, hasher, std::move(tickets).value(),
                                        account_limits, options.ticket_lifetime);
                                });
 
@@ -196,10 +251,12 @@ int run(const Options& options) {
                 bound->to_string().c_str(), options.db_path.c_str(), identity->fingerprint.c_str());
     std::fflush(stdout);
     gs::log::info(
-        "tracker {} listening on {}, database {}, TLS certificate {}, up to {} open "
+        "tracker {} listening on {}, database {} ({}), TLS certificate {}, up to {} open "
         "files",
-        options.number, bound->to_string(), options.db_path, identity->fingerprint,
-        static_cast<unsigned long long>(open_files));
+        options.number, bound->to_string(), options.db_path,
+        db.runner->is_inline() ? std::string("inline on the reactor")
+                               : fmt::format("{} store threads", db.runner->threads()),
+        identity->fingerprint, static_cast<unsigned long long>(open_files));
     loop.run();
 
     server.stop_accepting();

@@ -102,6 +102,11 @@ void Server::set_authenticated(ConnId id, bool authenticated) {
     }
 }
 
+void Server::pause_input(ConnId id, bool paused) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) it->second.conn->pause_input(paused);
+}
+
 std::size_t Server::max_frame_bytes(ConnId id) const {
     auto it = connections_.find(id);
     return it == connections_.end() ? 0 : it->second.conn->max_frame_bytes();

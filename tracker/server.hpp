@@ -52,6 +52,7 @@ public:
     void close_after_flush(ConnId id, std::string_view reason) override;
     void set_authenticated(ConnId id, bool authenticated) override;
     std::size_t max_frame_bytes(ConnId id) const override;
+    void pause_input(ConnId id, bool paused) override;
     const ServerLimits& limits() const { return limits_; }
     void stop_accepting();
     std::size_t connection_count() const { return connections_.size(); }

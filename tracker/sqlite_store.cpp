@@ -115,4 +115,21 @@ Result<int> SqliteStore::delete_sessions_of_user(std::int64_t user_pk) {
     return stored("delete_sessions_of_user", count_changes(st_->delete_sessions_of_user, user_pk));
 }
 
+// ---- Presence (in memory: one tracker per database) ----
+
+Status SqliteStore::set_online(std::uint64_t conn, std::int64_t user_pk,
+                               std::string_view listen_addr) {
+    presence_->set_online(conn, user_pk, listen_addr);
+    return {};
+}
+
+Status SqliteStore::set_offline(std::uint64_t conn) {
+    presence_->set_offline(conn);
+    return {};
+}
+
+Status SqliteStore::heartbeat(TimePoint /*now*/) {
+    return {};
+}
+
 }  // namespace gs::tracker

@@ -1,9 +1,12 @@
 // SqliteStore: Store on one SQLite database file. Opening migrates the schema and prepares
 // every statement once; each call binds its parameters, runs, and resets. Multi-step changes run
-// in one Transaction, committed before the call returns. Reactor thread only.
+// in one Transaction, committed before the call returns. One thread at a time (the reactor's, or
+// the one StoreRunner worker that owns it); presence lives in a PresenceTable that several
+// stores of one tracker may share.
 #pragma once
 
 #include "tracker/migrate.hpp"
+#include "tracker/presence_table.hpp"
 #include "tracker/sqlite/db.hpp"
 #include "tracker/sqlite/statement.hpp"
 #include "tracker/store.hpp"
@@ -81,6 +84,18 @@ public:
     Result<UploadCounts> uploads_by(std::int64_t user_pk, std::int64_t group_pk) override;
     Result<int> delete_sessions_of_user(std::int64_t user_pk) override;
 
+    Status set_online(std::uint64_t conn, std::int64_t user_pk,
+                      std::string_view listen_addr) override;
+    Status set_offline(std::uint64_t conn) override;
+    Status heartbeat(TimePoint now) override;
+
+    // Presence is this store's alone until it shares another's (the stores of one tracker's
+    // StoreRunner pool, opened on one database file, share one table).
+    const std::shared_ptr<PresenceTable>& presence() const { return presence_; }
+    void share_presence(std::shared_ptr<PresenceTable> presence) {
+        presence_ = std::move(presence);
+    }
+
     struct Statements;  // tracker/sqlite_store_sql.hpp
 
 private:
@@ -94,6 +109,7 @@ private:
 
     Db db_;
     std::unique_ptr<Statements> st_;  // declared after db_: finalized before it closes
+    std::shared_ptr<PresenceTable> presence_ = std::make_shared<PresenceTable>();
 };
 
 }  // namespace gs::tracker

@@ -20,8 +20,12 @@ UploadCounts read_upload_counts(Statement& q) {
     return UploadCounts{q.column_int(0), q.column_int(1)};
 }
 
-Seeder read_seeder(Statement& q) {
-    return Seeder{q.column_text(0), q.column_text(1)};
+// A seeder from its columns user_id, listen_addr, user_pk starting at `first`, with whether it
+// is online now.
+Seeder read_seeder(Statement& q, int first, const PresenceTable& presence) {
+    Seeder s{q.column_text(first), q.column_text(first + 1)};
+    s.online = presence.is_online(q.column_int(first + 2), s.listen_addr);
+    return s;
 }
 
 }  // namespace
@@ -119,7 +123,7 @@ Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk,
             out.push_back(FileListing{q.column_text(1), q.column_int(2), q.column_text(3), {}});
         }
         if (!q.column_is_null(5)) {
-            out.back().seeders.push_back(Seeder{q.column_text(4), q.column_text(5)});
+            out.back().seeders.push_back(read_seeder(q, 4, *presence_));
         }
     };
     if (auto s = each_row(st_->list_files, read, group_pk, after, static_cast<std::int64_t>(limit));
@@ -130,7 +134,8 @@ Result<std::vector<FileListing>> SqliteStore::list_files(std::int64_t group_pk,
 }
 
 Result<std::vector<Seeder>> SqliteStore::seeders_of(std::int64_t file_pk) {
-    return stored("seeders_of", all_rows(st_->seeders_of, read_seeder, file_pk));
+    auto read = [this](Statement& q) { return read_seeder(q, 0, *presence_); };
+    return stored("seeders_of", all_rows(st_->seeders_of, read, file_pk));
 }
 
 Result<int> SqliteStore::remove_seeder(std::int64_t file_pk, std::int64_t user_pk) {

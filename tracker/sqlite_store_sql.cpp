@@ -82,12 +82,14 @@ Status prepare_statements(Db& db, SqliteStore::Statements& st) {
          " WHERE f.group_pk = ?1 AND f.info_hash = ?2"},
         {&st.file_pk_by_hash, "SELECT pk FROM files WHERE group_pk = ?1 AND info_hash = ?2"},
         {&st.list_files,
-         "SELECT f.pk, f.name, f.length, f.info_hash, u.user_id, s.listen_addr FROM files f"
+         "SELECT f.pk, f.name, f.length, f.info_hash, u.user_id, s.listen_addr, s.user_pk"
+         " FROM files f"
          " LEFT JOIN seeders s ON s.file_pk = f.pk LEFT JOIN users u ON u.pk = s.user_pk"
          " WHERE f.pk IN (SELECT pk FROM files WHERE group_pk = ?1 AND name > ?2"
          " ORDER BY name LIMIT ?3) ORDER BY f.name, f.pk, s.rowid"},
         {&st.seeders_of,
-         "SELECT u.user_id, s.listen_addr FROM seeders s JOIN users u ON u.pk = s.user_pk"
+         "SELECT u.user_id, s.listen_addr, s.user_pk FROM seeders s"
+         " JOIN users u ON u.pk = s.user_pk"
          " WHERE s.file_pk = ?1 ORDER BY s.rowid"},
         {&st.delete_user_seeders_of_file,
          "DELETE FROM seeders WHERE file_pk = ?1 AND user_pk = ?2"},

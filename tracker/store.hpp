@@ -1,6 +1,7 @@
-// Store: the tracker's persistent state in domain words. Handlers (tracker/handlers/) call it
-// on the reactor thread; SqliteStore is the implementation. Every write is committed before the
-// call returns.
+// Store: the tracker's persistent state in domain words, and who is online. Handlers
+// (tracker/handlers/) call it through the Dispatcher's StoreRunner: on the reactor thread
+// (inline) or on a worker thread that owns this Store (one Store per thread, never shared);
+// SqliteStore is the implementation. Every write is committed before the call returns.
 //
 // Errors: a failed read or write of the storage itself is Errc::Internal with a message safe to
 // show (details go to the log). Expected outcomes ("already a member", "no such request") are
@@ -94,6 +95,9 @@ struct FileRecord {
 struct Seeder {
     std::string user_id;
     std::string listen_addr;  // "IP:PORT"
+    // A live connection of that user with that listen address exists (filled by seeders_of
+    // and list_files from the Store's presence).
+    bool online = false;
     bool operator==(const Seeder&) const = default;
 };
 
@@ -221,6 +225,15 @@ public:
 
     // Ends every session of the user (logout --everywhere); returns how many there were.
     virtual Result<int> delete_sessions_of_user(std::int64_t user_pk) = 0;
+
+    // Presence: who is connected and logged in right now. `conn` names one connection of this
+    // tracker process. SqliteStore keeps it in memory (one tracker per database); PgStore keeps
+    // it in the database under this tracker's lease, so every tracker of the set sees it.
+    virtual Status set_online(std::uint64_t conn, std::int64_t user_pk,
+                              std::string_view listen_addr) = 0;
+    virtual Status set_offline(std::uint64_t conn) = 0;
+    // Renews this tracker's lease (PgStore); SqliteStore does nothing. Called every few seconds.
+    virtual Status heartbeat(TimePoint now) = 0;
 };
 
 }  // namespace gs::tracker

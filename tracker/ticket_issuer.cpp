@@ -13,6 +13,7 @@ IssuedTicket TicketIssuer::issue(const std::string& user, const std::string& gro
     key.push_back('\0');
     key += digest_bytes(info_hash);
     const std::int64_t lifetime = lifetime_.count();
+    std::lock_guard lock(mutex_);
     if (auto it = cache_.find(key); it != cache_.end() && it->second.expires - now > lifetime / 2) {
         return it->second;
     }

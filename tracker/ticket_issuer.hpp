@@ -1,13 +1,15 @@
 // TicketIssuer: hands out download tickets (shared/ticket.hpp) for get_file and get_peers. A
 // signature costs tens of microseconds, and downloaders ask for peers every few seconds, so a
 // ticket is reused for the same (user, group, membership epoch, file) while more than half its
-// life is left. Owned by the Dispatcher; reactor thread only.
+// life is left. Owned by the Dispatcher; issue() may be called from the StoreRunner's workers
+// (handlers run there), so the cache is behind a mutex.
 #pragma once
 
 #include "shared/ticket.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -40,6 +42,7 @@ public:
 private:
     TicketSigner signer_;
     std::chrono::seconds lifetime_;
+    std::mutex mutex_;  // guards cache_
     // user \0 group \0 epoch \0 hash -> ticket: a new epoch never reuses an older ticket.
     std::unordered_map<std::string, IssuedTicket> cache_;
 };

@@ -43,6 +43,7 @@ Connection::~Connection() {
     loop_.cancel(idle_timer_);
     loop_.cancel(handshake_timer_);
     loop_.cancel(tls_read_timer_);
+    loop_.cancel(resume_timer_);
     if (watch_ != 0) loop_.unwatch(watch_);
 }
 
@@ -113,6 +114,8 @@ void Connection::close_now(std::string_view reason) {
     handshake_timer_ = 0;
     loop_.cancel(tls_read_timer_);
     tls_read_timer_ = 0;
+    loop_.cancel(resume_timer_);
+    resume_timer_ = 0;
     if (tls_) {
         if (!handshaking_) tls_->shutdown();  // close_notify, so the peer sees a clean end
         tls_.reset();                         // it holds the fd number, which is about to be reused
@@ -127,7 +130,8 @@ void Connection::update_interest() {
         loop_.set_interest(watch_, handshake_interest_);
         return;
     }
-    bool may_read = state_ == State::Open && out_.size() < limits_.output_high_water_bytes;
+    bool may_read =
+        state_ == State::Open && !input_paused_ && out_.size() < limits_.output_high_water_bytes;
     bool want_write = !out_.empty() || read_wants_write_;
     bool want_read = may_read || write_wants_read_;
     Interest interest = want_read ? (want_write ? Interest::ReadWrite : Interest::Read)
@@ -222,9 +226,10 @@ void Connection::read_plain() {
         }
         return;
     }
+    if (input_paused_) return;
     if (input_room() == 0) {
         process_input();  // a whole frame's worth is in: hand it on before reading more
-        if (state_ != State::Open) return;
+        if (state_ != State::Open || input_paused_) return;
     }
     long n = in_.read_from(fd_.get(), std::min(kMaxReadPerEventBytes, input_room()));
     if (n > 0) {
@@ -250,6 +255,7 @@ void Connection::read_tls() {
     while (total < kMaxReadPerEventBytes) {
         // While closing we still read, to see the peer's close, but keep nothing.
         const bool keep = state_ == State::Open;
+        if (keep && input_paused_) break;  // the rest waits in OpenSSL and the socket
         std::size_t want = sizeof sink;
         if (keep) {
             if (input_room() == 0) {
@@ -304,8 +310,31 @@ void Connection::schedule_tls_read() {
     });
 }
 
+void Connection::pause_input(bool paused) {
+    if (state_ == State::Closed || paused == input_paused_) return;
+    input_paused_ = paused;
+    if (paused) {
+        loop_.cancel(resume_timer_);
+        resume_timer_ = 0;
+        update_interest();
+        return;
+    }
+    if (resume_timer_ != 0) return;
+    resume_timer_ = loop_.after(Clock::duration::zero(), [this] {
+        resume_timer_ = 0;
+        try {
+            process_input();
+            if (state_ == State::Closed) return;
+            update_interest();  // reads again (and what OpenSSL holds, for TLS)
+        } catch (const std::exception& e) {
+            log::error("bug: exception in handler for {}: {}", peer_name_, e.what());
+            close_now("internal error");
+        }
+    });
+}
+
 void Connection::process_input() {
-    while (state_ == State::Open) {
+    while (state_ == State::Open && !input_paused_) {
         auto frame = proto::peek_frame(in_.view(), limits_.max_frame_bytes);
         if (frame.status == proto::FrameStatus::Incomplete) break;
         if (frame.status == proto::FrameStatus::TooLarge) {

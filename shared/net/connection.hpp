@@ -61,6 +61,13 @@ public:
     std::size_t max_frame_bytes() const { return limits_.max_frame_bytes; }
     void close_after_flush(std::string_view reason);
     void close_now(std::string_view reason);
+    // Back-pressure from the owner (the tracker's Dispatcher, while a connection's requests wait
+    // for the database): paused, no more frames are handed on (not even those already in the
+    // input buffer, after the current one) and nothing more is read, so the peer's TCP window
+    // fills. Resuming hands on the buffered frames in a later turn of the loop, never inside
+    // this call.
+    void pause_input(bool paused);
+    bool is_input_paused() const { return input_paused_; }
 
     bool is_open() const { return state_ == State::Open; }
     bool is_handshaking() const { return handshaking_; }
@@ -107,6 +114,8 @@ private:
     // A read for the bytes OpenSSL holds when we stopped at the per-event cap or high-water
     // mark: epoll does not know about them. A timer, so the destructor can cancel it.
     TimerId tls_read_timer_ = 0;
+    bool input_paused_ = false;
+    TimerId resume_timer_ = 0;  // hands on the buffered frames after pause_input(false)
 };
 
 }  // namespace gs::net

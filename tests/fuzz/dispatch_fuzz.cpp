@@ -25,6 +25,7 @@
 #include "tracker/handlers/handlers.hpp"
 #include "tracker/password_hasher.hpp"
 #include "tracker/sqlite_store.hpp"
+#include "tracker/store_runner.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -149,9 +150,8 @@ World& world() {
         made->users = {make_user(store, "alice", "127.0.0.1:7001"),
                        make_user(store, "bob", "127.0.0.1:7002"),
                        make_user(store, "carol", "127.0.0.1:7003")};
-        Presence none;
         auto call = [&](HandlerFn fn, const Session& who, proto::Dict args) {
-            return fn(Context{&who, store, none, kNow}, proto::Value(std::move(args)));
+            return fn(Context{&who, store, kNow}, proto::Value(std::move(args)));
         };
         const Session& alice = made->users[0].session;
         const Session& bob = made->users[1].session;
@@ -248,8 +248,8 @@ public:
 class Run {
 public:
     explicit Run(World& w)
-        : dispatcher_(out_, *w.store, hasher_, w.tickets, AccountLimits{}, kTicketLifetime,
-                      clock_) {
+        : runner_(*w.store),
+          dispatcher_(out_, runner_, hasher_, w.tickets, AccountLimits{}, kTicketLifetime, clock_) {
         for (std::size_t slot = 0; slot < slots_.size(); ++slot) connect(slot);
         for (std::size_t i = 0; i < w.users.size(); ++i) {
             const User& u = w.users[i];
@@ -266,6 +266,14 @@ public:
         if (out_.logged_in.size() != w.users.size()) fail("setup: resume did not log in");
         out_.sent.clear();
     }
+
+    // The connections go, so the store's presence (kept in memory, not in the database that
+    // restore() puts back) is empty again for the next input.
+    ~Run() {
+        for (ConnId id : slots_) dispatcher_.on_disconnect(id, "input ended");
+    }
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
 
     // One request body, as the Server would hand it over; false when the input should end
     // (the body was unreadable: its connection is closed, and what follows is noise).
@@ -311,6 +319,7 @@ private:
     Recorder out_;
     InlineHasher hasher_;
     net::ManualClock clock_;
+    StoreRunner runner_;  // inline: every request is answered before on_frame returns
     Dispatcher dispatcher_;
     std::array<ConnId, 4> slots_{};
     ConnId next_id_ = 1;

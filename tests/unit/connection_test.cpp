@@ -195,6 +195,45 @@ TEST_F(ConnectionTest, ManyFramesSentAtOnceAreAllDeliveredThroughAOneFrameBuffer
     EXPECT_TRUE(conn_->is_open());
 }
 
+// pause_input (the tracker's back-pressure while a connection's requests wait for the
+// database): no frame is handed on while paused, not even those already read, and nothing is
+// lost; resuming hands them on in a later turn, in order, and reading goes on.
+TEST_F(ConnectionTest, PausedInputHandsOnNothingUntilResumedThenEverythingInOrder) {
+    ConnectionLimits limits;
+    limits.max_frame_bytes = 100;
+    bool pause_after_first = true;
+    std::string burst;
+    for (char c = 'a'; c <= 'e'; ++c) burst += proto::make_frame(std::string(1, c));
+    // The first frame pauses the input from inside the frame callback, as the Dispatcher does.
+    conn_.reset();
+    Connection::Callbacks cb;
+    cb.on_frame = [&](std::string_view body) {
+        frames_.emplace_back(body);
+        if (pause_after_first) {
+            pause_after_first = false;
+            conn_->pause_input(true);
+        }
+    };
+    cb.on_closed = [this](std::string_view reason) { closed_ = std::string(reason); };
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    peer_ = Fd(fds[1]);
+    conn_ = std::make_unique<Connection>(loop_, Fd(fds[0]), "peer", std::move(cb), limits);
+    peer_sends(burst);
+    ASSERT_TRUE(run_until([&] { return !frames_.empty(); }));
+    run_until_idle();
+    EXPECT_EQ(frames_, (std::vector<std::string>{"a"}));
+    EXPECT_TRUE(conn_->is_input_paused());
+    peer_sends(proto::make_frame("f"));
+    run_until_idle();
+    EXPECT_EQ(frames_.size(), 1u) << "a frame was handed on while paused";
+    conn_->pause_input(false);
+    EXPECT_EQ(frames_.size(), 1u) << "resuming handed frames on inside the call";
+    ASSERT_TRUE(run_until([&] { return frames_.size() == 6; }));
+    EXPECT_EQ(frames_, (std::vector<std::string>{"a", "b", "c", "d", "e", "f"}));
+    EXPECT_TRUE(conn_->is_open());
+}
+
 // set_frame_limits (the tracker's cap before and after login): the new cap holds from the next
 // frame, raised and lowered again.
 TEST_F(ConnectionTest, FrameCapChangedOnTheFlyHoldsFromTheNextFrame) {

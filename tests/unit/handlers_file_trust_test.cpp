@@ -18,7 +18,7 @@ constexpr std::int64_t kPiece = 16384;
 class FileTrustTest : public HandlersTest {
 protected:
     Reply limited(HandlerFn fn, const Session* who, proto::Dict args = {}) {
-        Context ctx{who, *store_, presence_, now_, nullptr};
+        Context ctx{who, *store_, now_, nullptr};
         ctx.file_limits = limits_;
         return fn(ctx, proto::Value(std::move(args)));
     }

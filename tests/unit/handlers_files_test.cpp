@@ -190,7 +190,8 @@ TEST_F(HandlersTest, ListFilesCountsSeedersAndThoseOnline) {
     ASSERT_TRUE(upload(bob_, {}).ok());
     online(alice_);
     online(carol_);
-    presence_["bob"].insert("127.0.0.1:9999");  // bob is online, but not where he seeds from
+    // bob is online, but not where he seeds from
+    online(Session{bob_.user_pk, "bob", "127.0.0.1:9999", ""});
     auto listed = files(carol_);
     ASSERT_EQ(listed.size(), 2u);
     EXPECT_EQ(listed[0], proto::Value(proto::Dict{{"name", "a.txt"},

@@ -1,5 +1,6 @@
-// Shared by the handlers tests: a SqliteStore on a temp database, three users with sessions, a
-// Presence, and helpers to call handlers and build info dictionaries.
+// Shared by the handlers tests: a SqliteStore on a temp database, three users with sessions,
+// online() to put a client in the store's presence, and helpers to call handlers and build info
+// dictionaries.
 #pragma once
 
 #include "tracker/handlers/handlers.hpp"
@@ -57,7 +58,7 @@ protected:
     }
 
     Reply call(HandlerFn fn, const Session* who, proto::Dict args = {}) {
-        Context ctx{who, *store_, presence_, now_};
+        Context ctx{who, *store_, now_};
         return fn(ctx, proto::Value(std::move(args)));
     }
 
@@ -67,7 +68,10 @@ protected:
         return call(fn, who, {{"group", group}, {"user", user}});
     }
 
-    void online(const Session& s) { presence_[s.user_id].insert(s.listen_addr); }
+    // A connection of `s` is live: the store's presence has it (as the Dispatcher tells it).
+    void online(const Session& s) {
+        ASSERT_TRUE(store_->set_online(next_conn_++, s.user_pk, s.listen_addr).ok());
+    }
 
     // alice owns "g"; `members` were admitted through requests she accepted.
     void group_g(std::initializer_list<const Session*> members = {}) {
@@ -91,7 +95,7 @@ protected:
 
     gs::test::TempDir dir_;
     std::unique_ptr<SqliteStore> store_;
-    Presence presence_;
+    std::uint64_t next_conn_ = 1;  // connection ids for online()
     TimePoint now_ = kNow;
     Session alice_, bob_, carol_;
 };

@@ -18,7 +18,7 @@ class MembershipTest : public HandlersTest {
 protected:
     // Like call(), with these limits and a ticket issuer.
     Reply call_with(HandlerFn fn, const Session* who, proto::Dict args = {}) {
-        Context ctx{who, *store_, presence_, now_, &tickets_};
+        Context ctx{who, *store_, now_, &tickets_};
         ctx.limits = limits_;
         return fn(ctx, proto::Value(std::move(args)));
     }

@@ -104,8 +104,8 @@ bool is_valid_listen_addr(std::string_view addr) {
     return inet_pton(AF_INET, v4.c_str(), buf) == 1;
 }
 
-Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const proto::Value& request,
-                                 const Session* current, LoginThrottle::Clock::time_point now) {
+Result<PendingLogin> take_login(LoginThrottle& throttle, const proto::Value& request,
+                                const Session* current, LoginThrottle::Clock::time_point now) {
     auto user = request.get_string("user");
     auto password = request.get_string("password");
     auto listen = request.get_string("listen");
@@ -130,16 +130,27 @@ Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const pr
             Errc::Throttled,
             fmt::format("too many failed logins for '{}'; try again in {} s", login.user_id, secs));
     }
-    auto creds = store.password_hash_of(login.user_id);
-    if (!creds) return creds.error();
-    login.found = std::move(*creds);
     throttle.on_attempt(login.user_id, now);
     return login;
 }
 
-Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,
-                              bool verified, std::string_view source,
-                              LoginThrottle::Clock::time_point now, TimePoint wall_now) {
+Status look_up_login(Store& store, PendingLogin& login) {
+    auto creds = store.password_hash_of(login.user_id);
+    if (!creds) return creds.error();
+    login.found = std::move(*creds);
+    return {};
+}
+
+Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const proto::Value& request,
+                                 const Session* current, LoginThrottle::Clock::time_point now) {
+    auto login = take_login(throttle, request, current, now);
+    if (!login) return login.error();
+    if (Status found = look_up_login(store, *login); !found) return found.error();
+    return login;
+}
+
+Result<Session> settle_login(LoginThrottle& throttle, const PendingLogin& login, bool verified,
+                             std::string_view source, LoginThrottle::Clock::time_point now) {
     if (!verified || !login.found) {
         throttle.on_failure(login.user_id, now);
         return make_error(Errc::AuthFailed, "wrong user id or password");
@@ -147,7 +158,15 @@ Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const Pendi
     throttle.on_success(login.user_id);
     auto addr = seeder_addr(source, login.listen_addr);
     if (!addr) return addr.error();
-    LoggedIn out{Session{login.found->user_pk, login.found->user_id, std::move(*addr), ""}, ""};
+    return Session{login.found->user_pk, login.found->user_id, std::move(*addr), ""};
+}
+
+Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,
+                              bool verified, std::string_view source,
+                              LoginThrottle::Clock::time_point now, TimePoint wall_now) {
+    auto session = settle_login(throttle, login, verified, source, now);
+    if (!session) return session.error();
+    LoggedIn out{std::move(*session), ""};
     auto token = open_session(store, out.session, wall_now);
     if (!token) return token.error();
     out.token = std::move(*token);

@@ -1,5 +1,7 @@
-// What a request handler sees: the caller's session (if logged in), the store, who is online,
-// and the time. Built by the Dispatcher on the reactor thread for each request.
+// What a request handler sees: the caller's session (if logged in), the store and the time.
+// Built by the Dispatcher for each request from copies, so the handler may run on a StoreRunner
+// worker: nothing in it is the reactor's (the TicketIssuer is thread-safe). Who is online comes
+// from the Store (Seeder::online).
 #pragma once
 
 #include "tracker/handlers/file_limits.hpp"
@@ -10,9 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 
 namespace gs::tracker {
@@ -26,11 +26,6 @@ struct Session {
     std::string listen_addr;
     std::string token_hash;  // hex hash of the session token (never the token itself)
 };
-
-// Who is connected and logged in right now, kept in memory by the Dispatcher: user id ->
-// the listen addresses of that user's live clients. A seeder counts as online when its
-// (user, address) pair is here.
-using Presence = std::map<std::string, std::multiset<std::string>, std::less<>>;
 
 // Per-account quotas and listing pages (SECURITY.md, Limits). Tests shorten them.
 struct GroupLimits {
@@ -46,7 +41,6 @@ struct GroupLimits {
 struct Context {
     const Session* session = nullptr;  // null when not logged in
     Store& store;
-    const Presence& presence;
     std::chrono::system_clock::time_point now;
     // Issues download tickets (get_file, get_peers); null: none are issued (some unit tests).
     TicketIssuer* tickets = nullptr;

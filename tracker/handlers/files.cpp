@@ -17,11 +17,6 @@
 namespace gs::tracker {
 namespace {
 
-bool is_online(const Presence& presence, const Seeder& seeder) {
-    auto it = presence.find(seeder.user_id);
-    return it != presence.end() && it->second.count(seeder.listen_addr) > 0;
-}
-
 Error no_such_file_error(std::string_view group_id, std::string_view name) {
     return make_error(Errc::NotFound,
                       fmt::format("group '{}' has no file named '{}'", group_id, printable(name)));
@@ -84,10 +79,10 @@ Result<FileCall<File>> member_file(const Context& ctx, const proto::Value& reque
 }
 
 // The seeders that are online now, except the caller's own client.
-proto::List online_peers(const Context& ctx, const Session& me, std::vector<Seeder> seeders) {
+proto::List online_peers(const Session& me, std::vector<Seeder> seeders) {
     proto::List peers;
     for (auto& s : seeders) {
-        if (!is_online(ctx.presence, s)) continue;
+        if (!s.online) continue;
         if (s.user_id == me.user_id && s.listen_addr == me.listen_addr) continue;  // ourselves
         peers.push_back(
             proto::Dict{{"user", std::move(s.user_id)}, {"addr", std::move(s.listen_addr)}});
@@ -115,7 +110,7 @@ Reply with_peers(const Context& ctx, const GroupCall& call, std::int64_t file_pk
                  std::string_view info_hash_hex, proto::Dict reply) {
     auto seeders = ctx.store.seeders_of(file_pk);
     if (!seeders) return seeders.error();
-    reply["peers"] = online_peers(ctx, *call.session, std::move(seeders).value());
+    reply["peers"] = online_peers(*call.session, std::move(seeders).value());
     if (auto st = add_ticket(ctx, call, info_hash_hex, reply); !st) return st.error();
     return reply;
 }
@@ -241,7 +236,7 @@ Reply handle_list_files(const Context& ctx, const proto::Value& request) {
         std::set<std::string_view> online;
         for (const Seeder& s : f.seeders) {
             seeders.insert(s.user_id);
-            if (is_online(ctx.presence, s)) online.insert(s.user_id);
+            if (s.online) online.insert(s.user_id);
         }
         proto::Dict item{{"name", f.name},
                          {"length", f.length},

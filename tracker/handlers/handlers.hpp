@@ -1,10 +1,12 @@
 // Request handlers: the tracker's rules (who may do what to groups, requests and files), as plain
 // functions of (Context, request) -> Reply. The Dispatcher routes to them through route_table();
-// they talk only to the Store. Reactor thread; unit-tested without a network.
+// they talk only to the Store. They run wherever the Dispatcher's StoreRunner runs them (the
+// reactor thread, or a worker with its own Store); unit-tested without a network.
 //
 // create_user, login and resume need the password hasher, so the Dispatcher runs them itself
 // (their routes name an AccountOp instead of a handler) and calls the helpers below
-// (check_new_user, begin_login/finish_login, resume_session) for the rules.
+// (check_new_user, take_login/look_up_login, settle_login/open_session, resume_session) for the
+// rules.
 #pragma once
 
 #include "shared/proto/bencode.hpp"
@@ -105,8 +107,15 @@ struct PendingLogin {
 };
 
 // Everything a login is checked for before its password: its arguments, that the connection is
-// not logged in already (`current`), a valid user id, and the throttle. Counts the attempt with
-// the throttle (LoginThrottle::on_attempt) before returning it.
+// not logged in already (`current`), a valid user id, and the throttle; counts the attempt with
+// the throttle (LoginThrottle::on_attempt) when it returns the login. No Store: the Dispatcher
+// calls it on the reactor thread (the throttle is the reactor's) and look_up_login through its
+// StoreRunner.
+Result<PendingLogin> take_login(LoginThrottle& throttle, const proto::Value& request,
+                                const Session* current, LoginThrottle::Clock::time_point now);
+// Fills `login.found` with the user's credentials (none for a user that does not exist).
+Status look_up_login(Store& store, PendingLogin& login);
+// take_login, then look_up_login.
 Result<PendingLogin> begin_login(Store& store, LoginThrottle& throttle, const proto::Value& request,
                                  const Session* current, LoginThrottle::Clock::time_point now);
 
@@ -116,10 +125,13 @@ struct LoggedIn {
 };
 
 // After the password check: `verified` is whether the password matched the user's hash (false
-// for a user that does not exist). Tells the throttle; a good login gets its session
-// (open_session below), a bad one Errc::AuthFailed. `source` is the connection's "IP:PORT": the
+// for a user that does not exist). Tells the throttle; a good login gets its Session (without
+// a token yet), a bad one Errc::AuthFailed. `source` is the connection's "IP:PORT": the
 // session's listen address is its IP with the port the login announced (the announced IP is
-// not believed; SECURITY.md).
+// not believed; SECURITY.md). No Store, as take_login.
+Result<Session> settle_login(LoginThrottle& throttle, const PendingLogin& login, bool verified,
+                             std::string_view source, LoginThrottle::Clock::time_point now);
+// settle_login, then open_session for a good login.
 Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,
                               bool verified, std::string_view source,
                               LoginThrottle::Clock::time_point now, TimePoint wall_now);
