@@ -2,7 +2,9 @@
 # A throwaway PostgreSQL 15 cluster for tests and demos (Debian's postgresql-15).
 #
 #   scripts/pg-cluster.sh start DIR [PORT]   make the cluster in DIR if needed, start it, print its URI
-#   scripts/pg-cluster.sh stop DIR           stop it (nothing to do when it is not running)
+#   scripts/pg-cluster.sh stop DIR [--discard]  stop it (nothing to do when it is not running);
+#                                            --discard skips the shutdown checkpoint, for a
+#                                            cluster about to be deleted
 #   scripts/pg-cluster.sh uri DIR            print its connection URI
 #
 # It listens on a Unix socket in DIR only, and also on 127.0.0.1:PORT when PORT is given; never
@@ -14,13 +16,12 @@ set -euo pipefail
 
 bin=/usr/lib/postgresql/15/bin
 die() { echo "pg-cluster.sh: $*" >&2; exit 1; }
-usage() { die "usage: pg-cluster.sh start DIR [PORT] | stop DIR | uri DIR"; }
+usage() { die "usage: pg-cluster.sh start DIR [PORT] | stop DIR [--discard] | uri DIR"; }
 
 [[ $# -ge 2 ]] || usage
 cmd=$1
 dir=$(realpath -m "$2")
 port=${3:-}
-[[ -z "$port" || "$port" =~ ^[0-9]+$ ]] || die "PORT '$port' must be a number"
 [[ -x "$bin/initdb" && -x "$bin/pg_ctl" ]] ||
     die "PostgreSQL 15 is not installed ($bin/initdb missing): run scripts/install-deps.sh --test"
 
@@ -54,6 +55,7 @@ print_uri() {
 case "$cmd" in
 start)
     [[ $# -le 3 ]] || usage
+    [[ -z "$port" || "$port" =~ ^[0-9]+$ ]] || die "PORT '$port' must be a number"
     mkdir -p "$dir"
     [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
     chmod 0700 "$dir"
@@ -79,10 +81,15 @@ start)
     print_uri
     ;;
 stop)
-    [[ $# -eq 2 ]] || usage
+    mode=fast
+    case "${3:-}" in
+    "") ;;
+    --discard) mode=immediate ;;
+    *) usage ;;
+    esac
     [[ -f "$dir/data/PG_VERSION" ]] || exit 0
     if as_owner "$bin/pg_ctl" status --pgdata="$dir/data" >/dev/null 2>&1; then
-        as_owner "$bin/pg_ctl" stop --pgdata="$dir/data" --mode=fast --wait --timeout=30 >/dev/null
+        as_owner "$bin/pg_ctl" stop --pgdata="$dir/data" --mode=$mode --wait --timeout=60 >/dev/null
     fi
     ;;
 uri)

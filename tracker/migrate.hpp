@@ -1,6 +1,6 @@
-// Schema migrations: the numbered db/migrations/NNNN_name.sql files, embedded at build time by
-// db/embed_migrations.py, applied in order on open. Called once by SqliteStore::open on the
-// reactor thread, before anything else touches the database.
+// Schema migrations: the numbered db/migrations/<dialect>/NNNN_name.sql files, embedded at build
+// time by db/embed_migrations.py, applied in order on open. Called once by SqliteStore::open on
+// the reactor thread, before anything else touches the database (PostgreSQL: tracker/pg/).
 #pragma once
 
 #include "shared/result.hpp"
@@ -17,8 +17,10 @@ struct Migration {
     std::string_view sql;
 };
 
-// Every db/migrations/*.sql, ordered by number (generated; see db/meson.build).
+// Every db/migrations/sqlite/*.sql, ordered by number (generated; see db/meson.build).
 const std::vector<Migration>& embedded_migrations();
+// Every db/migrations/postgresql/*.sql, the same way.
+const std::vector<Migration>& embedded_pg_migrations();
 
 // Checks that `migrations` are numbered 1, 2, 3, ... in order, with no gap and no duplicate.
 Status check_numbering(const std::vector<Migration>& migrations);

@@ -81,6 +81,11 @@ public:
     Result<UploadCounts> uploads_by(std::int64_t user_pk, std::int64_t group_pk) override;
     Result<int> delete_sessions_of_user(std::int64_t user_pk) override;
 
+    // Placeholders until the SQLite side of presence lands (another branch implements it).
+    Status set_online(std::uint64_t, std::int64_t, std::string_view) override { return {}; }
+    Status set_offline(std::uint64_t) override { return {}; }
+    Status heartbeat(TimePoint) override { return {}; }
+
     struct Statements;  // tracker/sqlite_store_sql.hpp
 
 private:

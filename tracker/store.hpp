@@ -94,6 +94,7 @@ struct FileRecord {
 struct Seeder {
     std::string user_id;
     std::string listen_addr;  // "IP:PORT"
+    bool online = false;
     bool operator==(const Seeder&) const = default;
 };
 
@@ -221,6 +222,15 @@ public:
 
     // Ends every session of the user (logout --everywhere); returns how many there were.
     virtual Result<int> delete_sessions_of_user(std::int64_t user_pk) = 0;
+
+    // Presence: who is connected and logged in right now. `conn` names one connection of this
+    // tracker process. SqliteStore keeps it in memory (one tracker per database); PgStore keeps
+    // it in the database under this tracker's lease, so every tracker of the set sees it.
+    virtual Status set_online(std::uint64_t conn, std::int64_t user_pk,
+                              std::string_view listen_addr) = 0;
+    virtual Status set_offline(std::uint64_t conn) = 0;
+    // Renews this tracker's lease (PgStore); SqliteStore does nothing. Called every few seconds.
+    virtual Status heartbeat(TimePoint now) = 0;
 };
 
 }  // namespace gs::tracker
