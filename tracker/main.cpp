@@ -1,6 +1,7 @@
-// tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]
-// The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
-// epoll reactor thread (docs/ARCHITECTURE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly;
+// tracker tracker_info.txt N [--db PATH|URI] [--state-dir DIR] [--ticket-lifetime SECONDS]
+// The groupshare tracker: users, groups, files and seeders in SQLite, or in a PostgreSQL
+// database several trackers share, served to clients by one epoll reactor thread
+// (docs/ARCHITECTURE.md). `quit` on stdin or SIGTERM/SIGINT stops it cleanly;
 // the end of stdin does not.
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
@@ -12,13 +13,16 @@
 #include "shared/worker_pool.hpp"
 #include "tracker/dispatcher.hpp"
 #include "tracker/password_hasher.hpp"
+#include "tracker/pg/pg_store.hpp"
 #include "tracker/server.hpp"
 #include "tracker/sqlite_store.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -35,13 +39,15 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: tracker tracker_info.txt N [--db PATH] [--ticket-lifetime SECONDS]";
+    "usage: tracker tracker_info.txt N [--db PATH|postgresql://URI] [--state-dir DIR] "
+    "[--ticket-lifetime SECONDS]";
 constexpr unsigned kHashThreads = 2;  // argon2id jobs in parallel; each takes 64 MiB briefly
 
 struct Options {
     std::string tracker_info;
     int number = 0;
-    std::string db_path;
+    std::string db_path;    // an SQLite file, or a PostgreSQL URI (gs::tracker::is_postgres_uri)
+    std::string state_dir;  // PostgreSQL only: where the TLS key and certificate live
     // For tests only: how long download tickets live (default gs::tracker::kTicketLifetime).
     std::chrono::seconds ticket_lifetime = gs::tracker::kTicketLifetime;
 };
@@ -57,6 +63,9 @@ Options parse_args(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--db") {
             o.db_path = gs::cli::option_value(argc, argv, i, kUsage, "--db needs a path");
+        } else if (a == "--state-dir") {
+            o.state_dir =
+                gs::cli::option_value(argc, argv, i, kUsage, "--state-dir needs a directory");
         } else if (a == "--ticket-lifetime") {
             if (i + 1 >= argc) usage_error("--ticket-lifetime needs a number of seconds");
             std::string_view v = argv[++i];
@@ -85,6 +94,11 @@ Options parse_args(int argc, char** argv) {
         usage_error(fmt::format("tracker number '{}' must be 1 or more", n));
     }
     if (o.db_path.empty()) o.db_path = fmt::format("groupshare-tracker-{}.db", o.number);
+    if (!o.state_dir.empty() && !gs::tracker::is_postgres_uri(o.db_path)) {
+        usage_error(
+            "--state-dir is for a PostgreSQL --db; an SQLite database keeps its files "
+            "beside it");
+    }
     return o;
 }
 
@@ -114,6 +128,54 @@ rlim_t raise_open_file_limit() {
     return lim.rlim_cur;
 }
 
+// The Store the --db option names, the key that signs download tickets, and the base name of
+// the TLS key and certificate (<base>.tls-key.pem, <base>.tls-cert.pem).
+struct Backing {
+    std::unique_ptr<gs::tracker::Store> store;
+    gs::TicketSigner tickets;
+    std::string files_base;
+    std::string shown_db;  // the database as logs may show it (no password)
+};
+
+// SQLite: the database file, with the ticket key and TLS files beside it. PostgreSQL: the
+// shared database, the set's ticket key inside it (SECURITY.md), the TLS files in --state-dir
+// or the working directory. Throws with a message for the operator.
+Backing make_store(const Options& options) {
+    Backing b;
+    if (gs::tracker::is_postgres_uri(options.db_path)) {
+        unsigned char random[8];
+        randombytes_buf(random, sizeof random);
+        const std::string tracker_id =
+            fmt::format("{}-{}-{:02x}", options.number, ::getpid(), fmt::join(random, ""));
+        auto store = gs::tracker::PgStore::open(options.db_path, tracker_id);
+        if (!store) throw std::runtime_error(store.error().message);
+        auto tickets = (*store)->load_or_create_ticket_signer();
+        if (!tickets) throw std::runtime_error(tickets.error().message);
+        b.tickets = std::move(tickets).value();
+        b.store = std::move(store).value();
+        const std::string dir = options.state_dir.empty() ? "." : options.state_dir;
+        b.files_base = fmt::format("{}/groupshare-tracker-{}", dir, options.number);
+        b.shown_db = gs::tracker::redact_uri(options.db_path);
+        for (const char* suffix : {".tls-key.pem", ".tls-cert.pem"}) {
+            make_owner_only(b.files_base + suffix);
+        }
+        return b;
+    }
+    for (const char* suffix :
+         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
+        make_owner_only(options.db_path + suffix);
+    }
+    // Opens and migrates; throws on failure.
+    b.store = std::make_unique<gs::tracker::SqliteStore>(options.db_path);
+    // The key that signs download tickets lives next to the database (SECURITY.md).
+    auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
+    if (!tickets) throw std::runtime_error(tickets.error().message);
+    b.tickets = std::move(tickets).value();
+    b.files_base = options.db_path;
+    b.shown_db = options.db_path;
+    return b;
+}
+
 int run(const Options& options) {
     const rlim_t open_files = raise_open_file_limit();
     auto trackers = gs::read_tracker_info(options.tracker_info);
@@ -131,18 +193,14 @@ int run(const Options& options) {
         loop.stop();
     });
 
-    for (const char* suffix :
-         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
-        make_owner_only(options.db_path + suffix);
-    }
-    gs::tracker::SqliteStore store(options.db_path);  // opens and migrates; throws on failure
+    Backing backing = make_store(options);
     auto listener = gs::net::listen_tcp(at);
     if (!listener) throw std::runtime_error(listener.error().message);
     auto bound = gs::net::local_endpoint(listener->get());
     if (!bound) throw std::runtime_error(bound.error().message);
 
     // Clients pin this certificate's fingerprint (docs/protocol.md §1.4).
-    auto identity = gs::net::load_or_create_tls_identity(options.db_path);
+    auto identity = gs::net::load_or_create_tls_identity(backing.files_base);
     if (!identity) throw std::runtime_error(identity.error().message);
     auto tls = gs::net::TlsContext::server(*identity);
     if (!tls) throw std::runtime_error(tls.error().message);
@@ -160,15 +218,12 @@ int run(const Options& options) {
 
     gs::WorkerPool workers(loop, kHashThreads);
     gs::tracker::Argon2Hasher hasher(workers);
-    // The key that signs download tickets lives next to the database (SECURITY.md).
-    auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
-    if (!tickets) throw std::runtime_error(tickets.error().message);
     gs::tracker::AccountLimits account_limits;
     account_limits.hash_workers = kHashThreads;
     gs::tracker::Server server(loop, std::move(listener).value(), *tls,
                                [&](gs::tracker::ConnOutput& out) {
                                    return std::make_unique<gs::tracker::Dispatcher>(
-                                       out, store, hasher, std::move(tickets).value(),
+                                       out, *backing.store, hasher, std::move(backing.tickets),
                                        account_limits, options.ticket_lifetime);
                                });
 
@@ -193,12 +248,13 @@ int run(const Options& options) {
     gs::net::LineReader stdin_reader(loop, STDIN_FILENO, std::move(input));
 
     std::printf("tracker %d listening on %s (database %s, fingerprint %s)\n", options.number,
-                bound->to_string().c_str(), options.db_path.c_str(), identity->fingerprint.c_str());
+                bound->to_string().c_str(), backing.shown_db.c_str(),
+                identity->fingerprint.c_str());
     std::fflush(stdout);
     gs::log::info(
         "tracker {} listening on {}, database {}, TLS certificate {}, up to {} open "
         "files",
-        options.number, bound->to_string(), options.db_path, identity->fingerprint,
+        options.number, bound->to_string(), backing.shown_db, identity->fingerprint,
         static_cast<unsigned long long>(open_files));
     loop.run();
 

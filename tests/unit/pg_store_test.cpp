@@ -278,5 +278,14 @@ TEST(PgConnectionOptions, AddsTimeoutsOnlyWhereTheUriSetsNone) {
     EXPECT_FALSE(is_postgres_uri("groupshare-tracker-1.db"));
 }
 
+TEST(PgConnectionOptions, LogsShowNoPassword) {
+    EXPECT_EQ(redact_uri("postgresql://gs:s3cret@h1:5432,h2:5433/db?sslmode=require"),
+              "postgresql://gs:***@h1:5432,h2:5433/db?sslmode=require");
+    EXPECT_EQ(redact_uri("postgres://h/db?user=gs&password=s3cret&connect_timeout=2"),
+              "postgres://h/db?user=gs&password=***&connect_timeout=2");
+    EXPECT_EQ(redact_uri("postgresql://gs@h/db"), "postgresql://gs@h/db");
+    EXPECT_EQ(redact_uri("postgresql:///db?host=/run/pg"), "postgresql:///db?host=/run/pg");
+}
+
 }  // namespace
 }  // namespace gs::tracker

@@ -13,6 +13,27 @@ bool is_postgres_uri(std::string_view db) {
     return db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0;
 }
 
+std::string redact_uri(std::string_view uri) {
+    std::string out(uri);
+    // postgresql://user:password@host...: the user info ends at the last '@' before the path.
+    const auto start = out.find("://");
+    if (start != std::string::npos) {
+        const auto path = out.find_first_of("/?", start + 3);
+        const auto at = out.rfind('@', path == std::string::npos ? std::string::npos : path);
+        if (at != std::string::npos && at > start) {
+            const auto colon = out.find(':', start + 3);
+            if (colon < at) out.replace(colon + 1, at - colon - 1, "***");
+        }
+    }
+    // ...?password=secret&...
+    for (auto p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
+        const auto value = p + 9;
+        const auto end = out.find('&', value);
+        out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+    }
+    return out;
+}
+
 // ---- Migrations ----
 
 namespace {

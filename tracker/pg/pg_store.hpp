@@ -28,6 +28,9 @@ namespace gs::tracker {
 // an SQLite file.
 bool is_postgres_uri(std::string_view db);
 
+// `uri` with any password in it (user:PASSWORD@ or password=) replaced by "***", for logs.
+std::string redact_uri(std::string_view uri);
+
 // The lease a tracker's heartbeat buys: its presence rows count this long after the last one.
 inline constexpr std::chrono::seconds kTrackerLease{15};
 
