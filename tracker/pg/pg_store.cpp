@@ -99,13 +99,22 @@ Result<int> migrate_locked(pg::Conn& conn, const std::vector<Migration>& migrati
 
 Result<int> migrate_pg(pg::Conn& conn, const std::vector<Migration>& migrations) {
     if (auto s = check_numbering(migrations); !s) return s.error();
+    // Waiting for another tracker's migrations, or building an index on a large table, may take
+    // longer than one request may: no statement timeout meanwhile.
+    if (auto s = conn.exec("SET statement_timeout = 0"); !s) return s.error();
     // A session lock (not a transaction's): each migration commits on its own while it is held.
     // It goes with the session if the connection drops.
     if (auto locked = conn.query("SELECT pg_advisory_lock($1)", kMigrationLock); !locked) {
         return locked.error();
     }
     auto version = migrate_locked(conn, migrations);
-    if (conn.good()) (void)conn.query("SELECT pg_advisory_unlock($1)", kMigrationLock);
+    if (conn.good()) {
+        (void)conn.query("SELECT pg_advisory_unlock($1)", kMigrationLock);
+        if (auto s = conn.exec(fmt::format("SET statement_timeout = {}", pg::kStatementTimeoutMs));
+            !s && version) {
+            return s.error();
+        }
+    }
     return version;
 }
 
