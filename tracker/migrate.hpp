@@ -6,6 +6,7 @@
 #include "shared/result.hpp"
 #include "tracker/sqlite/db.hpp"
 
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -33,5 +34,13 @@ Result<int> schema_version(Db& db);
 // rolls that migration back, leaves the earlier ones applied, and names the file. A database
 // newer than `migrations` is refused. Returns the version the database is at.
 Result<int> migrate(Db& db, const std::vector<Migration>& migrations = embedded_migrations());
+
+// The part both engines share, for a database at version `current`: refuses one newer than
+// `migrations`, then calls apply_one(m) for each migration above `current` in order, logging
+// each as applied to `database`; the first failure stops it, naming the file. Returns the
+// version the database is then at.
+Result<int> apply_pending(int current, const std::vector<Migration>& migrations,
+                          std::string_view database,
+                          const std::function<Status(const Migration&)>& apply_one);
 
 }  // namespace gs::tracker

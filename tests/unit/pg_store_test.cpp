@@ -48,6 +48,22 @@ protected:
         return (*store.password_hash_of(id))->user_pk;
     }
 
+    // alice, her group g and the file a.txt she seeds there from 127.0.0.1:7001.
+    struct SharedFile {
+        std::int64_t alice;
+        Group g;
+        std::int64_t file_pk;
+    };
+    static SharedFile alice_seeds_a_file(Store& store) {
+        auto alice = user(store, "alice");
+        EXPECT_TRUE(*store.create_group("g", alice, kNow));
+        auto g = **store.find_group("g");
+        EXPECT_TRUE(*store.add_file(g.pk,
+                                    NewFile{"a.txt", std::string(40, 'a'), "d4:infoe", 1, 16384},
+                                    alice, "127.0.0.1:7001", kNow));
+        return {alice, g, **store.file_pk_by_hash(g.pk, std::string(40, 'a'))};
+    }
+
     // Runs first(a) and second(b) on two threads released at the same moment.
     template <class F, class G>
     static void race(F first, G second) {
@@ -180,12 +196,7 @@ TEST_F(PgStoreTest, EveryTrackerSignsWithTheSameKey) {
 TEST_F(PgStoreTest, ASeederOnlineThroughOneTrackerIsOnlineForAll) {
     auto a = open("tracker-a");
     auto b = open("tracker-b");
-    auto alice = user(*a, "alice");
-    ASSERT_TRUE(*a->create_group("g", alice, kNow));
-    auto g = **a->find_group("g");
-    ASSERT_TRUE(*a->add_file(g.pk, NewFile{"a.txt", std::string(40, 'a'), "d4:infoe", 1, 16384},
-                             alice, "127.0.0.1:7001", kNow));
-    const auto pk = **a->file_pk_by_hash(g.pk, std::string(40, 'a'));
+    auto [alice, g, pk] = alice_seeds_a_file(*a);
     const auto now = std::chrono::system_clock::now();
 
     EXPECT_THAT(*b->seeders_of(pk), ElementsAre(Seeder{"alice", "127.0.0.1:7001", false}));
@@ -208,12 +219,7 @@ TEST_F(PgStoreTest, PresenceEndsWithTheTrackersLease) {
     auto a = open("tracker-a");
     auto a2 = open("tracker-a");  // another worker of the same tracker: the same lease
     auto b = open("tracker-b");
-    auto alice = user(*a, "alice");
-    ASSERT_TRUE(*a->create_group("g", alice, kNow));
-    auto g = **a->find_group("g");
-    ASSERT_TRUE(*a->add_file(g.pk, NewFile{"a.txt", std::string(40, 'a'), "d4:infoe", 1, 16384},
-                             alice, "127.0.0.1:7001", kNow));
-    const auto pk = **a->file_pk_by_hash(g.pk, std::string(40, 'a'));
+    auto [alice, g, pk] = alice_seeds_a_file(*a);
     const auto now = std::chrono::system_clock::now();
 
     ASSERT_TRUE(a->heartbeat(now).ok());

@@ -75,24 +75,8 @@ Result<int> migrate_locked(pg::Conn& conn, const std::vector<Migration>& migrati
     }
     auto current = read_version(conn);
     if (!current) return current.error();
-    int known = static_cast<int>(migrations.size());
-    if (*current > known) {
-        return make_error(Errc::Internal,
-                          fmt::format("the database is at schema version {} but this tracker "
-                                      "knows only up to {}; use a newer tracker",
-                                      *current, known));
-    }
-    for (const auto& m : migrations) {
-        if (m.version <= *current) continue;
-        if (auto s = apply(conn, m); !s) {
-            return make_error(Errc::Internal,
-                              fmt::format("migration {} failed: {}; the database stays at "
-                                          "schema version {}",
-                                          m.name, s.error().message, m.version - 1));
-        }
-        log::info("database: applied migration {}", m.name);
-    }
-    return known;
+    return apply_pending(*current, migrations, "database",
+                         [&](const Migration& m) { return apply(conn, m); });
 }
 
 }  // namespace
