@@ -53,6 +53,19 @@ public:
         return uri_of(name);
     }
 
+    // Runs scripts/pg-cluster.sh with `args` (a shell command line's tail, redirections
+    // included): its exit status and standard output.
+    static std::pair<int, std::string> run_script(const std::string& args) {
+        std::string command = std::string(GS_SOURCE_DIR) + "/scripts/pg-cluster.sh " + args;
+        std::string output;
+        FILE* p = ::popen(command.c_str(), "r");
+        if (p == nullptr) return {-1, "cannot run " + command};
+        char buffer[512];
+        while (std::fgets(buffer, sizeof buffer, p) != nullptr) output += buffer;
+        int status = ::pclose(p);
+        return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+    }
+
 private:
     void start() {
         std::string pattern = (std::filesystem::temp_directory_path() / "gs-pg-XXXXXX").string();
@@ -96,17 +109,6 @@ private:
         if (failed)
             std::fprintf(stderr, "cannot remove %s: %s\n", dir_.c_str(), failed.message().c_str());
         dir_.clear();
-    }
-
-    static std::pair<int, std::string> run_script(const std::string& args) {
-        std::string command = std::string(GS_SOURCE_DIR) + "/scripts/pg-cluster.sh " + args;
-        std::string output;
-        FILE* p = ::popen(command.c_str(), "r");
-        if (p == nullptr) return {-1, "cannot run " + command};
-        char buffer[512];
-        while (std::fgets(buffer, sizeof buffer, p) != nullptr) output += buffer;
-        int status = ::pclose(p);
-        return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
     }
 
     std::mutex mu_;

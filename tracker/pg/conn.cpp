@@ -105,7 +105,8 @@ Conn::Conn(Conn&& other) noexcept
     : uri_(std::move(other.uri_)),
       conn_(std::exchange(other.conn_, nullptr)),
       prepared_(std::move(other.prepared_)),
-      last_state_(std::move(other.last_state_)) {}
+      last_state_(std::move(other.last_state_)),
+      broken_(other.broken_) {}
 
 Conn& Conn::operator=(Conn&& other) noexcept {
     if (this != &other) {
@@ -114,6 +115,7 @@ Conn& Conn::operator=(Conn&& other) noexcept {
         conn_ = std::exchange(other.conn_, nullptr);
         prepared_ = std::move(other.prepared_);
         last_state_ = std::move(other.last_state_);
+        broken_ = other.broken_;
     }
     return *this;
 }
@@ -123,7 +125,7 @@ Conn::~Conn() {
 }
 
 bool Conn::good() const {
-    return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
+    return conn_ != nullptr && !broken_ && PQstatus(conn_) == CONNECTION_OK;
 }
 
 namespace {
@@ -156,6 +158,7 @@ Status Conn::connect() {
         conn_ = PQconnectdbParams(keys.data(), values.data(), 1);
     } else {
         PQreset(conn_);
+        broken_ = false;
     }
     if (conn_ == nullptr) return make_error(Errc::Io, "out of memory for a connection");
     // Notices ("relation ... already exists, skipping") are not errors: not printed.
@@ -180,6 +183,12 @@ Error Conn::failure(std::string_view what, pg_result* result) {
     std::string message = result != nullptr ? one_line(PQresultErrorMessage(result)) : "";
     if (message.empty()) message = one_line(PQerrorMessage(conn_));
     PQclear(result);
+    // An error without a SQLSTATE is libpq's own (the connection broke, perhaps before libpq
+    // noticed); class 08 and 57P0x are the server's way of saying the same.
+    if (last_state_.empty() || last_state_.rfind("08", 0) == 0 ||
+        last_state_.rfind("57P", 0) == 0) {
+        broken_ = true;
+    }
     Errc code = Errc::Internal;
     if (!good()) {
         code = Errc::Io;  // the connection is gone; the next call resets it

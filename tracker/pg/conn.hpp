@@ -123,6 +123,7 @@ private:
     pg_conn* conn_ = nullptr;
     std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
     std::string last_state_;
+    bool broken_ = false;  // a call found the connection lost: the next one resets it
 };
 
 // The URI with libpq options the tracker relies on added when it sets none of them:
