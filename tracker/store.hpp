@@ -1,5 +1,6 @@
 // Store: the tracker's persistent state in domain words. Handlers (tracker/handlers/) call it
-// on the reactor thread; SqliteStore is the implementation. Every write is committed before the
+// on the reactor thread; SqliteStore (one tracker, one file) and PgStore (tracker/pg/: several
+// trackers sharing one PostgreSQL database) implement it. Every write is committed before the
 // call returns.
 //
 // Errors: a failed read or write of the storage itself is Errc::Internal with a message safe to
