@@ -43,6 +43,19 @@ TicketSigner TicketSigner::generate() {
     return s;
 }
 
+Result<TicketSigner> TicketSigner::from_seed(std::string_view seed) {
+    if (seed.size() != crypto_sign_SEEDBYTES) {
+        return make_error(Errc::Internal, fmt::format("a ticket key seed has {} bytes, not {}",
+                                                      seed.size(), crypto_sign_SEEDBYTES));
+    }
+    TicketSigner s;
+    s.public_key_.resize(crypto_sign_PUBLICKEYBYTES);
+    s.secret_key_.resize(crypto_sign_SECRETKEYBYTES);
+    crypto_sign_seed_keypair(reinterpret_cast<unsigned char*>(s.public_key_.data()),
+                             reinterpret_cast<unsigned char*>(s.secret_key_.data()), bytes(seed));
+    return s;
+}
+
 Result<TicketSigner> TicketSigner::load_or_create(const std::string& path) {
     auto io = [&](std::string_view what) {
         return make_error(

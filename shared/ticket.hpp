@@ -41,6 +41,8 @@ public:
     static Result<TicketSigner> load_or_create(const std::string& path);
     // A throwaway key, for tests.
     static TicketSigner generate();
+    // The key made from a 32-byte Ed25519 seed (kept in a database shared by several trackers).
+    static Result<TicketSigner> from_seed(std::string_view seed);
 
     std::string sign(const Ticket& ticket) const;
     // The 32-byte Ed25519 public key that verifies this signer's tickets.

@@ -1,7 +1,9 @@
-// tracker tracker_info.txt N [--db PATH] [--store-threads N] [--ticket-lifetime SECONDS]
-// The groupshare tracker: users, groups, files and seeders in SQLite, served to clients by one
-// epoll reactor thread (docs/ARCHITECTURE.md); its Store calls go through a StoreRunner
-// (open_database below). `quit` on stdin or SIGTERM/SIGINT stops it cleanly;
+// tracker tracker_info.txt N [--db PATH|URI] [--state-dir DIR] [--store-threads N]
+//         [--ticket-lifetime SECONDS]
+// The groupshare tracker: users, groups, files and seeders in SQLite, or in a PostgreSQL
+// database several trackers share, served to clients by one epoll reactor thread
+// (docs/ARCHITECTURE.md); its Store calls go through a StoreRunner (open_database below).
+// `quit` on stdin or SIGTERM/SIGINT stops it cleanly;
 // the end of stdin does not.
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
@@ -13,14 +15,17 @@
 #include "shared/worker_pool.hpp"
 #include "tracker/dispatcher.hpp"
 #include "tracker/password_hasher.hpp"
+#include "tracker/pg/pg_store.hpp"
 #include "tracker/server.hpp"
 #include "tracker/sqlite_store.hpp"
 #include "tracker/store_runner.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -37,17 +42,20 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: tracker tracker_info.txt N [--db PATH] [--store-threads N] [--ticket-lifetime "
-    "SECONDS]";
+    "usage: tracker tracker_info.txt N [--db PATH|postgresql://URI] [--state-dir DIR] "
+    "[--store-threads N] [--ticket-lifetime SECONDS]";
 constexpr unsigned kHashThreads = 2;  // argon2id jobs in parallel; each takes 64 MiB briefly
 constexpr unsigned kMaxStoreThreads = 64;
+// Store threads (one connection each) for a PostgreSQL database unless --store-threads says.
+constexpr unsigned kPgStoreThreads = 4;
 
 struct Options {
     std::string tracker_info;
     int number = 0;
-    std::string db_path;
-    // 0: the Store runs inline on the reactor (SQLite's default); N: on a pool of N threads,
-    // one database connection each (--store-threads; what a networked database uses).
+    std::string db_path;    // an SQLite file, or a PostgreSQL URI (gs::tracker::is_postgres_uri)
+    std::string state_dir;  // PostgreSQL only: where the TLS key and certificate live
+    // 0: the Store's default (SQLite inline on the reactor, PostgreSQL on kPgStoreThreads);
+    // N: a pool of N threads, one database connection each.
     unsigned store_threads = 0;
     // For tests only: how long download tickets live (default gs::tracker::kTicketLifetime).
     std::chrono::seconds ticket_lifetime = gs::tracker::kTicketLifetime;
@@ -74,6 +82,9 @@ Options parse_args(int argc, char** argv) {
                     fmt::format("--store-threads '{}' must be 0 to {}", v, kMaxStoreThreads));
             }
             o.store_threads = n;
+        } else if (a == "--state-dir") {
+            o.state_dir =
+                gs::cli::option_value(argc, argv, i, kUsage, "--state-dir needs a directory");
         } else if (a == "--ticket-lifetime") {
             if (i + 1 >= argc) usage_error("--ticket-lifetime needs a number of seconds");
             std::string_view v = argv[++i];
@@ -102,6 +113,11 @@ Options parse_args(int argc, char** argv) {
         usage_error(fmt::format("tracker number '{}' must be 1 or more", n));
     }
     if (o.db_path.empty()) o.db_path = fmt::format("groupshare-tracker-{}.db", o.number);
+    if (!o.state_dir.empty() && !gs::tracker::is_postgres_uri(o.db_path)) {
+        usage_error(
+            "--state-dir is for a PostgreSQL --db; an SQLite database keeps its files "
+            "beside it");
+    }
     return o;
 }
 
@@ -131,41 +147,83 @@ rlim_t raise_open_file_limit() {
     return lim.rlim_cur;
 }
 
-// The tracker's Store and the runner its calls go through (docs/ARCHITECTURE.md, Threads).
+// The tracker's Store and the runner its calls go through (docs/ARCHITECTURE.md, Threads), the
+// key that signs download tickets, and the base name of the TLS key and certificate
+// (<base>.tls-key.pem, <base>.tls-cert.pem).
 struct Database {
     std::unique_ptr<gs::tracker::Store> store;  // the inline runner's; null for a pool
     std::unique_ptr<gs::tracker::StoreRunner> runner;
+    gs::TicketSigner tickets;
+    std::string files_base;
+    std::string shown_db;  // the database as logs may show it (no password)
 };
 
-// `threads` stores made by `make_store` (one connection each), run on as many workers.
-Database pooled(gs::net::EventLoop& loop, unsigned threads,
-                const gs::tracker::StoreRunner::StoreFactory& make_store) {
-    return Database{nullptr, std::make_unique<gs::tracker::StoreRunner>(loop, threads, make_store)};
-}
-
-// A plain path is an SQLite database: inline on the reactor by default (a call on a local
-// file takes microseconds, less than a hop to a thread), or, with --store-threads, on a pool of
-// SQLite connections to the same file (WAL and the busy timeout let them share it) that share
-// one presence table. This is the seam for a networked database: `--db postgresql://...` makes
-// a pool of a few threads (4), each with its own connection, from the PostgreSQL store's
-// factory: pooled(loop, 4, [&] { return <the PostgreSQL store for options.db_path>; }).
+// SQLite (a plain path): the database file, with the ticket key and TLS files beside it; its
+// calls run inline on the reactor by default (a call on a local file takes microseconds, less
+// than a hop to a thread), or, with --store-threads, on a pool of SQLite connections to the same
+// file (WAL and the busy timeout let them share it) that share one presence table.
+// PostgreSQL (a postgresql:// URI): a pool of connections to the shared database (a network
+// round trip must never stall the reactor), the set's ticket key inside it (SECURITY.md), the
+// TLS files in --state-dir or the working directory. Throws with a message for the operator.
 Database open_database(gs::net::EventLoop& loop, const Options& options) {
+    Database db;
+    if (gs::tracker::is_postgres_uri(options.db_path)) {
+        unsigned char random[8];
+        randombytes_buf(random, sizeof random);
+        const std::string tracker_id =
+            fmt::format("{}-{}-{:02x}", options.number, ::getpid(), fmt::join(random, ""));
+        // The first connection migrates and fetches the key; the pool's threads then take it
+        // and open the others.
+        auto first = gs::tracker::PgStore::open(options.db_path, tracker_id);
+        if (!first) throw std::runtime_error(first.error().message);
+        auto tickets = (*first)->load_or_create_ticket_signer();
+        if (!tickets) throw std::runtime_error(tickets.error().message);
+        db.tickets = std::move(tickets).value();
+        std::unique_ptr<gs::tracker::Store> spare = std::move(first).value();
+        const unsigned threads = options.store_threads ? options.store_threads : kPgStoreThreads;
+        db.runner = std::make_unique<gs::tracker::StoreRunner>(
+            loop, threads, [&]() -> std::unique_ptr<gs::tracker::Store> {
+                if (spare) return std::move(spare);
+                auto store = gs::tracker::PgStore::open(options.db_path, tracker_id);
+                if (!store) throw std::runtime_error(store.error().message);
+                return std::move(store).value();
+            });
+        const std::string dir = options.state_dir.empty() ? "." : options.state_dir;
+        db.files_base = fmt::format("{}/groupshare-tracker-{}", dir, options.number);
+        db.shown_db = gs::tracker::redact_uri(options.db_path);
+        for (const char* suffix : {".tls-key.pem", ".tls-cert.pem"}) {
+            make_owner_only(db.files_base + suffix);
+        }
+        return db;
+    }
+    for (const char* suffix :
+         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
+        make_owner_only(options.db_path + suffix);
+    }
     if (options.store_threads == 0) {
         // Opens and migrates; throws on failure.
-        auto store = std::make_unique<gs::tracker::SqliteStore>(options.db_path);
-        auto runner = std::make_unique<gs::tracker::StoreRunner>(*store);
-        return Database{std::move(store), std::move(runner)};
+        db.store = std::make_unique<gs::tracker::SqliteStore>(options.db_path);
+        db.runner = std::make_unique<gs::tracker::StoreRunner>(*db.store);
+    } else {
+        std::shared_ptr<gs::tracker::PresenceTable> presence;
+        db.runner = std::make_unique<gs::tracker::StoreRunner>(
+            loop, options.store_threads, [&]() -> std::unique_ptr<gs::tracker::Store> {
+                auto store = std::make_unique<gs::tracker::SqliteStore>(options.db_path);
+                if (presence) {
+                    store->share_presence(presence);
+                } else {
+                    presence = store->presence();
+                }
+                return store;
+            });
     }
-    std::shared_ptr<gs::tracker::PresenceTable> presence;
-    return pooled(loop, options.store_threads, [&]() -> std::unique_ptr<gs::tracker::Store> {
-        auto store = std::make_unique<gs::tracker::SqliteStore>(options.db_path);
-        if (presence) {
-            store->share_presence(presence);
-        } else {
-            presence = store->presence();
-        }
-        return store;
-    });
+    // The key that signs download tickets lives next to the database (SECURITY.md).
+    auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
+    if (!tickets) throw std::runtime_error(tickets.error().message);
+    db.tickets = std::move(tickets).value();
+    db.files_base = options.db_path;
+    db.shown_db = options.db_path;
+    return db;
 }
 
 int run(const Options& options) {
@@ -185,10 +243,6 @@ int run(const Options& options) {
         loop.stop();
     });
 
-    for (const char* suffix :
-         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
-        make_owner_only(options.db_path + suffix);
-    }
     Database db = open_database(loop, options);
     gs::tracker::StoreHeartbeat heartbeat(loop, *db.runner);
     auto listener = gs::net::listen_tcp(at);
@@ -197,7 +251,7 @@ int run(const Options& options) {
     if (!bound) throw std::runtime_error(bound.error().message);
 
     // Clients pin this certificate's fingerprint (docs/protocol.md §1.4).
-    auto identity = gs::net::load_or_create_tls_identity(options.db_path);
+    auto identity = gs::net::load_or_create_tls_identity(db.files_base);
     if (!identity) throw std::runtime_error(identity.error().message);
     auto tls = gs::net::TlsContext::server(*identity);
     if (!tls) throw std::runtime_error(tls.error().message);
@@ -215,17 +269,14 @@ int run(const Options& options) {
 
     gs::WorkerPool workers(loop, kHashThreads);
     gs::tracker::Argon2Hasher hasher(workers);
-    // The key that signs download tickets lives next to the database (SECURITY.md).
-    auto tickets = gs::TicketSigner::load_or_create(options.db_path + ".ticket-key");
-    if (!tickets) throw std::runtime_error(tickets.error().message);
     gs::tracker::AccountLimits account_limits;
     account_limits.hash_workers = kHashThreads;
-    gs::tracker::Server server(loop, std::move(listener).value(), *tls,
-                               [&](gs::tracker::ConnOutput& out) {
-                                   return std::make_unique<gs::tracker::Dispatcher>(
-                                       out, *db.runner, hasher, std::move(tickets).value(),
-                                       account_limits, options.ticket_lifetime);
-                               });
+    gs::tracker::Server server(
+        loop, std::move(listener).value(), *tls, [&](gs::tracker::ConnOutput& out) {
+            return std::make_unique<gs::tracker::Dispatcher>(out, *db.runner, hasher,
+                                                             std::move(db.tickets), account_limits,
+                                                             options.ticket_lifetime);
+        });
 
     gs::net::LineReader::Callbacks input;
     input.on_line = [&](std::string_view line) {
@@ -248,12 +299,12 @@ int run(const Options& options) {
     gs::net::LineReader stdin_reader(loop, STDIN_FILENO, std::move(input));
 
     std::printf("tracker %d listening on %s (database %s, fingerprint %s)\n", options.number,
-                bound->to_string().c_str(), options.db_path.c_str(), identity->fingerprint.c_str());
+                bound->to_string().c_str(), db.shown_db.c_str(), identity->fingerprint.c_str());
     std::fflush(stdout);
     gs::log::info(
         "tracker {} listening on {}, database {} ({}), TLS certificate {}, up to {} open "
         "files",
-        options.number, bound->to_string(), options.db_path,
+        options.number, bound->to_string(), db.shown_db,
         db.runner->is_inline() ? std::string("inline on the reactor")
                                : fmt::format("{} store threads", db.runner->threads()),
         identity->fingerprint, static_cast<unsigned long long>(open_files));

@@ -81,22 +81,29 @@ Result<int> migrate(Db& db, const std::vector<Migration>& migrations) {
     }
     auto current = read_version(db);
     if (!current) return current.error();
+    return apply_pending(*current, migrations, fmt::format("database '{}'", db.path()),
+                         [&](const Migration& m) { return apply(db, m); });
+}
+
+Result<int> apply_pending(int current, const std::vector<Migration>& migrations,
+                          std::string_view database,
+                          const std::function<Status(const Migration&)>& apply_one) {
     int known = static_cast<int>(migrations.size());
-    if (*current > known) {
+    if (current > known) {
         return make_error(Errc::Internal,
                           fmt::format("the database is at schema version {} but this tracker "
                                       "knows only up to {}; use a newer tracker",
-                                      *current, known));
+                                      current, known));
     }
     for (const auto& m : migrations) {
-        if (m.version <= *current) continue;
-        if (auto s = apply(db, m); !s) {
+        if (m.version <= current) continue;
+        if (auto s = apply_one(m); !s) {
             return make_error(Errc::Internal,
                               fmt::format("migration {} failed: {}; the database stays at "
                                           "schema version {}",
                                           m.name, s.error().message, m.version - 1));
         }
-        log::info("database '{}': applied migration {}", db.path(), m.name);
+        log::info("{}: applied migration {}", database, m.name);
     }
     return known;
 }

@@ -1,7 +1,8 @@
 // Store: the tracker's persistent state in domain words, and who is online. Handlers
 // (tracker/handlers/) call it through the Dispatcher's StoreRunner: on the reactor thread
-// (inline) or on a worker thread that owns this Store (one Store per thread, never shared);
-// SqliteStore is the implementation. Every write is committed before the call returns.
+// (inline) or on a worker thread that owns this Store (one Store per thread, never shared).
+// SqliteStore (one tracker, one file) and PgStore (tracker/pg/: several trackers sharing one
+// PostgreSQL database) implement it. Every write is committed before the call returns.
 //
 // Errors: a failed read or write of the storage itself is Errc::Internal with a message safe to
 // show (details go to the log). Expected outcomes ("already a member", "no such request") are

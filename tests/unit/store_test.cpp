@@ -1,8 +1,12 @@
+// The Store cases, run against both engines: SqliteStore on a file, and PgStore on a fresh
+// database of the binary's throwaway PostgreSQL cluster (tests/unit/pg_cluster.hpp).
 #include "tracker/sqlite_store.hpp"
 
 #include "tracker/handlers/file_limits.hpp"
+#include "tracker/pg/pg_store.hpp"
 #include "tracker/sqlite/statement.hpp"
 
+#include "tests/unit/pg_cluster.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <gmock/gmock.h>
@@ -19,15 +23,30 @@ constexpr int kAddrs = FileLimits{}.addrs_per_file;  // seeder addresses per use
 
 const TimePoint kNow = std::chrono::sys_days{std::chrono::year{2026} / 11 / 25} + 10h;
 
-class StoreTest : public ::testing::Test {
+enum class Engine { Sqlite, Postgres };
+
+class StoreTest : public ::testing::TestWithParam<Engine> {
 protected:
-    void SetUp() override { reopen(); }
+    void SetUp() override {
+        if (GetParam() == Engine::Postgres) {
+            auto uri = test::PgTestCluster::get().fresh_database();
+            ASSERT_TRUE(uri.ok()) << uri.error().message;
+            uri_ = *uri;
+        }
+        reopen();
+    }
 
     void reopen() {
         store_.reset();
-        auto opened = SqliteStore::open(path_);
-        ASSERT_TRUE(opened.ok()) << opened.error().message;
-        store_ = std::move(opened).value();
+        if (GetParam() == Engine::Postgres) {
+            auto opened = PgStore::open(uri_, "tracker-1");
+            ASSERT_TRUE(opened.ok()) << opened.error().message;
+            store_ = std::move(opened).value();
+        } else {
+            auto opened = SqliteStore::open(path_);
+            ASSERT_TRUE(opened.ok()) << opened.error().message;
+            store_ = std::move(opened).value();
+        }
     }
 
     std::int64_t user(const std::string& id) {
@@ -88,24 +107,42 @@ protected:
         return found.ok() && found->has_value() ? (*found)->pk : -1;
     }
 
-    // Rows in `table`, counted through a second connection as a person with sqlite3 would.
-    std::int64_t rows_in(const std::string& table) {
+    // The first `columns` columns of the first row of `sql` as text, read through a second
+    // connection as a person with sqlite3 or psql would.
+    std::vector<std::string> first_row(const std::string& sql, int columns) {
+        std::vector<std::string> row;
+        if (GetParam() == Engine::Postgres) {
+            pg::Conn conn(uri_);
+            auto rows = conn.query(sql);
+            EXPECT_TRUE(rows.ok() && !rows->empty()) << sql;
+            if (!rows.ok() || rows->empty()) return row;
+            for (int i = 0; i < columns; ++i) row.push_back(rows->text(0, i));
+            return row;
+        }
         auto db = Db::open(path_);
         EXPECT_TRUE(db.ok());
-        auto q = Statement::prepare(*db, "SELECT count(*) FROM " + table);
+        auto q = Statement::prepare(*db, sql);
         EXPECT_TRUE(q.ok());
         EXPECT_TRUE(*q->step());
-        return q->column_int(0);
+        for (int i = 0; i < columns; ++i) row.push_back(q->column_text(i));
+        return row;
+    }
+
+    // Rows in `table`, counted through a second connection.
+    std::int64_t rows_in(const std::string& table) {
+        auto row = first_row("SELECT count(*) FROM " + table, 1);
+        return row.empty() ? -1 : std::stoll(row[0]);
     }
 
     test::TempDir dir_;
     std::string path_ = dir_.file("tracker.db");
-    std::unique_ptr<SqliteStore> store_;
+    std::string uri_;
+    std::unique_ptr<Store> store_;
 };
 
 // ---- Accounts and sessions ----
 
-TEST_F(StoreTest, CreatesUsersAndRefusesATakenId) {
+TEST_P(StoreTest, CreatesUsersAndRefusesATakenId) {
     auto first = store_->create_user("alice", "$argon2id$one", kNow);
     ASSERT_TRUE(first.ok());
     EXPECT_TRUE(*first);
@@ -120,13 +157,13 @@ TEST_F(StoreTest, CreatesUsersAndRefusesATakenId) {
     EXPECT_EQ((*creds)->user_id, "alice");
 }
 
-TEST_F(StoreTest, UnknownUserHasNoPasswordHash) {
+TEST_P(StoreTest, UnknownUserHasNoPasswordHash) {
     auto creds = store_->password_hash_of("nobody");
     ASSERT_TRUE(creds.ok());
     EXPECT_FALSE(creds->has_value());
 }
 
-TEST_F(StoreTest, SessionNamesItsUserUntilItExpires) {
+TEST_P(StoreTest, SessionNamesItsUserUntilItExpires) {
     auto alice = user("alice");
     ASSERT_TRUE(store_->create_session("hash1", alice, kNow, kNow + 1h).ok());
     auto found = store_->user_of_session("hash1", kNow + 59min);
@@ -137,7 +174,7 @@ TEST_F(StoreTest, SessionNamesItsUserUntilItExpires) {
     EXPECT_FALSE(store_->user_of_session("other", kNow)->has_value());
 }
 
-TEST_F(StoreTest, DeletedSessionIsGone) {
+TEST_P(StoreTest, DeletedSessionIsGone) {
     auto alice = user("alice");
     ASSERT_TRUE(store_->create_session("hash1", alice, kNow, kNow + 1h).ok());
     ASSERT_TRUE(store_->create_session("hash2", alice, kNow, kNow + 1h).ok());
@@ -146,7 +183,7 @@ TEST_F(StoreTest, DeletedSessionIsGone) {
     EXPECT_TRUE(store_->user_of_session("hash2", kNow)->has_value());
 }
 
-TEST_F(StoreTest, ExpiredSessionsAreDeleted) {
+TEST_P(StoreTest, ExpiredSessionsAreDeleted) {
     auto alice = user("alice");
     ASSERT_TRUE(store_->create_session("old", alice, kNow, kNow + 1h).ok());
     ASSERT_TRUE(store_->create_session("new", alice, kNow, kNow + 3h).ok());
@@ -156,7 +193,7 @@ TEST_F(StoreTest, ExpiredSessionsAreDeleted) {
 
 // ---- Groups and requests ----
 
-TEST_F(StoreTest, CreatorIsOwnerAndOnlyMember) {
+TEST_P(StoreTest, CreatorIsOwnerAndOnlyMember) {
     auto alice = user("alice");
     Group g = group("g", alice);
     EXPECT_EQ(g.group_id, "g");
@@ -166,7 +203,7 @@ TEST_F(StoreTest, CreatorIsOwnerAndOnlyMember) {
     EXPECT_THAT(members(g), ElementsAre("alice"));
 }
 
-TEST_F(StoreTest, GroupIdIsTakenOnlyOnce) {
+TEST_P(StoreTest, GroupIdIsTakenOnlyOnce) {
     auto alice = user("alice");
     auto bob = user("bob");
     group("g", alice);
@@ -177,7 +214,7 @@ TEST_F(StoreTest, GroupIdIsTakenOnlyOnce) {
     EXPECT_FALSE(store_->find_group("h")->has_value());
 }
 
-TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
+TEST_P(StoreTest, JoinRequestStaysPendingUntilAccepted) {
     auto [alice, bob, g] = alice_bob_g();
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_FALSE(*store_->is_member(g.pk, bob));
@@ -195,13 +232,13 @@ TEST_F(StoreTest, JoinRequestStaysPendingUntilAccepted) {
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::AlreadyMember);
 }
 
-TEST_F(StoreTest, OwnerCannotRequestToJoinOwnGroup) {
+TEST_P(StoreTest, OwnerCannotRequestToJoinOwnGroup) {
     auto alice = user("alice");
     Group g = group("g", alice);
     EXPECT_EQ(*store_->add_join_request(g.pk, alice, kNow), JoinOutcome::AlreadyMember);
 }
 
-TEST_F(StoreTest, RequestsAreListedOldestFirst) {
+TEST_P(StoreTest, RequestsAreListedOldestFirst) {
     auto alice = user("alice");
     Group g = group("g", alice);
     for (const char* id : {"zed", "bob", "carol"}) {
@@ -214,7 +251,7 @@ TEST_F(StoreTest, RequestsAreListedOldestFirst) {
     EXPECT_THAT(ids, ElementsAre("zed", "bob", "carol"));
 }
 
-TEST_F(StoreTest, RejectedRequestIsGoneAndTheUserMayAskAgain) {
+TEST_P(StoreTest, RejectedRequestIsGoneAndTheUserMayAskAgain) {
     auto [alice, bob, g] = alice_bob_g();
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     EXPECT_TRUE(*store_->reject_request(g.pk, "bob"));
@@ -224,7 +261,7 @@ TEST_F(StoreTest, RejectedRequestIsGoneAndTheUserMayAskAgain) {
     EXPECT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
 }
 
-TEST_F(StoreTest, DecidingARequestThatDoesNotExistChangesNothing) {
+TEST_P(StoreTest, DecidingARequestThatDoesNotExistChangesNothing) {
     auto alice = user("alice");
     user("bob");
     Group g = group("g", alice);
@@ -234,7 +271,7 @@ TEST_F(StoreTest, DecidingARequestThatDoesNotExistChangesNothing) {
     EXPECT_THAT(members(g), ElementsAre("alice"));
 }
 
-TEST_F(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
+TEST_P(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
     auto [alice, bob, g] = alice_bob_g();
     Group h = group("h", alice);
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
@@ -242,7 +279,7 @@ TEST_F(StoreTest, RequestForOneGroupDoesNotCountForAnother) {
     EXPECT_THAT(*store_->list_requests(h.pk, 0, 1000), IsEmpty());
 }
 
-TEST_F(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
+TEST_P(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
     auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
@@ -252,7 +289,7 @@ TEST_F(StoreTest, MembersAreListedInTheOrderTheyWereAccepted) {
     EXPECT_THAT(members(g), ElementsAre("alice", "carol", "bob"));
 }
 
-TEST_F(StoreTest, OwnerLeavingPassesOwnershipToTheLongestStandingMember) {
+TEST_P(StoreTest, OwnerLeavingPassesOwnershipToTheLongestStandingMember) {
     auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
     admit(g, carol, "carol");  // carol joins before bob, in the same second
@@ -271,7 +308,7 @@ TEST_F(StoreTest, OwnerLeavingPassesOwnershipToTheLongestStandingMember) {
     EXPECT_EQ((*store_->find_group("g"))->owner_id, "bob");
 }
 
-TEST_F(StoreTest, MemberLeavingKeepsTheOwner) {
+TEST_P(StoreTest, MemberLeavingKeepsTheOwner) {
     auto [alice, bob, g] = alice_bob_g();
     admit(g, bob, "bob");
     auto left = store_->leave_group(g.pk, bob);
@@ -283,7 +320,7 @@ TEST_F(StoreTest, MemberLeavingKeepsTheOwner) {
     EXPECT_THAT(members(g), ElementsAre("alice"));
 }
 
-TEST_F(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
+TEST_P(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
     auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
     admit(g, bob, "bob");
@@ -296,7 +333,7 @@ TEST_F(StoreTest, RejoiningPutsAMemberAtTheBackOfTheLine) {
 
 // The membership epoch moves on, with the change, whenever someone stops being a member, and
 // only then.
-TEST_F(StoreTest, TheEpochMovesWhenSomeoneLeavesOrIsRemovedAndOnlyThen) {
+TEST_P(StoreTest, TheEpochMovesWhenSomeoneLeavesOrIsRemovedAndOnlyThen) {
     auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
     auto epoch = [&] { return (*store_->find_group("g"))->epoch; };
@@ -318,7 +355,7 @@ TEST_F(StoreTest, TheEpochMovesWhenSomeoneLeavesOrIsRemovedAndOnlyThen) {
     EXPECT_EQ(epoch(), 2);
 }
 
-TEST_F(StoreTest, ListsPageByKeyWithALimit) {
+TEST_P(StoreTest, ListsPageByKeyWithALimit) {
     auto alice = user("alice");
     for (const char* id : {"d", "b", "a", "c"}) group(id, alice);
     auto page = *store_->list_groups(alice, "", 2);
@@ -333,7 +370,7 @@ TEST_F(StoreTest, ListsPageByKeyWithALimit) {
     EXPECT_EQ(*store_->count_groups_owned(alice), 4);
 }
 
-TEST_F(StoreTest, NonMemberLeavingChangesNothing) {
+TEST_P(StoreTest, NonMemberLeavingChangesNothing) {
     auto [alice, bob, g] = alice_bob_g();
     auto left = store_->leave_group(g.pk, bob);
     ASSERT_TRUE(left.ok());
@@ -341,7 +378,7 @@ TEST_F(StoreTest, NonMemberLeavingChangesNothing) {
     EXPECT_THAT(members(g), ElementsAre("alice"));
 }
 
-TEST_F(StoreTest, LastMemberLeavingDeletesTheGroupWithItsRequestsAndFiles) {
+TEST_P(StoreTest, LastMemberLeavingDeletesTheGroupWithItsRequestsAndFiles) {
     auto [alice, bob, g] = alice_bob_g();
     ASSERT_EQ(*store_->add_join_request(g.pk, bob, kNow), JoinOutcome::Requested);
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
@@ -360,7 +397,7 @@ TEST_F(StoreTest, LastMemberLeavingDeletesTheGroupWithItsRequestsAndFiles) {
     EXPECT_THAT(*store_->list_files(again.pk, "", 1000), IsEmpty());
 }
 
-TEST_F(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
+TEST_P(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
     auto alice = user("alice");
     auto bob = user("bob");
     group("zeta", bob);
@@ -383,7 +420,7 @@ TEST_F(StoreTest, ListsEveryGroupWithOwnerMemberCountAndMembership) {
 
 // ---- Files and seeders ----
 
-TEST_F(StoreTest, AddedFileHasItsUploaderAsFirstSeeder) {
+TEST_P(StoreTest, AddedFileHasItsUploaderAsFirstSeeder) {
     auto alice = user("alice");
     Group g = group("g", alice);
     NewFile f = file("a.txt", 'a');
@@ -403,7 +440,7 @@ TEST_F(StoreTest, AddedFileHasItsUploaderAsFirstSeeder) {
     EXPECT_THAT(*store_->seeders_of((*found)->pk), ElementsAre(Seeder{"alice", "127.0.0.1:7001"}));
 }
 
-TEST_F(StoreTest, FileNameAndInfoHashAreUniqueWithinAGroupOnly) {
+TEST_P(StoreTest, FileNameAndInfoHashAreUniqueWithinAGroupOnly) {
     auto alice = user("alice");
     Group g = group("g", alice);
     Group h = group("h", alice);
@@ -414,7 +451,7 @@ TEST_F(StoreTest, FileNameAndInfoHashAreUniqueWithinAGroupOnly) {
     EXPECT_FALSE(store_->file_by_name(g.pk, "b.txt")->has_value());
 }
 
-TEST_F(StoreTest, AddingASeederTwiceChangesNothing) {
+TEST_P(StoreTest, AddingASeederTwiceChangesNothing) {
     auto [alice, bob, g] = alice_bob_g();
     const auto pk = add_file(g, "a.txt", 'a', alice, "127.0.0.1:7001");
     EXPECT_FALSE(*store_->add_seeder(pk, alice, "127.0.0.1:7001", kNow, kAddrs));
@@ -426,7 +463,7 @@ TEST_F(StoreTest, AddingASeederTwiceChangesNothing) {
                             Seeder{"bob", "127.0.0.1:7003"}));
 }
 
-TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
+TEST_P(StoreTest, ListsFilesByNameWithTheirSeeders) {
     auto [alice, bob, g] = alice_bob_g();
     const auto b_txt = add_file(g, "b.txt", 'b', alice, "127.0.0.1:7001");
     add_file(g, "a.txt", 'a', bob, "127.0.0.1:7002");
@@ -443,7 +480,7 @@ TEST_F(StoreTest, ListsFilesByNameWithTheirSeeders) {
                 ElementsAre(Seeder{"alice", "127.0.0.1:7001"}, Seeder{"bob", "127.0.0.1:7002"}));
 }
 
-TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
+TEST_P(StoreTest, RemovingTheLastSeederRemovesTheFile) {
     auto [alice, bob, g] = alice_bob_g();
     const auto pk = add_file(g, "a.txt", 'a', alice, "127.0.0.1:7001");
     ASSERT_TRUE(*store_->add_seeder(pk, alice, "127.0.0.1:7009", kNow, kAddrs));
@@ -458,7 +495,7 @@ TEST_F(StoreTest, RemovingTheLastSeederRemovesTheFile) {
     EXPECT_EQ(rows_in("seeders"), 0);
 }
 
-TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
+TEST_P(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
     auto [alice, bob, g] = alice_bob_g();
     Group h = group("h", bob);
     admit(g, bob, "bob");
@@ -475,7 +512,7 @@ TEST_F(StoreTest, LeavingRemovesTheMembersSharesInThatGroupOnly) {
     EXPECT_EQ(store_->list_files(h.pk, "", 1000)->size(), 1u);
 }
 
-TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
+TEST_P(StoreTest, RemovesAUsersSharesInAGroup) {
     auto [alice, bob, g] = alice_bob_g();
     ASSERT_TRUE(*store_->add_file(g.pk, file("a.txt", 'a'), alice, "127.0.0.1:7001", kNow));
     ASSERT_TRUE(*store_->add_file(g.pk, file("b.txt", 'b'), bob, "127.0.0.1:7002", kNow));
@@ -488,7 +525,7 @@ TEST_F(StoreTest, RemovesAUsersSharesInAGroup) {
 
 // ---- Durability ----
 
-TEST_F(StoreTest, EverythingSurvivesReopening) {
+TEST_P(StoreTest, EverythingSurvivesReopening) {
     auto [alice, bob, g] = alice_bob_g();
     auto carol = user("carol");
     admit(g, bob, "bob");
@@ -510,18 +547,36 @@ TEST_F(StoreTest, EverythingSurvivesReopening) {
     EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"bob", "127.0.0.1:7002"}));
 }
 
-TEST_F(StoreTest, TimestampsAreReadableUtcText) {
+TEST_P(StoreTest, TimestampsAreReadableUtcText) {
     auto alice = user("alice");
     group("g", alice);
-    auto db = Db::open(path_);
-    ASSERT_TRUE(db.ok());
-    auto q =
-        Statement::prepare(*db, "SELECT u.created_at, m.joined_at FROM users u, memberships m");
-    ASSERT_TRUE(q.ok());
-    ASSERT_TRUE(*q->step());
-    EXPECT_EQ(q->column_text(0), "2026-11-25T10:00:00Z");
-    EXPECT_EQ(q->column_text(1), "2026-11-25T10:00:00Z");
+    auto row = first_row("SELECT u.created_at, m.joined_at FROM users u, memberships m", 2);
+    ASSERT_EQ(row.size(), 2u);
+    EXPECT_EQ(row[0], "2026-11-25T10:00:00Z");
+    EXPECT_EQ(row[1], "2026-11-25T10:00:00Z");
 }
+
+// The README's views exist on both engines and show rows by name.
+TEST_P(StoreTest, ViewsShowRowsByName) {
+    auto [alice, bob, g] = alice_bob_g();
+    auto carol = user("carol");
+    admit(g, bob, "bob");
+    ASSERT_EQ(*store_->add_join_request(g.pk, carol, kNow), JoinOutcome::Requested);
+    add_file(g, "a.txt", 'a', bob, "127.0.0.1:7002");
+    EXPECT_EQ(first_row("SELECT \"group\", \"user\" FROM members_view WHERE \"user\" = 'bob'", 2),
+              (std::vector<std::string>{"g", "bob"}));
+    EXPECT_EQ(first_row("SELECT \"group\", \"user\" FROM join_requests_view", 2),
+              (std::vector<std::string>{"g", "carol"}));
+    EXPECT_EQ(first_row("SELECT \"group\", file, \"user\", listen_addr FROM seeders_view", 4),
+              (std::vector<std::string>{"g", "a.txt", "bob", "127.0.0.1:7002"}));
+}
+
+std::string engine_name(const ::testing::TestParamInfo<Engine>& engine) {
+    return engine.param == Engine::Sqlite ? "Sqlite" : "Postgres";
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values(Engine::Sqlite, Engine::Postgres),
+                         engine_name);
 
 }  // namespace
 }  // namespace gs::tracker
