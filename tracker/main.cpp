@@ -6,6 +6,7 @@
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
 #include "shared/log.hpp"
+#include "shared/net/clock.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/signals.hpp"
 #include "shared/net/socket.hpp"
@@ -31,7 +32,9 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -51,6 +54,9 @@ struct Options {
     unsigned store_threads = 0;
     // For tests only: how long download tickets live (default gs::tracker::kTicketLifetime).
     std::chrono::seconds ticket_lifetime = gs::tracker::kTicketLifetime;
+    // Test-only, left out of the usage on purpose (--test-clock): the end-to-end tests move the
+    // tracker's clock with `advance SECONDS` on stdin (docs/ARCHITECTURE.md, habit 7).
+    bool test_clock = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -85,6 +91,8 @@ Options parse_args(int argc, char** argv) {
                                         gs::tracker::kTicketLifetime.count()));
             }
             o.ticket_lifetime = std::chrono::seconds(secs);
+        } else if (a == "--test-clock") {
+            o.test_clock = true;
         } else if (a == "-h" || a == "--help") {
             std::puts(kUsage);
             std::exit(0);
@@ -168,6 +176,21 @@ Database open_database(gs::net::EventLoop& loop, const Options& options) {
     });
 }
 
+// `advance SECONDS` on stdin under --test-clock: moves the clock and prints where wall time
+// stands, in Unix seconds.
+void advance_test_clock(gs::net::TestClock& clock, std::string_view arg) {
+    long long seconds = -1;
+    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), seconds);
+    if (ec != std::errc() || end != arg.data() + arg.size() || seconds < 0) {
+        std::printf("error: usage: advance SECONDS\n");
+    } else {
+        clock.advance(std::chrono::seconds(seconds));
+        std::printf("test clock at unix time %lld\n",
+                    static_cast<long long>(gs::net::unix_seconds(clock.wall_now())));
+    }
+    std::fflush(stdout);
+}
+
 int run(const Options& options) {
     const rlim_t open_files = raise_open_file_limit();
     auto trackers = gs::read_tracker_info(options.tracker_info);
@@ -179,7 +202,10 @@ int run(const Options& options) {
     }
     const gs::net::Endpoint& at = (*trackers)[options.number - 1].endpoint;
 
-    gs::net::EventLoop loop;
+    std::optional<gs::net::TestClock> test_clock;
+    if (options.test_clock) test_clock.emplace();
+    gs::net::TimeSource& time = test_clock ? *test_clock : gs::net::TimeSource::system();
+    gs::net::EventLoop loop(time);
     gs::net::SignalWatcher signals(loop, {SIGTERM, SIGINT}, [&](int signo) {
         gs::log::info("received {}; stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
         loop.stop();
@@ -224,7 +250,7 @@ int run(const Options& options) {
                                [&](gs::tracker::ConnOutput& out) {
                                    return std::make_unique<gs::tracker::Dispatcher>(
                                        out, *db.runner, hasher, std::move(tickets).value(),
-                                       account_limits, options.ticket_lifetime);
+                                       account_limits, options.ticket_lifetime, time);
                                });
 
     gs::net::LineReader::Callbacks input;
@@ -235,6 +261,8 @@ int run(const Options& options) {
         if (line == "quit") {
             gs::log::info("quit on stdin; stopping");
             loop.stop();
+        } else if (test_clock && line.starts_with("advance ")) {
+            advance_test_clock(*test_clock, line.substr(std::string_view("advance ").size()));
         } else if (!line.empty()) {
             std::printf("error: unknown command; type quit to stop the tracker\n");
             std::fflush(stdout);
