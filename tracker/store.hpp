@@ -233,7 +233,8 @@ public:
     virtual Status set_online(std::uint64_t conn, std::int64_t user_pk,
                               std::string_view listen_addr) = 0;
     virtual Status set_offline(std::uint64_t conn) = 0;
-    // Renews this tracker's lease (PgStore); SqliteStore does nothing. Called every few seconds.
+    // Renews this tracker's lease (PgStore, on the database's clock); SqliteStore does nothing.
+    // Called every few seconds.
     virtual Status heartbeat(TimePoint now) = 0;
 };
 
