@@ -31,7 +31,7 @@ constexpr auto kIdle = 10s;
 
 // Answers every request {"seq": n, "ok": 1}; counts connections.
 struct AnswerAll final : tracker::FrameSink {
-    explicit AnswerAll(tracker::ConnOutput& out, int& connects) : out(out), connects(connects) {}
+    AnswerAll(tracker::ConnOutput& output, int& connections) : out(output), connects(connections) {}
     void on_connect(tracker::ConnId, const std::string&, const std::string&) override {
         ++connects;
     }
