@@ -236,6 +236,10 @@ public:
     // Renews this tracker's lease (PgStore, on the database's clock); SqliteStore does nothing.
     // Called every few seconds.
     virtual Status heartbeat(TimePoint now) = 0;
+    // The tracker stops cleanly: its lease and every presence row under it go now, so that its
+    // users stop counting as online at once rather than when the lease runs out (PgStore).
+    // Called once, when no other call runs; SqliteStore's presence goes with the process.
+    virtual Status release() { return {}; }
 };
 
 }  // namespace gs::tracker

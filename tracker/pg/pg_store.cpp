@@ -272,4 +272,11 @@ Status PgStore::heartbeat(TimePoint /*now*/) {
     });
 }
 
+Status PgStore::release() {
+    // The presence rows go with the lease (ON DELETE CASCADE).
+    return stored<void>(
+        "release",
+        pg::done(conn_.query("DELETE FROM tracker_leases WHERE tracker_id = $1", tracker_id_)));
+}
+
 }  // namespace gs::tracker
