@@ -4,7 +4,10 @@
 // they never wait only on the slowest. The slow peers here are raw BEP 3 seeders written in this
 // file, each a group member registered as a seeder of the file with `add_seeder` (as in
 // wire_abuse_test.cpp), that drip one block of junk every 4.5 s: just under the downloader's
-// 5 s "no block" deadline.
+// 5 s "no block" deadline. This test asserts the events only (the drippers were asked, at least
+// one was dropped as too slow, the download completed); how long that may take, on a clock the
+// test moves, is the unit test DrippingSeedersAreDroppedAsTooSlowAndTheGoodOneFinishes
+// (tests/unit/peer_session_test.cpp).
 #include "tests/e2e/harness.hpp"
 #include "tests/e2e/peer_wire.hpp"
 
@@ -33,8 +36,9 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-// How long the download may take at most (before the fix: 51-180 s).
-constexpr Duration kPatience{20000};
+// A hang guard only, not a verdict: how long to poll for the end of the download before the
+// test reports it incomplete (before the fix it took 51-180 s).
+constexpr Duration kPatience{60000};
 
 // A seeder that claims every piece, unchokes at once, and answers one request every `every`
 // with a block of junk, on every connection the downloader opens; its own thread, bounded by
@@ -174,7 +178,7 @@ protected:
 
 // Finding 6 (downloader half): 31 seeders that each drip a block of junk every 4.5 s used to slow
 // an 8 MiB download that takes a tenth of a second to 51-180 s (not complete after 200 s here).
-// Now it finishes in seconds: the drippers are dropped as too slow.
+// Now the drippers are dropped as too slow and the download completes.
 TEST_F(SlowPeersTest, SeedersThatDripJunkDoNotHoldUpTheDownload) {
     // As many as in the finding: with fewer, their first requests do not cover every block
     // three times over and the old code got by.
@@ -211,8 +215,8 @@ TEST_F(SlowPeersTest, SeedersThatDripJunkDoNotHoldUpTheDownload) {
     EXPECT_THAT(
         carol.run("download_file g big.bin " + dest.string()),
         ::testing::ElementsAre(HasSubstr(std::to_string(kDrippers + 1) + " peer(s) online")));
-    // Far below the 51 s it took before (the drop of a slow peer takes a few seconds). Polled
-    // rather than waited for, so that the numbers are printed either way.
+    // Polled rather than waited for, so that the numbers are printed either way. The time is
+    // printed for information only: no verdict depends on it.
     const std::string done = "[C] [g] big.bin  -> " + dest.string();
     const bool completed = eventually(
         [&] {
@@ -234,7 +238,7 @@ TEST_F(SlowPeersTest, SeedersThatDripJunkDoNotHoldUpTheDownload) {
               << " dropped as too slow\n";
     ASSERT_TRUE(completed) << "the download did not complete";
     EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
-    EXPECT_LT(took, Duration{15000});
+    EXPECT_GT(dropped, 0) << "no dripper was dropped as too slow";
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // fake seeder that the test plays with plain non-blocking sockets between turns of the event loop;
 // which deadline fired is read from the session's log line on stderr. The loop runs on a
 // ManualClock: time passes only when the test advances it, so the deadlines are checked at
-// their exact time and the tests take no real time waiting for them.
+// their exact time and the tests take no real time waiting for them. The same fake seeders, one
+// good and some that drip, show the Downloader's ranking (RankingLimits) dropping the slow ones.
 #include "peer/download/downloader.hpp"
 #include "peer/wire/extended_handshake.hpp"
 #include "peer/wire/wire.hpp"
@@ -34,9 +35,13 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gs::peer {
@@ -516,6 +521,119 @@ TEST_F(PeerSessionDeadlineTest, ConnectThatCannotCompleteIsDroppedWhenTheConnect
 
     ASSERT_NO_FATAL_FAILURE(expect_dropped_at(t0, kDeadline, "still waiting for a hung connect"));
     EXPECT_THAT(log_text(), HasSubstr(closed_line(full.address, "connect timed out")));
+}
+
+// --- slow peers (the downloader's ranking, peer/download/peer_ranking.hpp)
+
+// What the e2e test slow_peers_test.cpp stands for, on the manual clock: seeders that drip a
+// block every kDrip (under the block deadline, so that deadline never drops them) are dropped
+// by the ranking as too slow, the blocks they held go to the good seeder, and the download takes
+// as long as the good seeder alone needs. The client's own RankingLimits and SessionDeadlines.
+TEST_F(PeerSessionDeadlineTest, DrippingSeedersAreDroppedAsTooSlowAndTheGoodOneFinishes) {
+    constexpr RankingLimits kRanking{};
+    constexpr SessionDeadlines kSessions{};
+    constexpr int kDrippers = 3;
+    constexpr milliseconds kDrip = 2s;                 // a dripper's block, from kDrip on
+    constexpr milliseconds kStep = 100ms;              // the test moves the clock by this much
+    constexpr int kGoodPerStep = 1;                    // blocks the good seeder sends in each step
+    constexpr auto kGoodEvery = kStep / kGoodPerStep;  // so 160 KiB/s
+    constexpr int kBlocks = 120;                       // 60 pieces of 2 blocks: 1.875 MiB
+    // The block deadline never drops a dripper: a block comes before it runs out.
+    static_assert(kDrip < kSessions.block);
+    // A dripper delivers at most a block per tick (kDrip >= tick), so at most kBlock/tick; it is
+    // slow while that is under the good seeder's kBlock/kGoodEvery divided by slow_factor.
+    static_assert(kDrip >= kRanking.tick);
+    static_assert(kGoodEvery * kRanking.slow_factor < kRanking.tick);
+    // Drop: the first tick (at `tick`) measures the good seeder and finds each dripper, which
+    // has had requests out and delivered nothing yet, slow; the tick slow_for later drops it (so
+    // at tick + slow_for exactly; one more tick of margin, should the first tick not judge it).
+    constexpr auto kDropBy = 2 * kRanking.tick + kRanking.slow_for;
+    // The good seeder alone needs kBlocks * kGoodEvery (12 s); the drippers hold a few dozen
+    // blocks at most, so the good seeder is still fetching Missing blocks (no endgame) when
+    // they are dropped, and it is their drop, not an endgame duplicate, that frees them.
+    static_assert(kDropBy < kBlocks * kGoodEvery / 2);
+    // Complete: the blocks come from the good seeder at kGoodEvery (it always has requests out,
+    // at least kMinInFlight, and the drop hands it the drippers' blocks while it is still busy,
+    // so they cost it no wait), plus a tick of margin. Were the drippers kept, the blocks they
+    // hold would come one per kDrip each, or wait for the endgame.
+    constexpr auto kCompleteBy = kBlocks * kGoodEvery + kRanking.tick;
+
+    content_ = random_bytes(std::size_t{kBlocks} * kBlock, 11);
+    info_ = info_for(content_, kPiece);
+    const auto t0 = clock_.now();  // the ranking ticks from here
+    ASSERT_NO_FATAL_FAILURE(start_downloader(kSessions));
+    FakeSeeder good(loop_, clock_, info_, content_);
+    std::vector<std::unique_ptr<FakeSeeder>> drippers;
+    std::vector<net::Endpoint> addresses{good.address()};
+    for (int i = 0; i < kDrippers; ++i) {
+        drippers.push_back(std::make_unique<FakeSeeder>(loop_, clock_, info_, content_));
+        addresses.push_back(drippers.back()->address());
+    }
+    downloader_->add_peers(addresses);
+    std::vector<FakeSeeder*> all{&good};
+    for (auto& d : drippers) all.push_back(d.get());
+    for (FakeSeeder* s : all) {
+        ASSERT_TRUE(s->accept_and_read_handshake());
+        ASSERT_NO_FATAL_FAILURE(s->send_handshake_and_bitfield());
+        ASSERT_NO_FATAL_FAILURE(s->send_unchoke());
+    }
+
+    struct Dripper {
+        Clock::time_point next_drip;
+        int dripped = 0;
+        std::optional<Clock::time_point> dropped_at;
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> held;  // index, begin at the drop
+    };
+    std::vector<Dripper> state(kDrippers, Dripper{.next_drip = t0 + kDrip});
+    std::set<std::pair<std::uint32_t, std::uint32_t>> from_good;
+    while (!complete_ && clock_.now() - t0 <= kCompleteBy) {
+        run_until_idle();
+        for (int k = 0; k < kGoodPerStep && !good.peer_closed() && !good.requests().empty(); ++k) {
+            from_good.emplace(good.requests().front().index, good.requests().front().begin);
+            ASSERT_NO_FATAL_FAILURE(good.send_oldest_block());
+        }
+        for (std::size_t i = 0; i < state.size(); ++i) {
+            FakeSeeder& d = *drippers[i];
+            Dripper& s = state[i];
+            if (s.dropped_at) continue;
+            if (d.peer_closed()) {
+                s.dropped_at = clock_.now();
+                for (const auto& r : d.requests()) s.held.emplace_back(r.index, r.begin);
+            } else if (clock_.now() >= s.next_drip && !d.requests().empty()) {
+                ASSERT_NO_FATAL_FAILURE(d.send_oldest_block());
+                ++s.dripped;
+                s.next_drip += kDrip;
+            }
+        }
+        advance(kStep);
+    }
+    ASSERT_TRUE(run_until([&] { return complete_; }))
+        << "not complete " << ms_since(t0, clock_.now()).count() << " ms in";
+    EXPECT_LE(clock_.now() - t0, kCompleteBy);
+    EXPECT_EQ(read_file(dir_.file("file")), content_);
+
+    // The start of a session's close line, up to and with `reason`.
+    const auto closed_for = [](const net::Endpoint& peer, std::string_view reason) {
+        std::string line = closed_line(peer, reason);
+        line.pop_back();  // the ')' after the reason
+        return line;
+    };
+    const std::string& log = log_text();
+    for (std::size_t i = 0; i < state.size(); ++i) {
+        const Dripper& s = state[i];
+        SCOPED_TRACE("dripper " + std::to_string(i));
+        EXPECT_GT(s.dripped, 0) << "never asked: the test shows nothing";
+        ASSERT_TRUE(s.dropped_at.has_value()) << "not dropped";
+        EXPECT_GE(*s.dropped_at - t0, kRanking.tick + kRanking.slow_for);
+        EXPECT_LE(*s.dropped_at - t0, kDropBy);
+        EXPECT_THAT(log, HasSubstr(closed_for(drippers[i]->address(), "too slow: ")));
+        EXPECT_FALSE(s.held.empty()) << "held no blocks when dropped";
+        for (const auto& block : s.held) {
+            EXPECT_EQ(from_good.count(block), 1u)
+                << "block " << block.first << "+" << block.second << " not fetched again";
+        }
+    }
+    EXPECT_THAT(log, Not(HasSubstr(closed_for(good.address(), ""))));
 }
 
 }  // namespace
