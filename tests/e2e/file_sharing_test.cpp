@@ -204,7 +204,7 @@ TEST_F(FileSharingTest, CorruptedCopiesAreDetectedAndTheGoodPiecesTakenFromEachS
     EXPECT_TRUE(read_file(dest) == content) << "a corrupted piece reached the destination";
     // Piece 2 can only have come from bob and piece 5 only from alice.
     for (Client* seeder : {&a, &b}) {
-        EXPECT_TRUE(eventually([&] { return bytes_served(*seeder) > 0; }, Duration{3000}))
+        EXPECT_TRUE(eventually([&] { return bytes_served(*seeder) > 0; }, kDefaultTimeout))
             << seeder->name() << " served nothing";
     }
 }
