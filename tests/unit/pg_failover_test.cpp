@@ -3,7 +3,7 @@
 // the store's next call reconnects to it, and the write acknowledged before the crash is there.
 #include "tracker/pg/pg_store.hpp"
 
-#include "tests/unit/pg_cluster.hpp"
+#include "tests/pg_cluster.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <gmock/gmock.h>

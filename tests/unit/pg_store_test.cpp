@@ -1,9 +1,9 @@
 // What only PgStore does: several connections (trackers) on one database racing on the same
 // write, applying migrations together, sharing presence and the ticket key, and losing the
-// database. Runs on the binary's throwaway cluster (tests/unit/pg_cluster.hpp).
+// database. Runs on the binary's throwaway cluster (tests/pg_cluster.hpp).
 #include "tracker/pg/pg_store.hpp"
 
-#include "tests/unit/pg_cluster.hpp"
+#include "tests/pg_cluster.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
