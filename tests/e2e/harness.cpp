@@ -618,11 +618,11 @@ Client::Client(const TempDir& dir, const Tracker& tracker, std::string name)
 
 Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name)
     : name_(std::move(name)) {
-    process_ = std::make_unique<Process>(
-        name_, binary_from_env("GS_CLIENT"),
-        std::vector<std::string>{"127.0.0.1:0", tracker_info.string(), "--data-dir",
-                                 (dir / name_).string()},
-        dir.path());
+    process_ =
+        std::make_unique<Process>(name_, binary_from_env("GS_CLIENT"),
+                                  std::vector<std::string>{"127.0.0.1:0", tracker_info.string(),
+                                                           "--data-dir", (dir / name_).string()},
+                                  dir.path());
     std::string line = process_->wait_for_line(R"(^serving pieces on 127\.0\.0\.1:\d+$)");
     listen_ = line.substr(line.rfind(' ') + 1);
     (void)parse_port(listen_);

@@ -26,8 +26,7 @@ const Duration kTransfer{90000};
 
 class MultiTrackerTest : public TrackerSetTest {
 protected:
-    explicit MultiTrackerTest(std::size_t count = 3)
-        : TrackerSetTest(count, fresh_pg_database()) {}
+    explicit MultiTrackerTest(std::size_t count = 3) : TrackerSetTest(count, fresh_pg_database()) {}
 
     // A client that goes through tracker `i` first: its tracker_info.txt lists the set from
     // tracker i on, and GS_TRACKER_SEED=file keeps that order. It checks where it went.
@@ -49,7 +48,8 @@ protected:
         Client& c = client_on(i);
         c.must("create_user " + user + " secret", "user " + user + " created");
         c.must("login " + user + " secret", "logged in as " + user);
-        const std::string line = c.process().wait_for_stderr_line(R"(using tracker 127\.0\.0\.1:\d+)");
+        const std::string line =
+            c.process().wait_for_stderr_line(R"(using tracker 127\.0\.0\.1:\d+)");
         EXPECT_THAT(line, HasSubstr("using tracker " + trackers_[i].address())) << user;
         return c;
     }
@@ -137,8 +137,8 @@ TEST_F(MultiTrackerTest, KilledInABurstOfWritesLosesNoAcknowledgedWriteAndClient
     std::vector<std::vector<PendingCommand>> sent(writers.size());
     for (int k = 0; k < kPerWriter; ++k) {
         for (std::size_t w = 0; w < writers.size(); ++w) {
-            sent[w].push_back(writers[w]->send("create_group " + writers[w]->name() + "_" +
-                                               std::to_string(k)));
+            sent[w].push_back(
+                writers[w]->send("create_group " + writers[w]->name() + "_" + std::to_string(k)));
         }
     }
     // Every command answers; the acknowledged ones are what the others must see.
@@ -225,7 +225,8 @@ TEST_F(MultiTrackerTest, PostgresStoppedAndRestartedUnderLoadGivesErrorsThenLose
         EXPECT_TRUE(eventually([&] {
             auto lines = c->run("list_groups");
             return !lines.empty() && !lines[0].starts_with("error: ");
-        })) << c->name() << " gets no answer after the restart";
+        })) << c->name()
+            << " gets no answer after the restart";
     }
     create_group(alice, "after_a");
     create_group(bob, "after_b");
@@ -270,8 +271,7 @@ TEST_F(TwoTrackerRaceTest, OneUserIdCreatedOnTwoTrackersAtOnceHasOneWinner) {
     for (int k = 0; k < kRounds; ++k) {
         const std::string user = "u" + std::to_string(k);
         expect_one_winner(a, "create_user " + user + " pa", b, "create_user " + user + " pb",
-                          "user " + user + " created",
-                          "error: user '" + user + "' already exists");
+                          "user " + user + " created", "error: user '" + user + "' already exists");
     }
 }
 

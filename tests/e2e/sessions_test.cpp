@@ -104,8 +104,7 @@ TEST_F(SessionsTest, NoTicketForASessionEndedOnAnotherTracker) {
     // A second tracker on the same database ends that session.
     write_file(dir_ / "second_info.txt", "127.0.0.1:0\n");
     Process second("tracker2", binary_from_env("GS_TRACKER"),
-                   {(dir_ / "second_info.txt").string(), "1", "--db", tracker_.db()},
-                   dir_.path());
+                   {(dir_ / "second_info.txt").string(), "1", "--db", tracker_.db()}, dir_.path());
     std::string line = second.wait_for_line(R"(^tracker 1 listening on 127\.0\.0\.1:\d+ )");
     std::smatch m;
     ASSERT_TRUE(std::regex_search(line, m, std::regex(R"(127\.0\.0\.1:(\d+))")));
