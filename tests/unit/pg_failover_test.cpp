@@ -63,9 +63,15 @@ TEST_F(PgFailoverTest, TheStoreFollowsAPromotedStandbyAndLosesNoAcknowledgedWrit
         Script::run_script("promote " + standby_.path().string() + " 2>&1");
     ASSERT_EQ(promoted, 0) << promote_out;
 
-    auto lost = store.user_exists("alice");
-    ASSERT_FALSE(lost.ok());
-    EXPECT_THAT(lost.error().message, HasSubstr("database unavailable"));
+    // The first call finds the old connection closed: before it goes out, when the close has
+    // reached the socket by then (the connection is reset first, and the call succeeds on the
+    // promoted standby), or else as it fails, once, with a clear error.
+    auto first = store.user_exists("alice");
+    if (first.ok()) {
+        EXPECT_TRUE(*first);
+    } else {
+        EXPECT_THAT(first.error().message, HasSubstr("database unavailable"));
+    }
     auto found = store.user_exists("alice");
     ASSERT_TRUE(found.ok()) << found.error().message;
     EXPECT_TRUE(*found);

@@ -132,11 +132,17 @@ bool Conn::good() const {
 
 bool Conn::dropped_while_idle() {
     if (!good() || PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
-    pollfd p{PQsocket(conn_), POLLIN, 0};
-    if (::poll(&p, 1, 0) <= 0) return false;
-    if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
-        broken_ = true;
-        return true;
+    // What a server sends before it closes (a FATAL message) and the close itself may take
+    // two reads; a few rounds reach the end of what is there.
+    for (int round = 0; round < 4; ++round) {
+        pollfd p{PQsocket(conn_), POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) return false;
+        const bool read = PQconsumeInput(conn_) != 0;
+        if (read) (void)PQisBusy(conn_);  // parses what was read
+        if (!read || PQstatus(conn_) != CONNECTION_OK) {
+            broken_ = true;
+            return true;
+        }
     }
     return false;
 }
