@@ -115,11 +115,12 @@ TEST_F(MultiTrackerTest, ClientsOnDifferentTrackersSeeOneStateAtOnce) {
 
 TEST_F(MultiTrackerTest, KilledInABurstOfWritesLosesNoAcknowledgedWriteAndClientsCarryOn) {
     // Alice seeds through tracker 1; the writers and bob, who downloads from her, go through it
-    // too; dave watches through tracker 2.
+    // too; dave and erin watch through trackers 2 and 3.
     Client& alice = user_on(0, "alice");
     std::vector<Client*> writers{&user_on(0, "w1"), &user_on(0, "w2"), &user_on(0, "w3")};
     Client& bob = user_on(0, "bob");
     Client& dave = user_on(1, "dave");
+    Client& erin = user_on(2, "erin");
     make_group(alice, "g", {&bob, &dave}, {"bob", "dave"});
     const std::string content = share(alice, "g", "film.bin", 12 * kPiece + 777, 3);
 
@@ -159,12 +160,15 @@ TEST_F(MultiTrackerTest, KilledInABurstOfWritesLosesNoAcknowledgedWriteAndClient
         for (int k = 0; k < kPerWriter; ++k) collect(w, k);
     }
     ASSERT_FALSE(acknowledged.empty());
-    std::vector<std::string> seen = dave.run("list_groups");
-    for (const std::string& group : acknowledged) {
-        EXPECT_THAT(seen, Contains(not_in(group))) << group << " was acknowledged";
+    for (Client* watcher : {&dave, &erin}) {
+        std::vector<std::string> seen = watcher->run("list_groups");
+        for (const std::string& group : acknowledged) {
+            EXPECT_THAT(seen, Contains(not_in(group)))
+                << group << " was acknowledged; " << watcher->name() << " does not see it";
+        }
     }
 
-    // Each writer moved once, kept its session (no new login) and works on.
+    // Each writer moved to another tracker, kept its session (no new login) and works on.
     for (Client* w : writers) {
         EXPECT_THAT(w->process().stdout_lines(),
                     Contains(MatchesRegex("tracker " + regex_escape(trackers_[0].address()) +
