@@ -8,6 +8,7 @@
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
 #include "shared/log.hpp"
+#include "shared/net/clock.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/signals.hpp"
 #include "shared/net/socket.hpp"
@@ -16,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -32,17 +34,32 @@ namespace {
 
 constexpr const char* kUsage = "usage: client IP:PORT tracker_info.txt [--data-dir DIR]";
 
+// Test-only, left out of the usage on purpose: the end-to-end tests move this client's clock
+// with the prompt line `__advance_clock SECONDS` (docs/ARCHITECTURE.md, habit 7).
+constexpr std::string_view kTestClockOption = "--test-clock";
+constexpr std::string_view kAdvanceClockCommand = "__advance_clock";
+
 struct Options {
     std::string listen;
     std::string tracker_info;
     std::string data_dir;
+    bool test_clock = false;
 };
 
 Options parse_args(int argc, char** argv) {
     Options o;
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        if (i > 0 && argv[i] == kTestClockOption) {
+            o.test_clock = true;
+        } else {
+            args.push_back(argv[i]);
+        }
+    }
     const gs::cli::ValueOption options[] = {
         {"--data-dir", "--data-dir needs a directory", &o.data_dir}};
-    auto positional = gs::cli::parse_command_line(argc, argv, kUsage, options);
+    auto positional =
+        gs::cli::parse_command_line(static_cast<int>(args.size()), args.data(), kUsage, options);
     if (positional.size() != 2) {
         gs::cli::usage_error(kUsage, "expected IP:PORT and tracker_info.txt");
     }
@@ -98,8 +115,9 @@ class Client {
 public:
     Client(gs::net::EventLoop& loop, gs::peer::TrackerClient& tracker, gs::WorkerPool& workers,
            gs::net::Fd listener, const std::string& listen_addr,
-           const std::filesystem::path& data_dir)
+           const std::filesystem::path& data_dir, gs::net::TestClock* test_clock)
         : loop_(loop),
+          test_clock_(test_clock),
           prompt_(loop, {.on_line = [this](std::string_view line) { on_line(line); },
                          .on_eof = [this] { on_eof(); }}),
           commands_(tracker, prompt_, listen_addr),
@@ -120,6 +138,9 @@ public:
 
 private:
     void on_line(std::string_view line) {
+        if (test_clock_ != nullptr && line.starts_with(kAdvanceClockCommand)) {
+            return advance_clock(line.substr(kAdvanceClockCommand.size()));
+        }
         busy_ = true;
         prompt_.pause();
         commands_.run(line, [this] {
@@ -131,6 +152,19 @@ private:
             prompt_.resume();
             maybe_finish();
         });
+    }
+
+    // `__advance_clock SECONDS` (test-only): moves the clock and prints where wall time stands.
+    void advance_clock(std::string_view arg) {
+        while (arg.starts_with(' ')) arg.remove_prefix(1);
+        long long seconds = -1;
+        auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), seconds);
+        if (ec != std::errc() || end != arg.data() + arg.size() || seconds < 0) {
+            prompt_.print(fmt::format("error: usage: {} SECONDS", kAdvanceClockCommand));
+            return;
+        }
+        test_clock_->advance(std::chrono::seconds(seconds));
+        prompt_.print(fmt::format("test clock at unix time {}", loop_.unix_now()));
     }
 
     void on_eof() {
@@ -146,6 +180,7 @@ private:
     }
 
     gs::net::EventLoop& loop_;
+    gs::net::TestClock* test_clock_;  // null unless --test-clock
     gs::peer::Prompt prompt_;
     gs::peer::Commands commands_;
     gs::peer::FileSharing sharing_;
@@ -160,7 +195,9 @@ int run(const Options& options) {
     if (!trackers) throw std::runtime_error(trackers.error().message);
     const std::filesystem::path data_dir = make_data_dir(options, *listen_at);
 
-    gs::net::EventLoop loop;
+    std::optional<gs::net::TestClock> test_clock;
+    if (options.test_clock) test_clock.emplace();
+    gs::net::EventLoop loop(test_clock ? *test_clock : gs::net::TimeSource::system());
     gs::net::SignalWatcher signals(loop, {SIGTERM, SIGINT}, [&](int) { loop.stop(); });
 
     auto listener = gs::net::listen_tcp(*listen_at);
@@ -179,8 +216,8 @@ int run(const Options& options) {
     if (bound->host != "0.0.0.0") tracker.set_source_address({bound->host, 0});
     gs::WorkerPool workers(loop,
                            2);  // file hashing (it spreads over every core itself), state saves
-    Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(),
-                  data_dir);
+    Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(), data_dir,
+                  test_clock ? &*test_clock : nullptr);
     tracker.set_callbacks(
         {.on_refused = [&client](std::string_view message,
                                  bool requests_fail) { client.on_refused(message, requests_fail); },

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace gs::peer {
 
@@ -393,7 +394,14 @@ void TrackerClient::on_frame(std::string_view body) {
         auto code = errc_from_name(msg->get_string("code").value_or("internal"));
         std::string text(msg->get_string("error").value_or("the tracker refused the request"));
         if (*seq == 0) {
-            log::warn("tracker closed the link: {}", text);
+            // The last frame of a link the tracker closes. Closed because it was idle, the
+            // link is not lost: reconnect to the same tracker (on_closed).
+            closed_for_idleness_ = msg->get_string("closing").value_or("") == "idle";
+            if (closed_for_idleness_) {
+                log::info("tracker closed the link: {}", text);
+            } else {
+                log::warn("tracker closed the link: {}", text);
+            }
         } else {
             finish(*seq, make_error(code, std::move(text)));
         }
@@ -409,8 +417,13 @@ void TrackerClient::on_closed(std::string_view reason) {
         on_connect_failed(reason);
         return;
     }
-    log::warn("lost connection to tracker {} ({}); reconnecting", current_tracker(), reason);
-    last_failure_ = fmt::format("{}: {}", current_tracker(), reason);
+    const bool idle = std::exchange(closed_for_idleness_, false);
+    if (idle) {
+        log::info("tracker {} closed the idle link; reconnecting to it", current_tracker());
+    } else {
+        log::warn("lost connection to tracker {} ({}); reconnecting", current_tracker(), reason);
+        last_failure_ = fmt::format("{}: {}", current_tracker(), reason);
+    }
     loop_.cancel(stall_timer_);
     stall_timer_ = 0;
     if (resume_seq_ != 0) {
@@ -424,6 +437,12 @@ void TrackerClient::on_closed(std::string_view reason) {
     // Destroy the connection after this batch; its callbacks must not run again.
     loop_.defer([dead = std::shared_ptr<net::Connection>(std::move(conn_))] {});
     fail_lost_requests(reason);
+    if (idle) {
+        // Nothing failed: the same tracker again at once, and no fail-over (if it cannot be
+        // reached now, on_connect_failed moves on as after any failure).
+        connect_next();
+        return;
+    }
     // The next tracker of the tier at once; this one again only after the others.
     move_on(*tier_.on_failure());
 }

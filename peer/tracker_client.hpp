@@ -7,7 +7,9 @@
 // carries on. A request waits for a link at most kLinkWait, and is resent at most once: if the
 // link drops again while it waits, it fails with one error instead of going round (a reply the
 // client cannot take would otherwise be asked for forever). A tracker whose key does not match
-// is never tried again by this process. Reactor thread only.
+// is never tried again by this process. A link the tracker closes because it was idle (it says so
+// in a last frame, §1.2) is no failure: the client reconnects to the same tracker, quietly.
+// Reactor thread only.
 #pragma once
 
 #include "peer/tracker_tier.hpp"
@@ -155,6 +157,9 @@ private:
     std::string last_failure_;
     std::string last_ready_;  // the tracker the link was last ready on ("" before the first)
     bool announced_down_ = false;
+    // The tracker said it closes the link because it was idle (§1.2): nothing failed, so the
+    // client reconnects to the same tracker, without a fail-over.
+    bool closed_for_idleness_ = false;
     std::optional<net::Endpoint> source_;
 };
 

@@ -5,16 +5,42 @@
 # check and the throughput. Everything runs in a temporary directory that is removed at the end
 # (DEMO_KEEP=1 keeps it). Every wait has a deadline: the demo never hangs, and exits non-zero with
 # a message naming what did not appear.
+#
+#   scripts/demo.sh [--trackers N]     (or DEMO_TRACKERS=N)
+#
+# With N = 2 or 3, the same demo runs on N trackers that share a throwaway PostgreSQL cluster
+# (scripts/pg-cluster.sh, in the work directory, stopped at the end whatever happens): every
+# client lists them all in its tracker_info.txt, and in the middle of the download the tracker
+# Dave uses is killed (SIGKILL); the clients that used it fail over to another by themselves and
+# the download completes. Without it (N = 1, the default): one tracker on an SQLite file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() { echo "usage: scripts/demo.sh [--trackers 1|2|3]" >&2; exit 2; }
+ntrackers="${DEMO_TRACKERS:-1}"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --trackers) [[ $# -ge 2 ]] || usage; ntrackers=$2; shift 2 ;;
+    --trackers=*) ntrackers=${1#--trackers=}; shift ;;
+    -h | --help) usage ;;
+    *) echo "demo: unknown argument '$1'" >&2; usage ;;
+    esac
+done
+if [[ ! "$ntrackers" =~ ^[123]$ ]]; then
+    echo "demo: the number of trackers must be 1, 2 or 3 (got '$ntrackers')" >&2
+    exit 2
+fi
 file_mib="${DEMO_FILE_MIB:-300}"
 if [[ ! "$file_mib" =~ ^[1-9][0-9]{0,5}$ ]]; then
     echo "demo: DEMO_FILE_MIB must be a whole number of MiB, 1 or more (got '$file_mib')" >&2
     exit 2
 fi
 
-scripts/install-deps.sh
+if ((ntrackers > 1)); then
+    scripts/install-deps.sh --test  # the PostgreSQL 15 server
+else
+    scripts/install-deps.sh
+fi
 if ! build_output="$(scripts/build.sh 2>&1)"; then
     printf '%s\n' "$build_output" >&2
     echo "demo: the build failed (output above)" >&2
@@ -30,6 +56,7 @@ names=()         # processes started, in order
 declare -A pid   # name -> process id
 declare -A to    # name -> fd writing to its stdin
 declare -A from  # name -> fd reading its stdout
+pg_dir=""        # the PostgreSQL cluster's directory, once started
 
 now() { date +%s.%N; }
 # Seconds left until deadline $1 (at least 0.01), or status 1 if it has passed.
@@ -69,6 +96,10 @@ stop_leftovers() {
 
 cleanup() {
     stop_leftovers
+    if [[ -n "$pg_dir" ]]; then
+        scripts/pg-cluster.sh stop "$pg_dir" --discard >/dev/null 2>&1 ||
+            echo "demo: could not stop the PostgreSQL cluster in $pg_dir" >&2
+    fi
     if [[ "${DEMO_KEEP:-}" == "1" ]]; then
         echo "(DEMO_KEEP=1: the work directory $work is kept)"
     else
@@ -125,6 +156,27 @@ run_until() {  # name prefix seconds command...
     done
 }
 
+# The tracker (TRACKER<i>) client $1 uses now, from the last `using tracker` line of its log.
+tracker_of() {
+    local addr t
+    addr=$(sed -n 's/.*using tracker 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/$1.log" | tail -1)
+    for t in "${trackers[@]}"; do
+        [[ "${port_of[$t]}" == "$addr" ]] && { echo "$t"; return 0; }
+    done
+    return 1
+}
+
+# Reads client $1's output until its fail-over line (`tracker A lost; now using B`), at most $2 s.
+await_failover() {
+    local deadline t; deadline=$(after "$2")
+    while t=$(left "$deadline"); do
+        read_line "$1" "$t" || continue
+        echo "  [$1] $line"
+        [[ "$line" == "tracker "*" lost; now using "* ]] && return 0
+    done
+    fail "$1 printed no 'tracker ... lost; now using ...' line within $2 s" "$1"
+}
+
 clients=(ALICE BOB CAROL DAVE)
 group=movies
 fname="swarm-${file_mib}MiB.bin"
@@ -133,15 +185,47 @@ dest="$work/downloads/$fname"
 size=$((file_mib * 1024 * 1024))
 mkdir -p "$work/files" "$work/downloads"
 
-bold "A tracker and four clients start on 127.0.0.1 (work directory $work)"
-# The tracker picks a free port; clients get a tracker_info.txt naming it.
-echo "127.0.0.1:0" > "$work/tracker_seed.txt"
-spawn TRACKER "$build/tracker/tracker" "$work/tracker_seed.txt" 1 --db "$work/tracker.db"
-read_line TRACKER 10 || fail "the tracker did not print its 'listening on' line within 10 s" TRACKER
-echo "$line"
-port="${line##*127.0.0.1:}"; port="${port%% *}"
-[[ "$port" =~ ^[0-9]+$ ]] || fail "no port in the tracker's first line: $line" TRACKER
-echo "127.0.0.1:$port" > "$work/tracker_info.txt"
+trackers=()
+for ((i = 1; i <= ntrackers; i++)); do trackers+=("TRACKER$i"); done
+((ntrackers > 1)) || trackers=(TRACKER)
+# Each tracker picks a free port (its line of tracker_seed.txt says port 0); clients get a
+# tracker_info.txt naming the ports taken.
+: > "$work/tracker_seed.txt"
+for t in "${trackers[@]}"; do echo "127.0.0.1:0" >> "$work/tracker_seed.txt"; done
+declare -A port_of  # tracker name -> its port
+if ((ntrackers == 1)); then
+    bold "A tracker and four clients start on 127.0.0.1 (work directory $work)"
+    spawn TRACKER "$build/tracker/tracker" "$work/tracker_seed.txt" 1 --db "$work/tracker.db"
+else
+    bold "A PostgreSQL cluster, $ntrackers trackers sharing it and four clients start on 127.0.0.1 (work directory $work)"
+    # The cluster belongs to the postgres user when we are root (initdb will not run as root):
+    # it must be able to reach its directory inside ours (others may pass through, not list).
+    chmod 0711 "$work"
+    pg_dir="$work/pg"
+    echo "\$ scripts/pg-cluster.sh start pg"
+    db_uri=$(scripts/pg-cluster.sh start "$pg_dir") || fail "the PostgreSQL cluster did not start"
+    echo "$db_uri"
+    i=0
+    for t in "${trackers[@]}"; do
+        i=$((i + 1))
+        mkdir -p "$work/$t"
+        spawn "$t" "$build/tracker/tracker" "$work/tracker_seed.txt" "$i" --db "$db_uri" \
+            --state-dir "$work/$t"
+    done
+fi
+: > "$work/tracker_info.txt"
+for t in "${trackers[@]}"; do
+    read_line "$t" 10 || fail "$t did not print its 'listening on' line within 10 s" "$t"
+    echo "$line"
+    port="${line##*127.0.0.1:}"; port="${port%% *}"
+    [[ "$port" =~ ^[0-9]+$ ]] || fail "no port in $t's first line: $line" "$t"
+    port_of[$t]=$port
+    echo "127.0.0.1:$port" >> "$work/tracker_info.txt"
+done
+if ((ntrackers > 1)); then
+    echo "\$ cat tracker_info.txt"
+    cat "$work/tracker_info.txt"
+fi
 for c in "${clients[@]}"; do
     spawn "$c" "$build/peer/client" 127.0.0.1:0 "$work/tracker_info.txt" --data-dir "$work/$c"
     read_line "$c" 10 || fail "client $c did not print its 'serving pieces on' line within 10 s" "$c"
@@ -170,6 +254,13 @@ run ALICE 1 accept_request "$group" bob
 run ALICE 1 accept_request "$group" carol
 run ALICE 1 accept_request "$group" dave
 run DAVE 1 list_groups
+if ((ntrackers > 1)); then
+    echo
+    for c in "${clients[@]}"; do
+        t=$(tracker_of "$c") || fail "no 'using tracker' line in $c's log" "$c"
+        echo "$c uses $t (127.0.0.1:${port_of[$t]}), as its log says: $(grep 'using tracker' "$work/$c.log" | tail -1)"
+    done
+fi
 
 bold "A file of $file_mib MiB of random bytes"
 t=$(now)
@@ -197,6 +288,19 @@ send DAVE "download_file $group $fname $work/downloads"
 read_line DAVE 20 || fail "DAVE did not answer download_file within 20 s" DAVE
 echo "  $line"
 [[ "$line" == downloading* ]] || fail "DAVE did not start the download" DAVE
+victim=""
+failed_over=()  # the clients that used the killed tracker
+dave_switched=0
+if ((ntrackers > 1)); then
+    victim=$(tracker_of DAVE) || fail "no 'using tracker' line in DAVE's log" DAVE
+    for c in "${clients[@]}"; do
+        [[ "$(tracker_of "$c")" == "$victim" ]] && failed_over+=("$c")
+    done
+    echo "\$ kill -KILL ${pid[$victim]}   # $victim (127.0.0.1:${port_of[$victim]}), Dave's tracker, in the middle of the download"
+    kill -KILL "${pid[$victim]}"
+    wait "${pid[$victim]}" 2>/dev/null || true
+    echo "(clients that used it: ${failed_over[*]}; they go on with another tracker by themselves)"
+fi
 echo "DAVE> show_downloads   (every 0.5 s until the [C] line)"
 deadline=$(after "$download_secs")
 done_line="[C] [$group] $fname  -> $dest"
@@ -224,6 +328,7 @@ while [[ -z "$t1" || $pending -gt 0 ]]; do
         else
             echo "  $stamp  $line"
             [[ "$line" == error:* ]] && fail "DAVE reported an error while downloading" DAVE
+            [[ "$line" == "tracker "*" lost; now using "* ]] && dave_switched=1
         fi
         [[ -n "$t1" && $pending -eq 0 ]] && break
     done
@@ -238,31 +343,58 @@ echo "sha1 $sum_src  files/$fname     (shared)"
 echo "sha1 $sum_dest  downloads/$fname (downloaded)"
 [[ "$sum_src" == "$sum_dest" ]] || fail "the downloaded file differs from the shared one"
 echo "OK: identical"
+
+if [[ -n "$victim" ]]; then
+    bold "Fail-over: the clients that used $victim"
+    for c in "${failed_over[@]}"; do
+        if [[ "$c" == DAVE && $dave_switched -eq 1 ]]; then
+            echo "  [DAVE] (printed during the download, above)"
+        else
+            await_failover "$c" 15
+        fi
+        echo "  $c's log: $(grep -E 'lost connection to tracker|using tracker' "$work/$c.log" | tail -2 | tr '\n' ' ')"
+    done
+fi
 run DAVE 1 show_downloads
 run DAVE 1 list_files "$group"
 
-bold "Tracker state, as sqlite3 shows it"
-sqlite3 -header -column "$work/tracker.db" \
-    "SELECT name, info_hash, length, piece_length FROM files;"
-echo
-sqlite3 -header -column "$work/tracker.db" \
-    'SELECT "group", file, user, listen_addr, added_at FROM seeders_view ORDER BY added_at, user;'
+if ((ntrackers == 1)); then
+    bold "Tracker state, as sqlite3 shows it"
+    sqlite3 -header -column "$work/tracker.db" \
+        "SELECT name, info_hash, length, piece_length FROM files;"
+    echo
+    sqlite3 -header -column "$work/tracker.db" \
+        'SELECT "group", file, user, listen_addr, added_at FROM seeders_view ORDER BY added_at, user;'
+else
+    bold "Tracker state, as psql shows it (one database behind every tracker)"
+    psql -X -d "$db_uri" -c "SELECT name, info_hash, length, piece_length FROM files;"
+    psql -X -d "$db_uri" \
+        -c 'SELECT "group", file, "user", listen_addr, added_at FROM seeders_view ORDER BY added_at, "user";'
+fi
 
 bold "Stopping everything"
-for n in "${clients[@]}" TRACKER; do
+alive=()
+for n in "${clients[@]}" "${trackers[@]}"; do
+    [[ "$n" == "$victim" ]] || alive+=("$n")
+done
+for n in "${alive[@]}"; do
     echo "$n> quit"
     send "$n" quit
 done
 deadline=$(after 10)
-for n in "${clients[@]}" TRACKER; do
+for n in "${alive[@]}"; do
     while kill -0 "${pid[$n]}" 2>/dev/null; do
         left "$deadline" >/dev/null || fail "$n did not exit within 10 s of 'quit'" "$n"
         sleep 0.05
     done
 done
-echo "(all five processes exited)"
+echo "(all ${#alive[@]} processes exited)"
 
 bold "Result"
 awk -v s="$size" -v t="$secs" -v m="$file_mib" 'BEGIN {
     printf "Dave downloaded %d MiB from 3 seeders in %.2f s: %.1f MB/s (%.1f MiB/s), verified.\n",
            m, t, s / t / 1e6, s / t / 1048576 }'
+if [[ -n "$victim" ]]; then
+    echo "$ntrackers trackers on one PostgreSQL database; $victim was killed during the download and" \
+        "${#failed_over[@]} client(s) (${failed_over[*]}) failed over to another tracker."
+fi

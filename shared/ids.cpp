@@ -22,32 +22,67 @@ bool is_valid_id(std::string_view id) {
     return true;
 }
 
-bool is_valid_file_name(std::string_view name) {
-    if (name.empty() || name.size() > kMaxFileNameBytes) return false;
-    if (name == "." || name == "..") return false;
-    return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
-}
-
 namespace {
+
+// The multi-byte UTF-8 sequence starting at text[i] (its lead byte 0x80 or more): its length and
+// code point, or length 0 when it is not well-formed.
+struct Utf8Sequence {
+    std::size_t length = 0;
+    std::uint32_t code_point = 0;
+};
+
+Utf8Sequence utf8_sequence_at(std::string_view text, std::size_t i) {
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    unsigned char lead = byte(i);
+    std::size_t n = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0;
+    if (n == 0 || lead > 0xf4 || i + n > text.size()) return {};
+    std::uint32_t cp = lead & (0x7f >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) return {};
+        cp = (cp << 6) | (byte(i + k) & 0x3f);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return {};
+    return {n, cp};
+}
 
 // Length of the valid UTF-8 sequence for a printable code point (U+00A0 and up, so no C1
 // controls) starting at text[i]; 0 when there is none.
 std::size_t printable_utf8_length(std::string_view text, std::size_t i) {
-    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-    unsigned char lead = byte(i);
-    std::size_t n = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0;
-    if (n == 0 || lead > 0xf4 || i + n > text.size()) return 0;
-    std::uint32_t cp = lead & (0x7f >> n);
-    for (std::size_t k = 1; k < n; ++k) {
-        if ((byte(i + k) & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (byte(i + k) & 0x3f);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return cp >= 0xa0 ? n : 0;
+    const Utf8Sequence seq = utf8_sequence_at(text, i);
+    return seq.code_point >= 0xa0 ? seq.length : 0;
 }
 
 }  // namespace
+
+bool is_valid_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        if (static_cast<unsigned char>(text[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        const std::size_t n = utf8_sequence_at(text, i).length;
+        if (n == 0) return false;
+        i += n;
+    }
+    return true;
+}
+
+bool is_valid_file_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxFileNameBytes) return false;
+    if (name == "." || name == "..") return false;
+    return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos &&
+           is_valid_utf8(name);
+}
+
+std::string invalid_file_name_message(std::string_view name) {
+    if (name.find('\0') == std::string_view::npos && !is_valid_utf8(name)) {
+        return fmt::format("invalid file name '{}': it is not valid UTF-8", printable(name));
+    }
+    return fmt::format(
+        "invalid file name '{}': use 1-255 bytes with no '/' or NUL, and not '.' or '..'",
+        printable(name));
+}
 
 std::string printable(std::string_view text, std::size_t max_bytes) {
     std::string out;

@@ -8,6 +8,7 @@
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
 #include "shared/log.hpp"
+#include "shared/net/clock.hpp"
 #include "shared/net/event_loop.hpp"
 #include "shared/net/signals.hpp"
 #include "shared/net/socket.hpp"
@@ -36,7 +37,9 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -59,6 +62,9 @@ struct Options {
     unsigned store_threads = 0;
     // For tests only: how long download tickets live (default gs::tracker::kTicketLifetime).
     std::chrono::seconds ticket_lifetime = gs::tracker::kTicketLifetime;
+    // Test-only, left out of the usage on purpose (--test-clock): the end-to-end tests move the
+    // tracker's clock with `advance SECONDS` on stdin (docs/ARCHITECTURE.md, habit 7).
+    bool test_clock = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -96,6 +102,8 @@ Options parse_args(int argc, char** argv) {
                                         gs::tracker::kTicketLifetime.count()));
             }
             o.ticket_lifetime = std::chrono::seconds(secs);
+        } else if (a == "--test-clock") {
+            o.test_clock = true;
         } else if (a == "-h" || a == "--help") {
             std::puts(kUsage);
             std::exit(0);
@@ -226,6 +234,21 @@ Database open_database(gs::net::EventLoop& loop, const Options& options) {
     return db;
 }
 
+// `advance SECONDS` on stdin under --test-clock: moves the clock and prints where wall time
+// stands, in Unix seconds.
+void advance_test_clock(gs::net::TestClock& clock, std::string_view arg) {
+    long long seconds = -1;
+    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), seconds);
+    if (ec != std::errc() || end != arg.data() + arg.size() || seconds < 0) {
+        std::printf("error: usage: advance SECONDS\n");
+    } else {
+        clock.advance(std::chrono::seconds(seconds));
+        std::printf("test clock at unix time %lld\n",
+                    static_cast<long long>(gs::net::unix_seconds(clock.wall_now())));
+    }
+    std::fflush(stdout);
+}
+
 int run(const Options& options) {
     const rlim_t open_files = raise_open_file_limit();
     auto trackers = gs::read_tracker_info(options.tracker_info);
@@ -237,7 +260,10 @@ int run(const Options& options) {
     }
     const gs::net::Endpoint& at = (*trackers)[options.number - 1].endpoint;
 
-    gs::net::EventLoop loop;
+    std::optional<gs::net::TestClock> test_clock;
+    if (options.test_clock) test_clock.emplace();
+    gs::net::TimeSource& time = test_clock ? *test_clock : gs::net::TimeSource::system();
+    gs::net::EventLoop loop(time);
     gs::net::SignalWatcher signals(loop, {SIGTERM, SIGINT}, [&](int signo) {
         gs::log::info("received {}; stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
         loop.stop();
@@ -275,7 +301,7 @@ int run(const Options& options) {
         loop, std::move(listener).value(), *tls, [&](gs::tracker::ConnOutput& out) {
             return std::make_unique<gs::tracker::Dispatcher>(out, *db.runner, hasher,
                                                              std::move(db.tickets), account_limits,
-                                                             options.ticket_lifetime);
+                                                             options.ticket_lifetime, time);
         });
 
     gs::net::LineReader::Callbacks input;
@@ -286,6 +312,8 @@ int run(const Options& options) {
         if (line == "quit") {
             gs::log::info("quit on stdin; stopping");
             loop.stop();
+        } else if (test_clock && line.starts_with("advance ")) {
+            advance_test_clock(*test_clock, line.substr(std::string_view("advance ").size()));
         } else if (!line.empty()) {
             std::printf("error: unknown command; type quit to stop the tracker\n");
             std::fflush(stdout);

@@ -1,11 +1,30 @@
 #include "tracker/server.hpp"
 
 #include "shared/log.hpp"
+#include "shared/proto/bencode.hpp"
+
+#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
 
 namespace gs::tracker {
+namespace {
+
+// The frame that tells a client its link is closed because it was idle, not because anything
+// failed: it then reconnects to this tracker rather than failing over (docs/protocol.md §1.2).
+std::string idle_notice(net::Clock::duration idle_timeout) {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(idle_timeout).count();
+    return proto::encode(proto::Value(proto::Dict{
+        {"seq", 0},
+        {"ok", 0},
+        {"code", "limit"},
+        {"closing", "idle"},
+        {"error", fmt::format("idle: no request for {} s; the tracker closes the link", seconds)},
+    }));
+}
+
+}  // namespace
 
 Server::Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tls,
                MakeSink make_sink, ServerLimits limits)
@@ -13,6 +32,7 @@ Server::Server(net::EventLoop& loop, net::Fd listener, const net::TlsContext& tl
       listener_(std::move(listener)),
       tls_(tls),
       limits_(limits),
+      idle_notice_(idle_notice(limits.idle_timeout)),
       sink_(make_sink(*this)) {
     listen_watch_ =
         loop_.watch(listener_.get(), net::Interest::Read, [this](net::Ready) { on_acceptable(); });
@@ -70,6 +90,7 @@ void Server::on_acceptable() {
         callbacks.on_closed = [this, id](std::string_view reason) { on_closed(id, reason); };
         net::ConnectionLimits conn_limits;
         conn_limits.idle_timeout = limits_.idle_timeout;
+        conn_limits.idle_notice = idle_notice_;
         conn_limits.max_frame_bytes = limits_.preauth_max_frame_bytes;
         conn_limits.output_high_water_bytes = limits_.preauth_output_high_water_bytes;
         connections_.emplace(id, Client{std::make_unique<net::Connection>(

@@ -23,7 +23,8 @@ struct ServerLimits {
     std::size_t max_connections = 20000;
     // One address (a host, a NAT) cannot take more than this many of them.
     std::size_t max_per_address = 256;
-    // A client that sends nothing for this long is closed ("idle timeout").
+    // A client that sends nothing for this long is closed ("idle timeout"), after a last frame
+    // that says so (seq 0, "closing": "idle"; docs/protocol.md §1.2).
     net::Clock::duration idle_timeout = std::chrono::seconds(600);
     // Until a connection has logged in (login or resume), its frames are capped far below the
     // protocol's kMaxFrameBytes: create_user, login and resume are small (a password is at most
@@ -66,6 +67,8 @@ private:
     net::WatchId listen_watch_ = 0;
     const net::TlsContext& tls_;
     ServerLimits limits_;
+    // Sent to a client before its link is closed for idleness (docs/protocol.md §1.2).
+    std::string idle_notice_;
     std::unique_ptr<FrameSink> sink_;  // outlives the connections (declared before them)
     ConnId next_id_ = 1;
     struct Client {

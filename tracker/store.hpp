@@ -233,8 +233,13 @@ public:
     virtual Status set_online(std::uint64_t conn, std::int64_t user_pk,
                               std::string_view listen_addr) = 0;
     virtual Status set_offline(std::uint64_t conn) = 0;
-    // Renews this tracker's lease (PgStore); SqliteStore does nothing. Called every few seconds.
+    // Renews this tracker's lease (PgStore, on the database's clock); SqliteStore does nothing.
+    // Called every few seconds.
     virtual Status heartbeat(TimePoint now) = 0;
+    // The tracker stops cleanly: its lease and every presence row under it go now, so that its
+    // users stop counting as online at once rather than when the lease runs out (PgStore).
+    // Called once, when no other call runs; SqliteStore's presence goes with the process.
+    virtual Status release() { return {}; }
 };
 
 }  // namespace gs::tracker

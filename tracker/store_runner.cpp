@@ -18,7 +18,13 @@ StoreRunner::StoreRunner(net::EventLoop& loop, unsigned threads, const StoreFact
     pool_ = std::make_unique<WorkerPool>(loop, threads);
 }
 
-StoreRunner::~StoreRunner() = default;
+StoreRunner::~StoreRunner() {
+    if (!pool_) return;  // inline: the store is its owner's
+    pool_.reset();       // no job runs after this: release() is the last call
+    if (auto released = stores_.front()->release(); !released) {
+        log::warn("could not release this tracker's presence: {}", released.error().message);
+    }
+}
 
 StoreHeartbeat::StoreHeartbeat(net::EventLoop& loop, StoreRunner& runner,
                                net::Clock::duration period)

@@ -38,7 +38,10 @@ public:
     // this thread, so a database that cannot be reached stops start-up with its message.
     // `loop` must outlive the runner.
     StoreRunner(net::EventLoop& loop, unsigned threads, const StoreFactory& make_store);
-    ~StoreRunner();  // waits for the running jobs; queued ones are dropped, their `done` never runs
+    // A pool waits for the running jobs (queued ones are dropped, their `done` never runs), then
+    // calls Store::release on one of its stores: a tracker that stops cleanly gives up its lease
+    // and presence at once (PgStore) instead of when the lease runs out. Inline: nothing.
+    ~StoreRunner();
     StoreRunner(const StoreRunner&) = delete;
     StoreRunner& operator=(const StoreRunner&) = delete;
 

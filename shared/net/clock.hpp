@@ -50,6 +50,27 @@ private:
         std::chrono::duration_cast<WallClock::duration>(std::chrono::seconds(kStartUnixSeconds));
 };
 
+// For end-to-end tests only (the programs' hidden --test-clock option; docs/ARCHITECTURE.md,
+// habit 7): wall
+// time stands still at the moment the clock was made and moves only by advance(), so a ticket
+// expires when the test says; steady time runs as the machine's plus every advance, so the
+// program's timers work as usual and a deadline computed from wall time falls due when the test
+// moves past it. Not thread-safe: the loop's thread only.
+class TestClock final : public TimeSource {
+public:
+    Clock::time_point now() const override { return Clock::now() + advanced_; }
+    WallClock::time_point wall_now() const override {
+        return wall_start_ + std::chrono::duration_cast<WallClock::duration>(advanced_);
+    }
+    bool moves_by_itself() const override { return true; }
+
+    void advance(Clock::duration by) { advanced_ += by; }
+
+private:
+    WallClock::time_point wall_start_ = WallClock::now();
+    Clock::duration advanced_{};
+};
+
 // Whole seconds since the Unix epoch of a wall-clock time (the unit tickets expire in).
 inline std::int64_t unix_seconds(WallClock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();

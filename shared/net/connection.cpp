@@ -54,6 +54,9 @@ void Connection::arm_idle_timer() {
         idle_timer_ = 0;
         if (state_ == State::Closed) return;
         if (loop_.now() - last_activity_ >= limits_.idle_timeout) {
+            // The notice goes out now if the socket takes it (an idle link's does), else never:
+            // closing does not wait for a peer that does not read.
+            if (!limits_.idle_notice.empty()) send_frame(limits_.idle_notice);
             close_now("idle timeout");
         } else {
             arm_idle_timer();

@@ -26,6 +26,9 @@ struct ConnectionLimits {
     std::size_t output_high_water_bytes = 8 * 1024 * 1024;
     // A peer that sends nothing for this long is closed ("idle timeout"); 0: never.
     Clock::duration idle_timeout{0};
+    // If not empty: the frame body sent to an idle peer before the link closes, so that it knows
+    // why (the tracker says so; a client then reconnects quietly, docs/protocol.md §1.2).
+    std::string idle_notice;
     // With TLS: a peer that has not completed the handshake by then is closed.
     Clock::duration handshake_timeout = kTlsHandshakeTimeout;
 };

@@ -69,12 +69,7 @@ Result<InfoDict> parse_info(std::string_view bencoded) {
     if (!piece_length) return bad("'piece length' is missing or not an integer");
     if (!pieces) return bad("'pieces' is missing or not a string");
     if (!priv || *priv != 1) return bad("it must be marked private (private: 1)");
-    if (!is_valid_file_name(*name)) {
-        return bad(
-            fmt::format("invalid file name '{}': use 1-255 bytes with no '/' or NUL, "
-                        "and not '.' or '..'",
-                        printable(*name)));
-    }
+    if (!is_valid_file_name(*name)) return bad(invalid_file_name_message(*name));
     if (*length < 0) return bad("'length' is negative");
     if (*piece_length < kMinPieceLengthBytes || *piece_length > kMaxPieceLengthBytes ||
         (*piece_length & (*piece_length - 1)) != 0) {

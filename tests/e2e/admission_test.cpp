@@ -214,7 +214,9 @@ protected:
 // Finding 5: 8 addresses x 32 connections that send a valid handshake and then keep-alives
 // (reconnecting whenever closed) used to hold all 256 upload slots: a member's download sat at
 // 0% and the seeder grew from 10 to 116 MB. Now they share a pool of 16 and never learn the
-// bitfield; the member's download completes during the flood and the seeder stays small.
+// bitfield; the member's download completes during the flood (the flood's 256 connections are
+// open before it starts, and the flood still makes new ones after it ended) and the seeder
+// stays small.
 TEST_F(AdmissionTest, AFloodOfTicketlessConnectionsNeitherKeepsAMemberOutNorCostsMemory) {
     Client& alice = logged_in("alice");
     Client& bob = logged_in("bob");
@@ -237,10 +239,10 @@ TEST_F(AdmissionTest, AFloodOfTicketlessConnectionsNeitherKeepsAMemberOutNorCost
 
     const fs::path dest = dir_ / "down" / "big.bin";
     fs::create_directories(dest.parent_path());
-    const auto t0 = Clock::now();
     EXPECT_THAT(bob.run("download_file g big.bin " + dest.string()),
                 ::testing::ElementsAre(HasSubstr("1 peer(s) online")));
-    // Polled rather than waited for, so that the numbers are printed either way.
+    // Polled rather than waited for, so that the numbers are printed either way (the deadline
+    // only fails a download that never completes).
     std::size_t rss_during = 0;
     const std::string done = "[C] [g] big.bin  -> " + dest.string();
     const bool completed = eventually(
@@ -250,15 +252,19 @@ TEST_F(AdmissionTest, AFloodOfTicketlessConnectionsNeitherKeepsAMemberOutNorCost
             return std::find(out.begin(), out.end(), done) != out.end();
         },
         Duration{20000});
-    const auto took = std::chrono::duration_cast<Duration>(Clock::now() - t0);
+    // The order: the flood goes on after the download has completed (a connection it makes
+    // from now on is one more than it had made when the download was seen to complete).
+    const int made_at_completion = flood.connections_made();
+    EXPECT_TRUE(eventually([&] { return flood.connections_made() > made_at_completion; }))
+        << "the flood had ended before the download completed: the test shows nothing";
     const int made = flood.connections_made();
     flood.stop();
-    std::cout << "download under the flood: " << (completed ? "" : "NOT COMPLETE after ")
-              << took.count() << " ms; seeder RSS " << rss_before / 1024 << " KiB -> (peak) "
-              << rss_during / 1024 << " KiB; " << made << " flood connections\n";
+    std::cout << "download under the flood: " << (completed ? "complete" : "NOT COMPLETE")
+              << " after " << made_at_completion << " flood connections; seeder RSS "
+              << rss_before / 1024 << " KiB -> (peak) " << rss_during / 1024 << " KiB; " << made
+              << " flood connections\n";
     ASSERT_TRUE(completed) << "the member's download did not complete during the flood";
     EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
-    EXPECT_LT(took, Duration{10000});
     // Waiting connections hold no bitfield and little input: a few MB at most, not 100.
     EXPECT_LT(rss_during, rss_before + (24u << 20))
         << "before " << rss_before << " during " << rss_during;

@@ -613,16 +613,18 @@ std::size_t TrackerSet::index_of(const std::string& address, std::source_locatio
 
 // ---- Client ----
 
-Client::Client(const TempDir& dir, const Tracker& tracker, std::string name)
-    : Client(dir, tracker.client_info_path(), std::move(name)) {}
+Client::Client(const TempDir& dir, const Tracker& tracker, std::string name,
+               std::vector<std::string> extra_args)
+    : Client(dir, tracker.client_info_path(), std::move(name), std::move(extra_args)) {}
 
-Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name)
+Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name,
+               std::vector<std::string> extra_args)
     : name_(std::move(name)) {
+    std::vector<std::string> args{"127.0.0.1:0", tracker_info.string(), "--data-dir",
+                                  (dir / name_).string()};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     process_ =
-        std::make_unique<Process>(name_, binary_from_env("GS_CLIENT"),
-                                  std::vector<std::string>{"127.0.0.1:0", tracker_info.string(),
-                                                           "--data-dir", (dir / name_).string()},
-                                  dir.path());
+        std::make_unique<Process>(name_, binary_from_env("GS_CLIENT"), std::move(args), dir.path());
     std::string line = process_->wait_for_line(R"(^serving pieces on 127\.0\.0\.1:\d+$)");
     listen_ = line.substr(line.rfind(' ') + 1);
     (void)parse_port(listen_);
@@ -714,9 +716,9 @@ void E2eTest::TearDown() {
     if (HasFailure() && !g_dumped) std::cout << dump_all_processes() << std::flush;
 }
 
-Client& E2eTest::new_client() {
+Client& E2eTest::new_client(std::vector<std::string> extra_args) {
     std::string name = "client" + std::to_string(clients_.size() + 1);
-    clients_.push_back(std::make_unique<Client>(dir_, tracker_, name));
+    clients_.push_back(std::make_unique<Client>(dir_, tracker_, name, std::move(extra_args)));
     return *clients_.back();
 }
 

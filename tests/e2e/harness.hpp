@@ -276,9 +276,12 @@ struct PendingCommand {
 // command belongs to the real one.
 class Client {
 public:
-    Client(const TempDir& dir, const Tracker& tracker, std::string name);
+    // `extra_args` go after the usual ones (e.g. the test-only --test-clock).
+    Client(const TempDir& dir, const Tracker& tracker, std::string name,
+           std::vector<std::string> extra_args = {});
     // The same with its own tracker_info.txt (e.g. one set's trackers in another order).
-    Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name);
+    Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name,
+           std::vector<std::string> extra_args = {});
 
     // Sends `command` and returns every line it printed.
     std::vector<std::string> run(std::string_view command, Duration timeout = kDefaultTimeout,
@@ -444,7 +447,7 @@ protected:
     void SetUp() override;
     void TearDown() override;
 
-    Client& new_client();
+    Client& new_client(std::vector<std::string> extra_args = {});
     // A new client on which `user` has been created and logged in.
     Client& logged_in(const std::string& user, const std::string& password = "secret",
                       std::source_location where = std::source_location::current());

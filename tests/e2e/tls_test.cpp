@@ -379,14 +379,13 @@ TEST_F(TlsTest, MalformedPinInTrackerInfoStopsTheClientNamingTheLine) {
     p.wait_for_stderr_line("^error: " + path + " line 1: 'sha256:12345' is not a key fingerprint");
 }
 
-TEST_F(TlsTest, ConnectionThatNeverStartsItsHandshakeIsClosedAfterTenSeconds) {
+// When: at kTlsHandshakeTimeout, pinned on a manual clock for the tracker's Server by
+// tests/unit/server_test.cpp. Here, on the real tracker, only the event: the silent
+// connection is closed for that reason, and a logged-in client is not affected.
+TEST_F(TlsTest, ConnectionThatNeverStartsItsHandshakeIsClosedForThatReason) {
     Client& alice = logged_in("alice");
     RawConnection silent("127.0.0.1", tracker_.port(), RawConnection::Transport::Plain);
-    const auto t0 = Clock::now();
     EXPECT_TRUE(silent.wait_closed(Duration{20000}));
-    const auto took = std::chrono::duration_cast<Duration>(Clock::now() - t0);
-    EXPECT_GE(took.count(), 9500);
-    EXPECT_LE(took.count(), 13000);
     tracker_.process().wait_for_stderr_line("closed: tls handshake timed out");
     // Logged-in clients were not affected: theirs finished long ago.
     EXPECT_THAT(alice.run("list_groups"), ElementsAre("(no groups yet)"));

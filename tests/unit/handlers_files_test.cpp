@@ -291,6 +291,34 @@ TEST_F(HandlersTest, FileNameOfExactly255BytesIsAcceptedAnd256IsNot) {
     EXPECT_ERROR(upload(alice_, longest), Errc::BadInput, "bad info dictionary: " + invalid);
 }
 
+// PostgreSQL text must be UTF-8 without NUL, SQLite takes any bytes: such names are refused by
+// the handlers, before any Store call, so both engines answer with the same bad_input (never
+// an `internal` error from PostgreSQL).
+TEST_F(HandlersTest, NamesThatAreNotUtf8OrHoldNulAreBadInputBeforeTheStore) {
+    group_g();
+    const std::string not_utf8 = "caf\xe9.txt";  // Latin-1
+    const std::string invalid = "invalid file name 'caf\\xe9.txt': it is not valid UTF-8";
+    EXPECT_ERROR(call(handle_get_file, &alice_, {{"group", "g"}, {"name", not_utf8}}),
+                 Errc::BadInput, invalid);
+    EXPECT_ERROR(call(handle_stop_share, &alice_, {{"group", "g"}, {"name", not_utf8}}),
+                 Errc::BadInput, invalid);
+    InfoSpec spec;
+    spec.name = not_utf8;
+    EXPECT_ERROR(upload(alice_, spec), Errc::BadInput, "bad info dictionary: " + invalid);
+    spec.name = std::string("a\0b", 3);
+    EXPECT_ERROR(upload(alice_, spec), Errc::BadInput,
+                 "bad info dictionary: invalid file name 'a\\x00b': use 1-255 bytes with no '/' "
+                 "or NUL, and not '.' or '..'");
+    for (const std::string& bad_id : {not_utf8, std::string("g\0", 2)}) {
+        EXPECT_EQ(call(handle_list_files, &alice_, {{"group", bad_id}}).error().code,
+                  Errc::BadInput);
+        EXPECT_EQ(
+            call(handle_list_files, &alice_, {{"group", "g"}, {"after", bad_id}}).error().code,
+            Errc::BadInput);
+    }
+    EXPECT_TRUE(files(alice_).empty());
+}
+
 TEST_F(HandlersTest, StopShareRemovesTheCallerAndTheFileWithItsLastSeeder) {
     group_g({&bob_});
     ASSERT_TRUE(upload(alice_, {}).ok());

@@ -1,5 +1,6 @@
 #include "shared/ids.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace gs {
@@ -35,6 +36,18 @@ TEST(FileNames, RejectEmptyDotsSlashNulAndTooLong) {
     EXPECT_FALSE(is_valid_file_name("/"));
     EXPECT_FALSE(is_valid_file_name(std::string("a\0b", 3)));
     EXPECT_FALSE(is_valid_file_name(std::string(256, 'n')));
+}
+
+TEST(FileNames, RejectBytesThatAreNotUtf8) {
+    for (const char* bad :
+         {"caf\xe9", "\xff", "\xc3(", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
+        EXPECT_FALSE(is_valid_utf8(bad)) << printable(bad);
+        EXPECT_FALSE(is_valid_file_name(bad)) << printable(bad);
+        EXPECT_THAT(invalid_file_name_message(bad), ::testing::EndsWith("it is not valid UTF-8"));
+    }
+    EXPECT_TRUE(is_valid_utf8("na\xc3\xafve \xe6\x96\x87 \xf0\x9f\x98\x80 \x7f"));
+    EXPECT_THAT(invalid_file_name_message(std::string("a\0\xff", 3)),
+                ::testing::HasSubstr("no '/' or NUL"));
 }
 
 TEST(Printable, EscapesControlBytesAndCutsLongText) {

@@ -2,6 +2,8 @@
 // write, applying migrations together, sharing presence and the ticket key, and losing the
 // database. Runs on the binary's throwaway cluster (tests/pg_cluster.hpp).
 #include "tracker/pg/pg_store.hpp"
+#include "shared/net/event_loop.hpp"
+#include "tracker/store_runner.hpp"
 
 #include "tests/pg_cluster.hpp"
 
@@ -227,13 +229,54 @@ TEST_F(PgStoreTest, PresenceEndsWithTheTrackersLease) {
     EXPECT_TRUE((*b->seeders_of(pk))[0].online);
     EXPECT_EQ(count("SELECT count(*) FROM tracker_leases"), 1);
 
-    // Tracker a's last heartbeat was an hour ago: its lease ran out, so its rows do not count...
-    ASSERT_TRUE(a->heartbeat(now - 1h).ok());
+    // Tracker a's lease ran out an hour ago (it stopped renewing): its rows do not count...
+    {
+        pg::Conn admin(uri_);
+        ASSERT_TRUE(admin
+                        .query("UPDATE tracker_leases SET lease_until = now() - interval '1 hour'"
+                               " WHERE tracker_id = 'tracker-a'")
+                        .ok());
+    }
     EXPECT_FALSE((*b->seeders_of(pk))[0].online);
     EXPECT_EQ(count("SELECT count(*) FROM presence"), 1);
     // ... and the next heartbeat of another tracker clears them away.
     ASSERT_TRUE(b->heartbeat(now).ok());
     EXPECT_EQ(count("SELECT count(*) FROM presence"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM tracker_leases WHERE tracker_id = 'tracker-a'"), 0);
+}
+
+TEST_F(PgStoreTest, ReleaseEndsTheTrackersPresenceAtOnce) {
+    auto a = open("tracker-a");
+    auto a2 = open("tracker-a");
+    auto b = open("tracker-b");
+    auto [alice, g, pk] = alice_seeds_a_file(*a);
+    const auto now = std::chrono::system_clock::now();
+    ASSERT_TRUE(a->heartbeat(now).ok());
+    ASSERT_TRUE(b->heartbeat(now).ok());
+    ASSERT_TRUE(a2->set_online(7, alice, "127.0.0.1:7001").ok());
+    ASSERT_TRUE((*b->seeders_of(pk))[0].online);
+
+    // A clean stop: alice is offline now, not when the lease would have run out.
+    ASSERT_TRUE(a->release().ok());
+    EXPECT_FALSE((*b->seeders_of(pk))[0].online);
+    EXPECT_EQ(count("SELECT count(*) FROM presence"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM tracker_leases WHERE tracker_id = 'tracker-a'"), 0);
+    // Other trackers keep theirs.
+    EXPECT_EQ(count("SELECT count(*) FROM tracker_leases WHERE tracker_id = 'tracker-b'"), 1);
+}
+
+TEST_F(PgStoreTest, AStoreRunnerReleasesTheLeaseWhenItStops) {
+    auto b = open("tracker-b");
+    auto [alice, g, pk] = alice_seeds_a_file(*b);
+    {
+        net::EventLoop loop;
+        StoreRunner runner(loop, 2, [&]() -> std::unique_ptr<Store> { return open("tracker-a"); });
+        // Presence through one of the runner's connections (as a Dispatcher puts it there).
+        auto a = open("tracker-a");
+        ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7001").ok());
+        ASSERT_TRUE((*b->seeders_of(pk))[0].online);
+    }
+    EXPECT_FALSE((*b->seeders_of(pk))[0].online);
     EXPECT_EQ(count("SELECT count(*) FROM tracker_leases WHERE tracker_id = 'tracker-a'"), 0);
 }
 

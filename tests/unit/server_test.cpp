@@ -33,6 +33,7 @@ namespace gs::tracker {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Sends this process's stderr (where log lines go) to a temp file while it lives.
@@ -85,6 +86,16 @@ struct IgnoreFrames final : FrameSink {
     void on_disconnect(ConnId, std::string_view) override {}
 };
 
+// Keeps the reason each connection was closed with (what the Dispatcher logs).
+struct RecordDisconnects final : FrameSink {
+    explicit RecordDisconnects(std::vector<std::string>& reasons) : reasons_(reasons) {}
+    void on_connect(ConnId, const std::string&, const std::string&) override {}
+    void on_frame(ConnId, std::string_view) override {}
+    void on_oversized_frame(ConnId, std::uint32_t) override {}
+    void on_disconnect(ConnId, std::string_view reason) override { reasons_.emplace_back(reason); }
+    std::vector<std::string>& reasons_;
+};
+
 class ServerLimitsTest : public test_support::LoopTest {
 protected:
     void SetUp() override {
@@ -100,15 +111,16 @@ protected:
         server_.reset();
     }
 
-    void start(ServerLimits limits) {
+    void start(
+        ServerLimits limits,
+        Server::MakeSink make_sink = [](ConnOutput&) { return std::make_unique<IgnoreFrames>(); }) {
         auto listener = net::listen_tcp(net::Endpoint{"127.0.0.1", 0});
         ASSERT_TRUE(listener) << listener.error().message;
         auto at = net::local_endpoint(listener->get());
         ASSERT_TRUE(at);
         port_ = at->port;
-        server_ = std::make_unique<Server>(
-            loop_, std::move(listener).value(), *tls_,
-            [](ConnOutput&) { return std::make_unique<IgnoreFrames>(); }, limits);
+        server_ = std::make_unique<Server>(loop_, std::move(listener).value(), *tls_,
+                                           std::move(make_sink), limits);
     }
 
     // Connects from `source` (any 127.x.y.z works on Linux loopback); the connect completes
@@ -136,6 +148,7 @@ protected:
 
     test::TempDir dir_;
     std::optional<net::TlsContext> tls_;
+    std::vector<std::string> closed_reasons_;  // by RecordDisconnects; outlives server_
     std::unique_ptr<Server> server_;
     std::uint16_t port_ = 0;
     std::vector<std::unique_ptr<TcpClient>> clients_;
@@ -182,6 +195,24 @@ TEST_F(ServerLimitsTest, ConnectionsUpToThePerAddressCapAreKeptAndOtherAddresses
     connect_from("127.0.4.2");
     ASSERT_TRUE(run_until([&] { return server_->connection_count() == 3; }));
     EXPECT_EQ(open_clients(), 3u);
+}
+
+// The tracker builds its Server with the default limits: a connection that never starts its TLS
+// handshake is closed at kTlsHandshakeTimeout (10 s) after it was accepted, not before, with
+// the reason the Dispatcher logs (tests/e2e/tls_test.cpp sees the same close on the real tracker).
+TEST_F(ServerLimitsTest, ByDefaultAConnectionWithoutAHandshakeIsClosedAtTheTlsHandshakeTimeout) {
+    start(ServerLimits{},
+          [this](ConnOutput&) { return std::make_unique<RecordDisconnects>(closed_reasons_); });
+    ASSERT_EQ(net::kTlsHandshakeTimeout, 10s);
+    TcpClient& silent = connect_from("127.0.6.1");
+    ASSERT_TRUE(run_until([&] { return server_->connection_count() == 1; }));
+    advance(net::kTlsHandshakeTimeout - 1ns);
+    EXPECT_EQ(server_->connection_count(), 1u) << "closed before the handshake timeout";
+    EXPECT_FALSE(silent.is_closed_by_server());
+    advance(1ns);
+    EXPECT_EQ(server_->connection_count(), 0u) << "not closed at the handshake timeout";
+    ASSERT_TRUE(run_until([&] { return silent.is_closed_by_server(); }));
+    EXPECT_THAT(closed_reasons_, ElementsAre("tls handshake timed out"));
 }
 
 TEST_F(ServerLimitsTest, ClientsAreClosedAfterTheIdleTimeoutLongBeforeTheHandshakeTimeout) {

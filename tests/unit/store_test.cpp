@@ -3,6 +3,7 @@
 #include "tracker/sqlite_store.hpp"
 
 #include "tracker/handlers/file_limits.hpp"
+#include "tracker/handlers/handlers.hpp"
 #include "tracker/pg/pg_store.hpp"
 #include "tracker/sqlite/statement.hpp"
 
@@ -573,6 +574,44 @@ TEST_P(StoreTest, ViewsShowRowsByName) {
 
 std::string engine_name(const ::testing::TestParamInfo<Engine>& engine) {
     return engine.param == Engine::Sqlite ? "Sqlite" : "Postgres";
+}
+
+// PostgreSQL text must be valid UTF-8 without NUL, SQLite takes any bytes: a file name, id or
+// paging cursor outside that gets the same bad_input from the handlers on both engines, never an
+// `internal` error from PostgreSQL.
+TEST_P(StoreTest, NamesPostgresqlCannotStoreAreTheSameBadInputOnBothEngines) {
+    auto [alice, bob, g] = alice_bob_g();
+    ASSERT_NE(add_file(g, "a.txt", 'a', alice, "127.0.0.1:7001"), -1);
+    const Session session{alice, "alice", "127.0.0.1:7001", ""};
+    auto call = [&](HandlerFn fn, proto::Dict args) {
+        Context ctx{&session, *store_, kNow};
+        return fn(ctx, proto::Value(std::move(args)));
+    };
+    const std::string latin1 = "caf\xe9.txt";
+    const std::string with_nul("a\0b", 3);
+    for (HandlerFn fn : {handle_get_file, handle_stop_share}) {
+        auto r = call(fn, {{"group", "g"}, {"name", latin1}});
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, Errc::BadInput);
+        EXPECT_EQ(r.error().message, "invalid file name 'caf\\xe9.txt': it is not valid UTF-8");
+        r = call(fn, {{"group", "g"}, {"name", with_nul}});
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, Errc::BadInput);
+        EXPECT_THAT(r.error().message, ::testing::StartsWith("invalid file name 'a\\x00b'"));
+    }
+    for (const std::string& bad : {latin1, with_nul}) {
+        auto r = call(handle_list_files, {{"group", bad}});
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, Errc::BadInput) << r.error().message;
+        for (HandlerFn fn : {handle_list_files, handle_list_groups}) {
+            r = call(fn, {{"group", "g"}, {"after", bad}});
+            ASSERT_FALSE(r.ok());
+            EXPECT_EQ(r.error().code, Errc::BadInput) << r.error().message;
+        }
+    }
+    // Valid names still work on both.
+    EXPECT_TRUE(call(handle_get_file, {{"group", "g"}, {"name", "a.txt"}}).ok());
+    EXPECT_TRUE(call(handle_list_files, {{"group", "g"}, {"after", "a.txt"}}).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values(Engine::Sqlite, Engine::Postgres),

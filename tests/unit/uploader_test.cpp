@@ -263,6 +263,23 @@ TEST_F(UploaderTest, DropsASilentPeerAtTheHandshakeDeadlineAndKeepsOneThatGreete
     EXPECT_TRUE(logged("closed: no handshake in time")) << log();
 }
 
+// The client builds its Uploader with the default limits (peer/file_sharing.cpp): a peer that
+// never sends its handshake is dropped 10 s after it connected, not before (tests/e2e/
+// limits_test.cpp sees the same drop, and its reason, on the real client).
+TEST_F(UploaderTest, ByDefaultASilentPeerIsDroppedTenSecondsAfterItConnected) {
+    start(UploadLimits{});
+    ASSERT_EQ(UploadLimits{}.handshake_timeout, 10s);
+    const auto t0 = clock_.now();
+    auto silent = connect();
+    ASSERT_TRUE(sessions_reach(1));  // accepted, its deadline armed, at t0
+    advance(t0 + 10s - 1ns - clock_.now());
+    EXPECT_EQ(uploader_->session_count(), 1u) << "closed before the deadline";
+    advance(1ns);
+    EXPECT_TRUE(run_until([&] { return silent->seen().closed; }));
+    EXPECT_TRUE(sessions_reach(0));
+    EXPECT_TRUE(logged("closed: no handshake in time")) << log();
+}
+
 TEST_F(UploaderTest, KeepsAPeerThatSpeaksWithinTheIdleTimeoutAndDropsOneSilentForIt) {
     constexpr auto kIdle = 1000ms;
     start(UploadLimits{.idle_timeout = kIdle});

@@ -39,10 +39,7 @@ Result<std::string> require_file_name(const proto::Value& request, std::string_v
     auto value = require_bytes(request, key, "file name");
     if (!value) return value;
     if (!is_valid_file_name(*value)) {
-        return make_error(Errc::BadInput,
-                          fmt::format("invalid file name '{}': use 1-255 bytes with no '/' or NUL, "
-                                      "and not '.' or '..'",
-                                      printable(*value)));
+        return make_error(Errc::BadInput, invalid_file_name_message(*value));
     }
     return value;
 }

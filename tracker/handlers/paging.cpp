@@ -1,5 +1,7 @@
 #include "tracker/handlers/paging.hpp"
 
+#include "shared/ids.hpp"
+
 #include <fmt/format.h>
 
 namespace gs::tracker {
@@ -15,6 +17,11 @@ Result<std::string> cursor_arg(const proto::Value& request) {
     if (after->size() > kMaxCursorBytes) {
         return make_error(Errc::BadInput,
                           fmt::format("invalid cursor 'after': over {} bytes", kMaxCursorBytes));
+    }
+    // Cursors are ids and file names: UTF-8 without NUL, which PostgreSQL text requires.
+    if (!is_valid_utf8(*after) || after->find('\0') != std::string_view::npos) {
+        return make_error(Errc::BadInput,
+                          "invalid cursor 'after': use the 'next' of the previous page");
     }
     return std::string(*after);
 }

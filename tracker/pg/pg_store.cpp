@@ -229,14 +229,6 @@ Result<int> PgStore::delete_sessions_of_user(std::int64_t user_pk) {
 
 // ---- Presence ----
 
-namespace {
-
-std::string lease_text(TimePoint t) {
-    return utc_text(t);  // 'YYYY-MM-DDTHH:MM:SSZ' reads as a timestamptz
-}
-
-}  // namespace
-
 Status PgStore::set_online(std::uint64_t conn, std::int64_t user_pk, std::string_view listen_addr) {
     return in_transaction("set_online", [&]() -> Status {
         // The lease row exists from the first heartbeat; until then this one holds for a lease.
@@ -263,19 +255,28 @@ Status PgStore::set_offline(std::uint64_t conn) {
                              tracker_id_, static_cast<std::int64_t>(conn))));
 }
 
-Status PgStore::heartbeat(TimePoint now) {
+// Leases are reckoned on the database's clock alone (now() here and in the online check), so
+// the trackers' clocks need not agree, and a tracker on a test clock keeps its lease.
+Status PgStore::heartbeat(TimePoint /*now*/) {
     return in_transaction("heartbeat", [&]() -> Status {
         if (auto s = pg::done(conn_.query(
-                "INSERT INTO tracker_leases (tracker_id, lease_until) VALUES ($1, $2)"
+                "INSERT INTO tracker_leases (tracker_id, lease_until)"
+                " VALUES ($1, now() + make_interval(secs => $2))"
                 " ON CONFLICT (tracker_id) DO UPDATE SET lease_until = EXCLUDED.lease_until",
-                tracker_id_, lease_text(now + kTrackerLease)));
+                tracker_id_, static_cast<std::int64_t>(kTrackerLease.count())));
             !s) {
             return s;
         }
         // Trackers that stopped renewing are gone, with their presence rows (ON DELETE CASCADE).
-        return pg::done(conn_.query(
-            "DELETE FROM tracker_leases WHERE lease_until < $1::timestamptz", lease_text(now)));
+        return pg::done(conn_.query("DELETE FROM tracker_leases WHERE lease_until < now()"));
     });
+}
+
+Status PgStore::release() {
+    // The presence rows go with the lease (ON DELETE CASCADE).
+    return stored<void>(
+        "release",
+        pg::done(conn_.query("DELETE FROM tracker_leases WHERE tracker_id = $1", tracker_id_)));
 }
 
 }  // namespace gs::tracker

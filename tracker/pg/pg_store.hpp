@@ -108,6 +108,7 @@ public:
                       std::string_view listen_addr) override;
     Status set_offline(std::uint64_t conn) override;
     Status heartbeat(TimePoint now) override;
+    Status release() override;
 
 private:
     PgStore(pg::Conn conn, std::string tracker_id);
