@@ -1,5 +1,7 @@
 #include "tests/e2e/harness.hpp"
 
+#include "tests/pg_cluster.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -462,13 +464,46 @@ std::string Process::summarize() {
     return out + "\n";
 }
 
+// ---- the database ----
+
+bool on_postgres() {
+    const char* db = std::getenv("GS_TEST_DB");
+    return db != nullptr && std::string_view(db) == "postgresql";
+}
+
+std::string fresh_pg_database(std::source_location where) {
+    auto uri = test::PgTestCluster::get().fresh_database();
+    if (!uri) fail_with_dump("no PostgreSQL database for the test: " + uri.error().message, where);
+    return std::move(uri).value();
+}
+
+void stop_postgres(std::source_location where) {
+    if (auto s = test::PgTestCluster::get().stop_server(); !s) {
+        fail_with_dump("cannot stop PostgreSQL: " + s.error().message, where);
+    }
+}
+
+void start_postgres(std::source_location where) {
+    if (auto s = test::PgTestCluster::get().start_server(); !s) {
+        fail_with_dump("cannot start PostgreSQL: " + s.error().message, where);
+    }
+}
+
+namespace {
+
+// The --db value of a tracker (or set) the test gave none.
+std::string default_database(const TempDir& dir) {
+    return on_postgres() ? fresh_pg_database() : (dir / "tracker.db").string();
+}
+
+}  // namespace
+
 // ---- Tracker ----
 
 Tracker::Tracker(const TempDir& dir)
     : dir_(dir),
       own_info_(dir / "tracker_info.txt"),
-      client_info_(dir / "clients_tracker_info.txt"),
-      db_(dir / "tracker.db") {}
+      client_info_(dir / "clients_tracker_info.txt") {}
 
 Tracker::Tracker(const TempDir& dir, int number, std::string db, std::filesystem::path own_info,
                  std::filesystem::path client_info)
@@ -490,7 +525,8 @@ void Tracker::launch(const std::filesystem::path& info) {
     ++generation_;
     const std::string base = in_set_ ? "tracker" + std::to_string(number_) : "tracker";
     std::string name = generation_ == 1 ? base : base + "#" + std::to_string(generation_);
-    std::vector<std::string> args{info.string(), std::to_string(number_), "--db", db_.string()};
+    if (db_.empty()) db_ = default_database(dir_);
+    std::vector<std::string> args{info.string(), std::to_string(number_), "--db", db_};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     current_ = std::make_unique<Process>(name, binary_from_env("GS_TRACKER"), std::move(args),
                                          dir_.path());
@@ -536,6 +572,11 @@ void Tracker::quit() {
     EXPECT_TRUE(e.is_clean()) << "tracker after quit: " << e.to_string();
 }
 
+std::string Tracker::files_base() const {
+    if (db_.rfind("postgresql://", 0) != 0) return db_;
+    return (dir_ / ("groupshare-tracker-" + std::to_string(number_))).string();
+}
+
 std::string Tracker::address() const {
     return "127.0.0.1:" + std::to_string(port_);
 }
@@ -545,7 +586,7 @@ std::string Tracker::address() const {
 TrackerSet::TrackerSet(const TempDir& dir, std::size_t count, std::string db)
     : own_info_(dir / "trackers_info.txt"),
       client_info_(dir / "clients_tracker_info.txt"),
-      db_(db.empty() ? (dir / "tracker.db").string() : std::move(db)) {
+      db_(db.empty() ? default_database(dir) : std::move(db)) {
     for (std::size_t i = 0; i < count; ++i) {
         trackers_.push_back(
             std::make_unique<Tracker>(dir, static_cast<int>(i + 1), db_, own_info_, client_info_));
@@ -574,8 +615,12 @@ std::size_t TrackerSet::index_of(const std::string& address, std::source_locatio
 
 Client::Client(const TempDir& dir, const Tracker& tracker, std::string name,
                std::vector<std::string> extra_args)
+    : Client(dir, tracker.client_info_path(), std::move(name), std::move(extra_args)) {}
+
+Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name,
+               std::vector<std::string> extra_args)
     : name_(std::move(name)) {
-    std::vector<std::string> args{"127.0.0.1:0", tracker.client_info_path().string(), "--data-dir",
+    std::vector<std::string> args{"127.0.0.1:0", tracker_info.string(), "--data-dir",
                                   (dir / name_).string()};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     process_ =

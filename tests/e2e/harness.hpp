@@ -166,8 +166,21 @@ private:
     int wake_fd_ = -1;  // eventfd: tells the reader to stop
 };
 
-// The tracker, started on 127.0.0.1:0 with its database in the temp dir. Once it prints its
-// bound port, the clients' tracker_info.txt is written with that port.
+// Which database the e2e trackers run on: SQLite files in the temp dir by default; with
+// GS_TEST_DB=postgresql in the environment (`meson test --setup pg`), a fresh database of this
+// binary's throwaway PostgreSQL cluster (tests/pg_cluster.hpp) for each Tracker and TrackerSet.
+bool on_postgres();
+// The URI of a new, migrated database on the binary's PostgreSQL cluster (started on first use,
+// whatever GS_TEST_DB says); fails the test when there is none.
+std::string fresh_pg_database(std::source_location where = std::source_location::current());
+// Stops the cluster at once (immediate mode, like a crash) / starts it again on the same socket
+// and data; each fails the test when the script does.
+void stop_postgres(std::source_location where = std::source_location::current());
+void start_postgres(std::source_location where = std::source_location::current());
+
+// The tracker, started on 127.0.0.1:0 with its database in the temp dir (or on PostgreSQL, see
+// on_postgres()). Once it prints its bound port, the clients' tracker_info.txt is written with
+// that port.
 class Tracker {
 public:
     explicit Tracker(const TempDir& dir);
@@ -191,7 +204,13 @@ public:
     std::uint16_t port() const { return port_; }
     std::string address() const;
     const std::filesystem::path& client_info_path() const { return client_info_; }
-    const std::filesystem::path& db_path() const { return db_; }
+    // Its --db value: an SQLite path, or a postgresql:// URI (chosen at its first start and
+    // kept by restart).
+    const std::string& db() const { return db_; }
+    // The base name of its TLS key and certificate (<base>.tls-key.pem, <base>.tls-cert.pem):
+    // the SQLite file, or groupshare-tracker-N in its working directory (the temp dir) on
+    // PostgreSQL.
+    std::string files_base() const;
     // Its TLS certificate's fingerprint, "sha256:<hex>", from its start line.
     const std::string& fingerprint() const { return fingerprint_; }
 
@@ -203,7 +222,7 @@ private:
     bool in_set_ = false;  // the TrackerSet writes the tracker_info files
     std::filesystem::path own_info_;
     std::filesystem::path client_info_;
-    std::filesystem::path db_;
+    std::string db_;  // empty until the first start for a lone tracker
     std::uint16_t port_ = 0;
     std::string fingerprint_;
     int generation_ = 0;
@@ -217,7 +236,8 @@ private:
 // them all in that order. `db` defaults to tracker.db in the temp dir: the processes then share
 // that SQLite file (WAL mode; a writer waits for another's lock, up to the busy timeout) and the
 // TLS identity and ticket key kept beside it, so they have one fingerprint and sign the same
-// tickets. Any other --db value the tracker takes (e.g. a PostgreSQL URI) may be given instead.
+// tickets. When on_postgres(), or given a postgresql:// URI, they share that database and the
+// ticket key in it; each has its own TLS identity (groupshare-tracker-N in the temp dir).
 // They start one after the other, so the first makes the files the others load. The clients'
 // file is the one a lone Tracker in the same temp dir would write (client_info_path()).
 class TrackerSet {
@@ -258,6 +278,9 @@ class Client {
 public:
     // `extra_args` go after the usual ones (e.g. the test-only --test-clock).
     Client(const TempDir& dir, const Tracker& tracker, std::string name,
+           std::vector<std::string> extra_args = {});
+    // The same with its own tracker_info.txt (e.g. one set's trackers in another order).
+    Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name,
            std::vector<std::string> extra_args = {});
 
     // Sends `command` and returns every line it printed.
@@ -453,7 +476,9 @@ protected:
 // the set writes the tracker_info.txt that the clients read, listing every tracker.
 class TrackerSetTest : public E2eTest {
 protected:
-    explicit TrackerSetTest(std::size_t count = 2) : trackers_(dir_, count) {}
+    // `db`: the set's --db value (TrackerSet's default when empty).
+    explicit TrackerSetTest(std::size_t count = 2, std::string db = {})
+        : trackers_(dir_, count, std::move(db)) {}
     void SetUp() override;
 
     TrackerSet trackers_;

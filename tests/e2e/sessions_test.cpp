@@ -104,8 +104,7 @@ TEST_F(SessionsTest, NoTicketForASessionEndedOnAnotherTracker) {
     // A second tracker on the same database ends that session.
     write_file(dir_ / "second_info.txt", "127.0.0.1:0\n");
     Process second("tracker2", binary_from_env("GS_TRACKER"),
-                   {(dir_ / "second_info.txt").string(), "1", "--db", tracker_.db_path().string()},
-                   dir_.path());
+                   {(dir_ / "second_info.txt").string(), "1", "--db", tracker_.db()}, dir_.path());
     std::string line = second.wait_for_line(R"(^tracker 1 listening on 127\.0\.0\.1:\d+ )");
     std::smatch m;
     ASSERT_TRUE(std::regex_search(line, m, std::regex(R"(127\.0\.0\.1:(\d+))")));
@@ -141,17 +140,20 @@ unsigned others_bits(const std::filesystem::path& path) {
 
 TEST_F(SessionsTest, TrackerFilesAreOwnerOnly) {
     logged_in("alice").must("create_group books", "group books created; you are its owner");
-    const std::string db = tracker_.db_path().string();
+    // On PostgreSQL the database and the ticket key live in the server: the TLS files remain.
+    const std::string base = tracker_.files_base();
+    std::vector<std::string> suffixes{".tls-key.pem", ".tls-cert.pem"};
+    if (!on_postgres()) suffixes.insert(suffixes.begin(), {"", "-wal", "-shm", ".ticket-key"});
     // Before: the database and its WAL were 0644.
-    for (const char* suffix :
-         {"", "-wal", "-shm", ".ticket-key", ".tls-key.pem", ".tls-cert.pem"}) {
-        EXPECT_EQ(others_bits(db + suffix), 0u) << db << suffix;
+    for (const std::string& suffix : suffixes) {
+        EXPECT_EQ(others_bits(base + suffix), 0u) << base << suffix;
     }
-    // A database left readable by an older tracker is made owner-only at start.
+    // A file left readable by an older tracker is made owner-only at start.
+    const std::string first = base + suffixes.front();
     tracker_.quit();
-    ASSERT_EQ(::chmod(db.c_str(), 0644), 0);
+    ASSERT_EQ(::chmod(first.c_str(), 0644), 0);
     tracker_.restart();
-    EXPECT_EQ(others_bits(db), 0u);
+    EXPECT_EQ(others_bits(first), 0u);
     tracker_.process().wait_for_stderr_line("was readable by others; made it owner-only");
 }
 

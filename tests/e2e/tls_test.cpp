@@ -209,9 +209,9 @@ protected:
     // it again on the same port and database: it makes a new key.
     void reinstall_tracker_key() {
         tracker_.quit();
-        const std::string db = tracker_.db_path().string();
-        ASSERT_TRUE(fs::remove(db + ".tls-key.pem"));
-        ASSERT_TRUE(fs::remove(db + ".tls-cert.pem"));
+        const std::string base = tracker_.files_base();
+        ASSERT_TRUE(fs::remove(base + ".tls-key.pem"));
+        ASSERT_TRUE(fs::remove(base + ".tls-cert.pem"));
         tracker_.restart();
     }
 };
@@ -315,9 +315,9 @@ TEST_F(TlsTest, CommandWaitingForTheTrackerFailsWithTheKeyErrorInsteadOfHanging)
     const std::string old_key = tracker_.fingerprint();
     tracker_.kill();
     PendingCommand during_outage = alice.send("list_groups");
-    const std::string db = tracker_.db_path().string();
-    ASSERT_TRUE(fs::remove(db + ".tls-key.pem"));
-    ASSERT_TRUE(fs::remove(db + ".tls-cert.pem"));
+    const std::string base = tracker_.files_base();
+    ASSERT_TRUE(fs::remove(base + ".tls-key.pem"));
+    ASSERT_TRUE(fs::remove(base + ".tls-cert.pem"));
     tracker_.restart();
 
     // The waiting command answers with the error, once, well before its 20 s timeout.

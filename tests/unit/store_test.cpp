@@ -1,5 +1,5 @@
 // The Store cases, run against both engines: SqliteStore on a file, and PgStore on a fresh
-// database of the binary's throwaway PostgreSQL cluster (tests/unit/pg_cluster.hpp).
+// database of the binary's throwaway PostgreSQL cluster (tests/pg_cluster.hpp).
 #include "tracker/sqlite_store.hpp"
 
 #include "tracker/handlers/file_limits.hpp"
@@ -7,7 +7,7 @@
 #include "tracker/pg/pg_store.hpp"
 #include "tracker/sqlite/statement.hpp"
 
-#include "tests/unit/pg_cluster.hpp"
+#include "tests/pg_cluster.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <gmock/gmock.h>

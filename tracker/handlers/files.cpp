@@ -190,20 +190,27 @@ Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
     proto::Dict reply{
         {"info_hash", info->info_hash}, {"name", info->name}, {"length", info->length}, {"new", 0}};
 
-    auto existing = ctx.store.file_by_name(call->group.pk, info->name);
-    if (!existing) return existing.error();
-    if (*existing) {
+    // The file of that name, if any: a different one is refused, the same one gains the caller
+    // as a seeder. Asked again when another writer (e.g. on another tracker of the set) added
+    // the name between the look and the insert, so the loser of that race hears which case it
+    // is in rather than a vague refusal.
+    auto join_existing = [&]() -> Result<std::optional<proto::Dict>> {
+        auto existing = ctx.store.file_by_name(call->group.pk, info->name);
+        if (!existing) return existing.error();
+        if (!*existing) return std::optional<proto::Dict>();
         if ((*existing)->info_hash != info->info_hash) {
             return make_error(Errc::AlreadyExists,
                               fmt::format("group '{}' already has a different file named '{}'",
                                           call->group.group_id, printable(info->name)));
         }
-        // The same content again: the caller becomes (or stays) one of its seeders.
         auto added = ctx.store.add_seeder((*existing)->pk, me.user_pk, me.listen_addr, ctx.now,
                                           ctx.file_limits.addrs_per_file);
         if (!added) return added.error();
-        return reply;
-    }
+        return std::optional<proto::Dict>(reply);
+    };
+    auto before = join_existing();
+    if (!before) return before.error();
+    if (*before) return std::move(**before);
     if (auto quota = check_upload_quota(ctx, *call); !quota) return quota.error();
     auto challenge = check_possession(ctx, *call, *info, request);
     if (!challenge) return challenge.error();
@@ -212,8 +219,10 @@ Reply handle_upload_file(const Context& ctx, const proto::Value& request) {
     auto added = ctx.store.add_file(call->group.pk, file, me.user_pk, me.listen_addr, ctx.now);
     if (!added) return added.error();
     if (!*added) {
-        // The name was free just above, and the same info hash would mean the same name; only
-        // another writer between the two calls could get here.
+        // The name was free just above: another writer took it in between.
+        auto after = join_existing();
+        if (!after) return after.error();
+        if (*after) return std::move(**after);
         return make_error(Errc::AlreadyExists,
                           fmt::format("group '{}' already has this file", call->group.group_id));
     }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include <poll.h>
+
 #include <charconv>
 #include <set>
 
@@ -128,6 +130,23 @@ bool Conn::good() const {
     return conn_ != nullptr && !broken_ && PQstatus(conn_) == CONNECTION_OK;
 }
 
+bool Conn::dropped_while_idle() {
+    if (!good() || PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
+    // What a server sends before it closes (a FATAL message) and the close itself may take
+    // two reads; a few rounds reach the end of what is there.
+    for (int round = 0; round < 4; ++round) {
+        pollfd p{PQsocket(conn_), POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) return false;
+        const bool read = PQconsumeInput(conn_) != 0;
+        if (read) (void)PQisBusy(conn_);  // parses what was read
+        if (!read || PQstatus(conn_) != CONNECTION_OK) {
+            broken_ = true;
+            return true;
+        }
+    }
+    return false;
+}
+
 namespace {
 
 // libpq's messages end with a newline and may span lines: one line for the log.
@@ -199,7 +218,7 @@ Error Conn::failure(std::string_view what, pg_result* result) {
 }
 
 Status Conn::exec(std::string_view sql) {
-    if (!good()) {
+    if (dropped_while_idle() || !good()) {
         if (auto s = connect(); !s) return s;
     }
     last_state_.clear();
@@ -211,7 +230,7 @@ Status Conn::exec(std::string_view sql) {
 }
 
 Result<Rows> Conn::run_prepared(std::string_view sql, const std::vector<Param>& params) {
-    if (!good()) {
+    if (dropped_while_idle() || !good()) {
         if (auto s = connect(); !s) return s.error();
     }
     last_state_.clear();

@@ -117,6 +117,12 @@ public:
 private:
     Result<Rows> run_prepared(std::string_view sql, const std::vector<Param>& params);
     Error failure(std::string_view what, pg_result* result);
+    // Whether a good connection with no transaction open was closed by the server meanwhile (a
+    // restart, an administrator): its socket has something to read, and reading it tells libpq.
+    // Then it is marked broken, so the call about to go out resets it rather than fail on it
+    // (the server had ended the session: nothing of that call was done). Inside a transaction
+    // it is not looked at: a reset there would run the rest of the transaction outside it.
+    bool dropped_while_idle();
     Status set_up_session();
 
     std::string uri_;

@@ -1,8 +1,8 @@
-// A throwaway PostgreSQL cluster for one test binary: started by scripts/pg-cluster.sh into a
-// fresh temporary directory the first time a test asks for it, stopped and removed when the
-// binary exits (also when tests failed). Each test then makes its own database. When
-// PostgreSQL is not installed, fresh_database() fails with the script's message: the tests that
-// need it fail, they are not skipped.
+// A throwaway PostgreSQL cluster for one test binary (unit and end-to-end): started by
+// scripts/pg-cluster.sh into a fresh temporary directory the first time a test asks for it,
+// stopped and removed when the binary exits (also when tests failed). Each test then makes its
+// own database. When PostgreSQL is not installed, fresh_database() fails with the script's
+// message: the tests that need it fail, they are not skipped.
 #pragma once
 
 #include "tracker/pg/pg_store.hpp"
@@ -53,6 +53,20 @@ public:
         return uri_of(name);
     }
 
+    // Stops the running server at once (pg_ctl's immediate mode: no shutdown checkpoint, as a
+    // crash would), keeping its data; start_server() starts it again on the same socket. An
+    // error saying why not.
+    Status stop_server() {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (admin_uri_.empty()) return make_error(Errc::Internal, "the test cluster never started");
+        return script_status(run_script("stop " + dir_ + " --discard 2>&1"));
+    }
+    Status start_server() {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (admin_uri_.empty()) return make_error(Errc::Internal, "the test cluster never started");
+        return script_status(run_script("start " + dir_ + " 2>&1"));
+    }
+
     // Runs scripts/pg-cluster.sh with `args` (a shell command line's tail, redirections
     // included): its exit status and standard output.
     static std::pair<int, std::string> run_script(const std::string& args) {
@@ -67,6 +81,11 @@ public:
     }
 
 private:
+    static Status script_status(const std::pair<int, std::string>& run) {
+        if (run.first == 0) return {};
+        return make_error(Errc::Internal, "scripts/pg-cluster.sh failed: " + run.second);
+    }
+
     void start() {
         std::string pattern = (std::filesystem::temp_directory_path() / "gs-pg-XXXXXX").string();
         if (mkdtemp(pattern.data()) == nullptr) {
