@@ -4,7 +4,7 @@
 #
 #   bench/tracker/run.sh            (as root on Debian 12; installs what is missing)
 #
-# Environment: CONNECTIONS ("64 1024"), DURATION (10 s), WARMUP (2 s), SEEDERS (8 online peers
+# Environment: CONNECTIONS ("64 1024"), DURATION (10 s), WARMUP (2 s), SEEDERS (4 online peers
 # in every reply), FILE_MIB (1024: the info dictionary get_file returns is that of a 1 GiB file in
 # 512 KiB pieces, as in bench/swarm), BUILD_DIR (build), RESULTS (bench/tracker/results.md).
 # ENGINES ("sqlite opentracker"), run side by side in that order, ROUNDS (1) times over:
@@ -27,7 +27,9 @@ repo=$(pwd)
 connections_list=${CONNECTIONS:-"64 1024"}
 duration=${DURATION:-10}
 warmup=${WARMUP:-2}
-seeders=${SEEDERS:-8}
+# At most 4: the tracker keeps 4 addresses per user per file (since 4a2b7ff), and the
+# scenario's seeders are one user.
+seeders=${SEEDERS:-4}
 file_mib=${FILE_MIB:-1024}
 build_dir=${BUILD_DIR:-build}
 build_dirs=${BUILD_DIRS:-$build_dir}
@@ -165,11 +167,11 @@ pg_database() {
 
 # The load generator against one tracker; its output in $1.
 loadgen() {
-    local out=$1 addr=$2 tls=$3 n=$4 pid=$5
+    local out=$1 addr=$2 tls=$3 n=$4 pid=$5 go=$6
     # shellcheck disable=SC2086  # $tls is "--tls sha256:..." or empty
     "$loadgen_bin" --tracker "$addr" $tls --connections "$n" --duration "$duration" \
         --warmup "$warmup" --seeders "$seeders" --file-mib "$file_mib" --tracker-pid "$pid" \
-        >"$out" 2>&1
+        --go-file "$go" >"$out" 2>&1
 }
 
 # One row: `trackers` trackers of engine `kind` (sqlite or pg) from build `bdir`, `n` connections
@@ -202,14 +204,19 @@ run_groupshare() {
     local share=$(( n / trackers ))
     say "== $label, build $bdir (pids ${tpids[*]}, ${taddrs[*]}, $link), $n connections"
     local pg0 gens=()
-    pg0=$(pg_cpu_ticks)
-    local t0=$EPOCHREALTIME
     for ((i = 0; i < trackers; i++)); do
         local c=$share
         (( i == trackers - 1 )) && c=$(( n - share * (trackers - 1) ))
-        loadgen "$dir/loadgen-$i.txt" "${taddrs[$i]}" "${ttls[$i]}" "$c" "${tpids[$i]}" &
+        loadgen "$dir/loadgen-$i.txt" "${taddrs[$i]}" "${ttls[$i]}" "$c" "${tpids[$i]}" "$dir/go" &
         gens+=($!)
     done
+    # Every generator set up (logins, connections resumed), then all start their load at once.
+    for ((i = 0; i < trackers; i++)); do
+        wait_for_line "$dir/loadgen-$i.txt" '^set up in' 300 "${gens[$i]}"
+    done
+    pg0=$(pg_cpu_ticks)
+    local t0=$EPOCHREALTIME
+    touch "$dir/go"
     local rc=0 g
     for g in "${gens[@]}"; do wait "$g" || rc=$?; done
     local t1=$EPOCHREALTIME pg1
@@ -386,8 +393,8 @@ revision=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
     echo "Several trackers (pg2): one load generator per tracker, started together, each with" \
          "half the connections; req/s summed, the worst p50/p99/p99.9 of the two, RSS and HWM per" \
          "tracker, tracker CPU summed (so up to 200% on 2 cores). PostgreSQL CPU: the postmaster" \
-         "and its backends, % of one core, over the whole load-generator run (set-up, warm-up and" \
-         "window). Everything (trackers, PostgreSQL, load generators) shares the machine's" \
+         "and its backends, % of one core, from the start of the warm-up to the end of the run" \
+         "(every generator is set up first, then all start together). Everything (trackers, PostgreSQL, load generators) shares the machine's" \
          "$(nproc) cores. Load average after the run: $load_after."
     echo
     echo "| engine | build | connections | req/s | p50 ms | p99 ms | p99.9 ms | errors | RSS MiB | HWM MiB | tracker CPU | CPU us/req | PostgreSQL CPU |"
