@@ -10,7 +10,7 @@ one the client pins) before the next round. Prints median and worst; writes resu
 Loopback only (the cluster listens on a Unix socket in the work directory); every wait has a
 deadline; it kills only what it started.
 """
-import argparse, os, queue, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchlib import (ROOT, BenchError, Proc, git_rev, log, now, raise_on_signals,  # noqa: E402
@@ -94,25 +94,15 @@ def one_round(client, trackers, timeout):
     i = trackers.index_of(victim_addr)
     victim = trackers.procs[i]
     t0 = time.monotonic()
-    os.killpg(victim.p.pid, 9)
+    os.killpg(victim.p.pid, signal.SIGKILL)
     client.send('list_groups')
     switched = answered = None
     to = None
     end = t0 + timeout
     while switched is None or answered is None:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise BenchError(f'no fail-over within {timeout} s (switch {switched}, answer '
-                             f'{answered}; see {client.log})')
-        try:
-            line = client.q.get(timeout=min(left, 0.05))
-        except queue.Empty:
-            continue
+        line = client.next_line(end, f'fail-over within {timeout:.0f} s (switch {switched}, '
+                                     f'answer {answered})')
         t = time.monotonic() - t0
-        if line is None:
-            raise BenchError(f'the client exited; see {client.log}')
-        if line.startswith('error: '):
-            raise BenchError(f'client: {line}')
         m = SWITCH.search(line)
         if m and switched is None:
             switched, to = t, m.group(2)
