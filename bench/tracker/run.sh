@@ -378,6 +378,10 @@ revision=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu_model), Linux $(uname -r)," \
          "load average before the run: $load_before; groupshare $revision."
+    echo
+    echo "Command: \`ENGINES=\"$engines\" BUILD_DIRS=\"$build_dirs\" CONNECTIONS=\"$connections_list\"" \
+         "ROUNDS=$rounds DURATION=$duration WARMUP=$warmup bench/tracker/run.sh\`"
+    echo
     echo "Each row: ${duration} s measured after ${warmup} s of warm-up, closed loop (one request in" \
          "flight per connection). groupshare: \`bench/tracker/tracker_loadgen\`, \`get_peers\` of a" \
          "${file_mib} MiB file with ${seeders} online seeders (${reply_bytes}-byte reply frame, over" \
