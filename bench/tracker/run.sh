@@ -209,6 +209,7 @@ run_groupshare() {
         (( i == trackers - 1 )) && c=$(( n - share * (trackers - 1) ))
         loadgen "$dir/loadgen-$i.txt" "${taddrs[$i]}" "${ttls[$i]}" "$c" "${tpids[$i]}" "$dir/go" &
         gens+=($!)
+        pids+=($!)
     done
     # Every generator set up (logins, connections resumed), then all start their load at once.
     for ((i = 0; i < trackers; i++)); do
@@ -218,7 +219,10 @@ run_groupshare() {
     local t0=$EPOCHREALTIME
     touch "$dir/go"
     local rc=0 g
-    for g in "${gens[@]}"; do wait "$g" || rc=$?; done
+    for g in "${gens[@]}"; do
+        wait "$g" || rc=$?
+        stop "$g"  # only forgets it: it has exited
+    done
     local t1=$EPOCHREALTIME pg1
     pg1=$(pg_cpu_ticks)
     for ((i = 0; i < trackers; i++)); do say "$(cat "$dir/loadgen-$i.txt")"; stop "${tpids[$i]}"; done
