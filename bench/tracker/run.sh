@@ -92,6 +92,10 @@ pids=()  # started and not yet stopped
 stop() {
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
+    forget "$1"
+}
+# Takes a pid off the list (a process that has exited and been waited for).
+forget() {
     local left=() p
     for p in "${pids[@]}"; do [[ "$p" == "$1" ]] || left+=("$p"); done
     pids=("${left[@]}")
@@ -221,7 +225,7 @@ run_groupshare() {
     local rc=0 g
     for g in "${gens[@]}"; do
         wait "$g" || rc=$?
-        stop "$g"  # only forgets it: it has exited
+        forget "$g"
     done
     local t1=$EPOCHREALTIME pg1
     pg1=$(pg_cpu_ticks)
