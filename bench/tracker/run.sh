@@ -157,7 +157,8 @@ start_tracker() {
 pg_cpu_ticks() {
     local pm
     pm=$(head -1 "$pg_dir/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" '
+    # A process can exit between the glob and its read: cat then fails, which is fine.
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" '
         { pid = $1; sub(/^.*\) /, ""); if (pid == pm || $2 == pm) t += $12 + $13 }
         END { print t + 0 }'
 }
