@@ -68,26 +68,32 @@ class Proc:
             raise BenchError(f'{self.name}: cannot send {line!r}: {e} (exited with '
                              f'{self.p.poll()}; see {self.log})')
 
-    def expect(self, pattern, timeout):
-        """The next stdout line matching `pattern`; BenchError on an "error: " line, at exit or
-        after `timeout` seconds."""
-        end = time.monotonic() + timeout
+    def next_line(self, end, what):
+        """The next stdout line; BenchError on an "error: " line, at exit or once the monotonic
+        clock passes `end` (`what` names the line awaited in the message)."""
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise BenchError(f'{self.name}: no line matching {pattern!r} within '
-                                 f'{timeout:.0f} s (log: {self.log})')
+                raise BenchError(f'{self.name}: no {what} by the deadline (log: {self.log})')
             try:
                 line = self.q.get(timeout=min(left, 0.05))
             except queue.Empty:
                 continue
             if line is None:
                 self.q.put(None)
-                raise BenchError(f'{self.name}: exited (status {self.p.wait()}) before a line '
-                                 f'matching {pattern!r}; last lines of {self.log}:\n'
-                                 + tail(self.log))
+                raise BenchError(f'{self.name}: exited (status {self.p.wait()}) before {what}; '
+                                 f'last lines of {self.log}:\n' + tail(self.log))
             if line.startswith('error: '):
                 raise BenchError(f'{self.name}: {line}')
+            return line
+
+    def expect(self, pattern, timeout):
+        """The next stdout line matching `pattern`; BenchError on an "error: " line, at exit or
+        after `timeout` seconds."""
+        end = time.monotonic() + timeout
+        what = f'line matching {pattern!r} within {timeout:.0f} s'
+        while True:
+            line = self.next_line(end, what)
             if re.search(pattern, line):
                 return line
 

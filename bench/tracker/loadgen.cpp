@@ -30,6 +30,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/tracker/scenario.hpp"
@@ -45,7 +46,10 @@ using namespace std::chrono_literals;
 constexpr const char* kUsage =
     "usage: tracker_loadgen --tracker IP:PORT [--connections N] [--duration SECONDS] "
     "[--warmup SECONDS] [--seeders K] [--file-mib MIB] [--tracker-pid PID] "
-    "[--tls sha256:FINGERPRINT]";
+    "[--tls sha256:FINGERPRINT] [--go-file PATH]";
+// With --go-file, after the set-up the load waits (at most this long) for PATH to exist, so that
+// several load generators (one per tracker) start their warm-up and window together.
+constexpr auto kGoWait = 300s;
 constexpr auto kDrainTimeout = 5s;  // after the window, for replies still in flight
 constexpr std::size_t kReadChunkBytes = 256 * 1024;
 
@@ -58,6 +62,7 @@ struct Options {
     std::int64_t file_mib = 1024;  // the shape of bench/swarm: 1 GiB in 512 KiB pieces
     int tracker_pid = 0;           // 0: no memory or CPU figures for the tracker
     std::string tls_fingerprint;   // empty: plain frames; else TLS 1.3 to this certificate
+    std::string go_file;           // empty: start the load as soon as it is set up
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -104,6 +109,8 @@ Options parse_args(int argc, char** argv) {
             o.file_mib = parse_number<std::int64_t>(flag, value, 1, 1 << 20);
         } else if (flag == "--tls") {
             o.tls_fingerprint = std::string(value);
+        } else if (flag == "--go-file") {
+            o.go_file = std::string(value);
         } else if (flag == "--tracker-pid") {
             o.tracker_pid = parse_number(flag, value, 1, 1 << 30);
         } else {
@@ -452,6 +459,13 @@ int run(const Options& o) {
         static_cast<long long>(o.file_mib), o.seeders, o.connections, scenario->reply_bytes,
         scenario->peers);
     std::fflush(stdout);
+    if (!o.go_file.empty()) {
+        const auto give_up = Clock::now() + kGoWait;
+        while (::access(o.go_file.c_str(), F_OK) != 0) {
+            if (Clock::now() > give_up) fail(fmt::format("{} did not appear", o.go_file));
+            std::this_thread::sleep_for(5ms);
+        }
+    }
 
     LoadRun load(std::move(conns), encoder, o);
     RunResult r = load.run();
