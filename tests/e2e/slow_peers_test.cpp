@@ -4,8 +4,8 @@
 // they never wait only on the slowest. The slow peers here are raw BEP 3 seeders written in this
 // file, each a group member registered as a seeder of the file with `add_seeder` (as in
 // wire_abuse_test.cpp), that drip one block of junk every 4.5 s: just under the downloader's
-// 5 s "no block" deadline. This test asserts the events only (the drippers were asked, at least
-// one was dropped as too slow, the download completed); how long that may take, on a clock the
+// 5 s "no block" deadline. This test asserts the events only (the drippers were asked, the download
+// completed with the right bytes) and reports how many were dropped; the drop, on a clock the
 // test moves, is the unit test DrippingSeedersAreDroppedAsTooSlowAndTheGoodOneFinishes
 // (tests/unit/peer_session_test.cpp).
 #include "tests/e2e/harness.hpp"
@@ -238,7 +238,10 @@ TEST_F(SlowPeersTest, SeedersThatDripJunkDoNotHoldUpTheDownload) {
               << " dropped as too slow\n";
     ASSERT_TRUE(completed) << "the download did not complete";
     EXPECT_TRUE(read_file(dest) == content) << "downloaded bytes differ";
-    EXPECT_GT(dropped, 0) << "no dripper was dropped as too slow";
+    // Whether a dripper is dropped as too slow before the download ends depends on how fast the
+    // good seeders are (under ASan they can finish first), so the count is reported, not asserted:
+    // the drop itself is pinned on the manual clock by peer_session_test
+    // (DrippingSeedersAreDroppedAsTooSlowAndTheGoodOneFinishes).
 }
 
 }  // namespace
