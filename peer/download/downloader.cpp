@@ -44,9 +44,16 @@ Downloader::~Downloader() {
 }
 
 void Downloader::add_peers(const std::vector<net::Endpoint>& peers) {
+    std::vector<PeerAddress> plain;
+    plain.reserve(peers.size());
+    for (const auto& ep : peers) plain.push_back({ep, std::nullopt});
+    add_peers(plain);
+}
+
+void Downloader::add_peers(const std::vector<PeerAddress>& peers) {
     if (state_ != State::Downloading) return;
     const auto now = loop_.now();
-    for (const auto& ep : peers) {
+    for (const auto& [ep, key] : peers) {
         if (sessions_.size() >= kMaxPeers) break;
         const std::string addr = ep.to_string();
         if (banned_.count(addr) != 0) continue;
@@ -59,7 +66,8 @@ void Downloader::add_peers(const std::vector<net::Endpoint>& peers) {
         });
         if (connected) continue;
         PeerId id{next_peer_++};
-        auto [it, inserted] = sessions_.emplace(id, std::make_unique<PeerSession>(*this, id, ep));
+        auto [it, inserted] =
+            sessions_.emplace(id, std::make_unique<PeerSession>(*this, id, ep, key));
         it->second->start();
     }
 }

@@ -21,11 +21,19 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 namespace gs::peer {
+
+// A seeder as the tracker gives it: its address and, from a groupshare client, the public key of
+// its sealed channel.
+struct PeerAddress {
+    net::Endpoint address;
+    std::optional<seal::Key> key;
+};
 
 class Downloader {
 public:
@@ -62,7 +70,12 @@ public:
     void set_ticket(std::string ticket, std::int64_t expires);
     const std::string& ticket() const { return ticket_; }
     // Connects to the addresses it has no session with yet (up to kMaxPeers); `self` is skipped.
-    void add_peers(const std::vector<net::Endpoint>& peers);
+    // A peer with a key gets a sealed channel (our key: set_channel_key); one without, plain
+    // BEP 3 (Downloads decides who may go without).
+    void add_peers(const std::vector<PeerAddress>& peers);
+    void add_peers(const std::vector<net::Endpoint>& peers);  // plain BEP 3 to each
+    void set_channel_key(const seal::KeyPair& key) { channel_key_ = key; }
+    const seal::KeyPair& channel_key() const { return channel_key_; }
     void pause();   // closes every session and makes the resume state durable
     void resume();  // back to Downloading; peers come with the next add_peers
 
@@ -117,6 +130,7 @@ private:
     PieceStore store_;
     PiecePicker picker_;
     wire::Handshake handshake_;
+    seal::KeyPair channel_key_;
     Callbacks callbacks_;
     SessionDeadlines deadlines_;
     State state_ = State::Downloading;
