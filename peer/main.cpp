@@ -127,15 +127,16 @@ std::optional<std::uint64_t> tracker_shuffle_seed() {
 class Client {
 public:
     Client(gs::net::EventLoop& loop, gs::peer::TrackerClient& tracker, gs::WorkerPool& workers,
-           gs::net::Fd listener, const std::string& listen_addr,
+           gs::net::Fd listener, const std::string& listen_addr, const std::string& announced,
            const std::filesystem::path& data_dir, gs::net::TestClock* test_clock)
         : loop_(loop),
           test_clock_(test_clock),
           prompt_(loop, {.on_line = [this](std::string_view line) { on_line(line); },
                          .on_eof = [this] { on_eof(); }}),
-          commands_(tracker, prompt_, listen_addr),
+          commands_(tracker, prompt_, announced),
           sharing_(loop, tracker, commands_, workers, std::move(listener), data_dir) {
         prompt_.print(fmt::format("serving pieces on {}", listen_addr));
+        if (announced != listen_addr) gs::log::info("telling the tracker {} instead", announced);
     }
 
     void set_peer_wire(const gs::peer::seal::KeyPair& key, bool plain) {
@@ -239,8 +240,8 @@ int run(const Options& options) {
     const std::string announced = options.announce_port.empty()
                                       ? bound->to_string()
                                       : fmt::format("{}:{}", bound->host, options.announce_port);
-    Client client(loop, tracker, workers, std::move(listener).value(), announced, data_dir,
-                  test_clock ? &*test_clock : nullptr);
+    Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(),
+                  announced, data_dir, test_clock ? &*test_clock : nullptr);
     client.set_peer_wire(channel_key, options.plain_peer_wire);
     if (options.plain_peer_wire) {
         gs::log::warn("--plain-peer-wire: pieces go to and come from groupshare peers in clear");
