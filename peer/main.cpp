@@ -39,7 +39,7 @@ constexpr const char* kUsage = "usage: client IP:PORT tracker_info.txt [--data-d
 // with the prompt line `__advance_clock SECONDS` (docs/ARCHITECTURE.md, habit 7).
 constexpr std::string_view kTestClockOption = "--test-clock";
 // Benchmarks only, also left out of the usage: speak plain BEP 3 to groupshare peers instead of
-// the sealed channel, to measure what the sealing costs (bench/swarm; docs/protocol.md §2.5).
+// the sealed channel, to measure what the sealing costs (bench/swarm; docs/protocol.md §2.1).
 constexpr std::string_view kPlainPeerWireOption = "--plain-peer-wire";
 // Test-only: tell the tracker this port instead of the one we listen on, so that a test's relay
 // can stand between the downloaders and this client (tests/e2e/sealed_channel_test.cpp).

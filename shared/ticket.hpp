@@ -8,7 +8,7 @@
 // {"e": expires, "g": group, "h": 20-byte info hash, "k": the holder's 32-byte peer key (when
 // its client gave one), "m": membership epoch, "u": user}.
 //
-// The peer key binds the ticket to its holder's sealed channel (docs/protocol.md §2.5): a seeder
+// The peer key binds the ticket to its holder's sealed channel (docs/protocol.md §2.1): a seeder
 // accepts it only over a channel whose other end proved that key in the handshake, so a ticket
 // seen or copied elsewhere opens nothing.
 //

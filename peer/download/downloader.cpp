@@ -249,8 +249,23 @@ void Downloader::on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin,
     if (outcome.piece_complete) verify_piece(piece);
 }
 
+// The check and the write of a complete piece run on a worker (the second core), up to
+// kMaxVerifying at once; past that, here. The picker holds the piece as complete meanwhile, so
+// nobody asks for its blocks; it counts as verified only once the verdict is in.
 void Downloader::verify_piece(PieceIndex piece) {
-    auto verdict = store_.verify_piece(piece);
+    if (verifying_ >= kMaxVerifying) return on_verdict(piece, store_.verify_piece(piece));
+    ++verifying_;
+    auto job = std::make_shared<PieceStore::CompletePiece>(store_.take_piece(piece));
+    workers_.submit([job] { return PieceStore::check_and_write(*job); },
+                    life_.guard([this, job, piece](Result<PieceStore::Verdict> verdict) {
+                        --verifying_;
+                        store_.recycle(std::move(*job),
+                                       verdict && *verdict == PieceStore::Verdict::Passed);
+                        on_verdict(piece, std::move(verdict));
+                    }));
+}
+
+void Downloader::on_verdict(PieceIndex piece, Result<PieceStore::Verdict> verdict) {
     if (!verdict) {
         picker_.on_piece_failed(piece, {});  // not on disk: it has to come again after a resume
         return pause_with_error(verdict.error());

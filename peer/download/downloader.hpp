@@ -90,6 +90,8 @@ public:
     std::function<bool(PieceIndex)> verified_pieces() const;
     const std::string& last_error() const { return last_error_; }
     std::size_t peer_count() const { return sessions_.size(); }
+    // Complete pieces whose check and write on a worker have not answered yet.
+    std::size_t pieces_being_verified() const { return verifying_; }
     double rate_bytes_per_second() const;
     double percent_done() const;
     double seconds_elapsed() const;
@@ -110,6 +112,7 @@ public:
 private:
     // Every block of the piece is in: check it, then record it or fetch it again.
     void verify_piece(PieceIndex piece);
+    void on_verdict(PieceIndex piece, Result<PieceStore::Verdict> verdict);
     // The piece failed its SHA1 check: its senders are blamed, the picker hands it out again.
     void refetch_piece(PieceIndex piece);
     void finish();
@@ -129,6 +132,9 @@ private:
     std::string group_;
     PieceStore store_;
     PiecePicker picker_;
+    // Complete pieces being checked and written on a worker (verify_piece).
+    static constexpr std::size_t kMaxVerifying = 4;
+    std::size_t verifying_ = 0;
     wire::Handshake handshake_;
     seal::KeyPair channel_key_;
     Callbacks callbacks_;

@@ -1,4 +1,4 @@
-// The sealed peer channel's cryptography (docs/protocol.md §2.5, SECURITY.md): the Noise
+// The sealed peer channel's cryptography (docs/protocol.md §2.1, SECURITY.md): the Noise
 // protocol framework's XK handshake over X25519 and SHA-256, then AES-256-GCM (on CPUs with
 // AES instructions) or ChaCha20-Poly1305 for the records. Everything here follows the Noise
 // specification (revision 34): HKDF, MixKey, MixHash, EncryptAndHash, Split and Rekey are its
