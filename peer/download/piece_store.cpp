@@ -269,6 +269,7 @@ PieceStore::CompletePiece PieceStore::take_piece(PieceIndex piece) {
     out.offset = static_cast<off_t>(piece.value) * static_cast<off_t>(info_.piece_length);
     out.fd = net::Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
     out.part_path = part_path_;
+    out.write_lock = write_lock_;
     return out;
 }
 
@@ -278,6 +279,8 @@ Result<PieceStore::Verdict> PieceStore::check_and_write(const CompletePiece& p) 
         return Verdict::Failed;
     }
     if (!p.fd.valid()) return io_error("write", p.part_path);
+    std::unique_lock<std::mutex> one_writer;
+    if (p.write_lock) one_writer = std::unique_lock(*p.write_lock);
     if (auto written = write_fully(p.fd.get(), p.view(), p.offset, p.part_path); !written) {
         return written.error();
     }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -83,6 +84,9 @@ public:
         off_t offset = 0;
         net::Fd fd;
         std::string part_path;
+        // One write into the file at a time: two workers writing one file at once make the
+        // kernel's inode lock spin on the other core instead of doing work.
+        std::shared_ptr<std::mutex> write_lock;
         std::string_view view() const { return {bytes.get(), size}; }
     };
     CompletePiece take_piece(PieceIndex piece);
@@ -149,6 +153,7 @@ private:
     std::vector<std::unique_ptr<char[]>> spare_;  // piece_length bytes each
     std::uint32_t unsaved_pieces_ = 0;
     bool finished_ = false;
+    std::shared_ptr<std::mutex> write_lock_ = std::make_shared<std::mutex>();
 };
 
 }  // namespace gs::peer
