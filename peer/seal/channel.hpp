@@ -66,6 +66,8 @@ private:
     enum class Step { Message1, Message2, Message3, Records };
     Channel(Handshake handshake, bool initiator);
     void seal_one(std::string_view plain, net::Buffer& wire_out);
+    // The handshake is done: the transport keys, and what was sealed meanwhile goes out.
+    void establish(net::Buffer& wire_out);
 
     Handshake handshake_;
     bool initiator_;
