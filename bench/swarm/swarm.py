@@ -38,10 +38,11 @@ FILE_NAME = 'swarm.bin'
 
 def touch_free_memory(nbytes):
     """Writes one byte in every page of `nbytes` of fresh memory, then frees it. This VM gives
-    free pages back to its host (virtio-balloon free page reporting); the first write to such a
-    page costs the guest a fault into the host, which made a download that writes the page cache
-    right after a large delete (the previous run's copy) up to 4 times slower. Touched here, the
-    pages are warm again for the next few seconds, for every engine alike."""
+    free pages back to its host (virtio-balloon free page reporting), and some downloads spent
+    most of their time in the kernel's copy into the page cache, up to 4 times slower, whatever
+    the engine; a first write to a page handed back costs a fault into the host, our best guess
+    at the cause. Touched here, pages are warm for the next few seconds, for every engine alike;
+    this evens the odds, it does not remove the effect (bench/README.md)."""
     buf = bytearray(nbytes)
     view = memoryview(buf)
     view[::4096] = bytes(len(range(0, nbytes, 4096)))
