@@ -193,7 +193,7 @@ class Groupshare:
         """A client serving on 127.0.0.1:0, data in work/<name>, stderr in logs/<name>.log;
         `wrap` goes before it on the command line (e.g. /usr/bin/time -v)."""
         return Proc(name, list(wrap) + [self.client_bin, '127.0.0.1:0', self.info, '--data-dir',
-                                        os.path.join(self.work, name)],
+                                        os.path.join(self.work, name), '--verbose'],
                     os.path.join(self.logs, name + '.log'), cwd=self.work)
 
     def member(self, name, user, group=None, owner=None, wrap=()):
