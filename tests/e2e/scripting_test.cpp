@@ -2,16 +2,19 @@
 // directory rather than on the terminal (--log-level, --verbose); exit statuses a script can
 // use (1 after a failed command, 130 after SIGINT/SIGTERM); exact sizes (list_files --bytes);
 // one client per data directory; and `client ctl`, which runs one command in the client running
-// on a data directory through its control socket.
+// on a data directory through its control socket. One test drives the client's prompt through a
+// real pseudo-terminal.
 #include "tests/e2e/fixtures.hpp"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pty.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -324,6 +327,107 @@ TEST_F(ScriptingTest, TheControlSocketBoundsWhatAConnectionSendsAndHowManyAreOpe
     // The client typed at is unaffected.
     c.must("echo typed", "typed");
     EXPECT_EQ(ctl(data, {"echo", "again"}).out, std::vector<std::string>{"again"});
+}
+
+// A client whose stdin, stdout and stderr are a pseudo-terminal, as in a terminal window: what
+// it writes is kept as raw bytes (escape sequences and all).
+class PtyClient {
+public:
+    PtyClient(std::vector<std::string> args, std::source_location where) {
+        pid_ = ::forkpty(&master_, nullptr, nullptr, nullptr);
+        if (pid_ < 0) fail_with_dump("forkpty failed", where);
+        if (pid_ == 0) {
+            ::setenv("TERM", "xterm", 1);
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+    }
+    ~PtyClient() {
+        if (pid_ > 0 && !reaped_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        ::close(master_);
+    }
+    PtyClient(const PtyClient&) = delete;
+    PtyClient& operator=(const PtyClient&) = delete;
+
+    void type(std::string_view keys) {
+        [[maybe_unused]] auto n = ::write(master_, keys.data(), keys.size());
+    }
+    // Reads until `text` appears after the read position, moves past it and returns what came
+    // before it; fails the test (showing everything read) after `timeout`.
+    std::string wait_for(std::string_view text,
+                         std::source_location where = std::source_location::current()) {
+        const auto deadline = Clock::now() + kDefaultTimeout;
+        while (true) {
+            if (auto at = seen_.find(text, cursor_); at != std::string::npos) {
+                std::string before = seen_.substr(cursor_, at - cursor_);
+                cursor_ = at + text.size();
+                return before;
+            }
+            const auto left = std::chrono::duration_cast<Duration>(deadline - Clock::now());
+            pollfd p{master_, POLLIN, 0};
+            if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) < 0) break;
+            if (p.revents == 0) continue;
+            char buf[4096];
+            ssize_t n = ::read(master_, buf, sizeof buf);
+            if (n <= 0) break;  // the client ended
+            seen_.append(buf, static_cast<std::size_t>(n));
+        }
+        fail_with_dump(
+            "the terminal never showed '" + std::string(text) + "'; it showed:\n" + seen_, where);
+    }
+    int wait_exit_code() {
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    const std::string& everything() const { return seen_; }
+
+private:
+    int master_ = -1;
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+    std::string seen_;
+    std::size_t cursor_ = 0;
+};
+
+class PromptTest : public TrackerSetTest {};
+
+// A message for the user while they type (here: the tracker fail-over) is printed above the
+// prompt, which comes back with the half-typed line; no log line reaches the terminal.
+TEST_F(PromptTest, AMessageIsPrintedAboveThePromptWhichIsRedrawnWithTheTypedText) {
+    ScopedEnv file_order("GS_TRACKER_SEED", "file");  // tracker 1 first
+    const fs::path data = dir_ / "tty";
+    PtyClient c({binary_from_env("GS_CLIENT"), "127.0.0.1:0", trackers_.client_info_path().string(),
+                 "--data-dir", data.string()},
+                std::source_location::current());
+    c.wait_for("serving pieces on 127.0.0.1:");
+    c.wait_for("groupshare> ");
+    ASSERT_TRUE(eventually([&] {
+        return read_file(data / "client.log").find("using tracker " + trackers_[0].address()) !=
+               std::string::npos;
+    })) << "the client never said it uses the first tracker";
+    c.type("list_gr");
+    c.wait_for("list_gr");
+    trackers_[0].kill();
+    c.wait_for("tracker " + trackers_[0].address() + " lost; now using " + trackers_[1].address());
+    c.wait_for("groupshare> list_gr");  // redrawn, with what was typed
+    c.type("oups\r");
+    c.wait_for(kNotLoggedIn);
+    c.type("quit\r");
+    c.wait_for("bye");
+    // On a terminal the status does not count failed commands.
+    EXPECT_EQ(c.wait_exit_code(), 0);
+    EXPECT_THAT(c.everything(), Not(HasSubstr(" warn: ")));
+    EXPECT_THAT(c.everything(), Not(HasSubstr(" info: ")));
+    EXPECT_THAT(read_file(data / "client.log"),
+                HasSubstr("client warn: lost connection to tracker"));
 }
 
 }  // namespace
