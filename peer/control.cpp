@@ -148,7 +148,13 @@ void ControlServer::on_ready(RequestId id) {
     auto it = connections_.find(id);
     if (it == connections_.end()) return;
     Connection& c = *it->second;
-    if (c.asked) {
+    if (c.asked && c.out.empty()) {
+        // Nothing to write, so only a hang-up or an error wakes it: the controller went away.
+        // Its command still runs; its answer is dropped. Unwatched, since a hung-up socket
+        // would wake the loop on every turn.
+        loop_.unwatch(c.watch);
+        c.watch = 0;
+    } else if (c.asked) {
         flush(id, c);  // writable, or the controller went away (the write says which)
     } else {
         read_line(id, c);

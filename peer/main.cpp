@@ -164,7 +164,6 @@ public:
                            commands_.say(a[0]);
                            done();
                        }});
-        prompt_.print(fmt::format("serving pieces on {}", listen_addr));
         auto control = gs::peer::ControlServer::open(
             loop, data_dir, [this](gs::peer::ControlServer::RequestId id, std::string line) {
                 control_queue_.emplace_back(id, std::move(line));
@@ -175,6 +174,8 @@ public:
         } else {
             gs::log::warn("no remote control: {}", control.error().message);
         }
+        // Last: once this line is out, `client ctl` reaches this client.
+        prompt_.print(fmt::format("serving pieces on {}", listen_addr));
     }
 
     // The exit status once the loop has stopped, unless a signal ended it.
