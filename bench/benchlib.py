@@ -189,17 +189,18 @@ class Groupshare:
             f.write(port + '\n')
         return port
 
-    def client(self, name, wrap=()):
+    def client(self, name, wrap=(), args=()):
         """A client serving on 127.0.0.1:0, data in work/<name>, stderr in logs/<name>.log;
-        `wrap` goes before it on the command line (e.g. /usr/bin/time -v)."""
+        `wrap` goes before it on the command line (e.g. /usr/bin/time -v), `args` after it (e.g.
+        --plain-peer-wire)."""
         return Proc(name, list(wrap) + [self.client_bin, '127.0.0.1:0', self.info, '--data-dir',
-                                        os.path.join(self.work, name), '--verbose'],
+                                        os.path.join(self.work, name), '--verbose'] + list(args),
                     os.path.join(self.logs, name + '.log'), cwd=self.work)
 
-    def member(self, name, user, group=None, owner=None, wrap=()):
+    def member(self, name, user, group=None, owner=None, wrap=(), args=()):
         """A new client logged in as the new account `user` (password "pw"); with `group`, in it:
         it creates the group when there is no `owner`, else asks to join and `owner` accepts."""
-        c = self.client(name, wrap)
+        c = self.client(name, wrap, args)
         c.expect('serving pieces', 30)
         c.do(f'create_user {user} pw', 'created')
         c.do(f'login {user} pw', 'logged in')

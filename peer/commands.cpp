@@ -200,8 +200,11 @@ void Commands::login(const Args& a, Done done) {
         return done();
     }
     if (!check_id("user id", a[0])) return done();
+    proto::Dict request{
+        {"op", "login"}, {"user", a[0]}, {"password", a[1]}, {"listen", listen_addr_}};
+    if (!tracker_.peer_key().empty()) request["peer_key"] = tracker_.peer_key();
     ask(
-        {{"op", "login"}, {"user", a[0]}, {"password", a[1]}, {"listen", listen_addr_}},
+        std::move(request),
         [this](const proto::Value& reply) {
             user_ = std::string(reply.get_string("user").value_or(""));
             tracker_.set_session(std::string(reply.get_string("token").value_or("")), listen_addr_);

@@ -14,24 +14,43 @@ namespace gs::peer {
 
 namespace {
 
-std::vector<net::Endpoint> peers_from(const proto::Value& reply) {
-    std::vector<net::Endpoint> out;
-    if (const proto::List* peers = reply.get_list("peers")) {
-        for (const auto& p : *peers) {
-            auto addr = p.get_string("addr");
-            if (!addr) continue;
-            if (auto ep = net::parse_endpoint(*addr, false)) out.push_back(*ep);
-        }
-    }
-    return out;
-}
-
 void set_ticket_from(Downloader& d, const proto::Value& reply) {
     d.set_ticket(std::string(reply.get_string("ticket").value_or("")),
                  reply.get_int("ticket_expires").value_or(0));
 }
 
 }  // namespace
+
+// The seeders of a get_file / get_peers reply. Sealed (the default), a seeder whose client gave
+// the tracker no key is left out, with one log line: we never fall back to clear text.
+std::vector<PeerAddress> Downloads::peers_of(const proto::Value& reply) {
+    std::vector<PeerAddress> out;
+    const proto::List* peers = reply.get_list("peers");
+    if (peers == nullptr) return out;
+    for (const auto& p : *peers) {
+        auto addr = p.get_string("addr");
+        if (!addr) continue;
+        auto ep = net::parse_endpoint(*addr, false);
+        if (!ep) continue;
+        if (plain_peer_wire_) {
+            out.push_back({*ep, std::nullopt});
+            continue;
+        }
+        auto key = seal::key_from_hex(p.get_string("key").value_or(""));
+        if (!key) {
+            if (unsealed_peers_.size() < 1024 &&
+                unsealed_peers_.insert(std::string(*addr)).second) {
+                log::warn(
+                    "peer {} gave the tracker no sealed-channel key; not connecting to it "
+                    "in clear",
+                    *addr);
+            }
+            continue;
+        }
+        out.push_back({*ep, *key});
+    }
+    return out;
+}
 
 Downloads::Downloads(net::EventLoop& loop, WorkerPool& workers, TrackerClient& tracker,
                      wire::PeerIdBytes peer_id, std::filesystem::path data_dir, Hooks hooks)
@@ -127,8 +146,8 @@ void Downloads::save() {
 Downloader* Downloads::start(const std::string& group, proto::InfoDict info,
                              const std::string& dest, const proto::Value* tracker_reply) {
     const std::string name = info.name;
-    const std::vector<net::Endpoint> peers =
-        tracker_reply != nullptr ? peers_from(*tracker_reply) : std::vector<net::Endpoint>{};
+    const std::vector<PeerAddress> peers =
+        tracker_reply != nullptr ? peers_of(*tracker_reply) : std::vector<PeerAddress>{};
     auto store = PieceStore::open(dest, info);
     if (!store) {
         hooks_.say(fmt::format("error: cannot download {}: {}", name, store.error().message));
@@ -137,6 +156,7 @@ Downloader* Downloads::start(const std::string& group, proto::InfoDict info,
     auto owned = std::make_unique<Downloader>(loop_, workers_, group, std::move(store).value(),
                                               peer_id_, Downloader::Callbacks{});
     Downloader* d = owned.get();
+    d->set_channel_key(channel_key_);
     d->set_callbacks({
         .on_piece_verified = [this, hash = info.info_hash](
                                  PieceIndex piece) { hooks_.on_piece_verified(hash, piece); },
@@ -199,7 +219,7 @@ void Downloads::refresh_peers() {
                              for (auto& live : downloads_) {
                                  if (live.get() != d) continue;
                                  set_ticket_from(*d, *reply);
-                                 d->add_peers(peers_from(*reply));
+                                 d->add_peers(peers_of(*reply));
                              }
                          }));
     }

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,13 @@ public:
     // again a download paused by a disk problem.
     void refresh_peers();
 
+    // Our sealed-channel key for the downloads started from now on, and whether to speak plain
+    // BEP 3 to every seeder instead (client --plain-peer-wire, for benchmarks only).
+    void set_peer_wire(const seal::KeyPair& key, bool plain) {
+        channel_key_ = key;
+        plain_peer_wire_ = plain;
+    }
+
     // A download into `dest` that has not completed, if any.
     const Downloader* unfinished_to(const std::string& dest) const;
     // A running or paused download of `info_hash`, if any.
@@ -84,10 +92,14 @@ private:
     void on_error(Downloader& d, const Error& e);
     void finish(Downloader& d);
     std::string record_path() const;
+    std::vector<PeerAddress> peers_of(const proto::Value& reply);
 
     net::EventLoop& loop_;
     WorkerPool& workers_;
     TrackerClient& tracker_;
+    seal::KeyPair channel_key_;
+    bool plain_peer_wire_ = false;
+    std::set<std::string> unsealed_peers_;  // said once each: no key from the tracker
     wire::PeerIdBytes peer_id_;
     std::filesystem::path data_dir_;
     Hooks hooks_;

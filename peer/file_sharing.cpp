@@ -128,8 +128,9 @@ void FileSharing::register_commands() {
                                   Commands::call(this, &FileSharing::remove_file)});
     commands_.add("open_share",
                   {"open_share <group_id> <file_name>",
-                   "also serve a share to peers without a ticket (other BitTorrent clients)", 2,
-                   true, Commands::call(this, &FileSharing::open_share)});
+                   "also serve a share to peers without a ticket (other BitTorrent clients), "
+                   "in clear: plain BitTorrent is not encrypted",
+                   2, true, Commands::call(this, &FileSharing::open_share)});
     commands_.add("download_file", {"download_file <group_id> <file_name> <destination_path>",
                                     "download a file in the background", 3, true,
                                     Commands::call(this, &FileSharing::download)});
@@ -212,7 +213,8 @@ void FileSharing::open_share(const Args& a, Done done) {
     save_shares();
     commands_.say(
         fmt::format("{} in group {} is now served to any peer, with or without a "
-                    "ticket (info hash {})",
+                    "ticket (info hash {}); peers that are not groupshare clients get it in "
+                    "plain BitTorrent, unencrypted",
                     a[1], a[0], to_hex(found->info.info_hash)));
     done();
 }

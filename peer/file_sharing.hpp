@@ -30,6 +30,12 @@ public:
 
     FileSharing(net::EventLoop& loop, TrackerClient& tracker, Commands& commands,
                 WorkerPool& workers, net::Fd listener, std::filesystem::path data_dir);
+    // Our sealed-channel key for both sides (serving and downloading), and whether to speak
+    // plain BEP 3 to groupshare peers instead (client --plain-peer-wire, benchmarks only).
+    void set_peer_wire(const seal::KeyPair& key, bool plain) {
+        uploader_.set_peer_wire(key, plain);
+        downloads_.set_peer_wire(key, plain);
+    }
     FileSharing(const FileSharing&) = delete;
     FileSharing& operator=(const FileSharing&) = delete;
 

@@ -7,6 +7,7 @@
 #include "peer/data_dir_lock.hpp"
 #include "peer/file_sharing.hpp"
 #include "peer/prompt.hpp"
+#include "peer/seal/noise.hpp"
 #include "peer/tracker_client.hpp"
 #include "shared/cli.hpp"
 #include "shared/config.hpp"
@@ -49,6 +50,12 @@ constexpr const char* kLogFileName = "client.log";
 // Test-only, left out of the usage on purpose: the end-to-end tests move this client's clock
 // with the prompt line `__advance_clock SECONDS` (docs/ARCHITECTURE.md, habit 7).
 constexpr std::string_view kTestClockOption = "--test-clock";
+// Benchmarks only, also left out of the usage: speak plain BEP 3 to groupshare peers instead of
+// the sealed channel, to measure what the sealing costs (bench/swarm; docs/protocol.md §2.1).
+constexpr std::string_view kPlainPeerWireOption = "--plain-peer-wire";
+// Test-only: tell the tracker this port instead of the one we listen on, so that a test's relay
+// can stand between the downloaders and this client (tests/e2e/sealed_channel_test.cpp).
+constexpr std::string_view kTestAnnouncePortOption = "--test-announce-port";
 constexpr std::string_view kAdvanceClockCommand = "__advance_clock";
 
 struct Options {
@@ -58,6 +65,8 @@ struct Options {
     gs::log::Level log_level = gs::log::Level::info;
     bool verbose = false;  // log lines on stderr too
     bool test_clock = false;
+    bool plain_peer_wire = false;
+    std::string announce_port;
 };
 
 Options parse_args(int argc, char** argv) {
@@ -68,6 +77,10 @@ Options parse_args(int argc, char** argv) {
             o.test_clock = true;
         } else if (i > 0 && argv[i] == kVerboseOption) {
             o.verbose = true;
+        } else if (i > 0 && argv[i] == kPlainPeerWireOption) {
+            o.plain_peer_wire = true;
+        } else if (i > 0 && i + 1 < argc && argv[i] == kTestAnnouncePortOption) {
+            o.announce_port = argv[++i];
         } else {
             args.push_back(argv[i]);
         }
@@ -148,13 +161,13 @@ constexpr int kExitSignalled = 130;
 class Client {
 public:
     Client(gs::net::EventLoop& loop, gs::peer::TrackerClient& tracker, gs::WorkerPool& workers,
-           gs::net::Fd listener, const std::string& listen_addr,
+           gs::net::Fd listener, const std::string& listen_addr, const std::string& announced,
            const std::filesystem::path& data_dir, gs::net::TestClock* test_clock)
         : loop_(loop),
           test_clock_(test_clock),
           prompt_(loop, {.on_line = [this](std::string_view line) { on_line(line); },
                          .on_eof = [this] { on_eof(); }}),
-          commands_(tracker, prompt_, listen_addr),
+          commands_(tracker, prompt_, announced),
           sharing_(loop, tracker, commands_, workers, std::move(listener), data_dir) {
         // A marker between outputs for scripts (and the e2e harness): prints its word, never
         // fails.
@@ -176,6 +189,11 @@ public:
         }
         // Last: once this line is out, `client ctl` reaches this client.
         prompt_.print(fmt::format("serving pieces on {}", listen_addr));
+        if (announced != listen_addr) gs::log::info("telling the tracker {} instead", announced);
+    }
+
+    void set_peer_wire(const gs::peer::seal::KeyPair& key, bool plain) {
+        sharing_.set_peer_wire(key, plain);
     }
 
     // The exit status once the loop has stopped, unless a signal ended it.
@@ -322,8 +340,18 @@ int run(const Options& options) {
     if (bound->host != "0.0.0.0") tracker.set_source_address({bound->host, 0});
     gs::WorkerPool workers(loop,
                            2);  // file hashing (it spreads over every core itself), state saves
-    Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(), data_dir,
-                  test_clock ? &*test_clock : nullptr);
+    // Our sealed peer channel's key: new at every start; the tracker learns it at login.
+    const auto channel_key = gs::peer::seal::KeyPair::generate();
+    tracker.set_peer_key(gs::peer::seal::to_hex(channel_key.public_key));
+    const std::string announced = options.announce_port.empty()
+                                      ? bound->to_string()
+                                      : fmt::format("{}:{}", bound->host, options.announce_port);
+    Client client(loop, tracker, workers, std::move(listener).value(), bound->to_string(),
+                  announced, data_dir, test_clock ? &*test_clock : nullptr);
+    client.set_peer_wire(channel_key, options.plain_peer_wire);
+    if (options.plain_peer_wire) {
+        gs::log::warn("--plain-peer-wire: pieces go to and come from groupshare peers in clear");
+    }
     tracker.set_callbacks(
         {.on_refused = [&client](std::string_view message,
                                  bool requests_fail) { client.on_refused(message, requests_fail); },

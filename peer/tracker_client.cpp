@@ -202,6 +202,7 @@ void TrackerClient::send_resume() {
     state_ = State::Resuming;
     resume_seq_ = next_seq_++;
     proto::Dict req{{"op", "resume"}, {"seq", resume_seq_}, {"token", token_}, {"listen", listen_}};
+    if (!peer_key_.empty()) req["peer_key"] = peer_key_;
     Pending p;
     p.body = proto::encode(proto::Value(std::move(req)));
     p.done = [this](Result<proto::Value> reply) {

@@ -87,6 +87,10 @@ public:
 
     // The session to resume after a reconnect; `listen` is the address we serve pieces on.
     void set_session(std::string token, std::string listen);
+    // Our sealed peer channel's public key (64 hex), sent with login and resume: the tracker
+    // gives it to downloaders with our address and names it in our tickets.
+    void set_peer_key(std::string hex) { peer_key_ = std::move(hex); }
+    const std::string& peer_key() const { return peer_key_; }
     void clear_session();
     bool has_session() const { return !token_.empty(); }
     bool is_ready() const { return state_ == State::Ready; }
@@ -154,6 +158,7 @@ private:
     std::int64_t resume_seq_ = 0;
     std::string token_;
     std::string listen_;
+    std::string peer_key_;
     std::string last_failure_;
     std::string last_ready_;  // the tracker the link was last ready on ("" before the first)
     bool announced_down_ = false;

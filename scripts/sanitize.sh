@@ -13,7 +13,7 @@
 # libFuzzer needs clang, so the fuzz targets (and the code they test) are built with clang.
 #
 # Environment: FUZZ_SECONDS per target (default 60; 0 skips fuzzing), FUZZ_TARGETS (default: all
-# four), FUZZ_MAX_LEN (default 65536), FUZZ_WORK (default: a fresh temporary directory, removed
+# five), FUZZ_MAX_LEN (default 65536), FUZZ_WORK (default: a fresh temporary directory, removed
 # when all passed), TIMEOUT_MULTIPLIER for meson test (default 3: the e2e tests drive sanitized
 # binaries), ASAN_BUILD_DIR / FUZZ_BUILD_DIR (default build-asan / build-fuzz).
 set -euo pipefail
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 asan_dir="${ASAN_BUILD_DIR:-build-asan}"
 fuzz_dir="${FUZZ_BUILD_DIR:-build-fuzz}"
 fuzz_seconds="${FUZZ_SECONDS:-60}"
-read -r -a fuzz_targets <<<"${FUZZ_TARGETS:-bencode frame dispatch wire}"
+read -r -a fuzz_targets <<<"${FUZZ_TARGETS:-bencode frame dispatch wire seal}"
 fuzz_max_len="${FUZZ_MAX_LEN:-65536}"
 timeout_multiplier="${TIMEOUT_MULTIPLIER:-3}"
 sanitize=(-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true)

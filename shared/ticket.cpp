@@ -93,11 +93,13 @@ Result<TicketSigner> TicketSigner::load_or_create(const std::string& path) {
 }
 
 std::string TicketSigner::sign(const Ticket& t) const {
-    std::string body = proto::encode(proto::Dict{{"e", t.expires},
-                                                 {"g", t.group},
-                                                 {"h", digest_bytes(t.info_hash)},
-                                                 {"m", t.epoch},
-                                                 {"u", t.user}});
+    proto::Dict fields{{"e", t.expires},
+                       {"g", t.group},
+                       {"h", digest_bytes(t.info_hash)},
+                       {"m", t.epoch},
+                       {"u", t.user}};
+    if (!t.peer_key.empty()) fields["k"] = t.peer_key;
+    std::string body = proto::encode(std::move(fields));
     std::string sig(crypto_sign_BYTES, '\0');
     crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr, bytes(body),
                          body.size(), bytes(secret_key_));
@@ -127,12 +129,14 @@ Result<Ticket> verify_ticket(std::string_view ticket, std::string_view public_ke
     auto h = fields->get_string("h");
     auto m = fields->get_int("m");
     auto u = fields->get_string("u");
+    auto k = fields->get_string("k");
     if (!e || !g || !h || !m || !u || *m < 0) return denied("malformed body");
+    if (k && k->size() != kPeerKeyBytes) return denied("malformed peer key");
     auto hash = digest_from_bytes(*h);
     if (!hash) return denied("malformed info hash");
     if (*hash != info_hash) return denied("for another file");
     if (*e <= now) return denied("expired");
-    return Ticket{std::string(*u), std::string(*g), *hash, *e, *m};
+    return Ticket{std::string(*u), std::string(*g), *hash, *e, *m, k ? std::string(*k) : ""};
 }
 
 }  // namespace gs

@@ -5,7 +5,12 @@
 // any thread.
 //
 // Wire form: bencode {"b": body, "s": 64-byte signature of body}, where body is bencode
-// {"e": expires, "g": group, "h": 20-byte info hash, "m": membership epoch, "u": user}.
+// {"e": expires, "g": group, "h": 20-byte info hash, "k": the holder's 32-byte peer key (when
+// its client gave one), "m": membership epoch, "u": user}.
+//
+// The peer key binds the ticket to its holder's sealed channel (docs/protocol.md §2.1): a seeder
+// accepts it only over a channel whose other end proved that key in the handshake, so a ticket
+// seen or copied elsewhere opens nothing.
 //
 // The membership epoch is the group's counter that the tracker moves on whenever someone stops
 // being a member (leave_group, remove_member). A seeder remembers the highest epoch it has seen
@@ -30,9 +35,11 @@ struct Ticket {
     Sha1Digest info_hash{};
     std::int64_t expires = 0;  // Unix seconds
     std::int64_t epoch = 0;    // the group's membership epoch when the ticket was issued
+    std::string peer_key;      // 32 raw bytes, or empty: the holder's sealed-channel key
 };
 
 inline constexpr std::size_t kTicketPublicKeyBytes = 32;  // crypto_sign_PUBLICKEYBYTES
+inline constexpr std::size_t kPeerKeyBytes = 32;          // X25519 public key
 inline constexpr std::size_t kMaxTicketBytes = 512;
 
 class TicketSigner {

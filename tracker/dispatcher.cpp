@@ -3,6 +3,7 @@
 #include "shared/ids.hpp"
 #include "shared/log.hpp"
 #include "shared/proto/frame.hpp"
+#include "shared/sha1.hpp"
 #include "tracker/password_hasher.hpp"
 #include "tracker/store.hpp"
 #include "tracker/store_runner.hpp"
@@ -562,7 +563,8 @@ void Dispatcher::open_login_session(const Request& req, const PendingLogin& logi
             auto token = open_session(store, in.session, now);
             if (!token) return token.error();
             in.token = std::move(token).value();
-            if (Status online = store.set_online(id, in.session.user_pk, in.session.listen_addr);
+            if (Status online = store.set_online(id, in.session.user_pk, in.session.listen_addr,
+                                                 to_hex(in.session.peer_key));
                 !online) {
                 (void)store.delete_session(in.session.token_hash);  // no token left behind
                 return online.error();
@@ -584,18 +586,22 @@ void Dispatcher::resume(Request req, const proto::Value& msg) {
     if (!token || !listen) {
         return reply(req, make_error(Errc::BadInput, "resume needs a token and a listen address"));
     }
+    auto peer_key = read_peer_key(msg);
+    if (!peer_key) return reply(req, peer_key.error());
     ConnState& conn = conns_.at(req.conn);
     conn.maybe_online = true;
     store_job(
         req.conn,
         [id = req.conn, token = std::string(*token), listen = std::string(*listen),
-         peer = conn.peer, was_online = conn.session.has_value(),
-         now = clock_.wall_now()](Store& store) -> Result<Session> {
+         peer = conn.peer, was_online = conn.session.has_value(), now = clock_.wall_now(),
+         peer_key = std::move(*peer_key)](Store& store) -> Result<Session> {
             auto session = resume_session(store, token, listen, peer, now);
             if (!session) return session.error();
+            session->peer_key = peer_key;
             // The connection is online as the resumed session instead of its old one.
             if (was_online) (void)store.set_offline(id);
-            if (Status online = store.set_online(id, session->user_pk, session->listen_addr);
+            if (Status online = store.set_online(id, session->user_pk, session->listen_addr,
+                                                 to_hex(session->peer_key));
                 !online) {
                 return online.error();
             }

@@ -118,8 +118,8 @@ Result<int> SqliteStore::delete_sessions_of_user(std::int64_t user_pk) {
 // ---- Presence (in memory: one tracker per database) ----
 
 Status SqliteStore::set_online(std::uint64_t conn, std::int64_t user_pk,
-                               std::string_view listen_addr) {
-    presence_->set_online(conn, user_pk, listen_addr);
+                               std::string_view listen_addr, std::string_view peer_key) {
+    presence_->set_online(conn, user_pk, listen_addr, peer_key);
     return {};
 }
 

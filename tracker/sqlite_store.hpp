@@ -84,8 +84,8 @@ public:
     Result<UploadCounts> uploads_by(std::int64_t user_pk, std::int64_t group_pk) override;
     Result<int> delete_sessions_of_user(std::int64_t user_pk) override;
 
-    Status set_online(std::uint64_t conn, std::int64_t user_pk,
-                      std::string_view listen_addr) override;
+    Status set_online(std::uint64_t conn, std::int64_t user_pk, std::string_view listen_addr,
+                      std::string_view peer_key) override;
     Status set_offline(std::uint64_t conn) override;
     Status heartbeat(TimePoint now) override;
 

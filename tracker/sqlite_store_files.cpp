@@ -21,10 +21,11 @@ UploadCounts read_upload_counts(Statement& q) {
 }
 
 // A seeder from its columns user_id, listen_addr, user_pk starting at `first`, with whether it
-// is online now.
+// is online now and its peer key.
 Seeder read_seeder(Statement& q, int first, const PresenceTable& presence) {
     Seeder s{q.column_text(first), q.column_text(first + 1)};
     s.online = presence.is_online(q.column_int(first + 2), s.listen_addr);
+    if (s.online) s.peer_key = presence.peer_key_of(q.column_int(first + 2), s.listen_addr);
     return s;
 }
 

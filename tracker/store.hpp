@@ -99,6 +99,9 @@ struct Seeder {
     // A live connection of that user with that listen address exists (filled by seeders_of
     // and list_files from the Store's presence).
     bool online = false;
+    // The sealed channel's public key (64 hex) its client gave at login, while online; filled
+    // by seeders_of only. "" if none.
+    std::string peer_key;
     bool operator==(const Seeder&) const = default;
 };
 
@@ -230,8 +233,9 @@ public:
     // Presence: who is connected and logged in right now. `conn` names one connection of this
     // tracker process. SqliteStore keeps it in memory (one tracker per database); PgStore keeps
     // it in the database under this tracker's lease, so every tracker of the set sees it.
+    // `peer_key`: the client's sealed-channel public key, handed on by seeders_of.
     virtual Status set_online(std::uint64_t conn, std::int64_t user_pk,
-                              std::string_view listen_addr) = 0;
+                              std::string_view listen_addr, std::string_view peer_key) = 0;
     virtual Status set_offline(std::uint64_t conn) = 0;
     // Renews this tracker's lease (PgStore, on the database's clock); SqliteStore does nothing.
     // Called every few seconds.

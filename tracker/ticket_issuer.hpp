@@ -33,9 +33,11 @@ public:
     explicit TicketIssuer(TicketSigner signer, std::chrono::seconds lifetime = kTicketLifetime)
         : signer_(std::move(signer)), lifetime_(lifetime) {}
 
-    // A ticket for `user` in `group` at the group's membership epoch `epoch`.
+    // A ticket for `user` in `group` at the group's membership epoch `epoch`, bound to the
+    // user's client's `peer_key` (raw, may be empty).
     IssuedTicket issue(const std::string& user, const std::string& group,
-                       const Sha1Digest& info_hash, std::int64_t epoch, std::int64_t now);
+                       const Sha1Digest& info_hash, std::int64_t epoch, std::int64_t now,
+                       const std::string& peer_key = {});
     const std::string& public_key() const { return signer_.public_key(); }
     std::chrono::seconds lifetime() const { return lifetime_; }
 
@@ -43,7 +45,8 @@ private:
     TicketSigner signer_;
     std::chrono::seconds lifetime_;
     std::mutex mutex_;  // guards cache_
-    // user \0 group \0 epoch \0 hash -> ticket: a new epoch never reuses an older ticket.
+    // user \0 group \0 epoch \0 hash \0 peer key -> ticket: a new epoch never reuses an older
+    // ticket, nor a new client key one bound to the old key.
     std::unordered_map<std::string, IssuedTicket> cache_;
 };
 

@@ -4,7 +4,9 @@
 # bench/swarm/swarm.py and writes bench/swarm/results.md. See bench/README.md, section "swarm".
 #
 # Environment: SWARM_MIB (1024), SWARM_RUNS (3), SWARM_SEEDERS (4),
-#   SWARM_ENGINES (groupshare,aria2c,libtorrent), SWARM_TIMEOUT (seconds per download),
+#   SWARM_ENGINES (groupshare,groupshare-plain,aria2c,libtorrent; groupshare is the sealed
+#   channel, groupshare-plain the same downloader with --plain-peer-wire),
+#   SWARM_TIMEOUT (seconds per download),
 #   BUILD_DIR (build), SWARM_NO_BUILD=1 (use what BUILD_DIR holds),
 #   TMPDIR (where the file and the copies go).
 set -euo pipefail
@@ -29,5 +31,5 @@ fi
 
 bench_run /usr/bin/python3 bench/swarm/swarm.py \
     --mib "${SWARM_MIB:-1024}" --runs "${SWARM_RUNS:-3}" --seeders "${SWARM_SEEDERS:-4}" \
-    --engines "${SWARM_ENGINES:-groupshare,aria2c,libtorrent}" \
+    --engines "${SWARM_ENGINES:-groupshare,groupshare-plain,aria2c,libtorrent}" \
     --timeout "${SWARM_TIMEOUT:-0}" --build "${BUILD_DIR:-build}" --ot-user "$ot_user"

@@ -2,16 +2,24 @@
 """bench/swarm: one file, 512 KiB pieces, N seeders and one downloader on 127.0.0.1, downloaded by
 groupshare, by aria2c and by libtorrent; run by bench/swarm/run.sh (which installs and builds).
 
-    swarm.py [--mib 1024] [--runs 3] [--seeders 4] [--engines groupshare,aria2c,libtorrent]
+    swarm.py [--mib 1024] [--runs 3] [--seeders 4]
+             [--engines groupshare,groupshare-plain,aria2c,libtorrent]
              [--build build] [--ot-user _opentracker] [--timeout S] [--out bench/swarm/results.md]
 
 The file is generated once and served, page cache warm, by two swarms that stay up for the whole
 run: a groupshare tracker with N groupshare seeders, and opentracker with N libtorrent seeders
 (separate processes, each with its own port, each having fully checked the data). Runs are
-interleaved (run 1 of every engine, then run 2, ...) so background load drifts hit every engine
-alike. Per run: seconds from the download command to the verified file, MB/s (10^6 bytes), the
+interleaved (run 1 of every engine, then run 2, ...; the order turns each run) so background load
+drifts hit every engine alike. Per run: seconds from the download command to the verified file, MB/s (10^6 bytes), the
 downloader's CPU seconds (user+sys) and peak resident memory from /usr/bin/time -v; the copy is
-compared with the source and deleted before the next run."""
+compared with the source and deleted before the next run.
+
+`groupshare` is the default peer wire, the sealed channel (Noise XK, AES-256-GCM); the same
+seeders also serve `groupshare-plain`, a downloader started with --plain-peer-wire (plain BEP 3,
+pieces by sendfile), which is there to measure what the sealing costs. The seeders run with
+--plain-peer-wire so that they accept both; their sealed path is the default one. For the
+groupshare engines the CPU seconds each seeder spent during the run are reported too (from
+/proc before and after)."""
 import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,8 +30,22 @@ from benchlib import (ROOT, BenchError, Groupshare, Proc, fs_type, generate, git
 
 LT_PEER = os.path.join(HERE, 'lt_peer.py')
 PY = '/usr/bin/python3'  # python3-libtorrent imports only under Debian's interpreter
-ENGINES = ('groupshare', 'aria2c', 'libtorrent')
+ENGINES = ('groupshare', 'groupshare-plain', 'aria2c', 'libtorrent')
+GROUPSHARE = ('groupshare', 'groupshare-plain')
+PLAIN = ['--plain-peer-wire']
 FILE_NAME = 'swarm.bin'
+
+
+def touch_free_memory(nbytes):
+    """Writes one byte in every page of `nbytes` of fresh memory, then frees it. This VM gives
+    free pages back to its host (virtio-balloon free page reporting); the first write to such a
+    page costs the guest a fault into the host, which made a download that writes the page cache
+    right after a large delete (the previous run's copy) up to 4 times slower. Touched here, the
+    pages are warm again for the next few seconds, for every engine alike."""
+    buf = bytearray(nbytes)
+    view = memoryview(buf)
+    view[::4096] = bytes(len(range(0, nbytes, 4096)))
+    del view, buf
 
 
 def free_port():
@@ -73,28 +95,33 @@ class Bench:
         self.gs_owner = None
         seeders = []
         for i in range(self.a.seeders):
-            s = self.gs.member(f'gs-seeder{i}', f'seeder{i}', 'bench', self.gs_owner)
+            s = self.gs.member(f'gs-seeder{i}', f'seeder{i}', 'bench', self.gs_owner, args=PLAIN)
             self.gs_owner = self.gs_owner or s
             seeders.append(s)
         for s in seeders:
             s.send(f'upload_file {self.src} bench')
         for s in seeders:
             s.expect(r'^shared ', hash_timeout)
+        self.gs_seeders = seeders
 
-    def run_groupshare(self, timeout):
+    def run_groupshare(self, timeout, engine):
         self.gs_n += 1
         name = f'down{self.gs_n}'
-        tv = self.log(f'groupshare-{self.gs_n}.time')
+        tv = self.log(f'{engine}-{self.gs_n}.time')
         d = self.gs.member(f'gs-{name}', name, 'bench', self.gs_owner,
-                           ['/usr/bin/time', '-v', '-o', tv])
+                           ['/usr/bin/time', '-v', '-o', tv],
+                           PLAIN if engine == 'groupshare-plain' else ())
         try:
-            dest = os.path.join(self.dl_dir('groupshare'), FILE_NAME)
+            dest = os.path.join(self.dl_dir(engine), FILE_NAME)
+            before = [s.cpu_seconds() for s in self.gs_seeders]
             secs = self.gs.download(d, 'bench', FILE_NAME, dest, timeout)
+            seeders_cpu = [s.cpu_seconds() - b for s, b in zip(self.gs_seeders, before)]
             d.send('quit')
             d.finish(60)
         finally:
             d.kill()
-        return secs, dest, '', None
+        note = 'seeders CPU s: ' + ' '.join(f'{c:.2f}' for c in seeders_cpu)
+        return secs, dest, note, None
 
     # references: opentracker + libtorrent seeders
     def setup_references(self):
@@ -198,7 +225,7 @@ class Bench:
         a = self.a
         print(f'generating {a.mib} MiB ...', flush=True)
         generate(self.src, a.mib)
-        if 'groupshare' in a.engines:
+        if set(GROUPSHARE) & set(a.engines):
             print(f'groupshare: tracker and {a.seeders} seeders (each hashes the file) ...',
                   flush=True)
             self.setup_groupshare()
@@ -211,16 +238,21 @@ class Bench:
         results = {e: [] for e in a.engines}
         self.runs = []
         for run in range(1, a.runs + 1):
-            for engine in a.engines:
+            # The order turns each run, so that no engine always runs right after another one's
+            # file was deleted (on this VM, page-cache writes after a large delete can be several
+            # times slower: every engine should meet that alike).
+            k = (run - 1) % len(a.engines)
+            for engine in a.engines[k:] + a.engines[:k]:
                 shutil.rmtree(os.path.join(self.work, 'dl'), ignore_errors=True)
                 subprocess.run(['sync'], timeout=120)
-                if engine == 'groupshare':
-                    secs, dest, note, verified = self.run_groupshare(timeout)
+                touch_free_memory(2 * self.bytes)
+                if engine in GROUPSHARE:
+                    secs, dest, note, verified = self.run_groupshare(timeout, engine)
                 elif engine == 'aria2c':
                     secs, dest, note, verified = self.run_aria2c(timeout, run)
                 else:
                     secs, dest, note, verified = self.run_libtorrent(timeout, run)
-                n = self.gs_n if engine == 'groupshare' else run
+                n = self.gs_n if engine in GROUPSHARE else run
                 cpu, rss = time_v(self.log(f'{engine}-{n}.time'))
                 if subprocess.run(['cmp', '-s', self.src, dest], timeout=300).returncode != 0:
                     raise BenchError(f'{engine}: downloaded bytes differ from the source')
@@ -285,6 +317,18 @@ def report(args, results, runs, started, load_before, fs):
                      f'(polled every 10 ms; not the figure of record).')
     med = {e: {k: statistics.median(r[k] for r in rs) for k in ('secs', 'mbps', 'cpu', 'rss')}
            for e, rs in results.items()}
+    if 'groupshare' in med and 'groupshare-plain' in med:
+        r = med['groupshare']['mbps'] / med['groupshare-plain']['mbps']
+        lines += ['', '### The sealed channel against plain BEP 3 (medians)', '',
+                  f'- sealed throughput ÷ plain: {r:.2f}x (target >= 0.90: '
+                  f'{"met" if r >= 0.9 else "NOT met"})',
+                  f'- downloader CPU s: sealed {med["groupshare"]["cpu"]:.2f}, plain '
+                  f'{med["groupshare-plain"]["cpu"]:.2f}']
+        if 'libtorrent' in med:
+            r = med['groupshare']['mbps'] / med['libtorrent']['mbps']
+            lines.append(f'- sealed throughput ÷ libtorrent (plain): {r:.2f}x (target > 1: '
+                         f'{"met" if r > 1 else "NOT met"})')
+        lines.append('- seeders\' CPU seconds per run: the note column of the raw runs')
     refs = [e for e in ('aria2c', 'libtorrent') if e in med]
     if 'groupshare' in med and refs:
         g = med['groupshare']
@@ -339,7 +383,7 @@ def main():
         needs += ['/usr/bin/opentracker', PY]
     if 'aria2c' in args.engines:
         needs += [shutil.which('aria2c') or 'aria2c']
-    if 'groupshare' in args.engines:
+    if set(GROUPSHARE) & set(args.engines):
         require_binaries(args.build, 'swarm', needs)
     for b in needs:
         if not os.access(b, os.X_OK):

@@ -44,9 +44,16 @@ Downloader::~Downloader() {
 }
 
 void Downloader::add_peers(const std::vector<net::Endpoint>& peers) {
+    std::vector<PeerAddress> plain;
+    plain.reserve(peers.size());
+    for (const auto& ep : peers) plain.push_back({ep, std::nullopt});
+    add_peers(plain);
+}
+
+void Downloader::add_peers(const std::vector<PeerAddress>& peers) {
     if (state_ != State::Downloading) return;
     const auto now = loop_.now();
-    for (const auto& ep : peers) {
+    for (const auto& [ep, key] : peers) {
         if (sessions_.size() >= kMaxPeers) break;
         const std::string addr = ep.to_string();
         if (banned_.count(addr) != 0) continue;
@@ -59,7 +66,8 @@ void Downloader::add_peers(const std::vector<net::Endpoint>& peers) {
         });
         if (connected) continue;
         PeerId id{next_peer_++};
-        auto [it, inserted] = sessions_.emplace(id, std::make_unique<PeerSession>(*this, id, ep));
+        auto [it, inserted] =
+            sessions_.emplace(id, std::make_unique<PeerSession>(*this, id, ep, key));
         it->second->start();
     }
 }
@@ -241,8 +249,23 @@ void Downloader::on_block(PeerSession& s, PieceIndex piece, std::uint32_t begin,
     if (outcome.piece_complete) verify_piece(piece);
 }
 
+// The check and the write of a complete piece run on a worker (the second core), up to
+// kMaxVerifying at once; past that, here. The picker holds the piece as complete meanwhile, so
+// nobody asks for its blocks; it counts as verified only once the verdict is in.
 void Downloader::verify_piece(PieceIndex piece) {
-    auto verdict = store_.verify_piece(piece);
+    if (verifying_ >= kMaxVerifying) return on_verdict(piece, store_.verify_piece(piece));
+    ++verifying_;
+    auto job = std::make_shared<PieceStore::CompletePiece>(store_.take_piece(piece));
+    workers_.submit([job] { return PieceStore::check_and_write(*job); },
+                    life_.guard([this, job, piece](Result<PieceStore::Verdict> verdict) {
+                        --verifying_;
+                        store_.recycle(std::move(*job),
+                                       verdict && *verdict == PieceStore::Verdict::Passed);
+                        on_verdict(piece, std::move(verdict));
+                    }));
+}
+
+void Downloader::on_verdict(PieceIndex piece, Result<PieceStore::Verdict> verdict) {
     if (!verdict) {
         picker_.on_piece_failed(piece, {});  // not on disk: it has to come again after a resume
         return pause_with_error(verdict.error());

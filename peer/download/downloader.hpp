@@ -21,11 +21,19 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 namespace gs::peer {
+
+// A seeder as the tracker gives it: its address and, from a groupshare client, the public key of
+// its sealed channel.
+struct PeerAddress {
+    net::Endpoint address;
+    std::optional<seal::Key> key;
+};
 
 class Downloader {
 public:
@@ -62,7 +70,12 @@ public:
     void set_ticket(std::string ticket, std::int64_t expires);
     const std::string& ticket() const { return ticket_; }
     // Connects to the addresses it has no session with yet (up to kMaxPeers); `self` is skipped.
-    void add_peers(const std::vector<net::Endpoint>& peers);
+    // A peer with a key gets a sealed channel (our key: set_channel_key); one without, plain
+    // BEP 3 (Downloads decides who may go without).
+    void add_peers(const std::vector<PeerAddress>& peers);
+    void add_peers(const std::vector<net::Endpoint>& peers);  // plain BEP 3 to each
+    void set_channel_key(const seal::KeyPair& key) { channel_key_ = key; }
+    const seal::KeyPair& channel_key() const { return channel_key_; }
     void pause();   // closes every session and makes the resume state durable
     void resume();  // back to Downloading; peers come with the next add_peers
 
@@ -77,6 +90,8 @@ public:
     std::function<bool(PieceIndex)> verified_pieces() const;
     const std::string& last_error() const { return last_error_; }
     std::size_t peer_count() const { return sessions_.size(); }
+    // Complete pieces whose check and write on a worker have not answered yet.
+    std::size_t pieces_being_verified() const { return verifying_; }
     double rate_bytes_per_second() const;
     double percent_done() const;
     double seconds_elapsed() const;
@@ -97,6 +112,7 @@ public:
 private:
     // Every block of the piece is in: check it, then record it or fetch it again.
     void verify_piece(PieceIndex piece);
+    void on_verdict(PieceIndex piece, Result<PieceStore::Verdict> verdict);
     // The piece failed its SHA1 check: its senders are blamed, the picker hands it out again.
     void refetch_piece(PieceIndex piece);
     void finish();
@@ -116,7 +132,11 @@ private:
     std::string group_;
     PieceStore store_;
     PiecePicker picker_;
+    // Complete pieces being checked and written on a worker (verify_piece).
+    static constexpr std::size_t kMaxVerifying = 4;
+    std::size_t verifying_ = 0;
     wire::Handshake handshake_;
+    seal::KeyPair channel_key_;
     Callbacks callbacks_;
     SessionDeadlines deadlines_;
     State state_ = State::Downloading;

@@ -20,8 +20,9 @@ constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;
 constexpr auto kRateWindow = std::chrono::milliseconds(500);
 }  // namespace
 
-PeerSession::PeerSession(Downloader& owner, PeerId id, net::Endpoint address)
-    : owner_(owner), id_(id), address_(std::move(address)) {}
+PeerSession::PeerSession(Downloader& owner, PeerId id, net::Endpoint address,
+                         std::optional<seal::Key> seeder_key)
+    : owner_(owner), id_(id), address_(std::move(address)), seeder_key_(seeder_key) {}
 
 PeerSession::~PeerSession() {
     disarm_deadline();
@@ -121,10 +122,23 @@ void PeerSession::on_ready(net::Ready ready) {
 
 void PeerSession::on_connected() {
     state_ = State::Handshaking;
+    arm_deadline(Deadline::Handshake);
+    if (seeder_key_) {
+        channel_.emplace(seal::Channel::initiator(owner_.channel_key(), *seeder_key_));
+        out_.append(channel_->start());
+    }
+    // On a sealed channel this waits inside it until the channel's handshake is done.
     std::string out;
     wire::encode_handshake(out, owner_.handshake());
-    out_.append(out);
-    arm_deadline(Deadline::Handshake);
+    send(out);
+}
+
+void PeerSession::send(std::string_view bytes) {
+    if (channel_) {
+        channel_->seal(bytes, out_);
+    } else {
+        out_.append(bytes);
+    }
     flush();
 }
 
@@ -138,17 +152,46 @@ void PeerSession::flush() {
                                out_.empty() ? net::Interest::Read : net::Interest::ReadWrite);
 }
 
-void PeerSession::on_input() {
-    long n = in_.read_from(fd_.get(), kMaxReadPerEventBytes);
+bool PeerSession::read_input() {
+    net::Buffer& raw = channel_ ? wire_in_ : in_;
+    long n = raw.read_from(fd_.get(), kMaxReadPerEventBytes);
     if (n == 0) {
-        failed_ = true;
-        return close("connection closed by the peer");
+        if (channel_ && !channel_->established()) {
+            fail(
+                "the peer closed the connection during the sealed handshake (it does not speak "
+                "the sealed channel, or it refused us)");
+        } else {
+            fail("connection closed by the peer");
+        }
+        return false;
     }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        failed_ = true;
-        return close(std::string("read: ") + std::strerror(errno));
+        fail(std::string("read: ") + std::strerror(errno));
+        return false;
     }
+    if (!channel_) return true;
+    if (auto s = channel_->receive(wire_in_, in_, out_); !s) {
+        fail(s.error().message);
+        return false;
+    }
+    if (!out_.empty()) flush();  // message 3, and what waited for it
+    return state_ != State::Closed;
+}
+
+void PeerSession::on_input() {
+    if (!read_input()) return;
     if (state_ == State::Handshaking) {
+        // A seeder that only speaks the sealed channel tells a plain peer so before it closes.
+        const std::string_view notice = wire::kSealRequiredNotice;
+        if (!channel_ && !in_.empty() && in_.data()[0] == notice[0]) {
+            const std::string_view got = in_.view().substr(0, notice.size());
+            if (notice.starts_with(got)) {
+                if (got.size() < notice.size()) return;  // the rest is on its way
+                return fail(
+                    "the seeder serves this file only over the sealed channel, and this client "
+                    "runs with --plain-peer-wire");
+            }
+        }
         auto hs = wire::parse_handshake(in_.view());
         if (!hs) {
             failed_ = true;
@@ -279,8 +322,7 @@ void PeerSession::request_more() {
     }
     update_active_deadline();
     if (out.empty()) return;
-    out_.append(out);
-    flush();
+    send(out);
 }
 
 void PeerSession::cancel(const BlockRequest& block) {
@@ -290,8 +332,7 @@ void PeerSession::cancel(const BlockRequest& block) {
     update_active_deadline();
     std::string out;
     wire::encode_cancel(out, block.piece.value, block.begin, block.length);
-    out_.append(out);
-    flush();
+    send(out);
 }
 
 void PeerSession::send_ticket() {
@@ -301,16 +342,14 @@ void PeerSession::send_ticket() {
     if (!owner_.ticket().empty()) ours.extra["ticket"] = owner_.ticket();
     std::string out;
     wire::encode_extended_handshake(out, ours);
-    out_.append(out);
-    flush();
+    send(out);
 }
 
 void PeerSession::send_have(PieceIndex piece) {
     if (state_ != State::Active) return;
     std::string out;
     wire::encode_have(out, piece.value);
-    out_.append(out);
-    flush();
+    send(out);
 }
 
 }  // namespace gs::peer

@@ -2,11 +2,14 @@
 // state machine — Connecting -> Handshaking -> Active -> Closed — with a deadline in every state
 // that can stall: connect, handshake, and "requests outstanding but no block arrives". It keeps a
 // pipeline of block requests sized from the peer's measured rate, so a fast peer never idles and
-// a slow one holds few blocks. Owned by its Downloader, which it calls for every event; reactor
-// thread only.
+// a slow one holds few blocks. With the seeder's key (from the tracker) the connection is a
+// sealed channel (peer/seal/channel.hpp): the BEP 3 stream runs inside its records, and the
+// handshake deadline covers the channel's handshake too. Owned by its Downloader, which it
+// calls for every event; reactor thread only.
 #pragma once
 
 #include "peer/download/indexes.hpp"
+#include "peer/seal/channel.hpp"
 #include "peer/wire/wire.hpp"
 #include "shared/bitfield.hpp"
 #include "shared/net/buffer.hpp"
@@ -16,6 +19,7 @@
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -49,7 +53,9 @@ public:
     static constexpr std::size_t kStartInFlight = 64;
     static constexpr std::size_t kMaxInFlight = 256;  // 4 MiB of 16 KiB blocks
 
-    PeerSession(Downloader& owner, PeerId id, net::Endpoint address);
+    // `seeder_key`: the seeder's sealed-channel key; none: plain BEP 3 (open shares and tests).
+    PeerSession(Downloader& owner, PeerId id, net::Endpoint address,
+                std::optional<seal::Key> seeder_key = std::nullopt);
     ~PeerSession();
     PeerSession(const PeerSession&) = delete;
     PeerSession& operator=(const PeerSession&) = delete;
@@ -77,6 +83,7 @@ public:
     std::size_t in_flight() const { return requested_.size(); }
     const std::deque<BlockRequest>& requested() const { return requested_; }
     bool choking_us() const { return choked_; }
+    bool sealed() const { return seeder_key_.has_value(); }
     // Bytes of requested blocks delivered since the last call (for the owner's ranking).
     std::uint64_t take_delivered() { return std::exchange(delivered_bytes_, 0); }
 
@@ -95,6 +102,10 @@ private:
     // pieces and are choked, none while the peer has nothing we want.
     void update_active_deadline();
     void flush();
+    // Queues BEP 3 bytes for the peer (sealed into records on a sealed channel) and flushes.
+    void send(std::string_view bytes);
+    // Reads what the socket has into in_ (through the channel when sealed); false: closed.
+    bool read_input();
     std::size_t target_in_flight() const;
 
     Downloader& owner_;
@@ -106,8 +117,11 @@ private:
     net::WatchId watch_ = 0;
     net::TimerId deadline_ = 0;
     Deadline armed_ = Deadline::None;
-    net::Buffer in_;
-    net::Buffer out_;
+    std::optional<seal::Key> seeder_key_;
+    std::optional<seal::Channel> channel_;
+    net::Buffer wire_in_;  // sealed: records not yet opened
+    net::Buffer in_;       // the peer's BEP 3 bytes
+    net::Buffer out_;      // bytes for the socket (records when sealed)
     bool choked_ = true;
     bool interested_ = false;
     std::deque<BlockRequest> requested_;  // in the order sent; blocks mostly arrive in order

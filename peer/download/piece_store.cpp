@@ -247,23 +247,49 @@ Status PieceStore::write_block(PieceIndex piece, std::uint32_t begin, std::strin
 }
 
 Result<PieceStore::Verdict> PieceStore::verify_piece(PieceIndex piece) {
+    CompletePiece complete = take_piece(piece);
+    Result<Verdict> verdict = check_and_write(complete);
+    recycle(std::move(complete), verdict && *verdict == Verdict::Passed);
+    return verdict;
+}
+
+PieceStore::CompletePiece PieceStore::take_piece(PieceIndex piece) {
     assert(!finished_);
     auto it = assembling_.find(piece.value);
     assert(it != assembling_.end());
-    PieceData data = std::move(it->second);
+    CompletePiece out;
+    out.piece = piece;
+    out.bytes = std::move(it->second.bytes);
+    out.size = it->second.size;
     assembling_.erase(it);
-    Result<Verdict> verdict = Verdict::Failed;
-    if (verify(piece, data.view())) {
-        auto offset = static_cast<off_t>(piece.value) * static_cast<off_t>(info_.piece_length);
-        if (auto written = write_fully(fd_.get(), data.view(), offset, part_path_); !written) {
-            verdict = written.error();
-        } else {
-            verdict = Verdict::Passed;
-            ++unsaved_pieces_;
-        }
+    if (piece.value < info_.piece_count()) {
+        out.expected_size = static_cast<std::uint32_t>(info_.piece_size(piece.value));
+        out.expected_hash = std::string(info_.piece_hash(piece.value));
     }
-    if (spare_.size() < kMaxSpareBuffers) spare_.push_back(std::move(data.bytes));
-    return verdict;
+    out.offset = static_cast<off_t>(piece.value) * static_cast<off_t>(info_.piece_length);
+    out.fd = net::Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+    out.part_path = part_path_;
+    out.write_lock = write_lock_;
+    return out;
+}
+
+Result<PieceStore::Verdict> PieceStore::check_and_write(const CompletePiece& p) {
+    if (p.expected_hash.empty() || p.size != p.expected_size ||
+        digest_bytes(sha1(p.view())) != p.expected_hash) {
+        return Verdict::Failed;
+    }
+    if (!p.fd.valid()) return io_error("write", p.part_path);
+    std::unique_lock<std::mutex> one_writer;
+    if (p.write_lock) one_writer = std::unique_lock(*p.write_lock);
+    if (auto written = write_fully(p.fd.get(), p.view(), p.offset, p.part_path); !written) {
+        return written.error();
+    }
+    return Verdict::Passed;
+}
+
+void PieceStore::recycle(CompletePiece&& piece, bool written) {
+    if (written) ++unsaved_pieces_;
+    if (spare_.size() < kMaxSpareBuffers && piece.bytes) spare_.push_back(std::move(piece.bytes));
 }
 
 bool PieceStore::verify(PieceIndex piece, std::string_view data) const {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -68,6 +69,30 @@ public:
     // wrong and are gone (fetch it again); an Io error: it matched but could not be written.
     // Either way its buffer goes back for the next piece.
     Result<Verdict> verify_piece(PieceIndex piece);
+
+    // The same in three steps, so that the costly part (SHA1 of half a MiB, and copying it into
+    // the page cache) runs on a worker thread while the reactor goes on with the network:
+    // take_piece() on the reactor, check_and_write() on any thread, recycle() on the reactor.
+    // A CompletePiece owns everything the check needs, including a duplicate of the partial
+    // file's descriptor, so it may outlive the store.
+    struct CompletePiece {
+        PieceIndex piece;
+        std::unique_ptr<char[]> bytes;  // piece_length bytes, `size` of them in use
+        std::uint32_t size = 0;
+        std::uint32_t expected_size = 0;
+        std::string expected_hash;  // 20 bytes
+        off_t offset = 0;
+        net::Fd fd;
+        std::string part_path;
+        // One write into the file at a time: two workers writing one file at once make the
+        // kernel's inode lock spin on the other core instead of doing work.
+        std::shared_ptr<std::mutex> write_lock;
+        std::string_view view() const { return {bytes.get(), size}; }
+    };
+    CompletePiece take_piece(PieceIndex piece);
+    static Result<Verdict> check_and_write(const CompletePiece& piece);
+    // Takes the buffer back for the next piece; `written`: the piece passed and is on disk.
+    void recycle(CompletePiece&& piece, bool written);
     // Whether `data` is piece `piece` (its SHA1 matches). Pure: safe on a worker thread as long
     // as the store outlives the call.
     bool verify(PieceIndex piece, std::string_view data) const;
@@ -128,6 +153,7 @@ private:
     std::vector<std::unique_ptr<char[]>> spare_;  // piece_length bytes each
     std::uint32_t unsaved_pieces_ = 0;
     bool finished_ = false;
+    std::shared_ptr<std::mutex> write_lock_ = std::make_shared<std::mutex>();
 };
 
 }  // namespace gs::peer

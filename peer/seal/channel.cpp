@@ -72,26 +72,14 @@ Status Channel::receive(net::Buffer& wire, net::Buffer& plain, net::Buffer& wire
                 if (auto s = handshake_.read_message2(in.substr(0, kMessage2Bytes)); !s) return s;
                 wire.consume(kMessage2Bytes);
                 wire_out.append(handshake_.write_message3());
-                transport_ = handshake_.split();
-                step_ = Step::Records;
-                if (!pending_.empty()) {
-                    seal(pending_, wire_out);
-                    pending_.clear();
-                    pending_.shrink_to_fit();
-                }
+                establish(wire_out);
                 continue;
             }
             case Step::Message3: {
                 if (in.size() < kMessage3Bytes) return {};
                 if (auto s = handshake_.read_message3(in.substr(0, kMessage3Bytes)); !s) return s;
                 wire.consume(kMessage3Bytes);
-                transport_ = handshake_.split();
-                step_ = Step::Records;
-                if (!pending_.empty()) {
-                    seal(pending_, wire_out);
-                    pending_.clear();
-                    pending_.shrink_to_fit();
-                }
+                establish(wire_out);
                 continue;
             }
             case Step::Records: break;
@@ -125,6 +113,15 @@ Status Channel::receive(net::Buffer& wire, net::Buffer& plain, net::Buffer& wire
         wire.consume(used);
         return {};
     }
+}
+
+void Channel::establish(net::Buffer& wire_out) {
+    transport_ = handshake_.split();
+    step_ = Step::Records;
+    if (pending_.empty()) return;
+    seal(pending_, wire_out);
+    pending_.clear();
+    pending_.shrink_to_fit();
 }
 
 void Channel::seal(std::string_view plain, net::Buffer& wire_out) {

@@ -1,4 +1,4 @@
-// Channel: the sealed peer channel over one TCP connection (docs/protocol.md §2.5). It runs the
+// Channel: the sealed peer channel over one TCP connection (docs/protocol.md §2.1). It runs the
 // Noise XK handshake (peer/seal/noise.hpp) and then carries the peers' BEP 3 byte stream in
 // records:
 //     4-byte big-endian length N (16 <= N <= kMaxRecordBytes + 16), then N bytes: the AEAD
@@ -66,6 +66,8 @@ private:
     enum class Step { Message1, Message2, Message3, Records };
     Channel(Handshake handshake, bool initiator);
     void seal_one(std::string_view plain, net::Buffer& wire_out);
+    // The handshake is done: the transport keys, and what was sealed meanwhile goes out.
+    void establish(net::Buffer& wire_out);
 
     Handshake handshake_;
     bool initiator_;

@@ -51,6 +51,13 @@ const EVP_CIPHER* evp_cipher(Cipher c) {
     return c == Cipher::AesGcm ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
 }
 
+// The first 8 bytes of message 1, and the handshake's prologue.
+std::string preamble(Cipher cipher) {
+    std::string p(kPreambleStem);
+    p += static_cast<char>(cipher);
+    return p;
+}
+
 }  // namespace
 
 Cipher preferred_cipher() {
@@ -250,7 +257,8 @@ Handshake::Handshake(const KeyPair& local, bool initiator) : initiator_(initiato
 Handshake Handshake::initiator(const KeyPair& local, const Key& remote_static, Cipher cipher) {
     Handshake hs(local, true);
     hs.rs_ = remote_static;
-    hs.start(cipher, remote_static);
+    // The prologue: the preamble, so that a cipher changed on the wire breaks the handshake.
+    hs.start(cipher, preamble(cipher), remote_static);
     return hs;
 }
 
@@ -258,17 +266,14 @@ Handshake Handshake::responder(const KeyPair& local) {
     return Handshake(local, false);
 }
 
-void Handshake::start(Cipher cipher, const Key& responder_static) {
+void Handshake::start(Cipher cipher, std::string_view prologue, const Key& responder_static) {
     cipher_ = cipher;
     const std::string_view name = cipher == Cipher::AesGcm ? kNameAes : kNameChaCha;
     h_ = {};
     static_assert(kNameChaCha.size() <= kKeyBytes);
     std::memcpy(h_.data(), name.data(), name.size());
     ck_ = h_;
-    // The prologue: the preamble, so that a cipher changed on the wire breaks the handshake.
-    std::string preamble(kPreambleStem);
-    preamble += static_cast<char>(cipher);
-    mix_hash(preamble);
+    mix_hash(prologue);
     mix_hash(as_bytes(responder_static));  // the pre-message "<- s"
 }
 
@@ -317,17 +322,90 @@ Status Handshake::decrypt_and_hash(std::string_view cipher_text, std::string& pl
     return {};
 }
 
-std::string Handshake::write_message1() {
+// -> e, es
+void Handshake::write_e_es(std::string_view payload, std::string& out) {
     assert(initiator_);
     if (!e_) e_ = KeyPair::generate();
-    std::string out(kPreambleStem);
-    out += static_cast<char>(cipher_);
     out.append(as_bytes(e_->public_key));
     mix_hash(as_bytes(e_->public_key));
     auto es = dh(e_->secret, rs_);
     // rs_ came from the tracker; a weak key there is no secret, but then nothing is either.
     mix_key(es ? *es : Key{});
-    encrypt_and_hash({}, out);
+    encrypt_and_hash(payload, out);
+}
+
+Status Handshake::read_e_es(std::string_view msg, std::string& payload) {
+    assert(!initiator_ && msg.size() >= kKeyBytes + kTagBytes);
+    std::memcpy(re_.data(), msg.data(), kKeyBytes);
+    mix_hash(as_bytes(re_));
+    auto es = dh(s_.secret, re_);
+    if (!es) return es.error();
+    mix_key(*es);
+    if (!decrypt_and_hash(msg.substr(kKeyBytes), payload)) {
+        return make_error(Errc::Protocol,
+                          "sealed handshake: message 1 is not for our key (the peer was given "
+                          "another key for this address)");
+    }
+    return {};
+}
+
+// <- e, ee
+void Handshake::write_e_ee(std::string_view payload, std::string& out) {
+    assert(!initiator_);
+    if (!e_) e_ = KeyPair::generate();
+    out.append(as_bytes(e_->public_key));
+    mix_hash(as_bytes(e_->public_key));
+    auto ee = dh(e_->secret, re_);
+    mix_key(ee ? *ee : Key{});  // re_ was checked by the es exchange in read_e_es
+    encrypt_and_hash(payload, out);
+}
+
+Status Handshake::read_e_ee(std::string_view msg, std::string& payload) {
+    assert(initiator_ && msg.size() >= kKeyBytes + kTagBytes);
+    std::memcpy(re_.data(), msg.data(), kKeyBytes);
+    mix_hash(as_bytes(re_));
+    auto ee = dh(e_->secret, re_);
+    if (!ee) return ee.error();
+    mix_key(*ee);
+    if (!decrypt_and_hash(msg.substr(kKeyBytes), payload)) {
+        return make_error(Errc::Protocol,
+                          "sealed handshake: the peer does not hold the key the tracker gave "
+                          "for it");
+    }
+    return {};
+}
+
+// -> s, se
+void Handshake::write_s_se(std::string_view payload, std::string& out) {
+    assert(initiator_);
+    encrypt_and_hash(as_bytes(s_.public_key), out);
+    auto se = dh(s_.secret, re_);
+    mix_key(se ? *se : Key{});  // re_ was checked in read_e_ee
+    encrypt_and_hash(payload, out);
+}
+
+Status Handshake::read_s_se(std::string_view msg, std::string& payload) {
+    assert(!initiator_ && msg.size() >= kKeyBytes + 2 * kTagBytes);
+    std::string s;
+    if (!decrypt_and_hash(msg.substr(0, kKeyBytes + kTagBytes), s)) {
+        return make_error(Errc::Protocol,
+                          "sealed handshake: message 3 did not authenticate (a replayed or "
+                          "altered handshake)");
+    }
+    std::memcpy(rs_.data(), s.data(), kKeyBytes);
+    auto se = dh(e_->secret, rs_);
+    if (!se) return se.error();
+    mix_key(*se);
+    if (!decrypt_and_hash(msg.substr(kKeyBytes + kTagBytes), payload)) {
+        return make_error(Errc::Protocol,
+                          "sealed handshake: the peer does not hold the key it named");
+    }
+    return {};
+}
+
+std::string Handshake::write_message1() {
+    std::string out = preamble(cipher_);
+    write_e_es({}, out);
     return out;
 }
 
@@ -340,75 +418,62 @@ Status Handshake::read_message1(std::string_view msg) {
     if (c != static_cast<char>(Cipher::AesGcm) && c != static_cast<char>(Cipher::ChaChaPoly)) {
         return make_error(Errc::Protocol, "sealed handshake: unknown cipher");
     }
-    start(static_cast<Cipher>(c), s_.public_key);
-    std::memcpy(re_.data(), msg.data() + kPreambleBytes, kKeyBytes);
-    mix_hash(as_bytes(re_));
-    auto es = dh(s_.secret, re_);
-    if (!es) return es.error();
-    mix_key(*es);
-    std::string plain;
-    if (!decrypt_and_hash(msg.substr(kPreambleBytes + kKeyBytes), plain)) {
-        return make_error(Errc::Protocol,
-                          "sealed handshake: message 1 is not for our key (the peer was given "
-                          "another key for this address)");
-    }
-    return {};
+    start(static_cast<Cipher>(c), msg.substr(0, kPreambleBytes), s_.public_key);
+    std::string payload;  // empty: the message's size leaves no room for one
+    return read_e_es(msg.substr(kPreambleBytes), payload);
 }
 
 std::string Handshake::write_message2() {
-    assert(!initiator_);
-    if (!e_) e_ = KeyPair::generate();
-    std::string out(as_bytes(e_->public_key));
-    mix_hash(as_bytes(e_->public_key));
-    auto ee = dh(e_->secret, re_);
-    mix_key(ee ? *ee : Key{});  // re_ was checked by the es exchange in read_message1
-    encrypt_and_hash({}, out);
+    std::string out;
+    write_e_ee({}, out);
     return out;
 }
 
 Status Handshake::read_message2(std::string_view msg) {
-    assert(initiator_ && msg.size() == kMessage2Bytes);
-    std::memcpy(re_.data(), msg.data(), kKeyBytes);
-    mix_hash(as_bytes(re_));
-    auto ee = dh(e_->secret, re_);
-    if (!ee) return ee.error();
-    mix_key(*ee);
-    std::string plain;
-    if (!decrypt_and_hash(msg.substr(kKeyBytes), plain)) {
-        return make_error(Errc::Protocol,
-                          "sealed handshake: the peer does not hold the key the tracker gave "
-                          "for it");
-    }
-    return {};
+    assert(msg.size() == kMessage2Bytes);
+    std::string payload;
+    return read_e_ee(msg, payload);
 }
 
 std::string Handshake::write_message3() {
-    assert(initiator_);
     std::string out;
-    encrypt_and_hash(as_bytes(s_.public_key), out);
-    auto se = dh(s_.secret, re_);
-    mix_key(se ? *se : Key{});  // re_ was checked in read_message2
-    encrypt_and_hash({}, out);
+    write_s_se({}, out);
     return out;
 }
 
 Status Handshake::read_message3(std::string_view msg) {
-    assert(!initiator_ && msg.size() == kMessage3Bytes);
-    std::string plain;
-    if (!decrypt_and_hash(msg.substr(0, kKeyBytes + kTagBytes), plain)) {
-        return make_error(Errc::Protocol,
-                          "sealed handshake: message 3 did not authenticate (a replayed or "
-                          "altered handshake)");
-    }
-    std::memcpy(rs_.data(), plain.data(), kKeyBytes);
-    auto se = dh(e_->secret, rs_);
-    if (!se) return se.error();
-    mix_key(*se);
-    if (!decrypt_and_hash(msg.substr(kKeyBytes + kTagBytes), plain)) {
-        return make_error(Errc::Protocol,
-                          "sealed handshake: the peer does not hold the key it named");
-    }
-    return {};
+    assert(msg.size() == kMessage3Bytes);
+    std::string payload;
+    return read_s_se(msg, payload);
+}
+
+// ---- For tests only.
+
+Handshake Handshake::for_test(bool initiator, const KeyPair& local, const Key& remote_static,
+                              Cipher cipher, std::string_view prologue) {
+    Handshake hs(local, initiator);
+    if (initiator) hs.rs_ = remote_static;
+    hs.start(cipher, prologue, initiator ? remote_static : local.public_key);
+    return hs;
+}
+
+std::string Handshake::write_for_test(int message, std::string_view payload) {
+    std::string out;
+    if (message == 1) write_e_es(payload, out);
+    if (message == 2) write_e_ee(payload, out);
+    if (message == 3) write_s_se(payload, out);
+    return out;
+}
+
+Result<std::string> Handshake::read_for_test(int message, std::string_view msg) {
+    const std::size_t least = (message == 3 ? kKeyBytes + 2 * kTagBytes : kKeyBytes + kTagBytes);
+    if (msg.size() < least) return make_error(Errc::Protocol, "handshake message too short");
+    std::string payload;
+    Status s = message == 1   ? read_e_es(msg, payload)
+               : message == 2 ? read_e_ee(msg, payload)
+                              : read_s_se(msg, payload);
+    if (!s) return s.error();
+    return payload;
 }
 
 Transport Handshake::split() {

@@ -1,4 +1,4 @@
-// The sealed peer channel's cryptography (docs/protocol.md §2.5, SECURITY.md): the Noise
+// The sealed peer channel's cryptography (docs/protocol.md §2.1, SECURITY.md): the Noise
 // protocol framework's XK handshake over X25519 and SHA-256, then AES-256-GCM (on CPUs with
 // AES instructions) or ChaCha20-Poly1305 for the records. Everything here follows the Noise
 // specification (revision 34): HKDF, MixKey, MixHash, EncryptAndHash, Split and Rekey are its
@@ -134,12 +134,27 @@ public:
     Transport split();
     Cipher cipher() const { return cipher_; }
 
-    // For tests: use this ephemeral key instead of a fresh random one.
+    // ---- For tests only (tests/unit/seal_vectors_test.cpp checks this code against the Noise
+    // test vectors). Plain Noise XK: `prologue` in place of the preamble, none on message 1, and
+    // a payload in each message. `message` is 1, 2 or 3, in turn; the read gives the payload.
+    // The functions above are these with the preamble as prologue and empty payloads.
+    static Handshake for_test(bool initiator, const KeyPair& local, const Key& remote_static,
+                              Cipher cipher, std::string_view prologue);
+    std::string write_for_test(int message, std::string_view payload);
+    Result<std::string> read_for_test(int message, std::string_view msg);
+    // Use this ephemeral key instead of a fresh random one.
     void set_ephemeral_for_test(const KeyPair& e) { e_ = e; }
 
 private:
     Handshake(const KeyPair& local, bool initiator);
-    void start(Cipher cipher, const Key& responder_static);
+    void start(Cipher cipher, std::string_view prologue, const Key& responder_static);
+    // XK's three messages after the preamble: tokens, then the encrypted payload.
+    void write_e_es(std::string_view payload, std::string& out);
+    Status read_e_es(std::string_view msg, std::string& payload);
+    void write_e_ee(std::string_view payload, std::string& out);
+    Status read_e_ee(std::string_view msg, std::string& payload);
+    void write_s_se(std::string_view payload, std::string& out);
+    Status read_s_se(std::string_view msg, std::string& payload);
     void mix_hash(std::string_view data);
     void mix_key(const Key& input);
     Result<Key> dh(const Key& secret, const Key& their_public) const;

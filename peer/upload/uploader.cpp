@@ -71,19 +71,52 @@ void UploadSession::on_ready(net::Ready ready) {
     if (!closed_ && (ready.readable || ready.hangup)) on_input();
 }
 
-void UploadSession::on_input() {
-    // A waiting connection's input stays small: it is closed rather than buffered.
-    const std::size_t room =
-        admitted_ ? kMaxReadBytes
-                  : kMaxInputBeforeTicket + 1 - std::min(in_.size(), kMaxInputBeforeTicket);
-    long n = in_.read_from(fd_.get(), room);
-    if (n == 0) return close("closed by the peer");
+bool UploadSession::read_input() {
+    // Until the first byte says which wire this is, and then on a sealed channel, the socket's
+    // bytes go to wire_in_. A waiting connection's input stays small: it is closed rather than
+    // buffered.
+    const bool plain = wire_ == Wire::Plain;
+    net::Buffer& raw = plain ? in_ : wire_in_;
+    const std::size_t cap = plain ? kMaxInputBeforeTicket : kMaxWireBeforeTicket;
+    const std::size_t room = admitted_ ? kMaxReadBytes : cap + 1 - std::min(raw.size(), cap);
+    long n = raw.read_from(fd_.get(), room);
+    if (n == 0) {
+        close("closed by the peer");
+        return false;
+    }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        return close(std::string("read: ") + std::strerror(errno));
+        close(std::string("read: ") + std::strerror(errno));
+        return false;
     }
     last_input_ = owner_.loop().now();
+    if (wire_ == Wire::Unknown) {
+        if (wire_in_.empty()) return true;
+        if (wire_in_.data()[0] == seal::kPreambleStem[0]) {
+            wire_ = Wire::Sealed;
+            channel_.emplace(seal::Channel::responder(owner_.channel_key()));
+            channel_->set_max_record(kMaxInputBeforeTicket);
+        } else {
+            wire_ = Wire::Plain;  // a BEP 3 handshake, or it is refused as not one
+            in_.append(wire_in_.view());
+            wire_in_.clear();
+        }
+    }
+    if (!channel_) return true;
+    if (auto s = channel_->receive(wire_in_, in_, out_); !s) {
+        close(s.error().message);
+        return false;
+    }
+    if (!admitted_ && wire_in_.size() > kMaxWireBeforeTicket) {
+        close("too much data before a ticket");
+        return false;
+    }
+    return true;
+}
+
+void UploadSession::on_input() {
+    if (!read_input()) return;
     if (!handshaken_ && !on_handshake()) return;
-    if (!handshaken_) return;
+    if (!handshaken_) return pump();  // the channel's handshake may have an answer to send
     std::size_t consumed_total = 0;
     const std::string_view view = in_.view();
     while (true) {
@@ -114,6 +147,16 @@ bool UploadSession::on_handshake() {
         close("handshake for a file we do not share");
         return false;
     }
+    // A members' share is never served in clear (unless this client runs for a plain benchmark):
+    // the peer is told in one line, which holds nothing of the share, and dropped.
+    if (wire_ == Wire::Plain && !share->open && !owner_.plain_peer_wire()) {
+        const std::string_view notice = wire::kSealRequiredNotice;
+        (void)::send(fd_.get(), notice.data(), notice.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(
+            "plain BitTorrent handshake for a file only members may fetch (groupshare peers use "
+            "the sealed channel)");
+        return false;
+    }
     in_.consume(wire::kHandshakeBytes);
     info_hash_ = (*hs)->info_hash;
     handshaken_ = true;
@@ -128,7 +171,7 @@ bool UploadSession::on_handshake() {
     wire::ExtendedHandshake ours;
     ours.client = std::string(wire::kClientVersion);
     wire::encode_extended_handshake(out, ours);
-    out_.append(out);
+    send(out);
 
     owner_.loop().cancel(timer_);
     timer_ = 0;
@@ -147,19 +190,26 @@ bool UploadSession::admit(const Share& share) {
         return false;
     }
     admitted_ = true;
+    if (channel_) channel_->set_max_record(seal::kMaxRecordBytes);
     if (timer_ != 0) owner_.loop().cancel(timer_);
     timer_ = 0;
     std::string out;
     if (!share.open) encode_bitfield_of(share, out);
     wire::encode_state(out, wire::MsgId::Unchoke);
     unchoked_ = true;
-    if (send_left_ > 0) {
-        after_block_ += out;
-    } else {
-        out_.append(out);
-    }
+    send(out);
     arm_idle_check(owner_.limits().idle_timeout);
     return true;
+}
+
+void UploadSession::send(std::string_view bytes) {
+    if (channel_) {
+        channel_->seal(bytes, out_);
+    } else if (send_left_ > 0) {
+        after_block_ += bytes;  // the block's bytes come first
+    } else {
+        out_.append(bytes);
+    }
 }
 
 // Fires when the connection may have been silent for the idle timeout; one that is still being
@@ -259,6 +309,14 @@ bool UploadSession::on_extended_handshake(std::string_view body) {
         close(ticket.error().message);
         return false;
     }
+    // Bound to the channel: only the client the tracker issued it to can show it.
+    if (channel_ && ticket->peer_key != seal::as_bytes(channel_->remote_static())) {
+        close(ticket->peer_key.empty()
+                  ? "ticket refused: it names no peer key, so it is not bound to this channel"
+                  : "ticket refused: issued to another peer key than the one this channel "
+                    "proved (a copied ticket)");
+        return false;
+    }
     // The tracker signed it for one group: it opens the file only if we share it there.
     if (!share->in_group(ticket->group)) {
         close("ticket refused: for a group this file is not shared in");
@@ -332,6 +390,10 @@ void UploadSession::pump() {
         if (share == nullptr) return close("the file is no longer shared");
         // Queued while the ticket was good: it may have expired or been outdated since.
         if (!may_serve(*share)) return close("request without a valid download ticket");
+        if (channel_) {
+            if (!seal_blocks(*share)) return;
+            continue;
+        }
         const Request r = queue_.front();
         queue_.pop_front();
         std::string header;
@@ -343,6 +405,47 @@ void UploadSession::pump() {
     update_interest();
 }
 
+bool UploadSession::seal_blocks(const Share& share) {
+    std::size_t len = 0;
+    std::size_t count = 0;
+    for (const Request& r : queue_) {
+        const std::size_t next = wire::kPieceMessageHeaderBytes + r.length;
+        if (count > 0 && len + next > kSealedRecordTarget) break;
+        len += next;
+        ++count;
+    }
+    char* p = channel_->begin_record(out_, len);
+    for (std::size_t i = 0; i < count; ++i) {
+        const Request r = queue_.front();
+        queue_.pop_front();
+        std::string header;
+        wire::encode_piece_header(header, r.piece, r.begin, r.length);
+        std::memcpy(p, header.data(), header.size());
+        p += header.size();
+        auto offset = static_cast<off_t>(r.piece) * share.info.piece_length + r.begin;
+        std::size_t left = r.length;
+        while (left > 0) {
+            const ssize_t n = ::pread(share.fd.get(), p, left, offset);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                close(std::string("read: ") + std::strerror(errno));
+                return false;
+            }
+            if (n == 0) {
+                owner_.report_changed(info_hash_);
+                close("the shared file is shorter than it was");
+                return false;
+            }
+            p += n;
+            left -= static_cast<std::size_t>(n);
+            offset += n;
+        }
+        served_bytes_ += r.length;
+    }
+    channel_->end_record(out_, len);
+    return true;
+}
+
 void UploadSession::update_interest() {
     if (closed_) return;
     const bool more = !out_.empty() || send_left_ > 0 || !queue_.empty() || !after_block_.empty();
@@ -352,7 +455,9 @@ void UploadSession::update_interest() {
 void UploadSession::send_have(const Sha1Digest& info_hash, std::uint32_t piece) {
     if (closed_ || !admitted_ || info_hash != info_hash_) return;
     // Whatever is in out_ goes before the block being sent; a have must wait for that block.
-    wire::encode_have(after_block_, piece);
+    std::string have;
+    wire::encode_have(have, piece);
+    send(have);
     if (send_left_ == 0) pump();
 }
 

@@ -3,11 +3,17 @@
 // extended handshake, then (once the peer's extended handshake shows a valid ticket for a group
 // the file is shared in) our bitfield, unchoke, and blocks of verified pieces. An open share
 // skips the ticket. Connections that have not shown a ticket yet wait in a small pool of their
-// own, so they can never take the slots of admitted ones. Each block goes out as its 13-byte
-// header followed by sendfile(2) from the shared file, so the bytes never pass through our
-// memory; requests wait in a bounded queue. Reactor thread only.
+// own, so they can never take the slots of admitted ones. Requests wait in a bounded queue.
+//
+// A groupshare downloader opens a sealed channel (peer/seal/channel.hpp; its first byte tells it
+// from BEP 3's): the BEP 3 stream runs inside it, its ticket must name the key the channel's
+// handshake proved, and blocks are read from the file straight into a record's body and
+// encrypted there, several to a record. A plain BEP 3 peer is served only for an open share
+// (other BitTorrent clients), each block as its 13-byte header then sendfile(2) from the file,
+// so those bytes never pass through our memory. Reactor thread only.
 #pragma once
 
+#include "peer/seal/channel.hpp"
 #include "peer/shares.hpp"
 #include "peer/wire/wire.hpp"
 #include "shared/liveness.hpp"
@@ -22,6 +28,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -59,6 +66,15 @@ struct UploadLimits {
 // extended handshake (at most kMaxExtendedBytes): what a waiting connection may buffer.
 inline constexpr std::size_t kMaxInputBeforeTicket =
     wire::kHandshakeBytes + 4 + 2 + wire::kMaxExtendedBytes;
+// The same on a sealed channel, on the wire: the channel's handshake messages, then those bytes
+// in a few records.
+inline constexpr std::size_t kMaxWireBeforeTicket = seal::kMessage1Bytes + seal::kMessage3Bytes +
+                                                    kMaxInputBeforeTicket +
+                                                    4 * seal::kRecordOverheadBytes;
+// A seeder fills a sealed record with up to this many bytes of blocks and their headers.
+inline constexpr std::size_t kSealedRecordTarget =
+    8 * (wire::kPieceMessageHeaderBytes + wire::kBlockBytes);
+static_assert(kSealedRecordTarget <= seal::kMaxRecordBytes);
 
 class UploadSession {
 public:
@@ -97,6 +113,12 @@ private:
     // shared; checked at the handshake and then at most once a second.
     bool file_unchanged(const Share& share);
     void pump();  // writes queued messages and blocks until the socket is full
+    // Sealed: seals the next queued blocks into one record in out_; false: closed.
+    bool seal_blocks(const Share& share);
+    // Queues BEP 3 bytes for the peer: sealed into a record, or after the block being sent.
+    void send(std::string_view bytes);
+    // Reads the socket into in_ (through the channel when sealed); false: closed or nothing new.
+    bool read_input();
     void update_interest();
     void arm_idle_check(net::Clock::duration after);
     // Once the ticket shown has expired, the connection has UploadLimits::ticket_timeout to
@@ -111,9 +133,13 @@ private:
     std::string peer_host_;  // the address alone, for the per-address limit
     net::WatchId watch_ = 0;
     net::TimerId timer_ = 0;
-    net::TimerId ticket_timer_ = 0;  // arm_ticket_check
-    net::Buffer in_;
-    net::Buffer out_;          // sent before the current sendfile block: messages, its header
+    net::TimerId ticket_timer_ = 0;                             // arm_ticket_check
+    enum class Wire : std::uint8_t { Unknown, Plain, Sealed };  // from the first byte
+    Wire wire_ = Wire::Unknown;
+    std::optional<seal::Channel> channel_;
+    net::Buffer wire_in_;  // sealed: what the peer sent, not yet opened (and the first bytes)
+    net::Buffer in_;       // the peer's BEP 3 bytes
+    net::Buffer out_;  // plain: messages and the current sendfile block's header; sealed: records
     std::string after_block_;  // messages that came up while a block was being sent
     Sha1Digest info_hash_{};
     bool handshaken_ = false;
@@ -144,6 +170,14 @@ public:
 
     // While not serving (logged out) connections are refused and existing ones closed.
     void set_serving(bool serving);
+    // Our sealed-channel key, and whether plain BEP 3 peers may fetch members' shares too
+    // (client --plain-peer-wire, for benchmarks only; tickets are then not bound to a channel).
+    void set_peer_wire(const seal::KeyPair& key, bool plain) {
+        channel_key_ = key;
+        plain_peer_wire_ = plain;
+    }
+    const seal::KeyPair& channel_key() const { return channel_key_; }
+    bool plain_peer_wire() const { return plain_peer_wire_; }
     // The tracker's public key: a downloader must present a ticket it signed (SECURITY.md).
     void set_ticket_key(std::string key) { ticket_key_ = std::move(key); }
     const std::string& ticket_key() const { return ticket_key_; }
@@ -194,6 +228,8 @@ private:
     UploadLimits limits_;
     bool serving_ = false;
     std::string ticket_key_;
+    seal::KeyPair channel_key_;
+    bool plain_peer_wire_ = false;
     std::function<void(const Sha1Digest&)> on_share_changed_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<UploadSession>> sessions_;

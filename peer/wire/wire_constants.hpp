@@ -62,4 +62,10 @@ static_assert(kMaxMessageBytes >= 2 + kMaxExtendedBytes);
 // BEP 10: extended message id 0 is the extended handshake.
 inline constexpr std::uint8_t kExtendedHandshakeId = 0;
 
+// Ours: what a groupshare seeder writes, in place of its handshake, to a peer that greeted it in
+// plain BEP 3 for a file only members may fetch, just before it closes the connection
+// (docs/protocol.md §2.1). A groupshare downloader shows it as its reason; another BitTorrent
+// client sees a malformed handshake. No byte of the share is in it.
+inline constexpr std::string_view kSealRequiredNotice = "gs-seal-required\n";
+
 }  // namespace gs::peer::wire

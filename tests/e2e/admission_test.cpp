@@ -197,6 +197,11 @@ private:
 
 class AdmissionTest : public E2eTest {
 protected:
+    void SetUp() override {
+        use_plain_peer_wire();  // the flood and the raw members speak plain BEP 3
+        E2eTest::SetUp();
+    }
+
     // Uploads `path` into `group` from `client`; the file's info hash (hex).
     std::string upload(Client& client, const fs::path& path, const std::string& group) {
         auto lines = client.run("upload_file " + path.string() + " " + group, Duration{60000});

@@ -734,7 +734,9 @@ void E2eTest::TearDown() {
 
 Client& E2eTest::new_client(std::vector<std::string> extra_args) {
     std::string name = "client" + std::to_string(clients_.size() + 1);
-    clients_.push_back(std::make_unique<Client>(dir_, tracker_, name, std::move(extra_args)));
+    std::vector<std::string> args = client_args_;
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    clients_.push_back(std::make_unique<Client>(dir_, tracker_, name, std::move(args)));
     return *clients_.back();
 }
 

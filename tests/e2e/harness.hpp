@@ -455,6 +455,11 @@ protected:
     void TearDown() override;
 
     Client& new_client(std::vector<std::string> extra_args = {});
+    // Clients made from now on run with --plain-peer-wire: they speak plain BEP 3 to peers and
+    // accept it for members' shares. For the tests whose raw peers and fake seeders speak plain
+    // BEP 3 to test what comes after the channel (tickets, admission, hostile and slow seeders);
+    // the sealed channel itself is tested in sealed_channel_test.
+    void use_plain_peer_wire() { client_args_ = {"--plain-peer-wire"}; }
     // A new client on which `user` has been created and logged in.
     Client& logged_in(const std::string& user, const std::string& password = "secret",
                       std::source_location where = std::source_location::current());
@@ -476,6 +481,7 @@ protected:
     TempDir dir_;
     Tracker tracker_{dir_};
     std::vector<std::unique_ptr<Client>> clients_;
+    std::vector<std::string> client_args_;  // given to every new client (use_plain_peer_wire)
 };
 
 // The fixture for several trackers on one state: E2eTest's clients, made the same way, with a

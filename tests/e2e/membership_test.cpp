@@ -293,6 +293,7 @@ class MembershipTest : public E2eTest {
 protected:
     void SetUp() override {
         tracker_.set_extra_args({"--test-clock"});
+        use_plain_peer_wire();  // the raw leaver speaks plain BEP 3
         E2eTest::SetUp();
     }
 

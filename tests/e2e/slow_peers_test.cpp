@@ -142,6 +142,11 @@ private:
 
 class SlowPeersTest : public E2eTest {
 protected:
+    void SetUp() override {
+        use_plain_peer_wire();  // the dripping seeders speak plain BEP 3
+        E2eTest::SetUp();
+    }
+
     // A member whose client is only a raw tracker connection: it says it listens at `listen`
     // and seeds the file.
     void register_seeder(const std::string& user, const std::string& listen, Client& owner,

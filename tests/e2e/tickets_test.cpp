@@ -68,6 +68,7 @@ Outcome talk_to_seeder(std::uint16_t port, const std::string& hello, Duration wa
 class TicketsTest : public E2eTest {
 protected:
     void SetUp() override {
+        use_plain_peer_wire();  // the raw strangers speak plain BEP 3
         E2eTest::SetUp();
         Client& a = logged_in("alice");
         seeder_ = &a;

@@ -253,7 +253,13 @@ std::vector<Abuse> abuses() {
 
 using GroupTest = E2eTest;
 
-class WireAbuseTest : public E2eTest, public ::testing::WithParamInterface<Abuse> {};
+class WireAbuseTest : public E2eTest, public ::testing::WithParamInterface<Abuse> {
+protected:
+    void SetUp() override {
+        use_plain_peer_wire();  // the hostile seeder speaks plain BEP 3
+        E2eTest::SetUp();
+    }
+};
 
 TEST_P(WireAbuseTest, TheAbusiveSeederIsDroppedAndTheDownloadCompletesFromTheOthers) {
     const Abuse& abuse = GetParam();

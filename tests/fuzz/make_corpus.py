@@ -152,3 +152,44 @@ wire = {
 }
 for name, data in wire.items():
     write("wire", name, data)
+
+# ---- seal: byte 0 = mode (bits 0-1) | ChaCha20-Poly1305 (bit 2) | cap / 8 (bits 3-7), bytes 1-3 =
+# chunking seed (seal_fuzz.cpp); mode 3's operations are opcode, length, bytes ----
+def seal(mode, rest, chacha=False, cap8=0, seed=b"\x01\x02\x03"):
+    return bytes([mode | (4 if chacha else 0) | (cap8 << 3)]) + seed + rest
+
+
+def record(body):  # a record's header and a body of ciphertext and tag (not a real one)
+    return struct.pack(">I", len(body)) + body
+
+
+def op(code, arg=b""):
+    return bytes([code, len(arg)]) + arg
+
+
+m1_fake = b"gs-sealA" + bytes(range(48))
+seal_inputs = {
+    "greeting_fake_message1": seal(0, m1_fake),
+    "greeting_bittorrent": seal(0, b"\x13BitTorrent protocol"),
+    "greeting_partial": seal(0, b"gs-se", seed=b"\x00\x00\x01"),
+    "greeting_unknown_cipher": seal(0, b"gs-sealX" + bytes(48)),
+    "message3_fake": seal(1, bytes(64) + record(b"r" * 21)),
+    "message3_fake_chacha": seal(1, b"\xaa" * 64, chacha=True),
+    "records_fake": seal(2, record(b"r" * 21) + record(b"s" * 16)),
+    "records_too_short": seal(2, struct.pack(">I", 3) + b"abc"),
+    "records_over_cap": seal(2, record(b"r" * 100), cap8=4),
+    "records_partial_chacha": seal(2, struct.pack(">I", 40) + b"r" * 20, chacha=True),
+    "ops_both_ways": seal(3, op(0, b"hello") + op(1, b"world") + op(0) + op(1) + op(0, b"again")),
+    "ops_both_ways_chacha": seal(3, op(0, b"hello") + op(1, b"world"), chacha=True,
+                                 seed=b"\x40\x00\x07"),
+    "ops_two_records": seal(3, op(24, b"abc") + op(1, b"x")),
+    "ops_cap": seal(3, op(0, b"small") + op(5, b"\x00\x10") + op(0, b"x" * 20)),
+    "ops_small_cap": seal(3, op(0, b"y" * 30), cap8=2),
+    "ops_flip_body": seal(3, op(0, b"abc") + op(2, b"\x00\x07zz")),
+    "ops_flip_header": seal(3, op(2, b"\x00\x03z")),
+    "ops_flip_tag_chacha": seal(3, op(8, b"\x00\x19tag-me"), chacha=True),
+    "ops_raw_seeder": seal(3, op(0, b"hi") + op(3, record(b"q" * 21))),
+    "ops_raw_downloader": seal(3, op(1, b"hi") + op(4, record(b"q" * 17))),
+}
+for name, data in seal_inputs.items():
+    write("seal", name, data)

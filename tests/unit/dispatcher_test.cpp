@@ -193,9 +193,9 @@ public:
     Result<int> delete_sessions_of_user(std::int64_t user_pk) override {
         return inner_->delete_sessions_of_user(user_pk);
     }
-    Status set_online(std::uint64_t conn, std::int64_t user_pk,
-                      std::string_view listen_addr) override {
-        return inner_->set_online(conn, user_pk, listen_addr);
+    Status set_online(std::uint64_t conn, std::int64_t user_pk, std::string_view listen_addr,
+                      std::string_view peer_key) override {
+        return inner_->set_online(conn, user_pk, listen_addr, peer_key);
     }
     Status set_offline(std::uint64_t conn) override { return inner_->set_offline(conn); }
     Status heartbeat(TimePoint now) override { return inner_->heartbeat(now); }

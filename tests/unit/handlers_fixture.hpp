@@ -70,7 +70,7 @@ protected:
 
     // A connection of `s` is live: the store's presence has it (as the Dispatcher tells it).
     void online(const Session& s) {
-        ASSERT_TRUE(store_->set_online(next_conn_++, s.user_pk, s.listen_addr).ok());
+        ASSERT_TRUE(store_->set_online(next_conn_++, s.user_pk, s.listen_addr, "").ok());
     }
 
     // alice owns "g"; `members` were admitted through requests she accepted.

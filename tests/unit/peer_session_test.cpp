@@ -587,6 +587,8 @@ TEST_F(PeerSessionDeadlineTest, DrippingSeedersAreDroppedAsTooSlowAndTheGoodOneF
     std::vector<Dripper> state(kDrippers, Dripper{.next_drip = t0 + kDrip});
     std::set<std::pair<std::uint32_t, std::uint32_t>> from_good;
     while (!complete_ && clock_.now() - t0 <= kCompleteBy) {
+        // Pieces are checked on a worker: their verdicts come in before the clock moves on.
+        ASSERT_TRUE(run_until([&] { return downloader_->pieces_being_verified() == 0; }));
         run_until_idle();
         for (int k = 0; k < kGoodPerStep && !good.peer_closed() && !good.requests().empty(); ++k) {
             from_good.emplace(good.requests().front().index, good.requests().front().begin);

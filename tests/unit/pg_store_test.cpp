@@ -203,16 +203,16 @@ TEST_F(PgStoreTest, ASeederOnlineThroughOneTrackerIsOnlineForAll) {
 
     EXPECT_THAT(*b->seeders_of(pk), ElementsAre(Seeder{"alice", "127.0.0.1:7001", false}));
     ASSERT_TRUE(a->heartbeat(now).ok());
-    ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7001").ok());
+    ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7001", "").ok());
     EXPECT_THAT(*b->seeders_of(pk), ElementsAre(Seeder{"alice", "127.0.0.1:7001", true}));
     auto files = *b->list_files(g.pk, "", 10);
     ASSERT_EQ(files.size(), 1u);
     EXPECT_THAT(files[0].seeders, ElementsAre(Seeder{"alice", "127.0.0.1:7001", true}));
 
     // Another address of the same user is not this seeder.
-    ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7999").ok());
+    ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7999", "").ok());
     EXPECT_FALSE((*b->seeders_of(pk))[0].online);
-    ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7001").ok());
+    ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7001", "").ok());
     ASSERT_TRUE(a->set_offline(1).ok());
     EXPECT_FALSE((*b->seeders_of(pk))[0].online);
 }
@@ -225,7 +225,7 @@ TEST_F(PgStoreTest, PresenceEndsWithTheTrackersLease) {
     const auto now = std::chrono::system_clock::now();
 
     ASSERT_TRUE(a->heartbeat(now).ok());
-    ASSERT_TRUE(a2->set_online(7, alice, "127.0.0.1:7001").ok());
+    ASSERT_TRUE(a2->set_online(7, alice, "127.0.0.1:7001", "").ok());
     EXPECT_TRUE((*b->seeders_of(pk))[0].online);
     EXPECT_EQ(count("SELECT count(*) FROM tracker_leases"), 1);
 
@@ -253,7 +253,7 @@ TEST_F(PgStoreTest, ReleaseEndsTheTrackersPresenceAtOnce) {
     const auto now = std::chrono::system_clock::now();
     ASSERT_TRUE(a->heartbeat(now).ok());
     ASSERT_TRUE(b->heartbeat(now).ok());
-    ASSERT_TRUE(a2->set_online(7, alice, "127.0.0.1:7001").ok());
+    ASSERT_TRUE(a2->set_online(7, alice, "127.0.0.1:7001", "").ok());
     ASSERT_TRUE((*b->seeders_of(pk))[0].online);
 
     // A clean stop: alice is offline now, not when the lease would have run out.
@@ -273,7 +273,7 @@ TEST_F(PgStoreTest, AStoreRunnerReleasesTheLeaseWhenItStops) {
         StoreRunner runner(loop, 2, [&]() -> std::unique_ptr<Store> { return open("tracker-a"); });
         // Presence through one of the runner's connections (as a Dispatcher puts it there).
         auto a = open("tracker-a");
-        ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7001").ok());
+        ASSERT_TRUE(a->set_online(1, alice, "127.0.0.1:7001", "").ok());
         ASSERT_TRUE((*b->seeders_of(pk))[0].online);
     }
     EXPECT_FALSE((*b->seeders_of(pk))[0].online);

@@ -6,6 +6,7 @@
 
 #include "peer/download/downloader.hpp"
 #include "shared/proto/bencode.hpp"
+#include "tests/unit/run_until.hpp"
 #include "tests/unit/temp_dir.hpp"
 #include "tests/unit/test_content.hpp"
 
@@ -226,6 +227,9 @@ protected:
                 std::size_t{r.piece.value} * kPiece + r.begin, r.length);
             download_->on_block(*session_, r.piece, r.begin, block);
         }
+        // Complete pieces are checked on a worker: wait for their verdicts.
+        ASSERT_TRUE(test_support::run_until(
+            loop_, [&] { return download_->pieces_being_verified() == 0; }));
     }
 
     const Share& share() const { return *shares_.find(info_.info_hash); }

@@ -169,6 +169,9 @@ protected:
         uploader_ = std::make_unique<Uploader>(loop_, std::move(listener).value(), shares_,
                                                wire::random_peer_id(), limits);
         uploader_->set_ticket_key(signer_.public_key());
+        // These fake peers speak plain BEP 3 (FakePeer); the sealed channel in front of the same
+        // admission is tested in e2e/sealed_channel.
+        uploader_->set_peer_wire(seal::KeyPair::generate(), true);
         uploader_->set_serving(true);
     }
     std::string ticket(std::string group = "g", std::int64_t epoch = 0,

@@ -1,5 +1,7 @@
 // Accounts and sessions: the rules around create_user, login, resume and logout.
 #include "shared/ids.hpp"
+#include "shared/sha1.hpp"
+#include "shared/ticket.hpp"
 #include "tracker/handlers/args.hpp"
 #include "tracker/handlers/handlers.hpp"
 
@@ -104,6 +106,21 @@ bool is_valid_listen_addr(std::string_view addr) {
     return inet_pton(AF_INET, v4.c_str(), buf) == 1;
 }
 
+Result<std::string> read_peer_key(const proto::Value& request) {
+    auto hex = request.get_string("peer_key");
+    if (!hex) return std::string();
+    std::string key(kPeerKeyBytes, '\0');
+    std::size_t decoded = 0;
+    const char* end = nullptr;
+    if (hex->size() != 2 * kPeerKeyBytes ||
+        sodium_hex2bin(reinterpret_cast<unsigned char*>(key.data()), key.size(), hex->data(),
+                       hex->size(), nullptr, &decoded, &end) != 0 ||
+        decoded != kPeerKeyBytes) {
+        return make_error(Errc::BadInput, "peer_key must be 64 hex digits");
+    }
+    return key;
+}
+
 Result<PendingLogin> take_login(LoginThrottle& throttle, const proto::Value& request,
                                 const Session* current, LoginThrottle::Clock::time_point now) {
     auto user = request.get_string("user");
@@ -120,7 +137,10 @@ Result<PendingLogin> take_login(LoginThrottle& throttle, const proto::Value& req
     if (password->size() > kMaxPasswordBytes) {
         return password_too_long_error();
     }
-    PendingLogin login{std::string(*user), std::string(*password), std::string(*listen), {}};
+    auto peer_key = read_peer_key(request);
+    if (!peer_key) return peer_key.error();
+    PendingLogin login{
+        std::string(*user), std::string(*password), std::string(*listen), {}, std::move(*peer_key)};
     // Not a name any user can have; also keeps the throttle's keys short.
     if (Status valid = check_user_id(login.user_id); !valid) return valid.error();
     auto wait = throttle.wait_before_attempt(login.user_id, now);
@@ -158,7 +178,8 @@ Result<Session> settle_login(LoginThrottle& throttle, const PendingLogin& login,
     throttle.on_success(login.user_id);
     auto addr = seeder_addr(source, login.listen_addr);
     if (!addr) return addr.error();
-    return Session{login.found->user_pk, login.found->user_id, std::move(*addr), ""};
+    return Session{login.found->user_pk, login.found->user_id, std::move(*addr), "",
+                   login.peer_key};
 }
 
 Result<LoggedIn> finish_login(Store& store, LoginThrottle& throttle, const PendingLogin& login,

@@ -19,12 +19,15 @@ namespace gs::tracker {
 
 class Store;
 
-// A logged-in caller. `listen_addr` is the "IP:PORT" its client serves pieces on.
+// A logged-in caller. `listen_addr` is the "IP:PORT" its client serves pieces on; `peer_key`
+// the public key of its sealed peer channel (32 raw bytes, empty if it gave none), named in the
+// tickets it gets and handed to downloaders with its address.
 struct Session {
     std::int64_t user_pk = 0;
     std::string user_id;
     std::string listen_addr;
     std::string token_hash;  // hex hash of the session token (never the token itself)
+    std::string peer_key;
 };
 
 // Per-account quotas and listing pages (SECURITY.md, Limits). Tests shorten them.

@@ -84,8 +84,9 @@ proto::List online_peers(const Session& me, std::vector<Seeder> seeders) {
     for (auto& s : seeders) {
         if (!s.online) continue;
         if (s.user_id == me.user_id && s.listen_addr == me.listen_addr) continue;  // ourselves
-        peers.push_back(
-            proto::Dict{{"user", std::move(s.user_id)}, {"addr", std::move(s.listen_addr)}});
+        proto::Dict peer{{"user", std::move(s.user_id)}, {"addr", std::move(s.listen_addr)}};
+        if (!s.peer_key.empty()) peer["key"] = std::move(s.peer_key);
+        peers.push_back(std::move(peer));
     }
     return peers;
 }
@@ -99,7 +100,7 @@ Status add_ticket(const Context& ctx, const GroupCall& call, std::string_view in
     if (!hash) return make_error(Errc::Internal, "stored info hash is not hex");
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(ctx.now.time_since_epoch());
     IssuedTicket t = ctx.tickets->issue(call.session->user_id, call.group.group_id, *hash,
-                                        call.group.epoch, now.count());
+                                        call.group.epoch, now.count(), call.session->peer_key);
     reply["ticket"] = std::move(t.ticket);
     reply["ticket_expires"] = t.expires;
     return {};

@@ -104,7 +104,12 @@ struct PendingLogin {
     // Empty for a user that does not exist: the check still runs, against a dummy hash, so the
     // answer takes as long and says the same.
     std::optional<Credentials> found;
+    std::string peer_key;  // raw, from the optional "peer_key" (read_peer_key)
 };
+
+// The optional "peer_key" of a login or resume: the client's sealed-channel public key as 64 hex
+// digits. Returns the 32 raw bytes, or "" when absent; BadInput when malformed.
+Result<std::string> read_peer_key(const proto::Value& request);
 
 // Everything a login is checked for before its password: its arguments, that the connection is
 // not logged in already (`current`), a valid user id, and the throttle; counts the attempt with

@@ -229,7 +229,8 @@ Result<int> PgStore::delete_sessions_of_user(std::int64_t user_pk) {
 
 // ---- Presence ----
 
-Status PgStore::set_online(std::uint64_t conn, std::int64_t user_pk, std::string_view listen_addr) {
+Status PgStore::set_online(std::uint64_t conn, std::int64_t user_pk, std::string_view listen_addr,
+                           std::string_view peer_key) {
     return in_transaction("set_online", [&]() -> Status {
         // The lease row exists from the first heartbeat; until then this one holds for a lease.
         if (auto s = pg::done(conn_.query("INSERT INTO tracker_leases (tracker_id, lease_until)"
@@ -241,10 +242,11 @@ Status PgStore::set_online(std::uint64_t conn, std::int64_t user_pk, std::string
             return s;
         }
         return pg::done(conn_.query(
-            "INSERT INTO presence (tracker_id, conn, user_pk, listen_addr) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (tracker_id, conn) DO UPDATE"
-            " SET user_pk = EXCLUDED.user_pk, listen_addr = EXCLUDED.listen_addr",
-            tracker_id_, static_cast<std::int64_t>(conn), user_pk, listen_addr));
+            "INSERT INTO presence (tracker_id, conn, user_pk, listen_addr, peer_key)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tracker_id, conn) DO UPDATE"
+            " SET user_pk = EXCLUDED.user_pk, listen_addr = EXCLUDED.listen_addr,"
+            " peer_key = EXCLUDED.peer_key",
+            tracker_id_, static_cast<std::int64_t>(conn), user_pk, listen_addr, peer_key));
     });
 }
 

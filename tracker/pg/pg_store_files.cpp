@@ -30,10 +30,16 @@ const std::string kListFiles = fmt::format(
     " WHERE f.pk IN (SELECT pk FROM files WHERE group_pk = $1 AND name > $2"
     " ORDER BY name LIMIT $3) ORDER BY f.name, f.pk, s.seq",
     kSeederOnline);
+// The peer key of seeder row `s`'s latest live connection ('' when offline).
+constexpr std::string_view kSeederKey =
+    "COALESCE((SELECT p.peer_key FROM presence p JOIN tracker_leases l"
+    " ON l.tracker_id = p.tracker_id WHERE p.user_pk = s.user_pk"
+    " AND p.listen_addr = s.listen_addr AND l.lease_until > now()"
+    " ORDER BY p.conn DESC LIMIT 1), '')";
 const std::string kSeedersOf = fmt::format(
-    "SELECT u.user_id, s.listen_addr, {} FROM seeders s JOIN users u ON u.pk = s.user_pk"
+    "SELECT u.user_id, s.listen_addr, {}, {} FROM seeders s JOIN users u ON u.pk = s.user_pk"
     " WHERE s.file_pk = $1 ORDER BY s.seq",
-    kSeederOnline);
+    kSeederOnline, kSeederKey);
 
 std::optional<FileRecord> read_file(const pg::Rows& rows) {
     if (rows.empty()) return std::nullopt;
@@ -182,7 +188,8 @@ Result<std::vector<Seeder>> PgStore::seeders_of(std::int64_t file_pk) {
     if (!rows) return storage_error("seeders_of", rows.error());
     std::vector<Seeder> out;
     for (int i = 0; i < rows->size(); ++i) {
-        out.push_back(Seeder{rows->text(i, 0), rows->text(i, 1), rows->boolean(i, 2)});
+        out.push_back(
+            Seeder{rows->text(i, 0), rows->text(i, 1), rows->boolean(i, 2), rows->text(i, 3)});
     }
     return out;
 }
