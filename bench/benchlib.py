@@ -194,7 +194,7 @@ class Groupshare:
         `wrap` goes before it on the command line (e.g. /usr/bin/time -v), `args` after it (e.g.
         --plain-peer-wire)."""
         return Proc(name, list(wrap) + [self.client_bin, '127.0.0.1:0', self.info, '--data-dir',
-                                        os.path.join(self.work, name)] + list(args),
+                                        os.path.join(self.work, name), '--verbose'] + list(args),
                     os.path.join(self.logs, name + '.log'), cwd=self.work)
 
     def member(self, name, user, group=None, owner=None, wrap=(), args=()):

@@ -118,8 +118,9 @@ void FileSharing::on_left_group(const std::string& group) {
 void FileSharing::register_commands() {
     commands_.add("upload_file", {"upload_file <file_path> <group_id>", "share a file with a group",
                                   2, true, Commands::call(this, &FileSharing::upload)});
-    commands_.add("list_files", {"list_files <group_id>", "files shared in a group", 1, true,
-                                 Commands::call(this, &FileSharing::list_files)});
+    commands_.add("list_files", {"list_files <group_id> [--bytes]",
+                                 "files shared in a group; --bytes: exact sizes in bytes", 1, true,
+                                 Commands::call(this, &FileSharing::list_files), "--bytes"});
     commands_.add("stop_share", {"stop_share <group_id> <file_name>", "stop sharing a file", 2,
                                  true, Commands::call(this, &FileSharing::stop_share)});
     commands_.add("remove_file", {"remove_file <group_id> <file_name>",
@@ -147,13 +148,15 @@ bool FileSharing::check_group_and_file(const std::string& group, const std::stri
 
 void FileSharing::list_files(const Args& a, Done done) {
     if (!commands_.check_id("group id", a[0])) return done();
+    const bool exact = a.size() == 2;  // --bytes, checked by Commands::run()
     commands_.ask_pages(
         {{"op", "list_files"}, {"group", a[0]}}, "files",
-        [this](const proto::Value& f) {
+        [this, exact](const proto::Value& f) {
+            const std::int64_t length = f.get_int("length").value_or(0);
             commands_.say(fmt::format(
                 "{}  {}  seeders={}  online={}", printable(f.get_string("name").value_or("?"), 255),
-                human_bytes(f.get_int("length").value_or(0)), f.get_int("seeders").value_or(0),
-                f.get_int("online").value_or(0)));
+                exact ? fmt::format("{} B", length) : human_bytes(length),
+                f.get_int("seeders").value_or(0), f.get_int("online").value_or(0)));
         },
         [this, group = a[0]](std::size_t total) {
             if (total == 0) commands_.say(fmt::format("(no files shared in group {})", group));

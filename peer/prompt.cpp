@@ -61,6 +61,8 @@ void Prompt::on_terminal_input() {
 }
 
 void Prompt::print(std::string_view line) {
+    if (capture_) return capture_(line);
+    if (line.starts_with("error: ")) printed_error_ = true;
     if (terminal_ && prompt_shown_ && !paused_) {
         // Clear the half-typed line, print above it, then redraw the prompt and what was typed.
         rl_save_prompt();
@@ -77,6 +79,7 @@ void Prompt::print(std::string_view line) {
 }
 
 void Prompt::pause() {
+    if (paused_) return;
     paused_ = true;
     if (reader_) reader_->pause();
     if (terminal_ && tty_watch_ != 0) {
@@ -87,6 +90,7 @@ void Prompt::pause() {
 }
 
 void Prompt::resume() {
+    if (!paused_) return;
     paused_ = false;
     if (reader_) reader_->resume();
     if (terminal_ && tty_watch_ != 0) {

@@ -227,7 +227,7 @@ if ((ntrackers > 1)); then
     cat "$work/tracker_info.txt"
 fi
 for c in "${clients[@]}"; do
-    spawn "$c" "$build/peer/client" 127.0.0.1:0 "$work/tracker_info.txt" --data-dir "$work/$c"
+    spawn "$c" "$build/peer/client" 127.0.0.1:0 "$work/tracker_info.txt" --data-dir "$work/$c" --verbose
     read_line "$c" 10 || fail "client $c did not print its 'serving pieces on' line within 10 s" "$c"
     echo "[$c] $line"
 done

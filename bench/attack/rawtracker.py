@@ -161,7 +161,7 @@ class Client:
         self.stderr_path = os.path.join(tracker.dir, name + ".err")
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
-            [os.path.abspath(binary), f"{LOOPBACK}:0", tracker.info_path, "--data-dir", os.path.join(self.dir, "data")],
+            [os.path.abspath(binary), f"{LOOPBACK}:0", tracker.info_path, "--data-dir", os.path.join(self.dir, "data"), "--verbose"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()

@@ -154,7 +154,7 @@ def main():
                 f.write(f'{a} {fp}\n')
         os.environ['GS_TRACKER_SEED'] = 'file'  # tracker 1 first, then 2
         client = Proc('client', [client_bin, '127.0.0.1:0', client_info, '--data-dir',
-                                 os.path.join(work, 'client')],
+                                 os.path.join(work, 'client'), '--verbose'],
                       os.path.join(work, 'client.log'), cwd=work)
         client.expect('serving pieces', 30)
         client.do('create_user fo-user pw', 'created')

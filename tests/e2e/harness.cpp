@@ -420,6 +420,15 @@ std::optional<ExitStatus> Process::poll_exit() {
     return exit_;
 }
 
+void Process::wait_output_closed(Duration timeout, std::source_location where) {
+    std::unique_lock lock(mu_);
+    if (changed_.wait_for(lock, timeout, [this] { return out_.closed && err_.closed; })) return;
+    lock.unlock();
+    fail_with_dump(
+        name_ + ": stdout and stderr still open after " + std::to_string(timeout.count()) + " ms",
+        where, this);
+}
+
 ExitStatus Process::wait_exit(Duration timeout, std::source_location where) {
     auto deadline = Clock::now() + timeout;
     while (true) {
@@ -620,8 +629,9 @@ Client::Client(const TempDir& dir, const Tracker& tracker, std::string name,
 Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, std::string name,
                std::vector<std::string> extra_args)
     : name_(std::move(name)) {
+    // --verbose: the tests read the client's log lines on its stderr.
     std::vector<std::string> args{"127.0.0.1:0", tracker_info.string(), "--data-dir",
-                                  (dir / name_).string()};
+                                  (dir / name_).string(), "--verbose"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     process_ =
         std::make_unique<Process>(name_, binary_from_env("GS_CLIENT"), std::move(args), dir.path());
@@ -633,13 +643,13 @@ Client::Client(const TempDir& dir, const std::filesystem::path& tracker_info, st
 PendingCommand Client::send(std::string_view command) {
     PendingCommand p{std::string(command), "__sync_" + std::to_string(next_marker_++) + "__"};
     process_->send_line(command);
-    process_->send_line(p.marker);
+    process_->send_line("echo " + p.marker);
     return p;
 }
 
 std::vector<std::string> Client::collect(const PendingCommand& pending, Duration timeout,
                                          std::source_location where) {
-    return process_->read_until(regex_escape(pending.marker), timeout, where);
+    return process_->read_until("^" + regex_escape(pending.marker) + "$", timeout, where);
 }
 
 std::vector<std::string> Client::run(std::string_view command, Duration timeout,
@@ -702,7 +712,13 @@ void Client::quit() {
     process_->send_line("quit");
     process_->wait_for_line("^bye$");
     ExitStatus e = process_->wait_exit();
-    EXPECT_TRUE(e.is_clean()) << name_ << " after quit: " << e.to_string();
+    process_->wait_output_closed();
+    // Its stdin is a pipe: the status says whether any command failed (README "Scripting").
+    bool failed = false;
+    for (const auto& line : process_->stdout_lines())
+        failed = failed || line.starts_with("error: ");
+    EXPECT_TRUE(e.exited && e.code == (failed ? 1 : 0))
+        << name_ << " after quit: " << e.to_string() << (failed ? " (a command failed)" : "");
 }
 
 // ---- E2eTest ----

@@ -115,6 +115,12 @@ public:
     std::string wait_for_stderr_line(const std::string& pattern, Duration timeout = kDefaultTimeout,
                                      std::source_location where = std::source_location::current());
 
+    // Waits until the child's stdout and stderr have both ended, so that the snapshots below
+    // hold everything it printed (after wait_exit, the reader may still be catching up).
+    // Fails the test on timeout.
+    void wait_output_closed(Duration timeout = kDefaultTimeout,
+                            std::source_location where = std::source_location::current());
+
     // Snapshots of everything captured so far.
     std::vector<std::string> stdout_lines() const;
     std::vector<std::string> stderr_lines() const;
@@ -271,9 +277,9 @@ struct PendingCommand {
 // A client on 127.0.0.1:0 with its own data dir, already serving (it printed its address).
 //
 // How run() knows a command's output is complete: the client runs commands strictly one at a
-// time and prints at least one line each, so run() sends the command followed by a made-up
-// command `__sync_N__`. Everything printed before the client complains about that unknown
-// command belongs to the real one.
+// time, so run() sends the command followed by `echo __sync_N__`. Everything printed before the
+// line `__sync_N__` belongs to the real one. Clients run with --verbose: their log lines are on
+// stderr (and in client.log in their data dir).
 class Client {
 public:
     // `extra_args` go after the usual ones (e.g. the test-only --test-clock).
@@ -300,7 +306,8 @@ public:
     void must(std::string_view command, std::string_view expected,
               std::source_location where = std::source_location::current());
 
-    // `quit`, then waits for "bye" and a clean exit.
+    // `quit`, then waits for "bye" and the exit: status 1 if any `error:` line was printed on
+    // stdout (a command failed), else 0.
     void quit();
 
     Process& process() { return *process_; }
