@@ -115,7 +115,7 @@ TEST_F(ControlServerTest, AControllerThatLeavesMidCommandStillLetsItsThenRun) {
         net::Fd c = connect();
         ASSERT_EQ(::write(c.get(), "show_downloads\n", 15), 15);
         ASSERT_TRUE(run_until([&] { return !requests_.empty(); }));
-    }  // the controller goes
+    }                  // the controller goes
     run_until_idle();  // the hung-up socket must not keep the loop busy
     server_->output(requests_[0].id, "(no downloads in this session)");
     bool then_ran = false;
